@@ -1,0 +1,195 @@
+//! Where documents go. The pipeline never names a vendor: it hands documents to a
+//! [`Destination`], which is built from one of two small ports —
+//!
+//! - [`ObjectStore`]: "write these bytes at this key, unless something is there already"
+//!   (S3, Azure Blob, a local directory). [`ObjectStoreDestination`] adds bounded concurrency and
+//!   the shared retry policy.
+//! - [`LogSink`]: "send these documents in one request" (REST services, Azure Monitor). A batching
+//!   destination built on it packs requests within the sink's limits, splits on 413 and maps
+//!   every failure back to its messages.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::stream::{self, StreamExt};
+
+use crate::key::ObjectKey;
+use crate::pipeline::Document;
+use crate::retry::{Deadline, RetryPolicy};
+
+/// How a delivery failure should be handled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// Throttling, 5xx, timeouts, connection errors: retry, and if time runs out, let SQS redeliver.
+    Transient,
+    /// The request will fail the same way again (bad credentials, missing bucket, rejected data).
+    Permanent,
+    /// The request was too large (HTTP 413): split the batch; a single event that is still too
+    /// large fails permanently.
+    TooLarge,
+}
+
+/// A failed delivery, with a message that names the destination and key or endpoint — never a
+/// secret and never event data.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct DeliveryError {
+    pub kind: FailureKind,
+    pub message: String,
+    /// How long the server asked us to wait (HTTP `Retry-After` and its vendor variants).
+    pub retry_after: Option<Duration>,
+}
+
+impl DeliveryError {
+    pub fn transient(message: impl Into<String>) -> Self {
+        DeliveryError { kind: FailureKind::Transient, message: message.into(), retry_after: None }
+    }
+
+    pub fn permanent(message: impl Into<String>) -> Self {
+        DeliveryError { kind: FailureKind::Permanent, message: message.into(), retry_after: None }
+    }
+
+    pub fn too_large(message: impl Into<String>) -> Self {
+        DeliveryError { kind: FailureKind::TooLarge, message: message.into(), retry_after: None }
+    }
+
+    pub fn with_retry_after(mut self, after: Option<Duration>) -> Self {
+        self.retry_after = after;
+        self
+    }
+
+    /// Appends what the caller knows to the message: `"...: stopped after 3 attempts"`.
+    pub fn context(mut self, note: impl AsRef<str>) -> Self {
+        self.message = format!("{}; {}", self.message, note.as_ref());
+        self
+    }
+
+    pub fn is_permanent(&self) -> bool {
+        self.kind != FailureKind::Transient
+    }
+}
+
+/// A successful delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivered {
+    Written,
+    /// The object was already there: an SQS redelivery of something written before.
+    Duplicate,
+}
+
+/// A destination for prepared documents.
+#[async_trait]
+pub trait Destination: Send + Sync {
+    /// A short description for logs and errors: `s3://bucket/prefix`, `https://host/path`.
+    fn describe(&self) -> String;
+
+    /// A per-event size limit the destination imposes, below the configured one (for example
+    /// Datadog's 1 MB per log). The pipeline sizes events to fit.
+    fn max_event_bytes(&self) -> Option<usize> {
+        None
+    }
+
+    /// Delivers documents; the result at index `i` is the outcome of `docs[i]`.
+    async fn deliver(&self, docs: Vec<Document>, deadline: Deadline) -> Vec<Result<Delivered, DeliveryError>>;
+}
+
+#[async_trait]
+impl<D: Destination + ?Sized> Destination for Arc<D> {
+    fn describe(&self) -> String {
+        (**self).describe()
+    }
+    fn max_event_bytes(&self) -> Option<usize> {
+        (**self).max_event_bytes()
+    }
+    async fn deliver(&self, docs: Vec<Document>, deadline: Deadline) -> Vec<Result<Delivered, DeliveryError>> {
+        (**self).deliver(docs, deadline).await
+    }
+}
+
+/// The outcome of a create-only write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutOutcome {
+    Created,
+    AlreadyExists,
+}
+
+/// An object store that can write an object only if none exists at its key.
+#[async_trait]
+pub trait ObjectStore: Send + Sync {
+    /// `s3://bucket`, `https://account.blob.core.windows.net/container`, `dir:./audit-logs`.
+    fn describe(&self) -> String;
+
+    /// Writes `body` (JSON) at `key` unless an object is already there.
+    async fn put_new(&self, key: &ObjectKey, body: bytes::Bytes) -> Result<PutOutcome, DeliveryError>;
+}
+
+/// One object per document, written concurrently (bounded) with the shared retry policy.
+pub struct ObjectStoreDestination<S> {
+    store: S,
+    concurrency: usize,
+    retry: RetryPolicy,
+}
+
+impl<S: ObjectStore> ObjectStoreDestination<S> {
+    pub fn new(store: S, concurrency: usize, retry: RetryPolicy) -> Self {
+        ObjectStoreDestination { store, concurrency: concurrency.max(1), retry }
+    }
+
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+}
+
+#[async_trait]
+impl<S: ObjectStore> Destination for ObjectStoreDestination<S> {
+    fn describe(&self) -> String {
+        self.store.describe()
+    }
+
+    async fn deliver(&self, docs: Vec<Document>, deadline: Deadline) -> Vec<Result<Delivered, DeliveryError>> {
+        let mut results: Vec<(usize, Result<Delivered, DeliveryError>)> = stream::iter(docs.into_iter().enumerate())
+            .map(|(i, doc)| async move {
+                let key = doc.key;
+                let body = bytes::Bytes::from(doc.body);
+                let outcome = self
+                    .retry
+                    .run(deadline, |_| self.store.put_new(&key, body.clone()))
+                    .await
+                    .map(|put| match put {
+                        PutOutcome::Created => Delivered::Written,
+                        PutOutcome::AlreadyExists => Delivered::Duplicate,
+                    });
+                (i, outcome)
+            })
+            .buffer_unordered(self.concurrency)
+            .collect()
+            .await;
+        results.sort_unstable_by_key(|(i, _)| *i);
+        results.into_iter().map(|(_, r)| r).collect()
+    }
+}
+
+/// Limits of a [`LogSink`]'s requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SinkLimits {
+    /// Events in one request (1 sends one event per request).
+    pub max_events: usize,
+    /// Bytes of one request body as sent (after compression if the sink compresses).
+    pub max_request_bytes: usize,
+    /// Bytes of one event; larger events are sized down by the pipeline.
+    pub max_event_bytes: Option<usize>,
+}
+
+/// A log service that takes one or more documents per request.
+#[async_trait]
+pub trait LogSink: Send + Sync {
+    /// The endpoint, without credentials: `https://http-intake.logs.datadoghq.com/api/v2/logs`.
+    fn describe(&self) -> String;
+
+    fn limits(&self) -> SinkLimits;
+
+    /// Sends one request holding `docs`. `Err` with [`FailureKind::TooLarge`] asks the caller to
+    /// split the batch.
+    async fn send(&self, docs: &[&Document]) -> Result<(), DeliveryError>;
+}

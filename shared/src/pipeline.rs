@@ -1,0 +1,220 @@
+//! The pure per-event pipeline: decode → classify → filter → mask → size → customize → key.
+//!
+//! [`Pipeline::prepare`] turns one message body into the exact bytes a destination writes and the
+//! key it writes them at, or says why not. It does no I/O, so every destination — and every
+//! test — gets the same result for the same input.
+
+use crate::event::{classify, EventError, EventMeta};
+use crate::filter::{EventFilter, FilteredOut};
+use crate::json_scan::{ScanError, ScannedObject};
+use crate::key::{KeyLayout, KeyPrefix, ObjectKey};
+use crate::output::{JsonOut, LinesMode, MaskedEvent};
+use crate::template::LogTemplate;
+use crate::timestamp::Now;
+
+/// Workato's limit per file: 40 MiB (spec §5).
+pub const DEFAULT_MAX_EVENT_BYTES: usize = 40 * 1024 * 1024;
+
+/// Everything the pure pipeline is configured with.
+#[derive(Debug, Clone)]
+pub struct PipelineConfig {
+    pub filter: EventFilter,
+    /// The largest object written; larger events have their lines replaced (spec §5).
+    pub max_event_bytes: usize,
+    pub template: Option<LogTemplate>,
+    pub key_layout: KeyLayout,
+    pub key_prefix: KeyPrefix,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        PipelineConfig {
+            filter: EventFilter::default(),
+            max_event_bytes: DEFAULT_MAX_EVENT_BYTES,
+            template: None,
+            key_layout: KeyLayout::Standard,
+            key_prefix: KeyPrefix::default(),
+        }
+    }
+}
+
+/// An event ready for a destination.
+#[derive(Debug, Clone)]
+pub struct Document {
+    pub key: ObjectKey,
+    /// The JSON written: the masked, sized event, wrapped in the template if one is set.
+    pub body: Vec<u8>,
+    pub meta: EventMeta,
+    pub masked_lines: usize,
+    /// True when `lines` was replaced by the size placeholder.
+    pub truncated: bool,
+}
+
+/// The result of preparing one message.
+#[derive(Debug)]
+pub enum Prepared {
+    Ready(Document),
+    Filtered(FilteredOut),
+}
+
+/// Why a message cannot be prepared. All of these are permanent: the same body fails the same way.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum PrepareError {
+    #[error(transparent)]
+    Scan(#[from] ScanError),
+    #[error(transparent)]
+    Event(#[from] EventError),
+    #[error("event is {size} bytes even with its lines replaced by the placeholder, over the limit of {limit} bytes")]
+    TooLarge { size: usize, limit: usize },
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Pipeline {
+    pub config: PipelineConfig,
+}
+
+impl Pipeline {
+    pub fn new(config: PipelineConfig) -> Self {
+        Pipeline { config }
+    }
+
+    /// Prepares one event body with the configured size limit.
+    pub fn prepare(&self, body: &str, now: Now) -> Result<Prepared, PrepareError> {
+        self.prepare_within(body, now, self.config.max_event_bytes)
+    }
+
+    /// Prepares one event body for a destination whose own per-event limit may be lower than the
+    /// configured one (Datadog's 1 MB per log, Azure Monitor's 1 MB per call…).
+    pub fn prepare_within(&self, body: &str, now: Now, limit: usize) -> Result<Prepared, PrepareError> {
+        let scanned = ScannedObject::scan(body)?;
+        let meta = classify(&scanned)?;
+        let mode = match self.config.filter.select(&meta) {
+            Ok(mode) => mode,
+            Err(out) => return Ok(Prepared::Filtered(out)),
+        };
+        let key = ObjectKey::for_event(&meta, self.config.key_layout, &self.config.key_prefix, body.as_bytes());
+        let event = MaskedEvent::new(scanned);
+        let mut out = Vec::with_capacity(body.len() + self.config.template.as_ref().map_or(0, LogTemplate::overhead));
+        self.render(&event, mode, now, &mut out);
+        let mut truncated = false;
+        if out.len() > limit && event.has_lines() && mode == LinesMode::Keep {
+            out.clear();
+            out.shrink_to(limit.min(64 * 1024));
+            self.render(&event, LinesMode::Placeholder, now, &mut out);
+            truncated = true;
+        }
+        if out.len() > limit {
+            return Err(PrepareError::TooLarge { size: out.len(), limit });
+        }
+        let masked_lines = if truncated || mode == LinesMode::Drop { 0 } else { event.masked_lines };
+        Ok(Prepared::Ready(Document { key, body: out, meta, masked_lines, truncated }))
+    }
+
+    fn render(&self, event: &MaskedEvent<'_>, mode: LinesMode, now: Now, out: &mut Vec<u8>) {
+        match &self.config.template {
+            None => event.write(out, mode),
+            Some(template) => template.render(out, now, &|sink: &mut dyn JsonOut| event.write(sink, mode)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::filter::Stream;
+
+    const NOW: Now = Now { epoch_nanos: 1_685_683_801_002_213_900 };
+
+    fn job_with_lines(n: usize, payload: usize) -> String {
+        let lines: Vec<String> = (0..n)
+            .map(|i| format!(r#"{{"recipe_line_number":{i},"input":{{"x":"{}"}},"output":null,"mask_data":{}}}"#, "a".repeat(payload), i % 2 == 0))
+            .collect();
+        format!(r#"{{"id":"j-1","recipe_id":7,"status":"succeeded","completed_at":"2022-10-19T22:30:46-07:00","context":{{"user_id":5}},"lines":[{}]}}"#, lines.join(","))
+    }
+
+    fn ready(p: Prepared) -> Document {
+        match p {
+            Prepared::Ready(d) => d,
+            Prepared::Filtered(f) => panic!("filtered: {f}"),
+        }
+    }
+
+    #[test]
+    fn a_job_goes_through_every_step() {
+        let doc = ready(Pipeline::default().prepare(&job_with_lines(2, 3), NOW).unwrap());
+        assert_eq!(doc.key.as_str(), "5/jobs/7/20221020/j-1/5-7-j-1-20221020053046-succeeded.json");
+        assert_eq!(doc.masked_lines, 1);
+        assert!(!doc.truncated);
+        assert_eq!(
+            String::from_utf8(doc.body).unwrap(),
+            r#"{"id":"j-1","recipe_id":7,"status":"succeeded","completed_at":"2022-10-19T22:30:46-07:00","context":{"user_id":5},"lines":[{"recipe_line_number":0,"input":{"data":"masked"},"output":{"data":"masked"},"mask_data":true},{"recipe_line_number":1,"input":{"x":"aaa"},"output":null,"mask_data":false}]}"#
+        );
+    }
+
+    #[test]
+    fn an_event_over_the_limit_keeps_everything_but_its_lines() {
+        let body = job_with_lines(10, 1000);
+        let pipeline = Pipeline::new(PipelineConfig { max_event_bytes: 2000, ..PipelineConfig::default() });
+        let doc = ready(pipeline.prepare(&body, NOW).unwrap());
+        assert!(doc.truncated);
+        assert_eq!(
+            String::from_utf8(doc.body).unwrap(),
+            r#"{"id":"j-1","recipe_id":7,"status":"succeeded","completed_at":"2022-10-19T22:30:46-07:00","context":{"user_id":5},"lines":"Log lines exceed size limit"}"#
+        );
+        // exactly at the limit is fine
+        let exact = ready(Pipeline::default().prepare(&body, NOW).unwrap()).body.len();
+        let at_limit = Pipeline::new(PipelineConfig { max_event_bytes: exact, ..PipelineConfig::default() });
+        assert!(!ready(at_limit.prepare(&body, NOW).unwrap()).truncated);
+        let under = Pipeline::new(PipelineConfig { max_event_bytes: exact - 1, ..PipelineConfig::default() });
+        assert!(ready(under.prepare(&body, NOW).unwrap()).truncated);
+    }
+
+    #[test]
+    fn the_limit_applies_to_what_is_written_template_included() {
+        let body = job_with_lines(1, 10);
+        let plain = ready(Pipeline::default().prepare(&body, NOW).unwrap()).body.len();
+        let template = LogTemplate::compile(r#"{"service":"workato","event":{{{log_message}}}}"#).unwrap();
+        let pipeline = Pipeline::new(PipelineConfig { max_event_bytes: plain + 5, template: Some(template), ..PipelineConfig::default() });
+        let doc = ready(pipeline.prepare(&body, NOW).unwrap());
+        assert!(doc.truncated);
+        assert!(doc.body.starts_with(br#"{"service":"workato","event":{"id":"j-1""#));
+    }
+
+    #[test]
+    fn what_cannot_fit_is_a_permanent_error() {
+        let body = r#"{"event_type":"user_login","id":1,"workspace":{"id":1},"timestamp":"2024-05-01T10:15:30Z","details":{"blob":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}}"#;
+        let pipeline = Pipeline::new(PipelineConfig { max_event_bytes: 50, ..PipelineConfig::default() });
+        assert_eq!(pipeline.prepare(body, NOW).unwrap_err(), PrepareError::TooLarge { size: body.len(), limit: 50 });
+    }
+
+    #[test]
+    fn filtered_events_are_not_documents() {
+        let mut config = PipelineConfig::default();
+        config.filter.streams = [Stream::UserActivity].into_iter().collect();
+        assert!(matches!(Pipeline::new(config).prepare(&job_with_lines(1, 1), NOW).unwrap(), Prepared::Filtered(FilteredOut::JobStreamsOff)));
+    }
+
+    #[test]
+    fn job_status_stream_sends_the_summary_only() {
+        let mut config = PipelineConfig::default();
+        config.filter.streams = [Stream::JobStatus].into_iter().collect();
+        let doc = ready(Pipeline::new(config).prepare(&job_with_lines(3, 10), NOW).unwrap());
+        assert!(!String::from_utf8(doc.body).unwrap().contains("lines"));
+        assert_eq!(doc.masked_lines, 0);
+    }
+
+    #[test]
+    fn bad_bodies_say_what_is_wrong_without_quoting_data() {
+        let p = Pipeline::default();
+        let cases = [
+            ("{\"password\":\"hunter2\"", "body is not valid JSON: EOF while parsing an object at line 1 column 21"),
+            ("[\"hunter2\"]", "body is JSON but not an object (an audit event is a JSON object)"),
+            ("{\"password\":\"hunter2\"}", "body is a JSON object but not an audit event: it has neither the job fields (id, recipe_id, status) nor an activity `event_type` (or 2019 `event`)"),
+        ];
+        for (body, want) in cases {
+            let err = p.prepare(body, NOW).unwrap_err().to_string();
+            assert_eq!(err, want);
+            assert!(!err.contains("hunter2"));
+        }
+    }
+}

@@ -1,0 +1,4 @@
+//! Object-store adapters behind [`crate::destination::ObjectStore`].
+
+pub mod dir;
+pub mod s3;

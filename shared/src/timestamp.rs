@@ -1,0 +1,220 @@
+//! Timestamps as audit events carry them, turned into UTC for object keys; and "now" for templates.
+//!
+//! Workato writes job times as ISO-8601 with an offset (`2022-10-19T22:30:46-07:00`), current
+//! activity logs as `2024-05-01T10:15:30.000Z`, and the 2019 activity stream in Ruby's
+//! `Time#to_s` style (`2019-09-13 17:24:16 UTC`, `2019-08-01 06:43:54 -0700`). All of these are
+//! accepted. Only calendar arithmetic is needed, so this is a few functions rather than a
+//! date-time dependency.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// A moment in UTC, to the second.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct UtcTime {
+    /// Seconds since the Unix epoch.
+    pub epoch_seconds: i64,
+}
+
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum TimestampError {
+    #[error("expected a date and time like 2022-10-19T22:30:46-07:00, found {0:?}")]
+    Format(String),
+    #[error("date or time out of range in {0:?}")]
+    Range(String),
+}
+
+impl UtcTime {
+    /// Parses the timestamp forms described in the module docs.
+    pub fn parse(text: &str) -> Result<UtcTime, TimestampError> {
+        let err = || TimestampError::Format(shorten(text));
+        let b = text.trim().as_bytes();
+        let num = |range: std::ops::Range<usize>| -> Result<i64, TimestampError> {
+            let part = b.get(range).ok_or_else(err)?;
+            if part.is_empty() || !part.iter().all(u8::is_ascii_digit) {
+                return Err(err());
+            }
+            Ok(part.iter().fold(0i64, |n, d| n * 10 + i64::from(d - b'0')))
+        };
+        if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || !(b[10] == b'T' || b[10] == b' ') || b[13] != b':' || b[16] != b':' {
+            return Err(err());
+        }
+        let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+        let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
+        if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) || hour > 23 || minute > 59 || second > 60 {
+            return Err(TimestampError::Range(shorten(text)));
+        }
+        let mut rest = &b[19..];
+        // Fractional seconds do not reach keys (they have one-second resolution): skip them.
+        if rest.first() == Some(&b'.') {
+            let digits = rest[1..].iter().take_while(|c| c.is_ascii_digit()).count();
+            if digits == 0 {
+                return Err(err());
+            }
+            rest = &rest[1 + digits..];
+        }
+        if rest.first() == Some(&b' ') {
+            rest = &rest[1..];
+        }
+        let offset_seconds = match rest {
+            b"Z" | b"z" | b"UTC" | b"GMT" | b"" => 0,
+            [sign @ (b'+' | b'-'), h1, h2, tail @ ..] => {
+                let (m1, m2) = match tail {
+                    [b':', m1, m2] | [m1, m2] => (*m1, *m2),
+                    [] => (b'0', b'0'),
+                    _ => return Err(err()),
+                };
+                let digits = [*h1, *h2, m1, m2];
+                if !digits.iter().all(u8::is_ascii_digit) {
+                    return Err(err());
+                }
+                let hours = i64::from((h1 - b'0') * 10 + (h2 - b'0'));
+                let minutes = i64::from((m1 - b'0') * 10 + (m2 - b'0'));
+                if hours > 23 || minutes > 59 {
+                    return Err(TimestampError::Range(shorten(text)));
+                }
+                let s = (hours * 60 + minutes) * 60;
+                if *sign == b'-' { -s } else { s }
+            }
+            _ => return Err(err()),
+        };
+        let local = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second.min(59);
+        Ok(UtcTime { epoch_seconds: local - offset_seconds })
+    }
+
+    /// `YYYYMMDD` in UTC, the date folder of an object key.
+    pub fn compact_date(&self) -> String {
+        let (y, m, d) = civil_from_days(self.epoch_seconds.div_euclid(86_400));
+        format!("{y:04}{m:02}{d:02}")
+    }
+
+    /// `YYYYMMDDHHMMSS` in UTC, the time part of an object name.
+    pub fn compact_datetime(&self) -> String {
+        let secs = self.epoch_seconds.rem_euclid(86_400);
+        format!("{}{:02}{:02}{:02}", self.compact_date(), secs / 3600, secs / 60 % 60, secs % 60)
+    }
+}
+
+/// The current time, captured once per rendering so every `now` placeholder in one message agrees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Now {
+    pub epoch_nanos: u128,
+}
+
+impl Now {
+    pub fn capture() -> Now {
+        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        Now { epoch_nanos: nanos }
+    }
+
+    /// ISO-8601 with milliseconds and offset, in UTC (Lambda runs in UTC): `2023-06-02T05:30:01.002+00:00`.
+    pub fn iso8601(&self) -> String {
+        let secs = (self.epoch_nanos / 1_000_000_000) as i64;
+        let millis = (self.epoch_nanos / 1_000_000 % 1000) as u32;
+        let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+        let tod = secs.rem_euclid(86_400);
+        format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}+00:00", tod / 3600, tod / 60 % 60, tod % 60)
+    }
+
+    /// Epoch milliseconds with a fractional part, as Workato's `{{{now_utc}}}`: `1685683801002.2139`.
+    pub fn epoch_millis_fractional(&self) -> String {
+        let micros_of_milli = self.epoch_nanos / 100 % 10_000;
+        format!("{}.{:04}", self.epoch_nanos / 1_000_000, micros_of_milli)
+    }
+
+    pub fn epoch_micros(&self) -> u128 {
+        self.epoch_nanos / 1_000
+    }
+}
+
+fn shorten(text: &str) -> String {
+    text.chars().take(40).collect()
+}
+
+fn is_leap(year: i64) -> bool {
+    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
+}
+
+fn days_in_month(year: i64, month: i64) -> i64 {
+    match month {
+        2 if is_leap(year) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The inverse of [`days_from_civil`].
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_documented_form_becomes_utc() {
+        let cases = [
+            // job times carry an offset: keys use the UTC date, which may be the next day
+            ("2022-10-19T22:30:46-07:00", "20221020053046"),
+            ("2022-06-14T10:11:12+05:30", "20220614044112"),
+            ("2024-05-01T10:15:30.000Z", "20240501101530"),
+            ("2019-09-13T15:27:27.446-07:00", "20190913222727"),
+            // 2019 activity stream (Ruby Time#to_s)
+            ("2019-09-13 17:24:16 UTC", "20190913172416"),
+            ("2019-08-01 06:43:54 -0700", "20190801134354"),
+            ("2020-02-29T23:59:59Z", "20200229235959"),
+            ("2000-01-01T00:00:00+01:00", "19991231230000"),
+            ("2026-11-25T21:00:00", "20261125210000"),
+        ];
+        for (input, want) in cases {
+            let t = UtcTime::parse(input).unwrap_or_else(|e| panic!("{input}: {e}"));
+            assert_eq!(t.compact_datetime(), want, "{input}");
+            assert_eq!(t.compact_date(), &want[..8], "{input}");
+        }
+    }
+
+    #[test]
+    fn malformed_times_are_errors() {
+        for input in ["", "yesterday", "2022-13-01T00:00:00Z", "2021-02-29T00:00:00Z", "2022-10-19T25:00:00Z",
+                      "2022-10-19T22:30:46-7", "2022-10-19T22:30:46+25:00", "2022-10-19", "2022-10-19T22:30:46.Z"] {
+            assert!(UtcTime::parse(input).is_err(), "{input:?} should not parse");
+        }
+    }
+
+    #[test]
+    fn now_renders_like_workato() {
+        // 2023-06-02T05:30:01.002213900Z
+        let now = Now { epoch_nanos: 1_685_683_801_002_213_900 };
+        assert_eq!(now.iso8601(), "2023-06-02T05:30:01.002+00:00");
+        assert_eq!(now.epoch_millis_fractional(), "1685683801002.2139");
+        assert_eq!(now.epoch_micros(), 1_685_683_801_002_213);
+    }
+
+    #[test]
+    fn calendar_round_trips() {
+        for days in [-800_000, -1, 0, 1, 59, 365, 10_957, 19_000, 2_932_896] {
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(days_from_civil(y, m, d), days);
+        }
+    }
+}
