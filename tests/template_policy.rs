@@ -1,0 +1,509 @@
+//! `template.yaml` keeps the rules of issue 5 that `sam validate --lint` does not check: every function
+//! reports batch item failures, every queue has a dead-letter queue and encryption, no policy grants `*`,
+//! no parameter choice breaks "visibility timeout ≥ 6 × function timeout", every bucket is encrypted,
+//! blocks public access and denies plain HTTP.
+//!
+//! The checks live in `template_policy/checks.rs`. Below, the shipped template must pass them all, and a
+//! small good template is broken one way at a time to show each check fires on exactly what it guards.
+
+#[path = "template_policy/cfn.rs"]
+mod cfn;
+#[path = "template_policy/checks.rs"]
+mod checks;
+
+use checks::Violation;
+
+const TEMPLATE_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml");
+
+fn shipped_template() -> serde_json::Value {
+    let text = std::fs::read_to_string(TEMPLATE_PATH)
+        .unwrap_or_else(|e| panic!("cannot read {TEMPLATE_PATH}: {e}"));
+    cfn::parse(&text).unwrap_or_else(|e| panic!("{TEMPLATE_PATH}: {e}"))
+}
+
+fn listing(violations: &[Violation]) -> String {
+    violations.iter().map(|v| format!("\n  {v}")).collect()
+}
+
+#[test]
+fn the_shipped_template_passes_every_check() {
+    let template = shipped_template();
+    let violations = checks::all(&template);
+    assert!(violations.is_empty(), "template.yaml breaks these rules:{}", listing(&violations));
+}
+
+#[test]
+fn the_shipped_template_has_what_the_checks_look_at() {
+    // Guards against the checks passing on an empty or moved template.
+    let template = shipped_template();
+    let count = |kind| checks::resources(&template, kind).count();
+    assert_eq!(count("AWS::Serverless::Function"), 4, "one function per destination");
+    assert_eq!(count("AWS::SQS::Queue"), 8, "a queue and a dead-letter queue per destination");
+    assert_eq!(count("AWS::S3::Bucket"), 2, "the audit bucket and the large-payload bucket");
+    assert_eq!(count("AWS::IAM::Role"), 4, "an explicit role per function");
+    let mut binaries: Vec<&str> = checks::resources(&template, "AWS::Serverless::Function")
+        .filter_map(|(_, f)| f["Metadata"]["BuildProperties"]["Binary"].as_str())
+        .collect();
+    binaries.sort_unstable();
+    assert_eq!(binaries, ["azure-blob-writer", "azure-monitor-forwarder", "rest-forwarder", "s3-writer"]);
+}
+
+#[test]
+fn every_mapped_visibility_timeout_is_six_timeouts_plus_the_window() {
+    // The table is data: recompute it so a hand edit cannot drift from the rule it encodes.
+    let template = shipped_template();
+    let table = template["Mappings"]["VisibilityTimeouts"].as_object().expect("VisibilityTimeouts mapping");
+    let allowed = |param: &str| -> Vec<String> {
+        template["Parameters"][param]["AllowedValues"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{param} has AllowedValues"))
+            .iter()
+            .map(|v| v.to_string().trim_matches('"').to_owned())
+            .collect()
+    };
+    let timeouts = allowed("FunctionTimeout");
+    let windows = allowed("MaximumBatchingWindowInSeconds");
+    assert_eq!(table.len(), timeouts.len(), "one row per FunctionTimeout value");
+    for t in &timeouts {
+        let row = table[t].as_object().unwrap_or_else(|| panic!("row {t}"));
+        assert_eq!(row.len(), windows.len(), "row {t}: one entry per batching window value");
+        for w in &windows {
+            let expected = 6 * t.parse::<i64>().unwrap() + w.parse::<i64>().unwrap();
+            assert_eq!(row[w].as_i64(), Some(expected), "VisibilityTimeouts[{t}][{w}]");
+            assert!(expected <= 43_200, "SQS allows at most 12 hours");
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Each check fires: a good template, broken one way at a time.
+
+const GOOD: &str = r#"
+Transform: AWS::Serverless-2016-10-31
+Parameters:
+  FunctionTimeout: {Type: Number, AllowedValues: [30, 60], Default: 60}
+  Window: {Type: Number, AllowedValues: [0, 5], Default: 0}
+  MaxReceiveCount: {Type: Number, MinValue: 5, Default: 5}
+  SecretArn:
+    Type: String
+    AllowedPattern: '^$|^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+$'
+  Prefix: {Type: String, Default: '', AllowedPattern: '^[A-Za-z0-9_/-]*$'}
+Conditions:
+  HasSecret: !Not [!Equals [!Ref SecretArn, '']]
+Mappings:
+  Visibility:
+    '30': {'0': 180, '5': 185}
+    '60': {'0': 360, '5': 365}
+Globals:
+  Function:
+    Runtime: provided.al2023
+    Architectures: [arm64]
+    Handler: bootstrap
+    Timeout: !Ref FunctionTimeout
+Resources:
+  DeadLetters:
+    Type: AWS::SQS::Queue
+    Properties: {MessageRetentionPeriod: 1209600, SqsManagedSseEnabled: true}
+  Inbox:
+    Type: AWS::SQS::Queue
+    Properties:
+      SqsManagedSseEnabled: true
+      VisibilityTimeout: !FindInMap [Visibility, !Ref FunctionTimeout, !Ref Window]
+      RedrivePolicy: {deadLetterTargetArn: !GetAtt DeadLetters.Arn, maxReceiveCount: !Ref MaxReceiveCount}
+  WriterRole:
+    Type: AWS::IAM::Role
+    Properties:
+      AssumeRolePolicyDocument:
+        Statement:
+          - {Effect: Allow, Principal: {Service: lambda.amazonaws.com}, Action: sts:AssumeRole}
+      Policies:
+        - PolicyName: writer
+          PolicyDocument:
+            Statement:
+              - Sid: Poll
+                Effect: Allow
+                Action: [sqs:ReceiveMessage, sqs:DeleteMessage, sqs:GetQueueAttributes]
+                Resource: !GetAtt Inbox.Arn
+              - Sid: Write
+                Effect: Allow
+                Action: s3:PutObject
+                Resource: !Sub '${Archive.Arn}/${Prefix}*'
+              - !If
+                - HasSecret
+                - Sid: Secret
+                  Effect: Allow
+                  Action: secretsmanager:GetSecretValue
+                  Resource: !Ref SecretArn
+                - !Ref AWS::NoValue
+  Writer:
+    Type: AWS::Serverless::Function
+    Metadata: {BuildMethod: rust-cargolambda, BuildProperties: {Binary: s3-writer}}
+    Properties:
+      CodeUri: .
+      Role: !GetAtt WriterRole.Arn
+      LoggingConfig: {LogFormat: JSON}
+      Events:
+        Inbox:
+          Type: SQS
+          Properties:
+            Queue: !GetAtt Inbox.Arn
+            MaximumBatchingWindowInSeconds: !If [HasSecret, !Ref Window, !Ref AWS::NoValue]
+            FunctionResponseTypes: [ReportBatchItemFailures]
+  Archive:
+    Type: AWS::S3::Bucket
+    Properties:
+      BucketEncryption:
+        ServerSideEncryptionConfiguration:
+          - ServerSideEncryptionByDefault: {SSEAlgorithm: AES256}
+      PublicAccessBlockConfiguration:
+        BlockPublicAcls: true
+        BlockPublicPolicy: true
+        IgnorePublicAcls: true
+        RestrictPublicBuckets: true
+      LifecycleConfiguration:
+        Rules: [{Id: Expire, Status: Enabled, ExpirationInDays: 365}]
+  ArchivePolicy:
+    Type: AWS::S3::BucketPolicy
+    Properties:
+      Bucket: !Ref Archive
+      PolicyDocument:
+        Statement:
+          - Sid: DenyInsecureTransport
+            Effect: Deny
+            Principal: '*'
+            Action: 's3:*'
+            Resource: [!GetAtt Archive.Arn, !Sub '${Archive.Arn}/*']
+            Condition: {Bool: {'aws:SecureTransport': 'false'}}
+"#;
+
+/// The violations of GOOD with `from` replaced by `to` (which must occur exactly once).
+fn violations_with(from: &str, to: &str) -> Vec<Violation> {
+    assert_eq!(GOOD.matches(from).count(), 1, "the test's edit {from:?} must match GOOD exactly once");
+    let broken = GOOD.replacen(from, to, 1);
+    let template = cfn::parse(&broken).unwrap_or_else(|e| panic!("the broken template does not parse: {e}"));
+    checks::all(&template)
+}
+
+/// Asserts the edit makes `check` report a problem at `location` that mentions `words`.
+fn assert_fires(from: &str, to: &str, check: &str, location: &str, words: &str) {
+    let violations = violations_with(from, to);
+    assert!(
+        violations
+            .iter()
+            .any(|v| v.check == check && v.location.contains(location) && v.problem.contains(words)),
+        "replacing {from:?} by {to:?} should make [{check}] fire at {location} about {words:?}; got:{}",
+        listing(&violations)
+    );
+}
+
+#[test]
+fn the_good_template_passes() {
+    let template = cfn::parse(GOOD).unwrap();
+    let violations = checks::all(&template);
+    assert!(violations.is_empty(), "{}", listing(&violations));
+}
+
+#[test]
+fn a_function_without_report_batch_item_failures_fails() {
+    assert_fires(
+        "FunctionResponseTypes: [ReportBatchItemFailures]",
+        "FunctionResponseTypes: []",
+        checks::REPORT_BATCH_ITEM_FAILURES,
+        "Writer.Events.Inbox",
+        "ReportBatchItemFailures",
+    );
+}
+
+#[test]
+fn a_function_without_an_sqs_event_fails() {
+    assert_fires("          Type: SQS\n", "          Type: SNS\n", checks::REPORT_BATCH_ITEM_FAILURES, "Writer", "no SQS event");
+}
+
+#[test]
+fn a_raw_event_source_mapping_without_report_batch_item_failures_fails() {
+    assert_fires(
+        "  Archive:\n    Type: AWS::S3::Bucket",
+        "  Mapping:\n    Type: AWS::Lambda::EventSourceMapping\n    Properties: {FunctionName: !Ref Writer, \
+         EventSourceArn: !GetAtt Inbox.Arn}\n  Archive:\n    Type: AWS::S3::Bucket",
+        checks::REPORT_BATCH_ITEM_FAILURES,
+        "Mapping",
+        "ReportBatchItemFailures",
+    );
+}
+
+#[test]
+fn a_queue_without_a_dead_letter_queue_fails() {
+    assert_fires(
+        "      RedrivePolicy: {deadLetterTargetArn: !GetAtt DeadLetters.Arn, maxReceiveCount: !Ref MaxReceiveCount}\n",
+        "",
+        checks::DEAD_LETTER_QUEUES,
+        "Inbox",
+        "no RedrivePolicy",
+    );
+}
+
+#[test]
+fn a_redrive_to_something_that_is_not_a_queue_of_the_template_fails() {
+    assert_fires(
+        "deadLetterTargetArn: !GetAtt DeadLetters.Arn",
+        "deadLetterTargetArn: !GetAtt Archive.Arn",
+        checks::DEAD_LETTER_QUEUES,
+        "Inbox",
+        "deadLetterTargetArn",
+    );
+}
+
+#[test]
+fn a_max_receive_count_that_may_be_below_five_fails() {
+    assert_fires(
+        "MaxReceiveCount: {Type: Number, MinValue: 5, Default: 5}",
+        "MaxReceiveCount: {Type: Number, MinValue: 1, Default: 5}",
+        checks::DEAD_LETTER_QUEUES,
+        "Inbox",
+        "below 5",
+    );
+    assert_fires("maxReceiveCount: !Ref MaxReceiveCount", "maxReceiveCount: 3", checks::DEAD_LETTER_QUEUES, "Inbox", "below 5");
+}
+
+#[test]
+fn a_dead_letter_queue_keeping_messages_less_than_14_days_fails() {
+    assert_fires(
+        "MessageRetentionPeriod: 1209600, ",
+        "MessageRetentionPeriod: 345600, ",
+        checks::DEAD_LETTER_QUEUES,
+        "DeadLetters",
+        "14 days",
+    );
+}
+
+#[test]
+fn an_unencrypted_queue_fails() {
+    assert_fires(
+        "      SqsManagedSseEnabled: true\n      VisibilityTimeout",
+        "      SqsManagedSseEnabled: false\n      VisibilityTimeout",
+        checks::QUEUE_ENCRYPTION,
+        "Inbox",
+        "not encrypted",
+    );
+    assert_fires(
+        "Properties: {MessageRetentionPeriod: 1209600, SqsManagedSseEnabled: true}",
+        "Properties: {MessageRetentionPeriod: 1209600}",
+        checks::QUEUE_ENCRYPTION,
+        "DeadLetters",
+        "not encrypted",
+    );
+}
+
+#[test]
+fn a_wildcard_action_fails() {
+    assert_fires("Action: s3:PutObject", "Action: 's3:Put*'", checks::NO_WILDCARD_GRANTS, "WriterRole", "s3:Put*");
+}
+
+#[test]
+fn a_wildcard_resource_fails() {
+    assert_fires(
+        "Resource: !Sub '${Archive.Arn}/${Prefix}*'",
+        "Resource: '*'",
+        checks::NO_WILDCARD_GRANTS,
+        "WriterRole.Policies[0].Write",
+        "\"*\"",
+    );
+    assert_fires(
+        "Resource: !Sub '${Archive.Arn}/${Prefix}*'",
+        "Resource: !Sub 'arn:${AWS::Partition}:s3:::*'",
+        checks::NO_WILDCARD_GRANTS,
+        "Write",
+        "spans a whole service",
+    );
+    assert_fires(
+        "Resource: !GetAtt Inbox.Arn",
+        "Resource: 'arn:aws:sqs:us-east-1:123456789012:*'",
+        checks::NO_WILDCARD_GRANTS,
+        "Poll",
+        "spans a whole service",
+    );
+}
+
+#[test]
+fn a_wildcard_inside_a_conditional_statement_fails() {
+    assert_fires(
+        "                  Resource: !Ref SecretArn",
+        "                  Resource: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:*'",
+        checks::NO_WILDCARD_GRANTS,
+        "Secret",
+        "spans a whole service",
+    );
+}
+
+#[test]
+fn a_parameter_resource_that_could_be_a_wildcard_fails() {
+    assert_fires(
+        "AllowedPattern: '^$|^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+$'",
+        "AllowedPattern: '.*'",
+        checks::NO_WILDCARD_GRANTS,
+        "Secret",
+        "SecretArn",
+    );
+    assert_fires(
+        "Prefix: {Type: String, Default: '', AllowedPattern: '^[A-Za-z0-9_/-]*$'}",
+        "Prefix: {Type: String, Default: ''}",
+        checks::NO_WILDCARD_GRANTS,
+        "Write",
+        "without an AllowedPattern",
+    );
+}
+
+#[test]
+fn a_managed_policy_fails() {
+    assert_fires(
+        "      Policies:\n        - PolicyName: writer",
+        "      ManagedPolicyArns: [arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole]\n      \
+         Policies:\n        - PolicyName: writer",
+        checks::NO_WILDCARD_GRANTS,
+        "WriterRole",
+        "ManagedPolicyArns",
+    );
+}
+
+#[test]
+fn a_function_left_to_sams_generated_role_fails() {
+    assert_fires("      Role: !GetAtt WriterRole.Arn\n", "", checks::NO_WILDCARD_GRANTS, "Writer", "has no Role");
+    assert_fires(
+        "      Role: !GetAtt WriterRole.Arn\n",
+        "      Policies: [SQSPollerPolicy: {QueueName: !GetAtt Inbox.QueueName}]\n",
+        checks::NO_WILDCARD_GRANTS,
+        "Writer",
+        "has Policies",
+    );
+}
+
+#[test]
+fn a_resource_policy_open_to_anyone_fails() {
+    assert_fires(
+        "            Effect: Deny\n            Principal: '*'",
+        "            Effect: Allow\n            Principal: {AWS: '*'}",
+        checks::NO_WILDCARD_GRANTS,
+        "ArchivePolicy",
+        "anyone",
+    );
+}
+
+#[test]
+fn a_mapped_visibility_timeout_below_six_timeouts_fails() {
+    assert_fires(
+        "'60': {'0': 360, '5': 365}",
+        "'60': {'0': 359, '5': 365}",
+        checks::VISIBILITY_TIMEOUT,
+        "Writer.Events.Inbox <- Inbox",
+        "359 s < 6 x function timeout 60 s",
+    );
+}
+
+#[test]
+fn a_visibility_timeout_that_ignores_the_batching_window_fails() {
+    assert_fires(
+        "'60': {'0': 360, '5': 365}",
+        "'60': {'0': 360, '5': 360}",
+        checks::VISIBILITY_TIMEOUT,
+        "Inbox",
+        "batching window 5 s",
+    );
+}
+
+#[test]
+fn a_parameter_value_missing_from_the_mapping_fails() {
+    assert_fires(
+        "AllowedValues: [30, 60], Default: 60",
+        "AllowedValues: [30, 60, 90], Default: 60",
+        checks::VISIBILITY_TIMEOUT,
+        "Inbox",
+        "no entry [90]",
+    );
+}
+
+#[test]
+fn a_timeout_parameter_without_allowed_values_fails() {
+    assert_fires(
+        "FunctionTimeout: {Type: Number, AllowedValues: [30, 60], Default: 60}",
+        "FunctionTimeout: {Type: Number, MinValue: 1, MaxValue: 900, Default: 60}",
+        checks::VISIBILITY_TIMEOUT,
+        "Inbox",
+        "no AllowedValues",
+    );
+}
+
+#[test]
+fn a_fixed_visibility_timeout_below_the_largest_timeout_fails() {
+    assert_fires(
+        "VisibilityTimeout: !FindInMap [Visibility, !Ref FunctionTimeout, !Ref Window]",
+        "VisibilityTimeout: 300",
+        checks::VISIBILITY_TIMEOUT,
+        "Inbox",
+        "300 s < 6 x function timeout 60 s",
+    );
+    assert_fires(
+        "      VisibilityTimeout: !FindInMap [Visibility, !Ref FunctionTimeout, !Ref Window]\n",
+        "",
+        checks::VISIBILITY_TIMEOUT,
+        "Inbox",
+        "visibility timeout 30 s",
+    );
+}
+
+#[test]
+fn a_bucket_without_encryption_fails() {
+    assert_fires(
+        "          - ServerSideEncryptionByDefault: {SSEAlgorithm: AES256}\n",
+        "          []\n",
+        checks::BUCKET_PROTECTION,
+        "Archive",
+        "BucketEncryption",
+    );
+    assert_fires("{SSEAlgorithm: AES256}", "{SSEAlgorithm: none}", checks::BUCKET_PROTECTION, "Archive", "SSEAlgorithm");
+}
+
+#[test]
+fn a_bucket_without_full_block_public_access_fails() {
+    assert_fires(
+        "RestrictPublicBuckets: true",
+        "RestrictPublicBuckets: false",
+        checks::BUCKET_PROTECTION,
+        "Archive",
+        "RestrictPublicBuckets",
+    );
+    assert_fires("        BlockPublicAcls: true\n", "", checks::BUCKET_PROTECTION, "Archive", "BlockPublicAcls");
+}
+
+#[test]
+fn a_bucket_without_the_tls_only_policy_fails() {
+    let words = "aws:SecureTransport is false";
+    assert_fires("Bucket: !Ref Archive", "Bucket: !Ref SomethingElse", checks::BUCKET_PROTECTION, "Archive", words);
+    assert_fires("'aws:SecureTransport': 'false'", "'aws:SecureTransport': 'true'", checks::BUCKET_PROTECTION, "Archive", words);
+    assert_fires(
+        "Resource: [!GetAtt Archive.Arn, !Sub '${Archive.Arn}/*']",
+        "Resource: [!GetAtt Archive.Arn]",
+        checks::BUCKET_PROTECTION,
+        "Archive",
+        words,
+    );
+    assert_fires("Action: 's3:*'", "Action: 's3:GetObject'", checks::BUCKET_PROTECTION, "Archive", words);
+}
+
+#[test]
+fn a_bucket_that_never_expires_objects_fails() {
+    assert_fires(
+        "Rules: [{Id: Expire, Status: Enabled, ExpirationInDays: 365}]",
+        "Rules: [{Id: Expire, Status: Disabled, ExpirationInDays: 365}]",
+        checks::BUCKET_PROTECTION,
+        "Archive",
+        "lifecycle",
+    );
+}
+
+#[test]
+fn a_function_not_built_as_an_arm64_rust_binary_fails() {
+    assert_fires("Architectures: [arm64]", "Architectures: [x86_64]", checks::FUNCTION_SHAPE, "Writer", "arm64");
+    assert_fires("BuildMethod: rust-cargolambda, ", "BuildMethod: makefile, ", checks::FUNCTION_SHAPE, "Writer", "rust-cargolambda");
+    assert_fires("LoggingConfig: {LogFormat: JSON}", "LoggingConfig: {LogFormat: Text}", checks::FUNCTION_SHAPE, "Writer", "JSON");
+    assert_fires(", BuildProperties: {Binary: s3-writer}", "", checks::FUNCTION_SHAPE, "Writer", "Binary");
+}
