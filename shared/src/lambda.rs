@@ -38,12 +38,12 @@ impl<D: Destination> SqsFunction<D> {
     }
 
     /// The Lambda handler.
-    pub async fn handle(&self, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, UnreportableFailures> {
+    pub async fn handle(&self, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, lambda_runtime::Error> {
         let deadline = lambda_deadline(event.context.deadline);
         let messages: Vec<InboundMessage> = event.payload.records.into_iter().enumerate().map(|(i, r)| inbound(i, r)).collect();
         let report = process_batch(&self.pipeline, &self.destination, messages, deadline).await;
         report.counts.emit_emf(METRICS_NAMESPACE, &self.name);
-        batch_response(&report, &self.destination.describe())
+        Ok(batch_response(&report, &self.destination.describe())?)
     }
 }
 

@@ -1,0 +1,75 @@
+//! `--to DEST`: which destination the command-line tool delivers to, built from the same shared
+//! adapters and `AUDITSTREAM_*` settings as the Lambda functions.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use auditstream::config::{PipelineSettings, ProcessEnv};
+use auditstream::destination::{Destination, ObjectStoreDestination};
+use auditstream::key::KeyPrefix;
+use auditstream::retry::RetryPolicy;
+use auditstream::stores::dir::DirStore;
+use auditstream::stores::s3::{s3_client, S3Settings, S3Store};
+
+/// A parsed `--to` value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DestSpec {
+    /// `dir:PATH`: files laid out exactly as the object keys.
+    Dir(PathBuf),
+    /// `s3://BUCKET[/PREFIX]`.
+    S3 { bucket: String, prefix: String },
+}
+
+pub const DEST_HELP: &str = "expected dir:PATH or s3://BUCKET[/PREFIX]";
+
+impl DestSpec {
+    pub fn parse(text: &str) -> Result<DestSpec> {
+        if let Some(path) = text.strip_prefix("dir:") {
+            if path.is_empty() {
+                bail!("--to {text:?}: the directory is missing ({DEST_HELP})");
+            }
+            return Ok(DestSpec::Dir(PathBuf::from(path)));
+        }
+        if let Some(rest) = text.strip_prefix("s3://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket.is_empty() {
+                bail!("--to {text:?}: the bucket is missing ({DEST_HELP})");
+            }
+            return Ok(DestSpec::S3 { bucket: bucket.to_owned(), prefix: prefix.to_owned() });
+        }
+        bail!("--to {text:?} is not a destination: {DEST_HELP}")
+    }
+}
+
+/// Builds the destination, and sets the key prefix it implies on the pipeline settings.
+pub async fn build(spec: &DestSpec, settings: &mut PipelineSettings) -> Result<Arc<dyn Destination>> {
+    let retry = RetryPolicy::default();
+    Ok(match spec {
+        DestSpec::Dir(path) => Arc::new(ObjectStoreDestination::new(DirStore::new(path), settings.concurrency, retry)),
+        DestSpec::S3 { bucket, prefix } => {
+            let env = [("AUDITSTREAM_S3_BUCKET", bucket.as_str()), ("AUDITSTREAM_S3_PREFIX", prefix.as_str())];
+            let mut s3 = S3Settings::from_env(&env[..]).context("--to s3://")?;
+            s3.sse_kms_key_id = auditstream::config::EnvExt::optional(&ProcessEnv, "AUDITSTREAM_S3_SSE_KMS_KEY_ID");
+            settings.pipeline.key_prefix = KeyPrefix::new(prefix).map_err(anyhow::Error::msg)?;
+            let aws = aws_config::load_from_env().await;
+            Arc::new(ObjectStoreDestination::new(S3Store::new(s3_client(&aws), s3), settings.concurrency, retry))
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_documented_forms() {
+        assert_eq!(DestSpec::parse("dir:./audit-logs").unwrap(), DestSpec::Dir("./audit-logs".into()));
+        assert_eq!(DestSpec::parse("s3://bucket").unwrap(), DestSpec::S3 { bucket: "bucket".into(), prefix: "".into() });
+        assert_eq!(DestSpec::parse("s3://bucket/a/b/").unwrap(), DestSpec::S3 { bucket: "bucket".into(), prefix: "a/b/".into() });
+        for bad in ["dir:", "s3://", "ftp://x", "./audit-logs"] {
+            let err = DestSpec::parse(bad).unwrap_err().to_string();
+            assert!(err.contains("expected dir:PATH"), "{bad}: {err}");
+        }
+    }
+}

@@ -1,0 +1,59 @@
+//! `auditstream`: the audit log pipeline on a laptop, and the queue tools.
+//!
+//! `auditstream run` feeds local files through exactly the pipeline the Lambda functions run, into
+//! a local directory laid out as the S3 bucket would be (the default), S3 itself, or any other
+//! destination. Configuration is the functions' own `AUDITSTREAM_*` environment variables.
+
+mod destinations;
+mod run;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "auditstream", version, about = "Stream audit logs: mask, size and deliver audit events, as the auditstream Lambda functions do.",
+    long_about = "Stream audit logs: mask, size and deliver audit events, as the auditstream Lambda functions do.\n\n\
+Configuration comes from the same AUDITSTREAM_* environment variables as the functions \
+(AUDITSTREAM_STREAMS, AUDITSTREAM_LOG_TEMPLATE, AUDITSTREAM_MAX_EVENT_BYTES, ...; see the README). \
+AWS access uses the standard AWS configuration (profiles, AWS_REGION, AWS_ENDPOINT_URL for a local S3 or SQS).")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run events from files through the pipeline and deliver them.
+    #[command(long_about = "Run events from files through the pipeline and deliver them.\n\n\
+INPUT is a file holding one JSON event, an NDJSON file (one event per line), an SQS Lambda event \
+({\"Records\":[...]}, like the files in events/), or a directory of these.\n\n\
+Prints a summary on stdout and progress on stderr. Exits 0 when every event was delivered, \
+duplicate or filtered; 1 when any failed (each failure is named on stderr, by file and line or \
+message id); 2 on a usage or configuration error.")]
+    Run {
+        /// Where to deliver: dir:PATH (files laid out as the S3 keys), or s3://BUCKET[/PREFIX].
+        #[arg(long = "to", value_name = "DEST", default_value = "dir:./audit-logs")]
+        to: String,
+        /// Files or directories to read.
+        #[arg(value_name = "INPUT", required = true)]
+        inputs: Vec<PathBuf>,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    auditstream::telemetry::init_text();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run { to, inputs } => run::run(&to, &inputs).await,
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("auditstream: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

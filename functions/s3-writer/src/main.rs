@@ -1,0 +1,30 @@
+//! `s3-writer`: an SQS-triggered Lambda that writes one JSON object per audit event to S3.
+//!
+//! Configuration: the shared `AUDITSTREAM_*` pipeline variables plus `AUDITSTREAM_S3_BUCKET`,
+//! `AUDITSTREAM_S3_PREFIX` and `AUDITSTREAM_S3_SSE_KMS_KEY_ID` (see the README). Clients are built
+//! once per cold start; a bad variable stops the function at init with a message naming it.
+
+use auditstream::config::{PipelineSettings, ProcessEnv};
+use auditstream::destination::ObjectStoreDestination;
+use auditstream::lambda::SqsFunction;
+use auditstream::pipeline::Pipeline;
+use auditstream::retry::RetryPolicy;
+use auditstream::stores::s3::{s3_client, S3Settings, S3Store};
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    auditstream::telemetry::init_json();
+    let settings = PipelineSettings::from_env(&ProcessEnv)?;
+    let s3 = S3Settings::from_env(&ProcessEnv)?;
+    settings.warn_about_template();
+
+    let mut pipeline = settings.pipeline.clone();
+    pipeline.key_prefix = s3.prefix.clone();
+    let aws = aws_config::load_from_env().await;
+    let store = S3Store::new(s3_client(&aws), s3);
+    let destination = ObjectStoreDestination::new(store, settings.concurrency, RetryPolicy::default());
+    let function = SqsFunction::new("s3-writer", Pipeline::new(pipeline), destination);
+
+    lambda_runtime::run(service_fn(|event: LambdaEvent<_>| function.handle(event))).await
+}
