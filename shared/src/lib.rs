@@ -18,6 +18,7 @@ pub mod filter;
 pub mod json_scan;
 pub mod key;
 pub mod lambda;
+pub mod log_batch;
 pub mod local_input;
 pub mod mask;
 pub mod metrics;

@@ -1,0 +1,197 @@
+//! Batching delivery to a [`LogSink`]: the one batcher every log destination uses.
+//!
+//! Documents are packed in order into requests within the sink's limits (events per request,
+//! bytes per request). Each request goes out through the shared retry policy. A request the
+//! service (or the sink's own pre-send check) finds too large is split in half and each half sent
+//! again — Vector drops such a batch; we do not. A single event that is still too large fails
+//! permanently, alone. Every failure maps back to exactly the documents, and so the SQS messages,
+//! that were in the request.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use async_trait::async_trait;
+use futures::stream::{self, StreamExt};
+
+use crate::destination::{Delivered, DeliveryError, Destination, FailureKind, LogSink, SinkLimits};
+use crate::pipeline::Document;
+use crate::retry::{Deadline, RetryPolicy};
+
+pub struct LogSinkDestination<S> {
+    sink: S,
+    retry: RetryPolicy,
+    /// Requests in flight at once.
+    concurrency: usize,
+}
+
+type Outcome = Result<Delivered, DeliveryError>;
+
+impl<S: LogSink> LogSinkDestination<S> {
+    pub fn new(sink: S, concurrency: usize, retry: RetryPolicy) -> Self {
+        LogSinkDestination { sink, retry, concurrency: concurrency.max(1) }
+    }
+
+    pub fn sink(&self) -> &S {
+        &self.sink
+    }
+
+    /// Sends `docs` as one request; on "too large", splits and recurses. Returns one outcome per
+    /// document, in order.
+    fn send_splitting<'a>(&'a self, docs: &'a [&'a Document], deadline: Deadline) -> Pin<Box<dyn Future<Output = Vec<Outcome>> + Send + 'a>> {
+        Box::pin(async move {
+            match self.retry.run(deadline, |_| self.sink.send(docs)).await {
+                Ok(()) => vec![Ok(Delivered::Written); docs.len()],
+                Err(e) if e.kind == FailureKind::TooLarge && docs.len() > 1 => {
+                    let (left, right) = docs.split_at(docs.len() / 2);
+                    let mut out = self.send_splitting(left, deadline).await;
+                    out.extend(self.send_splitting(right, deadline).await);
+                    out
+                }
+                Err(e) if e.kind == FailureKind::TooLarge => {
+                    vec![Err(DeliveryError::permanent(format!("{}; the event is too large for this endpoint even on its own", e.message)))]
+                }
+                Err(e) => vec![Err(e); docs.len()],
+            }
+        })
+    }
+}
+
+/// Packs documents, in order, into requests within `limits` (by their body sizes). A document
+/// larger than the byte limit gets a request of its own; the sink decides whether it fits.
+pub fn pack(sizes: &[usize], limits: SinkLimits) -> Vec<std::ops::Range<usize>> {
+    let mut batches = Vec::new();
+    let mut start = 0;
+    let mut bytes = 0;
+    for (i, &size) in sizes.iter().enumerate() {
+        let full = i - start >= limits.max_events.max(1) || (i > start && bytes + size > limits.max_request_bytes);
+        if full {
+            batches.push(start..i);
+            start = i;
+            bytes = 0;
+        }
+        bytes += size;
+    }
+    if start < sizes.len() {
+        batches.push(start..sizes.len());
+    }
+    batches
+}
+
+#[async_trait]
+impl<S: LogSink> Destination for LogSinkDestination<S> {
+    fn describe(&self) -> String {
+        self.sink.describe()
+    }
+
+    fn max_event_bytes(&self) -> Option<usize> {
+        self.sink.limits().max_event_bytes
+    }
+
+    async fn deliver(&self, docs: Vec<Document>, deadline: Deadline) -> Vec<Outcome> {
+        let sizes: Vec<usize> = docs.iter().map(|d| d.body.len()).collect();
+        let refs: Vec<&Document> = docs.iter().collect();
+        let batches = pack(&sizes, self.sink.limits());
+        let mut results: Vec<(usize, Vec<Outcome>)> = stream::iter(batches)
+            .map(|range| {
+                let slice = &refs[range.clone()];
+                async move { (range.start, self.send_splitting(slice, deadline).await) }
+            })
+            .buffer_unordered(self.concurrency)
+            .collect()
+            .await;
+        results.sort_unstable_by_key(|(start, _)| *start);
+        results.into_iter().flat_map(|(_, r)| r).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{EventMeta, JobMeta};
+    use crate::key::{KeyLayout, KeyPrefix, ObjectKey};
+    use crate::timestamp::UtcTime;
+    use std::sync::Mutex;
+
+    fn limits(max_events: usize, max_request_bytes: usize) -> SinkLimits {
+        SinkLimits { max_events, max_request_bytes, max_event_bytes: None }
+    }
+
+    #[test]
+    fn packing_respects_count_and_bytes_and_keeps_order() {
+        assert_eq!(pack(&[10, 10, 10, 10, 10], limits(2, 1000)), vec![0..2, 2..4, 4..5]);
+        assert_eq!(pack(&[40, 40, 40, 10], limits(100, 100)), vec![0..2, 2..4]);
+        // an oversize document travels alone, the sink decides
+        assert_eq!(pack(&[10, 500, 10], limits(100, 100)), vec![0..1, 1..2, 2..3]);
+        assert_eq!(pack(&[1, 1, 1], limits(1, 100)), vec![0..1, 1..2, 2..3]);
+        assert!(pack(&[], limits(10, 10)).is_empty());
+    }
+
+    /// A sink that refuses requests over `max_bytes` as too large, fails bodies containing
+    /// "reject" permanently, and records what it accepted.
+    struct FakeSink {
+        max_bytes: usize,
+        accepted: Mutex<Vec<Vec<String>>>,
+        calls: Mutex<usize>,
+    }
+
+    #[async_trait]
+    impl LogSink for FakeSink {
+        fn describe(&self) -> String {
+            "fake".into()
+        }
+        fn limits(&self) -> SinkLimits {
+            limits(100, 10_000)
+        }
+        async fn send(&self, docs: &[&Document]) -> Result<(), DeliveryError> {
+            *self.calls.lock().unwrap() += 1;
+            let bodies: Vec<String> = docs.iter().map(|d| String::from_utf8(d.body.clone()).unwrap()).collect();
+            if bodies.iter().map(String::len).sum::<usize>() > self.max_bytes {
+                return Err(DeliveryError::too_large("fake: HTTP 413"));
+            }
+            if bodies.iter().any(|b| b.contains("reject")) {
+                return Err(DeliveryError::permanent("fake: HTTP 400"));
+            }
+            self.accepted.lock().unwrap().push(bodies);
+            Ok(())
+        }
+    }
+
+    fn doc(body: &str) -> Document {
+        let meta = EventMeta::Job(JobMeta { id: "j".into(), recipe_id: "1".into(), status: "s".into(), user_id: "1".into(), time: UtcTime { epoch_seconds: 0 } });
+        let key = ObjectKey::for_event(&meta, KeyLayout::Standard, &KeyPrefix::default(), b"");
+        Document { key, body: body.as_bytes().to_vec(), meta, masked_lines: 0, truncated: false }
+    }
+
+    #[tokio::test]
+    async fn a_413_splits_the_batch_until_it_fits_and_nothing_is_lost() {
+        let sink = FakeSink { max_bytes: 25, accepted: Mutex::new(Vec::new()), calls: Mutex::new(0) };
+        let dest = LogSinkDestination::new(sink, 1, RetryPolicy::default());
+        let docs = vec![doc("aaaaaaaaaa"), doc("bbbbbbbbbb"), doc("cccccccccc"), doc("dddddddddd"), doc(&"e".repeat(30))];
+        let out = dest.deliver(docs, Deadline::NONE).await;
+        assert_eq!(out.len(), 5);
+        assert!(out[..4].iter().all(|o| *o == Ok(Delivered::Written)), "{out:?}");
+        let err = out[4].clone().unwrap_err();
+        assert_eq!(err.kind, FailureKind::Permanent);
+        assert!(err.message.contains("too large for this endpoint even on its own"), "{err}");
+        let accepted = dest.sink().accepted.lock().unwrap().clone();
+        // [a b c d e] → [a b] + [c d e] → [c] + [d e] → [d] + [e alone, still too large]
+        assert_eq!(accepted, vec![vec!["aaaaaaaaaa", "bbbbbbbbbb"], vec!["cccccccccc"], vec!["dddddddddd"]]);
+    }
+
+    #[tokio::test]
+    async fn a_failed_request_fails_exactly_its_documents() {
+        // two requests of two: the second holds the rejected document
+        struct TwoPerRequest(FakeSink);
+        #[async_trait]
+        impl LogSink for TwoPerRequest {
+            fn describe(&self) -> String { self.0.describe() }
+            fn limits(&self) -> SinkLimits { limits(2, 1000) }
+            async fn send(&self, docs: &[&Document]) -> Result<(), DeliveryError> { self.0.send(docs).await }
+        }
+        let dest2 = LogSinkDestination::new(TwoPerRequest(FakeSink { max_bytes: 1000, accepted: Mutex::new(Vec::new()), calls: Mutex::new(0) }), 2, RetryPolicy::default());
+        let out = dest2.deliver(vec![doc("a"), doc("b"), doc("reject"), doc("d")], Deadline::NONE).await;
+        assert_eq!(out[..2], [Ok(Delivered::Written), Ok(Delivered::Written)]);
+        assert!(out[2].is_err() && out[3].is_err());
+        assert_eq!(*dest2.sink().0.calls.lock().unwrap(), 2, "permanent errors are not retried");
+    }
+}
