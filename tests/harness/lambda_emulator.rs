@@ -1,0 +1,630 @@
+//! A minimal AWS Lambda Runtime API, to run a function binary exactly as Lambda runs it.
+//!
+//! The built binary (what `sam build` ships as `bootstrap`) is started with `AWS_LAMBDA_RUNTIME_API`
+//! pointing here; its `lambda_runtime` loop long-polls `GET /runtime/invocation/next`, and answers on
+//! `POST /runtime/invocation/{id}/response` or `/error`; a failure before the loop starts goes to
+//! `POST /runtime/init/error`. This is the contract of
+//! <https://docs.aws.amazon.com/lambda/latest/dg/runtimes-api.html>, as `lambda_runtime` 1.5 uses it:
+//! it requires the `Lambda-Runtime-Aws-Request-Id` and `Lambda-Runtime-Deadline-Ms` headers and the
+//! `AWS_LAMBDA_FUNCTION_NAME`, `AWS_LAMBDA_FUNCTION_MEMORY_SIZE` and `AWS_LAMBDA_FUNCTION_VERSION`
+//! variables (it panics without them), and reads the function ARN, trace id, log group and log stream
+//! when present.
+//!
+//! The server runs on a thread of its own, so it keeps serving whatever the test's runtime flavour and
+//! whatever the test does while it waits.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path as UrlPath, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use tokio::sync::{mpsc, oneshot, watch};
+
+/// Lambda's limit on a synchronous response (6 MB); a larger response fails the invocation.
+pub const MAX_RESPONSE_BYTES: usize = 6 * 1024 * 1024;
+
+/// How an invocation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum InvokeError {
+    /// The handler returned an error (`POST /runtime/invocation/{id}/error`).
+    #[error("the function returned an error: {error_type}: {error_message}")]
+    Function { error_type: String, error_message: String },
+    /// The function reported a failure before serving invocations (`POST /runtime/init/error`).
+    #[error("the function failed at init: {error_type}: {error_message}")]
+    Init { error_type: String, error_message: String },
+    /// The process ended without answering.
+    #[error("the function process exited ({status}) without answering; its stderr:\n{stderr}")]
+    ProcessExited { status: String, stderr: String },
+    /// No answer before the deadline. Like Lambda, the emulator then kills the process.
+    #[error("the function did not answer within {timeout:?} and was killed; its stderr:\n{stderr}")]
+    Timeout { timeout: Duration, stderr: String },
+    /// The response was over [`MAX_RESPONSE_BYTES`] (Lambda's `Function.ResponseSizeTooLarge`).
+    #[error("the function's response of {size} bytes is over Lambda's limit of {MAX_RESPONSE_BYTES} bytes")]
+    ResponseTooLarge { size: usize },
+    /// The response body is not JSON.
+    #[error("the function's response is not JSON ({source}): {body}")]
+    InvalidResponse { body: String, source: serde_json::Error },
+}
+
+/// The emulator could not start or could not start the process.
+#[derive(Debug, thiserror::Error)]
+pub enum EmulatorError {
+    #[error("cannot start the Lambda Runtime API emulator on 127.0.0.1: {0}")]
+    Bind(std::io::Error),
+    #[error("cannot start function binary {path}: {source} (build it first, see harness::workspace_bin)")]
+    Spawn { path: PathBuf, source: std::io::Error },
+}
+
+/// What the function posted for one invocation.
+#[derive(Debug)]
+enum Outcome {
+    Response(Bytes),
+    Error { error_type: String, error_message: String },
+    TooLarge(usize),
+}
+
+struct PendingInvocation {
+    request_id: String,
+    payload: Bytes,
+    deadline_ms: u128,
+}
+
+#[derive(Debug, Clone)]
+struct InitFailure {
+    error_type: String,
+    error_message: String,
+}
+
+struct Shared {
+    function_name: String,
+    pending: tokio::sync::Mutex<mpsc::UnboundedReceiver<PendingInvocation>>,
+    /// Invocations handed to the function and not yet answered, by request id.
+    in_flight: Mutex<HashMap<String, oneshot::Sender<Outcome>>>,
+    init_failure: watch::Sender<Option<InitFailure>>,
+}
+
+/// A Lambda Runtime API on `127.0.0.1:<free port>`, without a process: use [`LambdaFunction`] to run a
+/// binary under it, or point any runtime client at [`RuntimeApiEmulator::runtime_api`].
+pub struct RuntimeApiEmulator {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    queue: mpsc::UnboundedSender<PendingInvocation>,
+    shutdown: Option<oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl RuntimeApiEmulator {
+    /// Starts the emulator for a function named `function_name` (used in the invoked function ARN).
+    pub fn start(function_name: &str) -> Result<Self, EmulatorError> {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(EmulatorError::Bind)?;
+        listener.set_nonblocking(true).map_err(EmulatorError::Bind)?;
+        let addr = listener.local_addr().map_err(EmulatorError::Bind)?;
+        let (queue, pending) = mpsc::unbounded_channel();
+        let shared = Arc::new(Shared {
+            function_name: function_name.to_owned(),
+            pending: tokio::sync::Mutex::new(pending),
+            in_flight: Mutex::new(HashMap::new()),
+            init_failure: watch::channel(None).0,
+        });
+        let app = Router::new()
+            .route("/2018-06-01/runtime/invocation/next", get(next_invocation))
+            .route("/2018-06-01/runtime/invocation/{request_id}/response", post(invocation_response))
+            .route("/2018-06-01/runtime/invocation/{request_id}/error", post(invocation_error))
+            .route("/2018-06-01/runtime/init/error", post(init_error))
+            // The size limit is Lambda's, checked in the handler so that the test sees ResponseTooLarge.
+            .layer(DefaultBodyLimit::disable())
+            .with_state(shared.clone());
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(EmulatorError::Bind)?;
+        let (shutdown, shutdown_rx) = oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name(format!("lambda-runtime-api-{}", addr.port()))
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let listener = match tokio::net::TcpListener::from_std(listener) {
+                        Ok(l) => l,
+                        Err(_) => return,
+                    };
+                    tokio::select! {
+                        _ = axum::serve(listener, app) => {}
+                        _ = shutdown_rx => {}
+                    }
+                });
+                // Dropping the runtime here cancels open long-polls and connections.
+            })
+            .map_err(EmulatorError::Bind)?;
+        Ok(Self { addr, shared, queue, shutdown: Some(shutdown), thread: Some(thread) })
+    }
+
+    /// The value for `AWS_LAMBDA_RUNTIME_API`: `127.0.0.1:PORT`.
+    pub fn runtime_api(&self) -> String {
+        self.addr.to_string()
+    }
+
+    /// Queues one invocation and waits for the function's answer, at most `timeout` (which is also the
+    /// deadline the function sees). Invocations are served one at a time, in order, as Lambda does
+    /// within one execution environment.
+    pub async fn invoke(&self, payload: serde_json::Value, timeout: Duration) -> Result<serde_json::Value, InvokeError> {
+        let outcome = self.invoke_raw(payload.to_string().into_bytes(), timeout, || None).await?;
+        parse_response(outcome)
+    }
+
+    /// Like [`invoke`](Self::invoke) with `exited` polled every 50 ms: when it returns the exit of the
+    /// function's process, the invocation fails with [`InvokeError::ProcessExited`].
+    async fn invoke_raw(
+        &self,
+        payload: Vec<u8>,
+        timeout: Duration,
+        exited: impl Fn() -> Option<InvokeError>,
+    ) -> Result<Bytes, InvokeError> {
+        if let Some(failure) = self.shared.init_failure.borrow().clone() {
+            return Err(InvokeError::Init { error_type: failure.error_type, error_message: failure.error_message });
+        }
+        if let Some(e) = exited() {
+            return Err(e);
+        }
+        let request_id = new_request_id();
+        let deadline_ms = now_ms() + timeout.as_millis();
+        let (done, mut answer) = oneshot::channel();
+        lock(&self.shared.in_flight).insert(request_id.clone(), done);
+        // The receiver lives as long as `self.shared`, so this send cannot fail while `self` exists.
+        let _ = self.queue.send(PendingInvocation { request_id: request_id.clone(), payload: payload.into(), deadline_ms });
+
+        let mut init_failure = self.shared.init_failure.subscribe();
+        let started = Instant::now();
+        let mut tick = tokio::time::interval(Duration::from_millis(50));
+        let result = loop {
+            tokio::select! {
+                outcome = &mut answer => match outcome {
+                    Ok(Outcome::Response(body)) => break Ok(body),
+                    Ok(Outcome::Error { error_type, error_message }) => {
+                        break Err(InvokeError::Function { error_type, error_message })
+                    }
+                    Ok(Outcome::TooLarge(size)) => break Err(InvokeError::ResponseTooLarge { size }),
+                    // Only dropped with the server; not reachable while `self` exists.
+                    Err(_) => break Err(InvokeError::ProcessExited {
+                        status: "the emulator stopped".into(),
+                        stderr: String::new(),
+                    }),
+                },
+                changed = init_failure.changed() => {
+                    if changed.is_ok() {
+                        if let Some(f) = init_failure.borrow().clone() {
+                            break Err(InvokeError::Init { error_type: f.error_type, error_message: f.error_message });
+                        }
+                    }
+                }
+                _ = tick.tick() => {
+                    if let Some(e) = exited() {
+                        break Err(e);
+                    }
+                    if started.elapsed() >= timeout {
+                        break Err(InvokeError::Timeout { timeout, stderr: String::new() });
+                    }
+                }
+            }
+        };
+        lock(&self.shared.in_flight).remove(&request_id);
+        result
+    }
+}
+
+impl Drop for RuntimeApiEmulator {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn parse_response(body: Bytes) -> Result<serde_json::Value, InvokeError> {
+    serde_json::from_slice(&body).map_err(|source| InvokeError::InvalidResponse {
+        body: String::from_utf8_lossy(&body[..body.len().min(2000)]).into_owned(),
+        source,
+    })
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic elsewhere in a test must not hide the emulator's state from the rest of that test.
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn now_ms() -> u128 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0)
+}
+
+/// A request id in Lambda's UUID shape, unique within the test process.
+fn new_request_id() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let t = now_ms() as u64;
+    format!(
+        "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
+        (t >> 16) as u32,
+        t as u16,
+        std::process::id() & 0xfff,
+        (n >> 48) & 0xfff,
+        n & 0xffff_ffff_ffff
+    )
+}
+
+/// An X-Ray trace header as Lambda passes it: `Root=1-<epoch hex>-<24 hex>;Parent=<16 hex>;Sampled=0`.
+fn trace_id(request_id: &str) -> String {
+    let hex: String = request_id.chars().filter(char::is_ascii_hexdigit).collect();
+    let secs = now_ms() / 1000;
+    format!("Root=1-{secs:08x}-{};Parent={};Sampled=0", &hex[hex.len() - 24..], &hex[..16])
+}
+
+fn json_error(status: StatusCode, error_type: &str, message: &str) -> Response {
+    let body = serde_json::json!({ "errorType": error_type, "errorMessage": message }).to_string();
+    (status, [("content-type", "application/json")], body).into_response()
+}
+
+fn accepted() -> Response {
+    (StatusCode::ACCEPTED, [("content-type", "application/json")], r#"{"status":"OK"}"#).into_response()
+}
+
+async fn next_invocation(State(shared): State<Arc<Shared>>) -> Response {
+    // Long poll: one waiter at a time takes the next invocation (the receive is cancel-safe, so a client
+    // that hangs up loses nothing).
+    let invocation = { shared.pending.lock().await.recv().await };
+    let Some(invocation) = invocation else {
+        return json_error(StatusCode::GONE, "EmulatorStopped", "the emulator is shutting down");
+    };
+    let arn = format!("arn:aws:lambda:us-east-1:123456789012:function:{}", shared.function_name);
+    let mut headers = HeaderMap::new();
+    let mut set = |name: &'static str, value: String| {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            headers.insert(name, v);
+        }
+    };
+    set("lambda-runtime-aws-request-id", invocation.request_id.clone());
+    set("lambda-runtime-deadline-ms", invocation.deadline_ms.to_string());
+    set("lambda-runtime-invoked-function-arn", arn);
+    set("lambda-runtime-trace-id", trace_id(&invocation.request_id));
+    set("content-type", "application/json".to_owned());
+    (StatusCode::OK, headers, invocation.payload).into_response()
+}
+
+fn complete(shared: &Shared, request_id: &str, outcome: Outcome) -> Result<(), Response> {
+    match lock(&shared.in_flight).remove(request_id) {
+        Some(done) => {
+            // The invoker may have given up (timeout); then nobody waits for this answer.
+            let _ = done.send(outcome);
+            Ok(())
+        }
+        None => Err(json_error(
+            StatusCode::BAD_REQUEST,
+            "InvalidRequestID",
+            &format!("no invocation {request_id} is waiting for an answer"),
+        )),
+    }
+}
+
+async fn invocation_response(
+    State(shared): State<Arc<Shared>>,
+    UrlPath(request_id): UrlPath<String>,
+    body: Bytes,
+) -> Response {
+    if body.len() > MAX_RESPONSE_BYTES {
+        return match complete(&shared, &request_id, Outcome::TooLarge(body.len())) {
+            Ok(()) => json_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "RequestEntityTooLarge",
+                &format!("response of {} bytes is over the limit of {MAX_RESPONSE_BYTES}", body.len()),
+            ),
+            Err(r) => r,
+        };
+    }
+    match complete(&shared, &request_id, Outcome::Response(body)) {
+        Ok(()) => accepted(),
+        Err(r) => r,
+    }
+}
+
+/// The body of `/error` and `/init/error` is `{"errorType": ..., "errorMessage": ...}`; the type may also
+/// come in the `Lambda-Runtime-Function-Error-Type` header.
+fn read_error(headers: &HeaderMap, body: &[u8]) -> (String, String) {
+    let parsed: serde_json::Value = serde_json::from_slice(body).unwrap_or(serde_json::Value::Null);
+    let header_type =
+        headers.get("lambda-runtime-function-error-type").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let error_type = parsed
+        .get("errorType")
+        .and_then(|v| v.as_str())
+        .map(str::to_owned)
+        .or(header_type)
+        .unwrap_or_else(|| "Unknown".to_owned());
+    let error_message = parsed
+        .get("errorMessage")
+        .and_then(|v| v.as_str())
+        .map(str::to_owned)
+        .unwrap_or_else(|| String::from_utf8_lossy(body).into_owned());
+    (error_type, error_message)
+}
+
+async fn invocation_error(
+    State(shared): State<Arc<Shared>>,
+    UrlPath(request_id): UrlPath<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (error_type, error_message) = read_error(&headers, &body);
+    match complete(&shared, &request_id, Outcome::Error { error_type, error_message }) {
+        Ok(()) => accepted(),
+        Err(r) => r,
+    }
+}
+
+async fn init_error(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    let (error_type, error_message) = read_error(&headers, &body);
+    shared.init_failure.send_replace(Some(InitFailure { error_type, error_message }));
+    accepted()
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// A function process under the emulator
+
+/// Output a child process wrote, collected line by line as it comes.
+#[derive(Default)]
+struct Captured {
+    text: Mutex<String>,
+    closed: AtomicBool,
+}
+
+fn capture(stream: impl Read + Send + 'static, into: Arc<Captured>) {
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(stream);
+        let mut line = Vec::new();
+        while let Ok(n) = reader.read_until(b'\n', &mut line) {
+            if n == 0 {
+                break;
+            }
+            lock(&into.text).push_str(&String::from_utf8_lossy(&line));
+            line.clear();
+        }
+        into.closed.store(true, Ordering::SeqCst);
+    });
+}
+
+/// How to start a function binary under the emulator.
+///
+/// The process gets a clean environment shaped like Lambda's — `PATH`, `LANG`, `TZ`, `RUST_BACKTRACE`,
+/// `AWS_REGION`/`AWS_DEFAULT_REGION` us-east-1, static test credentials, `_HANDLER`, the `AWS_LAMBDA_*`
+/// variables — plus what the caller adds with [`env`](Self::env) (which wins). Nothing else of the test's
+/// environment leaks in, so a developer's `AWS_PROFILE` or `AUDITSTREAM_*` cannot change a test.
+pub struct LambdaFunction {
+    binary: PathBuf,
+    function_name: String,
+    memory_mb: u32,
+    env: Vec<(String, String)>,
+}
+
+impl LambdaFunction {
+    pub fn new(binary: impl AsRef<Path>) -> Self {
+        let binary = binary.as_ref().to_path_buf();
+        let function_name =
+            binary.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "function".to_owned());
+        Self { binary, function_name, memory_mb: 256, env: Vec::new() }
+    }
+
+    /// `AWS_LAMBDA_FUNCTION_NAME` (default: the binary's file name).
+    pub fn function_name(mut self, name: &str) -> Self {
+        self.function_name = name.to_owned();
+        self
+    }
+
+    /// `AWS_LAMBDA_FUNCTION_MEMORY_SIZE` (default 256).
+    pub fn memory_mb(mut self, mb: u32) -> Self {
+        self.memory_mb = mb;
+        self
+    }
+
+    /// Adds (or overrides) one environment variable of the process.
+    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// Adds (or overrides) several environment variables, e.g. `services::moto_env()`.
+    pub fn envs<K: Into<String>, V: Into<String>>(mut self, vars: impl IntoIterator<Item = (K, V)>) -> Self {
+        self.env.extend(vars.into_iter().map(|(k, v)| (k.into(), v.into())));
+        self
+    }
+
+    /// Starts the emulator and the process. The process is killed when the returned value is dropped.
+    pub fn spawn(self) -> Result<RunningLambda, EmulatorError> {
+        let emulator = RuntimeApiEmulator::start(&self.function_name)?;
+        let mut command = Command::new(&self.binary);
+        command.env_clear();
+        let date = "2026/01/01";
+        let defaults: Vec<(String, String)> = vec![
+            ("PATH".into(), std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into())),
+            ("LANG".into(), "C.UTF-8".into()),
+            ("TZ".into(), ":UTC".into()),
+            ("RUST_BACKTRACE".into(), std::env::var("RUST_BACKTRACE").unwrap_or_else(|_| "1".into())),
+            ("AWS_REGION".into(), crate::services::TEST_REGION.into()),
+            ("AWS_DEFAULT_REGION".into(), crate::services::TEST_REGION.into()),
+            ("AWS_ACCESS_KEY_ID".into(), crate::services::TEST_ACCESS_KEY_ID.into()),
+            ("AWS_SECRET_ACCESS_KEY".into(), crate::services::TEST_SECRET_ACCESS_KEY.into()),
+            ("_HANDLER".into(), "bootstrap".into()),
+            ("AWS_LAMBDA_RUNTIME_API".into(), emulator.runtime_api()),
+            ("AWS_LAMBDA_FUNCTION_NAME".into(), self.function_name.clone()),
+            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE".into(), self.memory_mb.to_string()),
+            ("AWS_LAMBDA_FUNCTION_VERSION".into(), "$LATEST".into()),
+            ("AWS_LAMBDA_INITIALIZATION_TYPE".into(), "on-demand".into()),
+            ("AWS_LAMBDA_LOG_GROUP_NAME".into(), format!("/aws/lambda/{}", self.function_name)),
+            ("AWS_LAMBDA_LOG_STREAM_NAME".into(), format!("{date}/[$LATEST]{}", new_request_id().replace('-', ""))),
+        ];
+        command.envs(defaults.into_iter().chain(self.env));
+        command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child =
+            command.spawn().map_err(|source| EmulatorError::Spawn { path: self.binary.clone(), source })?;
+        let stdout = Arc::new(Captured::default());
+        let stderr = Arc::new(Captured::default());
+        if let Some(out) = child.stdout.take() {
+            capture(out, stdout.clone());
+        }
+        if let Some(err) = child.stderr.take() {
+            capture(err, stderr.clone());
+        }
+        Ok(RunningLambda {
+            emulator,
+            child: Mutex::new(child),
+            stdout,
+            stderr,
+            function_name: self.function_name,
+        })
+    }
+}
+
+/// A function process running under its own emulator. Killed on drop; if the test is failing at that
+/// point, what the function printed is shown with the failure.
+pub struct RunningLambda {
+    emulator: RuntimeApiEmulator,
+    child: Mutex<Child>,
+    stdout: Arc<Captured>,
+    stderr: Arc<Captured>,
+    function_name: String,
+}
+
+impl RunningLambda {
+    /// Invokes the function with `payload` and returns its response. `timeout` is the deadline the
+    /// function sees (`Lambda-Runtime-Deadline-Ms`); past it the process is killed, as Lambda does, and
+    /// later invocations fail with [`InvokeError::ProcessExited`].
+    pub async fn invoke(&self, payload: serde_json::Value, timeout: Duration) -> Result<serde_json::Value, InvokeError> {
+        let result = self.emulator.invoke_raw(payload.to_string().into_bytes(), timeout, || self.exit_error()).await;
+        match result {
+            Ok(body) => parse_response(body),
+            Err(InvokeError::Timeout { timeout, .. }) => {
+                self.kill();
+                Err(InvokeError::Timeout { timeout, stderr: self.stderr() })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Invokes with the contents of a JSON file, e.g. one of `events/`.
+    pub async fn invoke_file(&self, path: impl AsRef<Path>, timeout: Duration) -> Result<serde_json::Value, InvokeError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading event file {}: {e}", path.display()));
+        let payload: serde_json::Value =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("event file {} is not JSON: {e}", path.display()));
+        self.invoke(payload, timeout).await
+    }
+
+    /// Everything the function wrote to stdout so far (its log lines: JSON lines, EMF metrics).
+    pub fn stdout(&self) -> String {
+        lock(&self.stdout.text).clone()
+    }
+
+    /// Everything the function wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        lock(&self.stderr.text).clone()
+    }
+
+    /// Waits up to `timeout` for a stdout line matching `predicate` (log lines can trail the response).
+    pub async fn wait_for_stdout_line(&self, predicate: impl Fn(&str) -> bool, timeout: Duration) -> Option<String> {
+        let started = Instant::now();
+        loop {
+            if let Some(line) = self.stdout().lines().find(|l| predicate(l)) {
+                return Some(line.to_owned());
+            }
+            if started.elapsed() >= timeout {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// `127.0.0.1:PORT` of this function's Runtime API.
+    pub fn runtime_api(&self) -> String {
+        self.emulator.runtime_api()
+    }
+
+    /// The exit status, if the process has ended.
+    pub fn exit_status(&self) -> Option<ExitStatus> {
+        lock(&self.child).try_wait().ok().flatten()
+    }
+
+    fn exit_error(&self) -> Option<InvokeError> {
+        let status = self.exit_status()?;
+        // Let the reader threads drain what the process wrote before it died.
+        let started = Instant::now();
+        while !self.stderr.closed.load(Ordering::SeqCst) && started.elapsed() < Duration::from_secs(2) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Some(InvokeError::ProcessExited { status: status.to_string(), stderr: self.stderr() })
+    }
+
+    fn kill(&self) {
+        let mut child = lock(&self.child);
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+impl Drop for RunningLambda {
+    fn drop(&mut self) {
+        self.kill();
+        if std::thread::panicking() {
+            // Shown by the test harness with the failing test's output.
+            eprintln!(
+                "--- function {} stdout ---\n{}\n--- function {} stderr ---\n{}",
+                self.function_name,
+                self.stdout(),
+                self.function_name,
+                self.stderr()
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_are_uuid_shaped_and_unique() {
+        let a = new_request_id();
+        let b = new_request_id();
+        assert_ne!(a, b);
+        let groups: Vec<usize> = a.split('-').map(str::len).collect();
+        assert_eq!(groups, vec![8, 4, 4, 4, 12], "{a}");
+        assert!(a.chars().all(|c| c == '-' || c.is_ascii_hexdigit()), "{a}");
+    }
+
+    #[test]
+    fn trace_ids_have_xray_shape() {
+        let t = trace_id(&new_request_id());
+        let parts: Vec<&str> = t.split(';').collect();
+        assert_eq!(parts.len(), 3, "{t}");
+        assert!(parts[0].starts_with("Root=1-") && parts[0].len() == "Root=1-".len() + 8 + 1 + 24, "{t}");
+        assert!(parts[1].starts_with("Parent=") && parts[1].len() == "Parent=".len() + 16, "{t}");
+        assert_eq!(parts[2], "Sampled=0");
+    }
+
+    #[test]
+    fn error_bodies_are_read_from_json_or_header() {
+        let mut headers = HeaderMap::new();
+        let (t, m) = read_error(&headers, br#"{"errorType":"Boom","errorMessage":"it broke"}"#);
+        assert_eq!((t.as_str(), m.as_str()), ("Boom", "it broke"));
+        headers.insert("lambda-runtime-function-error-type", HeaderValue::from_static("Runtime.InitError"));
+        let (t, m) = read_error(&headers, b"not json");
+        assert_eq!((t.as_str(), m.as_str()), ("Runtime.InitError", "not json"));
+    }
+}

@@ -1,0 +1,16 @@
+//! Test harness of the end-to-end tests (`tests/*.rs`): where the local services are and clients for
+//! them ([`services`]), a Lambda Runtime API emulator that runs the built function binaries
+//! ([`lambda_emulator`]), and building a workspace binary for a test ([`workspace_bin`]).
+//!
+//! Run everything with `scripts/test`; see `scripts/services --help` to run tests by hand.
+
+pub mod lambda_emulator;
+pub mod services;
+pub mod workspace_bin;
+
+pub use lambda_emulator::{InvokeError, LambdaFunction, RunningLambda, RuntimeApiEmulator};
+pub use services::{
+    azurite_blob_endpoint, create_bucket, create_queue, create_queue_with_dlq, moto_endpoint, moto_env,
+    moto_s3_client, moto_sdk_config, moto_sqs_client, python, unique_name, TestQueue,
+};
+pub use workspace_bin::{workspace_bin, workspace_root};

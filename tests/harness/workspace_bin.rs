@@ -1,0 +1,113 @@
+//! Builds a binary of the workspace for a test and says where it is.
+//!
+//! Cargo only provides `CARGO_BIN_EXE_*` for binaries of the package under test; the functions and the CLI
+//! are other packages. So a test asks for `workspace_bin("s3-writer", "s3-writer")`: the first call in a
+//! test process runs `cargo build -p s3-writer --bin s3-writer` and reads the executable's path from
+//! cargo's JSON messages (so `CARGO_TARGET_DIR` and profiles are honoured), later calls reuse it. Parallel
+//! test processes (nextest runs one per test) are serialised by cargo's own lock on the target directory,
+//! and an up-to-date binary costs one cargo no-op.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Mutex, OnceLock};
+
+/// Root of the Cargo workspace (the parent of this crate's directory, `tests/`).
+pub fn workspace_root() -> PathBuf {
+    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest_dir.parent().map(Path::to_path_buf).unwrap_or_else(|| manifest_dir.to_path_buf())
+}
+
+/// Path of binary `bin` of package `package`, built (debug profile) if needed. Panics with cargo's
+/// diagnostics if the build fails: a test cannot run without its binary.
+pub fn workspace_bin(package: &str, bin: &str) -> PathBuf {
+    static BUILT: OnceLock<Mutex<HashMap<(String, String), PathBuf>>> = OnceLock::new();
+    let built = BUILT.get_or_init(|| Mutex::new(HashMap::new()));
+    // Held across the build, so threads of one test process build each binary once.
+    let mut built = built.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let key = (package.to_owned(), bin.to_owned());
+    if let Some(path) = built.get(&key) {
+        return path.clone();
+    }
+    let path = build(package, bin).unwrap_or_else(|e| panic!("{e}"));
+    built.insert(key, path.clone());
+    path
+}
+
+fn build(package: &str, bin: &str) -> Result<PathBuf, String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let root = workspace_root();
+    let output = Command::new(&cargo)
+        .current_dir(&root)
+        .args(["build", "--quiet", "-p", package, "--bin", bin, "--message-format=json-render-diagnostics"])
+        .output()
+        .map_err(|e| format!("cannot run `{cargo} build` in {}: {e}", root.display()))?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        return Err(format!(
+            "`cargo build -p {package} --bin {bin}` failed ({}):\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    executable_from_messages(&stdout, package, bin).ok_or_else(|| {
+        format!("`cargo build -p {package} --bin {bin}` succeeded but named no executable for bin {bin}")
+    })
+}
+
+/// Finds the executable of `bin` in cargo's `--message-format=json` output.
+fn executable_from_messages(messages: &str, package: &str, bin: &str) -> Option<PathBuf> {
+    messages
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|m| m["reason"] == "compiler-artifact")
+        .filter(|m| m["target"]["name"] == bin && m["target"]["kind"].as_array().is_some_and(|k| k.iter().any(|k| k == "bin")))
+        .filter(|m| package_matches(m["package_id"].as_str().unwrap_or_default(), package))
+        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+}
+
+/// Package ids look like `path+file:///work/main/functions/s3-writer#0.1.0` (or, for a name that differs
+/// from the directory, `...#s3-writer@0.1.0`).
+fn package_matches(package_id: &str, package: &str) -> bool {
+    let fragment = package_id.rsplit_once('#').map(|(url, frag)| (url, frag));
+    match fragment {
+        Some((_, frag)) if frag.contains('@') => frag.split('@').next() == Some(package),
+        Some((url, _)) => url.rsplit('/').next() == Some(package),
+        None => package_id.split(' ').next() == Some(package),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn package_ids_of_each_cargo_format_match_their_package() {
+        let cases = [
+            ("path+file:///work/main/functions/s3-writer#0.1.0", "s3-writer", true),
+            ("path+file:///work/main/tests#auditstream-e2e@0.1.0", "auditstream-e2e", true),
+            ("path+file:///work/main/tests#auditstream-e2e@0.1.0", "tests", false),
+            ("path+file:///work/main/cli#auditstream-cli@0.1.0", "auditstream", false),
+            ("s3-writer 0.1.0 (path+file:///work/main/functions/s3-writer)", "s3-writer", true),
+        ];
+        for (id, package, expected) in cases {
+            assert_eq!(package_matches(id, package), expected, "{id} vs {package}");
+        }
+    }
+
+    #[test]
+    fn the_executable_is_read_from_the_bin_artifact_only() {
+        let messages = concat!(
+            r#"{"reason":"compiler-artifact","package_id":"path+file:///w/shared#auditstream@0.1.0","target":{"name":"auditstream","kind":["lib"]},"executable":null}"#,
+            "\n",
+            r#"{"reason":"compiler-artifact","package_id":"path+file:///w/cli#auditstream-cli@0.1.0","target":{"name":"auditstream","kind":["bin"]},"executable":"/w/target/debug/auditstream"}"#,
+            "\n",
+            r#"{"reason":"build-finished","success":true}"#,
+        );
+        assert_eq!(
+            executable_from_messages(messages, "auditstream-cli", "auditstream"),
+            Some(PathBuf::from("/w/target/debug/auditstream"))
+        );
+        assert_eq!(executable_from_messages(messages, "auditstream", "auditstream"), None);
+    }
+}
