@@ -29,7 +29,11 @@ fn listing(violations: &[Violation]) -> String {
 fn the_shipped_template_passes_every_check() {
     let template = shipped_template();
     let violations = checks::all(&template);
-    assert!(violations.is_empty(), "template.yaml breaks these rules:{}", listing(&violations));
+    assert!(
+        violations.is_empty(),
+        "template.yaml breaks these rules:{}",
+        listing(&violations)
+    );
 }
 
 #[test]
@@ -37,22 +41,44 @@ fn the_shipped_template_has_what_the_checks_look_at() {
     // Guards against the checks passing on an empty or moved template.
     let template = shipped_template();
     let count = |kind| checks::resources(&template, kind).count();
-    assert_eq!(count("AWS::Serverless::Function"), 4, "one function per destination");
-    assert_eq!(count("AWS::SQS::Queue"), 8, "a queue and a dead-letter queue per destination");
-    assert_eq!(count("AWS::S3::Bucket"), 2, "the audit bucket and the large-payload bucket");
+    assert_eq!(
+        count("AWS::Serverless::Function"),
+        4,
+        "one function per destination"
+    );
+    assert_eq!(
+        count("AWS::SQS::Queue"),
+        8,
+        "a queue and a dead-letter queue per destination"
+    );
+    assert_eq!(
+        count("AWS::S3::Bucket"),
+        2,
+        "the audit bucket and the large-payload bucket"
+    );
     assert_eq!(count("AWS::IAM::Role"), 4, "an explicit role per function");
     let mut binaries: Vec<&str> = checks::resources(&template, "AWS::Serverless::Function")
         .filter_map(|(_, f)| f["Metadata"]["BuildProperties"]["Binary"].as_str())
         .collect();
     binaries.sort_unstable();
-    assert_eq!(binaries, ["azure-blob-writer", "azure-monitor-forwarder", "rest-forwarder", "s3-writer"]);
+    assert_eq!(
+        binaries,
+        [
+            "azure-blob-writer",
+            "azure-monitor-forwarder",
+            "rest-forwarder",
+            "s3-writer"
+        ]
+    );
 }
 
 #[test]
 fn every_mapped_visibility_timeout_is_six_timeouts_plus_the_window() {
     // The table is data: recompute it so a hand edit cannot drift from the rule it encodes.
     let template = shipped_template();
-    let table = template["Mappings"]["VisibilityTimeouts"].as_object().expect("VisibilityTimeouts mapping");
+    let table = template["Mappings"]["VisibilityTimeouts"]
+        .as_object()
+        .expect("VisibilityTimeouts mapping");
     let allowed = |param: &str| -> Vec<String> {
         template["Parameters"][param]["AllowedValues"]
             .as_array()
@@ -63,13 +89,25 @@ fn every_mapped_visibility_timeout_is_six_timeouts_plus_the_window() {
     };
     let timeouts = allowed("FunctionTimeout");
     let windows = allowed("MaximumBatchingWindowInSeconds");
-    assert_eq!(table.len(), timeouts.len(), "one row per FunctionTimeout value");
+    assert_eq!(
+        table.len(),
+        timeouts.len(),
+        "one row per FunctionTimeout value"
+    );
     for t in &timeouts {
         let row = table[t].as_object().unwrap_or_else(|| panic!("row {t}"));
-        assert_eq!(row.len(), windows.len(), "row {t}: one entry per batching window value");
+        assert_eq!(
+            row.len(),
+            windows.len(),
+            "row {t}: one entry per batching window value"
+        );
         for w in &windows {
             let expected = 6 * t.parse::<i64>().unwrap() + w.parse::<i64>().unwrap();
-            assert_eq!(row[w].as_i64(), Some(expected), "VisibilityTimeouts[{t}][{w}]");
+            assert_eq!(
+                row[w].as_i64(),
+                Some(expected),
+                "VisibilityTimeouts[{t}][{w}]"
+            );
             assert!(expected <= 43_200, "SQS allows at most 12 hours");
         }
     }
@@ -178,9 +216,14 @@ Resources:
 
 /// The violations of GOOD with `from` replaced by `to` (which must occur exactly once).
 fn violations_with(from: &str, to: &str) -> Vec<Violation> {
-    assert_eq!(GOOD.matches(from).count(), 1, "the test's edit {from:?} must match GOOD exactly once");
+    assert_eq!(
+        GOOD.matches(from).count(),
+        1,
+        "the test's edit {from:?} must match GOOD exactly once"
+    );
     let broken = GOOD.replacen(from, to, 1);
-    let template = cfn::parse(&broken).unwrap_or_else(|e| panic!("the broken template does not parse: {e}"));
+    let template =
+        cfn::parse(&broken).unwrap_or_else(|e| panic!("the broken template does not parse: {e}"));
     checks::all(&template)
 }
 
@@ -216,7 +259,13 @@ fn a_function_without_report_batch_item_failures_fails() {
 
 #[test]
 fn a_function_without_an_sqs_event_fails() {
-    assert_fires("          Type: SQS\n", "          Type: SNS\n", checks::REPORT_BATCH_ITEM_FAILURES, "Writer", "no SQS event");
+    assert_fires(
+        "          Type: SQS\n",
+        "          Type: SNS\n",
+        checks::REPORT_BATCH_ITEM_FAILURES,
+        "Writer",
+        "no SQS event",
+    );
 }
 
 #[test]
@@ -262,7 +311,13 @@ fn a_max_receive_count_that_may_be_below_five_fails() {
         "Inbox",
         "below 5",
     );
-    assert_fires("maxReceiveCount: !Ref MaxReceiveCount", "maxReceiveCount: 3", checks::DEAD_LETTER_QUEUES, "Inbox", "below 5");
+    assert_fires(
+        "maxReceiveCount: !Ref MaxReceiveCount",
+        "maxReceiveCount: 3",
+        checks::DEAD_LETTER_QUEUES,
+        "Inbox",
+        "below 5",
+    );
 }
 
 #[test]
@@ -296,7 +351,13 @@ fn an_unencrypted_queue_fails() {
 
 #[test]
 fn a_wildcard_action_fails() {
-    assert_fires("Action: s3:PutObject", "Action: 's3:Put*'", checks::NO_WILDCARD_GRANTS, "WriterRole", "s3:Put*");
+    assert_fires(
+        "Action: s3:PutObject",
+        "Action: 's3:Put*'",
+        checks::NO_WILDCARD_GRANTS,
+        "WriterRole",
+        "s3:Put*",
+    );
 }
 
 #[test]
@@ -367,7 +428,13 @@ fn a_managed_policy_fails() {
 
 #[test]
 fn a_function_left_to_sams_generated_role_fails() {
-    assert_fires("      Role: !GetAtt WriterRole.Arn\n", "", checks::NO_WILDCARD_GRANTS, "Writer", "has no Role");
+    assert_fires(
+        "      Role: !GetAtt WriterRole.Arn\n",
+        "",
+        checks::NO_WILDCARD_GRANTS,
+        "Writer",
+        "has no Role",
+    );
     assert_fires(
         "      Role: !GetAtt WriterRole.Arn\n",
         "      Policies: [SQSPollerPolicy: {QueueName: !GetAtt Inbox.QueueName}]\n",
@@ -459,7 +526,13 @@ fn a_bucket_without_encryption_fails() {
         "Archive",
         "BucketEncryption",
     );
-    assert_fires("{SSEAlgorithm: AES256}", "{SSEAlgorithm: none}", checks::BUCKET_PROTECTION, "Archive", "SSEAlgorithm");
+    assert_fires(
+        "{SSEAlgorithm: AES256}",
+        "{SSEAlgorithm: none}",
+        checks::BUCKET_PROTECTION,
+        "Archive",
+        "SSEAlgorithm",
+    );
 }
 
 #[test]
@@ -471,14 +544,32 @@ fn a_bucket_without_full_block_public_access_fails() {
         "Archive",
         "RestrictPublicBuckets",
     );
-    assert_fires("        BlockPublicAcls: true\n", "", checks::BUCKET_PROTECTION, "Archive", "BlockPublicAcls");
+    assert_fires(
+        "        BlockPublicAcls: true\n",
+        "",
+        checks::BUCKET_PROTECTION,
+        "Archive",
+        "BlockPublicAcls",
+    );
 }
 
 #[test]
 fn a_bucket_without_the_tls_only_policy_fails() {
     let words = "aws:SecureTransport is false";
-    assert_fires("Bucket: !Ref Archive", "Bucket: !Ref SomethingElse", checks::BUCKET_PROTECTION, "Archive", words);
-    assert_fires("'aws:SecureTransport': 'false'", "'aws:SecureTransport': 'true'", checks::BUCKET_PROTECTION, "Archive", words);
+    assert_fires(
+        "Bucket: !Ref Archive",
+        "Bucket: !Ref SomethingElse",
+        checks::BUCKET_PROTECTION,
+        "Archive",
+        words,
+    );
+    assert_fires(
+        "'aws:SecureTransport': 'false'",
+        "'aws:SecureTransport': 'true'",
+        checks::BUCKET_PROTECTION,
+        "Archive",
+        words,
+    );
     assert_fires(
         "Resource: [!GetAtt Archive.Arn, !Sub '${Archive.Arn}/*']",
         "Resource: [!GetAtt Archive.Arn]",
@@ -486,7 +577,13 @@ fn a_bucket_without_the_tls_only_policy_fails() {
         "Archive",
         words,
     );
-    assert_fires("Action: 's3:*'", "Action: 's3:GetObject'", checks::BUCKET_PROTECTION, "Archive", words);
+    assert_fires(
+        "Action: 's3:*'",
+        "Action: 's3:GetObject'",
+        checks::BUCKET_PROTECTION,
+        "Archive",
+        words,
+    );
 }
 
 #[test]
@@ -502,8 +599,32 @@ fn a_bucket_that_never_expires_objects_fails() {
 
 #[test]
 fn a_function_not_built_as_an_arm64_rust_binary_fails() {
-    assert_fires("Architectures: [arm64]", "Architectures: [x86_64]", checks::FUNCTION_SHAPE, "Writer", "arm64");
-    assert_fires("BuildMethod: rust-cargolambda, ", "BuildMethod: makefile, ", checks::FUNCTION_SHAPE, "Writer", "rust-cargolambda");
-    assert_fires("LoggingConfig: {LogFormat: JSON}", "LoggingConfig: {LogFormat: Text}", checks::FUNCTION_SHAPE, "Writer", "JSON");
-    assert_fires(", BuildProperties: {Binary: s3-writer}", "", checks::FUNCTION_SHAPE, "Writer", "Binary");
+    assert_fires(
+        "Architectures: [arm64]",
+        "Architectures: [x86_64]",
+        checks::FUNCTION_SHAPE,
+        "Writer",
+        "arm64",
+    );
+    assert_fires(
+        "BuildMethod: rust-cargolambda, ",
+        "BuildMethod: makefile, ",
+        checks::FUNCTION_SHAPE,
+        "Writer",
+        "rust-cargolambda",
+    );
+    assert_fires(
+        "LoggingConfig: {LogFormat: JSON}",
+        "LoggingConfig: {LogFormat: Text}",
+        checks::FUNCTION_SHAPE,
+        "Writer",
+        "JSON",
+    );
+    assert_fires(
+        ", BuildProperties: {Binary: s3-writer}",
+        "",
+        checks::FUNCTION_SHAPE,
+        "Writer",
+        "Binary",
+    );
 }

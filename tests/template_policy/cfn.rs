@@ -49,7 +49,11 @@ fn to_json(yaml: &Yaml, path: &str) -> Result<Value, TemplateError> {
                     // Unquoted numeric keys (a mapping keyed by timeouts) are strings to CloudFormation.
                     Yaml::Number(n) => n.to_string(),
                     Yaml::Bool(b) => b.to_string(),
-                    _ => return Err(TemplateError::BadKey { path: path.to_owned() }),
+                    _ => {
+                        return Err(TemplateError::BadKey {
+                            path: path.to_owned(),
+                        })
+                    }
                 };
                 let child = to_json(value, &format!("{path}/{key}"))?;
                 out.insert(key, child);
@@ -78,16 +82,40 @@ fn number(n: &serde_yaml_ng::Number, path: &str) -> Result<Value, TemplateError>
     n.as_f64()
         .and_then(serde_json::Number::from_f64)
         .map(Value::Number)
-        .ok_or_else(|| TemplateError::BadNumber { value: n.to_string(), path: path.to_owned() })
+        .ok_or_else(|| TemplateError::BadNumber {
+            value: n.to_string(),
+            path: path.to_owned(),
+        })
 }
 
 /// The long form of one short-form tag: `!Ref` → `Ref`, `!Condition` → `Condition`, `!GetAtt A.B` →
 /// `Fn::GetAtt: [A, B]`, every other intrinsic `!X` → `Fn::X`.
 fn long_form(name: &str, inner: Value, path: &str) -> Result<(String, Value), TemplateError> {
     const FUNCTIONS: &[&str] = &[
-        "And", "Base64", "Cidr", "Contains", "EachMemberEquals", "EachMemberIn", "Equals", "FindInMap",
-        "ForEach", "GetAZs", "If", "ImportValue", "Join", "Length", "Not", "Or", "RefAll", "Select", "Split",
-        "Sub", "ToJsonString", "Transform", "ValueOf", "ValueOfAll",
+        "And",
+        "Base64",
+        "Cidr",
+        "Contains",
+        "EachMemberEquals",
+        "EachMemberIn",
+        "Equals",
+        "FindInMap",
+        "ForEach",
+        "GetAZs",
+        "If",
+        "ImportValue",
+        "Join",
+        "Length",
+        "Not",
+        "Or",
+        "RefAll",
+        "Select",
+        "Split",
+        "Sub",
+        "ToJsonString",
+        "Transform",
+        "ValueOf",
+        "ValueOfAll",
     ];
     match name {
         "Ref" | "Condition" => Ok((name.to_owned(), inner)),
@@ -97,12 +125,18 @@ fn long_form(name: &str, inner: Value, path: &str) -> Result<(String, Value), Te
                     "Fn::GetAtt".to_owned(),
                     Value::Array(vec![Value::from(resource), Value::from(attribute)]),
                 )),
-                None => Err(TemplateError::BadGetAtt { value: s, path: path.to_owned() }),
+                None => Err(TemplateError::BadGetAtt {
+                    value: s,
+                    path: path.to_owned(),
+                }),
             },
             list => Ok(("Fn::GetAtt".to_owned(), list)),
         },
         f if FUNCTIONS.contains(&f) => Ok((format!("Fn::{f}"), inner)),
-        other => Err(TemplateError::UnknownTag { tag: format!("!{other}"), path: path.to_owned() }),
+        other => Err(TemplateError::UnknownTag {
+            tag: format!("!{other}"),
+            path: path.to_owned(),
+        }),
     }
 }
 
@@ -141,6 +175,9 @@ mod tests {
 
     #[test]
     fn a_getatt_without_attribute_is_an_error() {
-        assert!(matches!(parse("A: !GetAtt Queue\n"), Err(TemplateError::BadGetAtt { .. })));
+        assert!(matches!(
+            parse("A: !GetAtt Queue\n"),
+            Err(TemplateError::BadGetAtt { .. })
+        ));
     }
 }

@@ -38,8 +38,16 @@ impl fmt::Display for Violation {
     }
 }
 
-fn violation(check: &'static str, location: impl Into<String>, problem: impl Into<String>) -> Violation {
-    Violation { check, location: location.into(), problem: problem.into() }
+fn violation(
+    check: &'static str,
+    location: impl Into<String>,
+    problem: impl Into<String>,
+) -> Violation {
+    Violation {
+        check,
+        location: location.into(),
+        problem: problem.into(),
+    }
 }
 
 /// Every check, in the order a reader of the template meets the things they check.
@@ -58,7 +66,10 @@ pub fn all(template: &Value) -> Vec<Violation> {
 // ---------------------------------------------------------------------------------------------------------
 // Reading the template
 
-pub fn resources<'a>(template: &'a Value, kind: &'a str) -> impl Iterator<Item = (&'a str, &'a Value)> + 'a {
+pub fn resources<'a>(
+    template: &'a Value,
+    kind: &'a str,
+) -> impl Iterator<Item = (&'a str, &'a Value)> + 'a {
     template
         .get("Resources")
         .and_then(Value::as_object)
@@ -157,7 +168,9 @@ pub fn report_batch_item_failures(template: &Value) -> Vec<Violation> {
             .any(|t| t.as_str() == Some("ReportBatchItemFailures"))
     };
     for (name, function) in resources(template, "AWS::Serverless::Function") {
-        let events = properties(function).get("Events").and_then(Value::as_object);
+        let events = properties(function)
+            .get("Events")
+            .and_then(Value::as_object);
         let sqs: Vec<(&String, &Value)> = events
             .into_iter()
             .flatten()
@@ -198,7 +211,11 @@ pub fn report_batch_item_failures(template: &Value) -> Vec<Violation> {
 
 fn dead_letter_targets(template: &Value) -> BTreeSet<String> {
     resources(template, "AWS::SQS::Queue")
-        .filter_map(|(_, queue)| properties(queue).get("RedrivePolicy")?.get("deadLetterTargetArn"))
+        .filter_map(|(_, queue)| {
+            properties(queue)
+                .get("RedrivePolicy")?
+                .get("deadLetterTargetArn")
+        })
         .flat_map(branches)
         .filter_map(get_att)
         .map(|(name, _)| name.to_owned())
@@ -250,7 +267,11 @@ pub fn dead_letter_queues(template: &Value) -> Vec<Violation> {
             ));
         }
         match redrive.get("maxReceiveCount") {
-            None => out.push(violation(DEAD_LETTER_QUEUES, name, "RedrivePolicy has no maxReceiveCount")),
+            None => out.push(violation(
+                DEAD_LETTER_QUEUES,
+                name,
+                "RedrivePolicy has no maxReceiveCount",
+            )),
             Some(count) => {
                 if let Some(problem) = min_receive_count_problem(template, count) {
                     out.push(violation(DEAD_LETTER_QUEUES, name, problem));
@@ -267,15 +288,23 @@ fn min_receive_count_problem(template: &Value, count: &Value) -> Option<String> 
             .then(|| format!("maxReceiveCount {n} is below {MIN_MAX_RECEIVE_COUNT}"));
     }
     let Some(param) = count.get("Ref").and_then(Value::as_str) else {
-        return Some(format!("maxReceiveCount {count} is neither a number nor a parameter"));
+        return Some(format!(
+            "maxReceiveCount {count} is neither a number nor a parameter"
+        ));
     };
     let Some(def) = parameter(template, param) else {
-        return Some(format!("maxReceiveCount refers to {param}, which is not a parameter"));
+        return Some(format!(
+            "maxReceiveCount refers to {param}, which is not a parameter"
+        ));
     };
     match def.get("MinValue").and_then(as_integer) {
         Some(min) if min >= MIN_MAX_RECEIVE_COUNT => None,
-        Some(min) => Some(format!("parameter {param} allows maxReceiveCount {min}, below {MIN_MAX_RECEIVE_COUNT}")),
-        None => Some(format!("parameter {param} has no MinValue, so maxReceiveCount could be below 5")),
+        Some(min) => Some(format!(
+            "parameter {param} allows maxReceiveCount {min}, below {MIN_MAX_RECEIVE_COUNT}"
+        )),
+        None => Some(format!(
+            "parameter {param} has no MinValue, so maxReceiveCount could be below 5"
+        )),
     }
 }
 
@@ -349,7 +378,10 @@ pub fn no_wildcard_grants(template: &Value) -> Vec<Violation> {
     }
     for (name, role) in resources(template, "AWS::IAM::Role") {
         let props = properties(role);
-        if props.get("ManagedPolicyArns").is_some_and(|v| !items(v).is_empty()) {
+        if props
+            .get("ManagedPolicyArns")
+            .is_some_and(|v| !items(v).is_empty())
+        {
             out.push(violation(
                 NO_WILDCARD_GRANTS,
                 name,
@@ -357,30 +389,57 @@ pub fn no_wildcard_grants(template: &Value) -> Vec<Violation> {
                  use Resource \"*\"); use inline statements",
             ));
         }
-        for (i, policy) in items(props.get("Policies").unwrap_or(&Value::Null)).into_iter().enumerate() {
+        for (i, policy) in items(props.get("Policies").unwrap_or(&Value::Null))
+            .into_iter()
+            .enumerate()
+        {
             let doc = policy.get("PolicyDocument").unwrap_or(&Value::Null);
-            check_document(template, &format!("{name}.Policies[{i}]"), doc, false, &mut out);
+            check_document(
+                template,
+                &format!("{name}.Policies[{i}]"),
+                doc,
+                false,
+                &mut out,
+            );
         }
     }
     for kind in ["AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"] {
         for (name, policy) in resources(template, kind) {
-            let doc = properties(policy).get("PolicyDocument").unwrap_or(&Value::Null);
+            let doc = properties(policy)
+                .get("PolicyDocument")
+                .unwrap_or(&Value::Null);
             check_document(template, name, doc, false, &mut out);
         }
     }
-    for kind in ["AWS::S3::BucketPolicy", "AWS::SQS::QueuePolicy", "AWS::SNS::TopicPolicy"] {
+    for kind in [
+        "AWS::S3::BucketPolicy",
+        "AWS::SQS::QueuePolicy",
+        "AWS::SNS::TopicPolicy",
+    ] {
         for (name, policy) in resources(template, kind) {
-            let doc = properties(policy).get("PolicyDocument").unwrap_or(&Value::Null);
+            let doc = properties(policy)
+                .get("PolicyDocument")
+                .unwrap_or(&Value::Null);
             check_document(template, name, doc, true, &mut out);
         }
     }
     out
 }
 
-fn check_document(template: &Value, location: &str, doc: &Value, resource_policy: bool, out: &mut Vec<Violation>) {
+fn check_document(
+    template: &Value,
+    location: &str,
+    doc: &Value,
+    resource_policy: bool,
+    out: &mut Vec<Violation>,
+) {
     let statements = items(doc.get("Statement").unwrap_or(&Value::Null));
     if statements.is_empty() {
-        out.push(violation(NO_WILDCARD_GRANTS, location, "policy document has no Statement"));
+        out.push(violation(
+            NO_WILDCARD_GRANTS,
+            location,
+            "policy document has no Statement",
+        ));
     }
     for (i, statement) in statements.into_iter().enumerate() {
         let at = match statement.get("Sid").and_then(Value::as_str) {
@@ -393,12 +452,20 @@ fn check_document(template: &Value, location: &str, doc: &Value, resource_policy
         }
         for inverse in ["NotAction", "NotResource", "NotPrincipal"] {
             if statement.get(inverse).is_some() {
-                out.push(violation(NO_WILDCARD_GRANTS, &at, format!("Allow with {inverse} grants everything else")));
+                out.push(violation(
+                    NO_WILDCARD_GRANTS,
+                    &at,
+                    format!("Allow with {inverse} grants everything else"),
+                ));
             }
         }
         let actions = items(statement.get("Action").unwrap_or(&Value::Null));
         if actions.is_empty() && statement.get("NotAction").is_none() {
-            out.push(violation(NO_WILDCARD_GRANTS, &at, "Allow statement without Action"));
+            out.push(violation(
+                NO_WILDCARD_GRANTS,
+                &at,
+                "Allow statement without Action",
+            ));
         }
         for action in actions {
             match action.as_str() {
@@ -408,19 +475,31 @@ fn check_document(template: &Value, location: &str, doc: &Value, resource_policy
                     format!("grants the action pattern {a:?}: name each action"),
                 )),
                 Some(_) => {}
-                None => out.push(violation(NO_WILDCARD_GRANTS, &at, format!("action {action} is not a literal"))),
+                None => out.push(violation(
+                    NO_WILDCARD_GRANTS,
+                    &at,
+                    format!("action {action} is not a literal"),
+                )),
             }
         }
         if resource_policy {
             for principal in principals(statement.get("Principal").unwrap_or(&Value::Null)) {
                 if principal == "*" {
-                    out.push(violation(NO_WILDCARD_GRANTS, &at, "allows Principal \"*\" (anyone)"));
+                    out.push(violation(
+                        NO_WILDCARD_GRANTS,
+                        &at,
+                        "allows Principal \"*\" (anyone)",
+                    ));
                 }
             }
         }
         let resources = items(statement.get("Resource").unwrap_or(&Value::Null));
         if resources.is_empty() && !resource_policy {
-            out.push(violation(NO_WILDCARD_GRANTS, &at, "Allow statement without Resource"));
+            out.push(violation(
+                NO_WILDCARD_GRANTS,
+                &at,
+                "Allow statement without Resource",
+            ));
         }
         for resource in resources {
             if let Some(problem) = wildcard_resource(template, resource) {
@@ -433,7 +512,11 @@ fn check_document(template: &Value, location: &str, doc: &Value, resource_policy
 fn principals(principal: &Value) -> Vec<String> {
     match principal {
         Value::String(s) => vec![s.clone()],
-        Value::Object(map) => map.values().flat_map(items).filter_map(scalar_string).collect(),
+        Value::Object(map) => map
+            .values()
+            .flat_map(items)
+            .filter_map(scalar_string)
+            .collect(),
         Value::Array(list) => list.iter().flat_map(principals).collect(),
         _ => Vec::new(),
     }
@@ -442,7 +525,8 @@ fn principals(principal: &Value) -> Vec<String> {
 /// Why `resource` could be a wildcard, or None when it is scoped.
 fn wildcard_resource(template: &Value, resource: &Value) -> Option<String> {
     if let Some(s) = resource.as_str() {
-        return wildcard_literal(s).then(|| format!("grants on {s:?}, which spans a whole service or account"));
+        return wildcard_literal(s)
+            .then(|| format!("grants on {s:?}, which spans a whole service or account"));
     }
     if let Some(name) = resource.get("Ref").and_then(Value::as_str) {
         return parameter(template, name).and_then(|_| parameter_admits_wildcard(template, name));
@@ -461,7 +545,9 @@ fn wildcard_resource(template: &Value, resource: &Value) -> Option<String> {
         };
         let (shape, names) = sub_shape(text);
         if wildcard_literal(&shape) {
-            return Some(format!("grants on {text:?}, which spans a whole service or account"));
+            return Some(format!(
+                "grants on {text:?}, which spans a whole service or account"
+            ));
         }
         for name in names {
             let bound = vars.and_then(|v| v.get(&name));
@@ -478,7 +564,9 @@ fn wildcard_resource(template: &Value, resource: &Value) -> Option<String> {
         }
         return None;
     }
-    Some(format!("cannot verify the resource {resource}: use a literal ARN, !Ref, !GetAtt or !Sub"))
+    Some(format!(
+        "cannot verify the resource {resource}: use a literal ARN, !Ref, !GetAtt or !Sub"
+    ))
 }
 
 /// The text of a `Fn::Sub` with each `${...}` replaced by a plain word, and the names it referenced.
@@ -499,7 +587,7 @@ fn sub_shape(text: &str) -> (String, Vec<String>) {
             shape.push_str(literal);
             shape.push('}');
         } else {
-            shape.push_str("x");
+            shape.push('x');
             names.push(name.split('.').next().unwrap_or(name).to_owned());
         }
         rest = &after[end + 1..];
@@ -532,7 +620,9 @@ fn wildcard_literal(s: &str) -> bool {
             let kind = head.trim_end_matches([':', '/']);
             (head.ends_with(':') || head.ends_with('/'))
                 && !kind.is_empty()
-                && kind.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                && kind
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         }
         None => false,
     }
@@ -551,7 +641,10 @@ fn collect_refs(expr: &Value, out: &mut BTreeSet<String>) {
             if let Some(name) = map.get("Ref").and_then(Value::as_str) {
                 out.insert(name.to_owned());
             }
-            if let Some(text) = map.get("Fn::Sub").and_then(|s| s.as_str().or_else(|| s.get(0)?.as_str())) {
+            if let Some(text) = map
+                .get("Fn::Sub")
+                .and_then(|s| s.as_str().or_else(|| s.get(0)?.as_str()))
+            {
                 out.extend(sub_shape(text).1);
             }
             map.values().for_each(|v| collect_refs(v, out));
@@ -568,7 +661,9 @@ fn parameter_admits_wildcard(template: &Value, name: &str) -> Option<String> {
             .iter()
             .filter_map(scalar_string)
             .find(|v| v.contains('*'))
-            .map(|v| format!("parameter {name} used in a policy Resource allows the wildcard {v:?}"));
+            .map(|v| {
+                format!("parameter {name} used in a policy Resource allows the wildcard {v:?}")
+            });
     }
     let Some(pattern) = def.get("AllowedPattern").and_then(Value::as_str) else {
         return Some(format!(
@@ -578,7 +673,11 @@ fn parameter_admits_wildcard(template: &Value, name: &str) -> Option<String> {
     // CloudFormation matches AllowedPattern against the whole value.
     let regex = match regex_lite::Regex::new(&format!("^(?:{pattern})$")) {
         Ok(r) => r,
-        Err(e) => return Some(format!("cannot read the AllowedPattern of {name} ({e}), so cannot rule out \"*\"")),
+        Err(e) => {
+            return Some(format!(
+                "cannot read the AllowedPattern of {name} ({e}), so cannot rule out \"*\""
+            ))
+        }
     };
     WILDCARD_PROBES.iter().find(|probe| regex.is_match(probe)).map(|probe| {
         format!("parameter {name} used in a policy Resource accepts the wildcard {probe:?} (AllowedPattern {pattern:?})")
@@ -597,7 +696,10 @@ pub fn visibility_timeout(template: &Value) -> Vec<Violation> {
     for (name, function) in resources(template, "AWS::Serverless::Function") {
         let default_timeout = Value::from(LAMBDA_DEFAULT_TIMEOUT);
         let timeout = function_property(template, function, "Timeout").unwrap_or(&default_timeout);
-        let Some(events) = properties(function).get("Events").and_then(Value::as_object) else {
+        let Some(events) = properties(function)
+            .get("Events")
+            .and_then(Value::as_object)
+        else {
             continue;
         };
         for (event_name, event) in events {
@@ -605,7 +707,9 @@ pub fn visibility_timeout(template: &Value) -> Vec<Violation> {
                 continue;
             }
             let props = properties(event);
-            let window = props.get("MaximumBatchingWindowInSeconds").unwrap_or(&Value::Null);
+            let window = props
+                .get("MaximumBatchingWindowInSeconds")
+                .unwrap_or(&Value::Null);
             // A queue given by parameter (an existing queue) is the deployer's; the stack outputs the
             // visibility timeout it needs.
             let queues = branches(props.get("Queue").unwrap_or(&Value::Null))
@@ -631,7 +735,12 @@ pub fn visibility_timeout(template: &Value) -> Vec<Violation> {
 
 type Assignment = BTreeMap<String, String>;
 
-fn check_visibility(template: &Value, timeout: &Value, window: &Value, visibility: &Value) -> Result<(), String> {
+fn check_visibility(
+    template: &Value,
+    timeout: &Value,
+    window: &Value,
+    visibility: &Value,
+) -> Result<(), String> {
     let keyed_by = referenced_parameters(template, visibility);
     let mut names = referenced_parameters(template, timeout);
     names.extend(referenced_parameters(template, window));
@@ -670,9 +779,17 @@ fn check_visibility(template: &Value, timeout: &Value, window: &Value, visibilit
             .collect();
     }
     for assignment in &assignments {
-        let t = worst(evaluate(template, timeout, assignment)?, LAMBDA_DEFAULT_TIMEOUT, i64::max);
+        let t = worst(
+            evaluate(template, timeout, assignment)?,
+            LAMBDA_DEFAULT_TIMEOUT,
+            i64::max,
+        );
         let w = worst(evaluate(template, window, assignment)?, 0, i64::max);
-        let v = worst(evaluate(template, visibility, assignment)?, SQS_DEFAULT_VISIBILITY_TIMEOUT, i64::min);
+        let v = worst(
+            evaluate(template, visibility, assignment)?,
+            SQS_DEFAULT_VISIBILITY_TIMEOUT,
+            i64::min,
+        );
         if v < 6 * t + w {
             return Err(format!(
                 "with {assignment:?}: visibility timeout {v} s < 6 x function timeout {t} s + batching window \
@@ -686,11 +803,19 @@ fn check_visibility(template: &Value, timeout: &Value, window: &Value, visibilit
 
 /// The worst of the values an expression can take (a missing value is the AWS default).
 fn worst(values: Vec<Option<i64>>, default: i64, pick: fn(i64, i64) -> i64) -> i64 {
-    values.into_iter().map(|v| v.unwrap_or(default)).reduce(pick).unwrap_or(default)
+    values
+        .into_iter()
+        .map(|v| v.unwrap_or(default))
+        .reduce(pick)
+        .unwrap_or(default)
 }
 
 /// The values of a numeric expression under one parameter assignment (`None` = `AWS::NoValue`/absent).
-fn evaluate(template: &Value, expr: &Value, assignment: &Assignment) -> Result<Vec<Option<i64>>, String> {
+fn evaluate(
+    template: &Value,
+    expr: &Value,
+    assignment: &Assignment,
+) -> Result<Vec<Option<i64>>, String> {
     if expr.is_null() || is_no_value(expr) {
         return Ok(vec![None]);
     }
@@ -711,7 +836,9 @@ fn evaluate(template: &Value, expr: &Value, assignment: &Assignment) -> Result<V
             .map(|n| vec![Some(n)])
             .map_err(|_| format!("{expr} is {text:?}, not a number of seconds"));
     }
-    Err(format!("cannot evaluate {expr}: use a number, !Ref, !If or !FindInMap"))
+    Err(format!(
+        "cannot evaluate {expr}: use a number, !Ref, !If or !FindInMap"
+    ))
 }
 
 fn evaluate_key(template: &Value, expr: &Value, assignment: &Assignment) -> Result<String, String> {
@@ -719,7 +846,10 @@ fn evaluate_key(template: &Value, expr: &Value, assignment: &Assignment) -> Resu
         return Ok(s);
     }
     if let Some(name) = expr.get("Ref").and_then(Value::as_str) {
-        return assignment.get(name).cloned().ok_or_else(|| format!("!Ref {name} is not a parameter"));
+        return assignment
+            .get(name)
+            .cloned()
+            .ok_or_else(|| format!("!Ref {name} is not a parameter"));
     }
     if let Some(args) = expr.get("Fn::FindInMap").and_then(Value::as_array) {
         let [map, first, second] = args.as_slice() else {
@@ -766,15 +896,28 @@ pub fn bucket_protection(template: &Value) -> Vec<Violation> {
                 .and_then(|d| d.get("SSEAlgorithm"))
                 .map(branches)
                 .unwrap_or_default();
-            if algorithms.is_empty() || !algorithms.iter().all(|a| a.as_str().is_some_and(|a| SSE_ALGORITHMS.contains(&a))) {
+            if algorithms.is_empty()
+                || !algorithms
+                    .iter()
+                    .all(|a| a.as_str().is_some_and(|a| SSE_ALGORITHMS.contains(&a)))
+            {
                 problem(format!("an encryption rule's SSEAlgorithm is not one of {SSE_ALGORITHMS:?} on every branch"));
             }
         }
 
-        let block = props.get("PublicAccessBlockConfiguration").unwrap_or(&Value::Null);
-        for setting in ["BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"] {
+        let block = props
+            .get("PublicAccessBlockConfiguration")
+            .unwrap_or(&Value::Null);
+        for setting in [
+            "BlockPublicAcls",
+            "BlockPublicPolicy",
+            "IgnorePublicAcls",
+            "RestrictPublicBuckets",
+        ] {
             if !block.get(setting).is_some_and(is_true) {
-                problem(format!("PublicAccessBlockConfiguration.{setting} is not true"));
+                problem(format!(
+                    "PublicAccessBlockConfiguration.{setting} is not true"
+                ));
             }
         }
 
@@ -794,7 +937,8 @@ pub fn bucket_protection(template: &Value) -> Vec<Violation> {
             .into_iter()
             .any(|rule| {
                 rule.get("Status").and_then(Value::as_str) == Some("Enabled")
-                    && (rule.get("ExpirationInDays").is_some() || rule.get("ExpirationDate").is_some())
+                    && (rule.get("ExpirationInDays").is_some()
+                        || rule.get("ExpirationDate").is_some())
             });
         if !expires {
             problem("has no enabled lifecycle rule that expires objects".into());
@@ -809,11 +953,17 @@ fn refers_to(expr: &Value, bucket: &str) -> bool {
 
 fn has_tls_only_policy(template: &Value, bucket: &str) -> bool {
     resources(template, "AWS::S3::BucketPolicy")
-        .filter(|(_, policy)| properties(policy).get("Bucket").is_some_and(|b| refers_to(b, bucket)))
+        .filter(|(_, policy)| {
+            properties(policy)
+                .get("Bucket")
+                .is_some_and(|b| refers_to(b, bucket))
+        })
         .flat_map(|(_, policy)| items(&properties(policy)["PolicyDocument"]["Statement"]))
         .any(|statement| {
             let denies = statement.get("Effect").and_then(Value::as_str) == Some("Deny");
-            let everyone = principals(statement.get("Principal").unwrap_or(&Value::Null)).iter().any(|p| p == "*");
+            let everyone = principals(statement.get("Principal").unwrap_or(&Value::Null))
+                .iter()
+                .any(|p| p == "*");
             let all_actions = items(statement.get("Action").unwrap_or(&Value::Null))
                 .iter()
                 .any(|a| matches!(a.as_str(), Some("s3:*" | "*")));
@@ -886,11 +1036,16 @@ pub fn function_shape(template: &Value) -> Vec<Violation> {
         if metadata.get("BuildMethod").and_then(Value::as_str) != Some("rust-cargolambda") {
             problem("Metadata.BuildMethod is not rust-cargolambda".into());
         }
-        let binary = metadata.get("BuildProperties").and_then(|p| p.get("Binary")).and_then(Value::as_str);
+        let binary = metadata
+            .get("BuildProperties")
+            .and_then(|p| p.get("Binary"))
+            .and_then(Value::as_str);
         if binary.is_none_or(str::is_empty) {
             problem("Metadata.BuildProperties.Binary does not name the binary (the workspace has several)".into());
         }
-        let log_format = get("LoggingConfig").and_then(|l| l.get("LogFormat")).and_then(Value::as_str);
+        let log_format = get("LoggingConfig")
+            .and_then(|l| l.get("LogFormat"))
+            .and_then(Value::as_str);
         if log_format != Some("JSON") {
             problem("LoggingConfig.LogFormat is not JSON".into());
         }
