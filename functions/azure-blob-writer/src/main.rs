@@ -1,0 +1,33 @@
+//! `azure-blob-writer`: an SQS-triggered Lambda that writes one JSON blob per audit event to Azure
+//! Blob Storage, create-only, named like the S3 keys.
+//!
+//! Configuration: the shared `AUDITSTREAM_*` pipeline variables, `AUDITSTREAM_AZURE_BLOB_CONTAINER`,
+//! `AUDITSTREAM_AZURE_BLOB_PREFIX`, and the account as `AZURE_STORAGE_CONNECTION_STRING` or as
+//! `AUDITSTREAM_AZURE_BLOB_ACCOUNT` + `AUDITSTREAM_AZURE_BLOB_ENDPOINT` + a key or SAS token
+//! (`AUDITSTREAM_AZURE_BLOB_KEY_SECRET_ARN`, read from Secrets Manager once per cold start) — see
+//! `auditstream::azure::connection`. A bad variable stops the function at init, naming it.
+
+use auditstream::azure::blob_store::AzureBlobStore;
+use auditstream::azure::connection::BlobSettings;
+use auditstream::config::{PipelineSettings, ProcessEnv};
+use auditstream::destination::ObjectStoreDestination;
+use auditstream::lambda::SqsFunction;
+use auditstream::pipeline::Pipeline;
+use auditstream::retry::RetryPolicy;
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    auditstream::telemetry::init_json();
+    let settings = PipelineSettings::from_env(&ProcessEnv)?;
+    let blob = BlobSettings::from_env(&ProcessEnv)?;
+    settings.warn_about_template();
+
+    let (store, prefix) = AzureBlobStore::connect(blob, None).await?;
+    let mut pipeline = settings.pipeline.clone();
+    pipeline.key_prefix = prefix;
+    let destination = ObjectStoreDestination::new(store, settings.concurrency, RetryPolicy::default());
+    let function = SqsFunction::new("azure-blob-writer", Pipeline::new(pipeline), destination);
+
+    lambda_runtime::run(service_fn(|event: LambdaEvent<_>| function.handle(event))).await
+}

@@ -1,0 +1,32 @@
+//! `azure-monitor-forwarder`: an SQS-triggered Lambda that sends audit events as rows of a custom
+//! table to Azure Monitor through the Logs Ingestion API (gzip'd JSON arrays, at most 1 MB a call,
+//! split on 413, `Retry-After` honoured).
+//!
+//! Configuration: the shared `AUDITSTREAM_*` pipeline variables, `AUDITSTREAM_AZURE_MONITOR_ENDPOINT`,
+//! `AUDITSTREAM_AZURE_MONITOR_DCR_ID`, `AUDITSTREAM_AZURE_MONITOR_STREAM`, and the app registration as
+//! `AZURE_TENANT_ID`, `AZURE_CLIENT_ID` and `AUDITSTREAM_AZURE_CLIENT_SECRET_ARN` (or
+//! `AZURE_CLIENT_SECRET`), `AZURE_AUTHORITY_HOST`. The table and DCR to create: docs/azure-monitor.md.
+
+use auditstream::azure::entra_token::EntraSettings;
+use auditstream::azure::monitor_sink::{AzureMonitorSink, MonitorSettings};
+use auditstream::config::{PipelineSettings, ProcessEnv};
+use auditstream::lambda::SqsFunction;
+use auditstream::log_batch::LogSinkDestination;
+use auditstream::pipeline::Pipeline;
+use auditstream::retry::RetryPolicy;
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    auditstream::telemetry::init_json();
+    let settings = PipelineSettings::from_env(&ProcessEnv)?;
+    let monitor = MonitorSettings::from_env(&ProcessEnv)?;
+    let entra = EntraSettings::from_env(&ProcessEnv)?;
+    settings.warn_about_template();
+
+    let sink = AzureMonitorSink::connect(&monitor, &entra, None).await?;
+    let destination = LogSinkDestination::new(sink, settings.concurrency, RetryPolicy::default());
+    let function = SqsFunction::new("azure-monitor-forwarder", Pipeline::new(settings.pipeline.clone()), destination);
+
+    lambda_runtime::run(service_fn(|event: LambdaEvent<_>| function.handle(event))).await
+}
