@@ -25,6 +25,7 @@ pub mod mask;
 pub mod metrics;
 pub mod output;
 pub mod pipeline;
+pub mod rest;
 pub mod retry;
 pub mod stores;
 pub mod telemetry;

@@ -1,0 +1,30 @@
+//! `rest-forwarder`: an SQS-triggered Lambda that POSTs audit events to a REST log service — any
+//! HTTPS endpoint, Splunk HEC, Datadog or Sumo Logic.
+//!
+//! Configuration: the shared `AUDITSTREAM_*` pipeline variables plus the `AUDITSTREAM_REST_*`,
+//! `AUDITSTREAM_SPLUNK_*`, `AUDITSTREAM_DATADOG_*` and `AUDITSTREAM_SUMO_*` variables documented
+//! in `auditstream::rest`. The token is read from Secrets Manager once per cold start; a bad
+//! variable stops the function at init with a message naming it.
+
+use auditstream::config::{PipelineSettings, ProcessEnv};
+use auditstream::lambda::SqsFunction;
+use auditstream::log_batch::LogSinkDestination;
+use auditstream::pipeline::Pipeline;
+use auditstream::rest::http::HttpLogSink;
+use auditstream::rest::RestSettings;
+use auditstream::retry::RetryPolicy;
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    auditstream::telemetry::init_json();
+    let settings = PipelineSettings::from_env(&ProcessEnv)?;
+    let rest = RestSettings::from_env(&ProcessEnv)?;
+    settings.warn_about_template();
+
+    let sink = HttpLogSink::from_settings(rest).await?;
+    let destination = LogSinkDestination::new(sink, settings.concurrency, RetryPolicy::default());
+    let function = SqsFunction::new("rest-forwarder", Pipeline::new(settings.pipeline.clone()), destination);
+
+    lambda_runtime::run(service_fn(|event: LambdaEvent<_>| function.handle(event))).await
+}

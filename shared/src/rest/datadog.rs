@@ -1,0 +1,169 @@
+//! Datadog Logs API v2 (destination contract §5).
+//!
+//! - **URL**: `POST https://http-intake.logs.<site>/api/v2/logs`, the site from
+//!   `AUDITSTREAM_DATADOG_SITE` (default `datadoghq.com`; also `us3.datadoghq.com`,
+//!   `us5.datadoghq.com`, `datadoghq.eu`, `ap1.datadoghq.com`, `ap2.datadoghq.com`,
+//!   `uk1.datadoghq.com`, `ddog-gov.com`, `us2.ddog-gov.com`), or `AUDITSTREAM_REST_URL` for a
+//!   proxy (a bare host gets `/api/v2/logs`). Setting both is refused as ambiguous.
+//! - **Auth**: `DD-API-KEY: <api key>` (`AUDITSTREAM_REST_AUTH=header`, the default, with
+//!   `AUDITSTREAM_REST_AUTH_HEADER` defaulting to `DD-API-KEY`).
+//! - **Body**: a JSON array of log items, `Content-Type: application/json`:
+//!   `[{"ddsource":"workato","ddtags":"env:prod","hostname":"h","service":"workato","message":"{\"id\":\"j-1\",…}"}]`
+//!   - `message` is a **string**, as the API's `HTTPLogItem` defines it: the document as JSON
+//!     text. Datadog parses a message that is JSON into the log's attributes, so the event's
+//!     fields are searchable as if sent as an object, and the item stays within the documented
+//!     schema.
+//!   - `ddsource` (`AUDITSTREAM_DATADOG_SOURCE`, default `workato`), `service`
+//!     (`AUDITSTREAM_DATADOG_SERVICE`, default `workato`), `ddtags` (`AUDITSTREAM_DATADOG_TAGS`,
+//!     comma-separated `key:value`, left out when unset), `hostname`
+//!     (`AUDITSTREAM_DATADOG_HOSTNAME`, left out when unset).
+//!   - No top-level `timestamp`: Datadog drops logs dated more than 18 h in the past, and a
+//!     redelivered or replayed audit event may well be older; the event's own time fields stay in
+//!     the message.
+//! - **Limits**: ≤ 1,000 items and ≤ 5 MB (5,000,000 bytes) uncompressed per request; ≤ 1 MB per
+//!   log (larger ones are truncated by Datadog with a 2xx, so they are sized down here first by
+//!   the shared rule, lines replaced by the placeholder).
+//! - **Responses**: 202; 408, 429, 500, 503 are retried; 400, 401, 403 are not; 413 splits.
+
+use super::json_text::{escaped_len_bound, push_string, push_string_contents};
+use crate::config::{ConfigError, Env, EnvExt};
+use crate::pipeline::Document;
+
+pub const PATH: &str = "/api/v2/logs";
+pub const DEFAULT_SITE: &str = "datadoghq.com";
+pub const MAX_EVENTS: usize = 1000;
+pub const MAX_REQUEST_BYTES: usize = 5_000_000;
+pub const MAX_LOG_BYTES: usize = 1_000_000;
+pub const CONTENT_TYPE: &str = "application/json";
+pub const API_KEY_HEADER: &str = "dd-api-key";
+pub const SITE_VAR: &str = "AUDITSTREAM_DATADOG_SITE";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Datadog {
+    pub source: String,
+    pub tags: Option<String>,
+    pub hostname: Option<String>,
+    pub service: String,
+    /// `{"ddsource":…,"message":"` — the same for every item, rendered once.
+    before_message: Vec<u8>,
+}
+
+impl Datadog {
+    pub fn new(source: String, tags: Option<String>, hostname: Option<String>, service: String) -> Datadog {
+        let mut before_message = b"{".to_vec();
+        for (key, value) in [("ddsource", Some(source.as_str())), ("ddtags", tags.as_deref()), ("hostname", hostname.as_deref()), ("service", Some(service.as_str()))] {
+            if let Some(value) = value {
+                before_message.extend_from_slice(b"\"");
+                before_message.extend_from_slice(key.as_bytes());
+                before_message.extend_from_slice(b"\":");
+                push_string(&mut before_message, value);
+                before_message.push(b',');
+            }
+        }
+        before_message.extend_from_slice(b"\"message\":\"");
+        Datadog { source, tags, hostname, service, before_message }
+    }
+
+    pub fn from_env(env: &(impl Env + ?Sized)) -> Result<Datadog, ConfigError> {
+        let tags = env.optional("AUDITSTREAM_DATADOG_TAGS").map(|t| t.split(',').map(str::trim).filter(|s| !s.is_empty()).collect::<Vec<_>>().join(","));
+        Ok(Datadog::new(
+            env.optional("AUDITSTREAM_DATADOG_SOURCE").unwrap_or_else(|| "workato".to_owned()),
+            tags.filter(|t| !t.is_empty()),
+            env.optional("AUDITSTREAM_DATADOG_HOSTNAME"),
+            env.optional("AUDITSTREAM_DATADOG_SERVICE").unwrap_or_else(|| "workato".to_owned()),
+        ))
+    }
+
+    /// The intake URL of a site.
+    pub fn site_url(env: &(impl Env + ?Sized)) -> Result<String, ConfigError> {
+        let site = env.optional(SITE_VAR).unwrap_or_else(|| DEFAULT_SITE.to_owned()).to_ascii_lowercase();
+        let ok = site.contains('.')
+            && site.split('.').all(|label| !label.is_empty() && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
+        if !ok {
+            return Err(ConfigError::Invalid { var: SITE_VAR, value: site, expected: "a Datadog site such as datadoghq.com, datadoghq.eu or us5.datadoghq.com".into() });
+        }
+        Ok(format!("https://http-intake.logs.{site}{PATH}"))
+    }
+
+    /// Bytes each item adds around its escaped message, at most (the comma included).
+    pub fn item_bytes(&self) -> usize {
+        self.before_message.len() + 3
+    }
+
+    /// The largest document whose item still fits a request of `max_request_bytes` on its own:
+    /// escaping at most doubles a document (see [`escaped_len_bound`]).
+    pub fn max_document_bytes(&self, max_request_bytes: usize) -> usize {
+        let room = max_request_bytes.saturating_sub(2 + self.item_bytes());
+        let n = room / 2;
+        debug_assert!(escaped_len_bound(n) <= room);
+        n.min(MAX_LOG_BYTES)
+    }
+
+    /// The request body: a JSON array of items.
+    pub fn encode(&self, docs: &[&Document], out: &mut Vec<u8>) {
+        out.push(b'[');
+        for (i, doc) in docs.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(&self.before_message);
+            push_string_contents(out, &doc.body);
+            out.extend_from_slice(b"\"}");
+        }
+        out.push(b']');
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rest::test_docs::job_doc;
+
+    #[test]
+    fn items_carry_the_document_as_a_json_string() {
+        let dd = Datadog::new("workato".into(), Some("env:prod,team:ops".into()), Some("lambda".into()), "audit".into());
+        let docs = [job_doc("j-1", "2024-01-01T00:00:00Z", r#"{"id":"j-1","error":"{\"m\":\"x\"}"}"#), job_doc("j-2", "2024-01-01T00:00:00Z", "{\n\"id\":\"j-2\"}")];
+        let refs: Vec<&Document> = docs.iter().collect();
+        let mut out = Vec::new();
+        dd.encode(&refs, &mut out);
+        assert_eq!(
+            String::from_utf8(out.clone()).unwrap(),
+            concat!(
+                r#"[{"ddsource":"workato","ddtags":"env:prod,team:ops","hostname":"lambda","service":"audit","message":"{\"id\":\"j-1\",\"error\":\"{\\\"m\\\":\\\"x\\\"}\"}"},"#,
+                r#"{"ddsource":"workato","ddtags":"env:prod,team:ops","hostname":"lambda","service":"audit","message":"{\n\"id\":\"j-2\"}"}]"#,
+            )
+        );
+        // the message decodes to the document exactly
+        let items: Vec<serde_json::Value> = serde_json::from_slice(&out).unwrap();
+        assert_eq!(items[0]["message"].as_str().unwrap().as_bytes(), docs[0].body.as_slice());
+        assert_eq!(items[1]["message"].as_str().unwrap().as_bytes(), docs[1].body.as_slice());
+    }
+
+    #[test]
+    fn defaults_and_optional_fields() {
+        let dd = Datadog::from_env(&[("AUDITSTREAM_DATADOG_TAGS", " env:prod , ,team:ops")][..]).unwrap();
+        let doc = job_doc("j-1", "2024-01-01T00:00:00Z", "{}");
+        let mut out = Vec::new();
+        dd.encode(&[&doc], &mut out);
+        assert_eq!(out, br#"[{"ddsource":"workato","ddtags":"env:prod,team:ops","service":"workato","message":"{}"}]"#);
+    }
+
+    #[test]
+    fn sites() {
+        assert_eq!(Datadog::site_url(&[][..]).unwrap(), "https://http-intake.logs.datadoghq.com/api/v2/logs");
+        assert_eq!(Datadog::site_url(&[(SITE_VAR, "datadoghq.eu")][..]).unwrap(), "https://http-intake.logs.datadoghq.eu/api/v2/logs");
+        let err = Datadog::site_url(&[(SITE_VAR, "https://datadoghq.eu")][..]).unwrap_err().to_string();
+        assert_eq!(err, "AUDITSTREAM_DATADOG_SITE=\"https://datadoghq.eu\" is not valid: expected a Datadog site such as datadoghq.com, datadoghq.eu or us5.datadoghq.com");
+    }
+
+    #[test]
+    fn a_maximal_document_fits_a_request_alone_even_if_every_byte_escapes() {
+        let dd = Datadog::from_env(&[][..]).unwrap();
+        assert_eq!(dd.max_document_bytes(MAX_REQUEST_BYTES), MAX_LOG_BYTES);
+        let small = dd.max_document_bytes(10_000);
+        let doc = job_doc("j", "2024-01-01T00:00:00Z", &format!("[{}]", "\"".repeat(small - 2)));
+        let mut out = Vec::new();
+        dd.encode(&[&doc], &mut out);
+        assert!(out.len() <= 10_000, "{}", out.len());
+    }
+}

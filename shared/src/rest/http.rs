@@ -1,0 +1,333 @@
+//! The HTTP [`LogSink`]: one POST per batch, for every preset.
+//!
+//! A request is built from the preset's encoder, checked against the endpoint's size limit
+//! *before* it is sent (an over-full batch is split by the batcher instead of being refused by
+//! the vendor, or worse, truncated), optionally gzipped, and sent with the auth, preset, extra and
+//! event-id headers. The answer is classified for the shared retry policy:
+//!
+//! | answer | class |
+//! |---|---|
+//! | 2xx | delivered |
+//! | 408, 429, 5xx, connection errors, timeouts | transient, with `Retry-After` (seconds or HTTP date) |
+//! | 413 | too large: the batch is split; one event alone fails permanently |
+//! | 3xx | permanent: redirects are not followed, so a token is never sent on to another host |
+//! | other 4xx (400, 401, 403, 404, …) | permanent |
+//!
+//! Errors name the endpoint (without credentials, see [`super::endpoint`]), the status and the
+//! vendor's error text when short — with the token scrubbed out should the server echo it.
+
+use std::io::Write;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use reqwest::header::{HeaderMap, HeaderValue, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
+use reqwest::StatusCode;
+
+use super::endpoint::Endpoint;
+use super::headers::event_ids_header;
+use super::secret::Secret;
+use super::{Preset, RestSettings, MAX_BYTES_VAR};
+use crate::config::ConfigError;
+use crate::destination::{DeliveryError, LogSink, SinkLimits};
+use crate::pipeline::Document;
+use crate::retry::parse_retry_after;
+
+/// Vendor error text longer than this is cut.
+const MAX_VENDOR_TEXT: usize = 300;
+/// Response bytes read at most (to reuse the connection); the rest is dropped with it.
+const MAX_RESPONSE_READ: usize = 64 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SinkBuildError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("cannot build the HTTP client for {endpoint}: {reason}")]
+    Client { endpoint: String, reason: String },
+}
+
+pub struct HttpLogSink {
+    client: reqwest::Client,
+    endpoint: Endpoint,
+    preset: Preset,
+    /// Auth, preset, extra headers and the content type: the same on every request.
+    headers: HeaderMap,
+    gzip: bool,
+    max_request_bytes: usize,
+    limits: SinkLimits,
+    /// To scrub from anything a server says back.
+    secret: Option<Secret>,
+}
+
+impl HttpLogSink {
+    /// Reads the token (Secrets Manager when configured so: once, here) and builds the sink.
+    pub async fn from_settings(settings: RestSettings) -> Result<HttpLogSink, SinkBuildError> {
+        let token = settings.token.resolve().await?;
+        HttpLogSink::new(settings, token)
+    }
+
+    pub fn new(settings: RestSettings, token: Option<Secret>) -> Result<HttpLogSink, SinkBuildError> {
+        let endpoint = settings.request_endpoint(token.as_ref());
+        let mut headers = HeaderMap::new();
+        headers.insert(USER_AGENT, HeaderValue::from_static(concat!("auditstream/", env!("CARGO_PKG_VERSION"))));
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(settings.preset.content_type()));
+        if settings.gzip {
+            headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        }
+        if let Some(preset_headers) = settings.preset.headers() {
+            headers.extend(preset_headers.clone());
+        }
+        headers.extend(settings.extra_headers.clone());
+        if let Some((name, value)) = settings.auth.header(token.as_ref())? {
+            headers.insert(name, value);
+        }
+        let client = reqwest::Client::builder()
+            // A redirect would carry the token to wherever it points; the operator should
+            // configure the final URL instead.
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(settings.timeout)
+            .connect_timeout(Duration::from_secs(5).min(settings.timeout))
+            .tcp_nodelay(true)
+            .pool_idle_timeout(Duration::from_secs(50))
+            .https_only(!endpoint.is_plain_http())
+            .build()
+            .map_err(|e| SinkBuildError::Client { endpoint: endpoint.to_string(), reason: error_chain(&e.without_url()) })?;
+        Ok(HttpLogSink {
+            client,
+            limits: settings.limits(),
+            max_request_bytes: settings.max_request_bytes,
+            gzip: settings.gzip,
+            preset: settings.preset,
+            endpoint,
+            headers,
+            secret: token,
+        })
+    }
+
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    /// The body of a request holding `docs`, uncompressed.
+    pub fn encode(&self, docs: &[&Document]) -> Vec<u8> {
+        let docs_bytes: usize = docs.iter().map(|d| d.body.len()).sum();
+        let mut body = Vec::with_capacity(docs_bytes + docs_bytes / 8 + 256 * docs.len());
+        self.preset.encode(docs, &mut body);
+        body
+    }
+
+    fn too_large(&self, what: &str, size: usize) -> DeliveryError {
+        DeliveryError::too_large(format!(
+            "POST {}: {what} of {size} bytes is over the endpoint's limit of {} bytes ({MAX_BYTES_VAR})",
+            self.endpoint, self.max_request_bytes
+        ))
+    }
+}
+
+#[async_trait]
+impl LogSink for HttpLogSink {
+    fn describe(&self) -> String {
+        self.endpoint.to_string()
+    }
+
+    fn limits(&self) -> SinkLimits {
+        self.limits
+    }
+
+    async fn send(&self, docs: &[&Document]) -> Result<(), DeliveryError> {
+        let mut body = self.encode(docs);
+        if body.len() > self.max_request_bytes {
+            return Err(self.too_large("request body", body.len()));
+        }
+        if self.gzip {
+            body = gzip(&body).map_err(|e| DeliveryError::permanent(format!("POST {}: gzip failed: {e}", self.endpoint)))?;
+            if body.len() > self.max_request_bytes {
+                return Err(self.too_large("gzipped request body", body.len()));
+            }
+        }
+        let sent_bytes = body.len();
+        let (ids_name, ids_value) = event_ids_header(docs);
+        let request = self.client.post(self.endpoint.url().clone()).headers(self.headers.clone()).header(ids_name, ids_value).body(body);
+        let response = match request.send().await {
+            Ok(r) => r,
+            Err(e) => {
+                let err = DeliveryError::transient(format!("POST {}: {}", self.endpoint, transport_failure(e)));
+                tracing::warn!(endpoint = %self.endpoint, events = docs.len(), "request failed: {err}");
+                return Err(err);
+            }
+        };
+        let status = response.status();
+        let retry_after = response.headers().get(RETRY_AFTER).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let text = read_some(response).await;
+        let outcome = classify(&self.endpoint.to_string(), status, retry_after.as_deref(), &text, self.secret.as_ref(), sent_bytes);
+        if let Err(err) = &outcome {
+            tracing::warn!(endpoint = %self.endpoint, status = status.as_u16(), events = docs.len(), "request not accepted: {err}");
+        }
+        outcome
+    }
+}
+
+/// What became of a request, from the status, `Retry-After` and the response body.
+pub fn classify(endpoint: &str, status: StatusCode, retry_after: Option<&str>, body: &str, secret: Option<&Secret>, sent_bytes: usize) -> Result<(), DeliveryError> {
+    if status.is_success() {
+        return Ok(());
+    }
+    let reason = status.canonical_reason().map(|r| format!(" {r}")).unwrap_or_default();
+    let vendor = vendor_text(body, secret);
+    let vendor = if vendor.is_empty() { String::new() } else { format!(": {vendor}") };
+    let base = format!("POST {endpoint}: HTTP {}{reason}{vendor}", status.as_u16());
+    let code = status.as_u16();
+    Err(match code {
+        408 | 429 | 500..=599 => DeliveryError::transient(base).with_retry_after(retry_after.and_then(parse_retry_after)),
+        413 => DeliveryError::too_large(format!("{base} (request body {sent_bytes} bytes)")),
+        300..=399 => DeliveryError::permanent(format!("{base}; redirects are not followed (they would carry the token elsewhere): set AUDITSTREAM_REST_URL to the final URL")),
+        401 | 403 => DeliveryError::permanent(format!(
+            "{base}; check the token (AUDITSTREAM_REST_TOKEN_SECRET_ARN, or AUDITSTREAM_REST_TOKEN locally) and AUDITSTREAM_REST_AUTH"
+        )),
+        404 | 405 => DeliveryError::permanent(format!("{base}; check AUDITSTREAM_REST_URL")),
+        _ => DeliveryError::permanent(base),
+    })
+}
+
+/// The vendor's error text: secret scrubbed, on one line, cut when long.
+fn vendor_text(body: &str, secret: Option<&Secret>) -> String {
+    let scrubbed = match secret {
+        Some(s) => s.scrub(body),
+        None => body.to_owned(),
+    };
+    let one_line: String = scrubbed.split_whitespace().collect::<Vec<_>>().join(" ");
+    let one_line: String = one_line.chars().filter(|c| !c.is_control()).collect();
+    if one_line.len() <= MAX_VENDOR_TEXT {
+        return one_line;
+    }
+    let mut cut = MAX_VENDOR_TEXT;
+    while !one_line.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}… ({} bytes in all)", &one_line[..cut], body.len())
+}
+
+/// Reads the start of a response body (enough for an error text) and drains a little more so
+/// the connection can be reused.
+async fn read_some(mut response: reqwest::Response) -> String {
+    let mut kept = Vec::new();
+    let mut read = 0;
+    while read < MAX_RESPONSE_READ {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                read += chunk.len();
+                if kept.len() < 4096 {
+                    kept.extend_from_slice(&chunk[..chunk.len().min(4096 - kept.len())]);
+                }
+            }
+            Ok(None) | Err(_) => break,
+        }
+    }
+    String::from_utf8_lossy(&kept).into_owned()
+}
+
+/// A transport failure in words, without the URL (a Sumo Logic URL holds its code).
+fn transport_failure(e: reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "could not connect"
+    } else {
+        "request failed"
+    };
+    format!("{kind}: {}", error_chain(&e.without_url()))
+}
+
+/// An error and its sources, `outer: inner: innermost`.
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let part = s.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = s.source();
+    }
+    text
+}
+
+fn gzip(body: &[u8]) -> std::io::Result<Vec<u8>> {
+    // Level 1: Lambda bills CPU time, and the fast level already shrinks JSON several times over.
+    let mut encoder = flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 4 + 64), flate2::Compression::fast());
+    encoder.write_all(body)?;
+    encoder.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::destination::FailureKind;
+
+    const EP: &str = "https://splunk.example.com:8088/services/collector/event";
+
+    fn check(status: u16, retry_after: Option<&str>, body: &str) -> Result<(), DeliveryError> {
+        classify(EP, StatusCode::from_u16(status).unwrap(), retry_after, body, Some(&Secret::new("0000-TOKEN-1111")), 1234)
+    }
+
+    #[test]
+    fn answers_are_classified_as_the_vendors_document() {
+        assert!(check(200, None, r#"{"text":"Success","code":0}"#).is_ok());
+        assert!(check(202, None, "{}").is_ok());
+        assert!(check(204, None, "").is_ok());
+        let cases: [(u16, FailureKind); 12] = [
+            (408, FailureKind::Transient),
+            (429, FailureKind::Transient),
+            (500, FailureKind::Transient),
+            (503, FailureKind::Transient),
+            (504, FailureKind::Transient),
+            (413, FailureKind::TooLarge),
+            (400, FailureKind::Permanent),
+            (401, FailureKind::Permanent),
+            (403, FailureKind::Permanent),
+            (404, FailureKind::Permanent),
+            (301, FailureKind::Permanent),
+            (422, FailureKind::Permanent),
+        ];
+        for (status, kind) in cases {
+            assert_eq!(check(status, None, "").unwrap_err().kind, kind, "{status}");
+        }
+    }
+
+    #[test]
+    fn retry_after_is_carried_in_seconds_or_as_a_date() {
+        assert_eq!(check(429, Some("3"), "").unwrap_err().retry_after, Some(Duration::from_secs(3)));
+        let date = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(10));
+        let after = check(503, Some(&date), "").unwrap_err().retry_after.unwrap();
+        assert!(after > Duration::from_secs(8) && after <= Duration::from_secs(10), "{after:?}");
+        assert_eq!(check(503, Some("soon"), "").unwrap_err().retry_after, None);
+        assert_eq!(check(400, Some("3"), "").unwrap_err().retry_after, None);
+    }
+
+    #[test]
+    fn messages_name_the_endpoint_and_status_and_never_the_token() {
+        let err = check(403, None, "{\"text\":\"Invalid token\",\"code\":4}").unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "POST https://splunk.example.com:8088/services/collector/event: HTTP 403 Forbidden: {\"text\":\"Invalid token\",\"code\":4}; check the token (AUDITSTREAM_REST_TOKEN_SECRET_ARN, or AUDITSTREAM_REST_TOKEN locally) and AUDITSTREAM_REST_AUTH"
+        );
+        let err = check(401, None, "unknown token\n  Splunk 0000-TOKEN-1111").unwrap_err().to_string();
+        assert!(err.contains("HTTP 401 Unauthorized: unknown token Splunk [redacted];"), "{err}");
+        assert!(!err.contains("0000-TOKEN-1111"));
+        let err = check(413, None, "").unwrap_err().to_string();
+        assert_eq!(err, "POST https://splunk.example.com:8088/services/collector/event: HTTP 413 Payload Too Large (request body 1234 bytes)");
+        let long = "é".repeat(400);
+        let err = check(400, None, &long).unwrap_err().to_string();
+        assert!(err.ends_with("… (800 bytes in all)"), "{err}");
+    }
+
+    #[test]
+    fn gzip_round_trips() {
+        let body = br#"{"a":"b"}"#.repeat(100);
+        let packed = gzip(&body).unwrap();
+        let mut back = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(packed.as_slice()), &mut back).unwrap();
+        assert_eq!(back, body);
+        assert!(packed.len() < body.len() / 4);
+    }
+}
