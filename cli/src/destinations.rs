@@ -8,6 +8,8 @@ use anyhow::{bail, Context, Result};
 use auditstream::config::{PipelineSettings, ProcessEnv};
 use auditstream::destination::{Destination, ObjectStoreDestination};
 use auditstream::key::KeyPrefix;
+use auditstream::log_batch::LogSinkDestination;
+use auditstream::rest::{http::HttpLogSink, RestSettings};
 use auditstream::retry::RetryPolicy;
 use auditstream::stores::dir::DirStore;
 use auditstream::stores::s3::{s3_client, S3Settings, S3Store};
@@ -19,9 +21,13 @@ pub enum DestSpec {
     Dir(PathBuf),
     /// `s3://BUCKET[/PREFIX]`.
     S3 { bucket: String, prefix: String },
+    /// `rest`: the REST destination configured by `AUDITSTREAM_REST_*` (any preset).
+    Rest,
+    /// `https://…`: the generic REST preset, POSTing to that URL.
+    Url(String),
 }
 
-pub const DEST_HELP: &str = "expected dir:PATH or s3://BUCKET[/PREFIX]";
+pub const DEST_HELP: &str = "expected dir:PATH, s3://BUCKET[/PREFIX], rest (configured by AUDITSTREAM_REST_*) or https://URL";
 
 impl DestSpec {
     pub fn parse(text: &str) -> Result<DestSpec> {
@@ -37,6 +43,13 @@ impl DestSpec {
                 bail!("--to {text:?}: the bucket is missing ({DEST_HELP})");
             }
             return Ok(DestSpec::S3 { bucket: bucket.to_owned(), prefix: prefix.to_owned() });
+        }
+        if text == "rest" {
+            return Ok(DestSpec::Rest);
+        }
+        // The URL is checked when the destination is built (https, or http on loopback only).
+        if text.starts_with("https://") || text.starts_with("http://") {
+            return Ok(DestSpec::Url(text.to_owned()));
         }
         bail!("--to {text:?} is not a destination: {DEST_HELP}")
     }
@@ -55,6 +68,13 @@ pub async fn build(spec: &DestSpec, settings: &mut PipelineSettings) -> Result<A
             let aws = aws_config::load_from_env().await;
             Arc::new(ObjectStoreDestination::new(S3Store::new(s3_client(&aws), s3), settings.concurrency, retry))
         }
+        DestSpec::Rest | DestSpec::Url(_) => {
+            let rest = match spec {
+                DestSpec::Url(url) => RestSettings::for_url(&ProcessEnv, url).context("--to URL")?,
+                _ => RestSettings::from_env(&ProcessEnv).context("--to rest")?,
+            };
+            Arc::new(LogSinkDestination::new(HttpLogSink::from_settings(rest).await?, settings.concurrency, retry))
+        }
     })
 }
 
@@ -67,7 +87,9 @@ mod tests {
         assert_eq!(DestSpec::parse("dir:./audit-logs").unwrap(), DestSpec::Dir("./audit-logs".into()));
         assert_eq!(DestSpec::parse("s3://bucket").unwrap(), DestSpec::S3 { bucket: "bucket".into(), prefix: "".into() });
         assert_eq!(DestSpec::parse("s3://bucket/a/b/").unwrap(), DestSpec::S3 { bucket: "bucket".into(), prefix: "a/b/".into() });
-        for bad in ["dir:", "s3://", "ftp://x", "./audit-logs"] {
+        assert_eq!(DestSpec::parse("rest").unwrap(), DestSpec::Rest);
+        assert_eq!(DestSpec::parse("https://logs.example.com/in").unwrap(), DestSpec::Url("https://logs.example.com/in".into()));
+        for bad in ["dir:", "s3://", "ftp://x", "./audit-logs", "REST"] {
             let err = DestSpec::parse(bad).unwrap_err().to_string();
             assert!(err.contains("expected dir:PATH"), "{bad}: {err}");
         }

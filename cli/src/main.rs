@@ -33,7 +33,8 @@ Prints a summary on stdout and progress on stderr. Exits 0 when every event was 
 duplicate or filtered; 1 when any failed (each failure is named on stderr, by file and line or \
 message id); 2 on a usage or configuration error.")]
     Run {
-        /// Where to deliver: dir:PATH (files laid out as the S3 keys), or s3://BUCKET[/PREFIX].
+        /// Where to deliver: dir:PATH (files laid out as the S3 keys), s3://BUCKET[/PREFIX], rest (the
+        /// REST destination configured by AUDITSTREAM_REST_*), or https://URL (one JSON POST per event).
         #[arg(long = "to", value_name = "DEST", default_value = "dir:./audit-logs")]
         to: String,
         /// Files or directories to read.
