@@ -1,29 +1,45 @@
 //! From an SQS Lambda event to an `SqsBatchResponse`: the wiring every function shares.
 //!
-//! Each record is processed on its own, so one bad message fails alone. The response names
-//! exactly the failed message ids: Lambda then deletes the rest and SQS redelivers only those.
-//! An empty or missing item identifier would make Lambda retry the whole batch, so it is never
-//! sent; a failed record without a message id (which SQS never produces) fails the invocation
-//! instead, which is the one way left to keep it.
+//! Each record is processed on its own, so one bad message fails alone. A record may be an event,
+//! an SNS/EventBridge envelope, or an S3 payload pointer ([`crate::resolve`]); permanent failures
+//! go to the dead-letter queue at once when one is configured ([`crate::dead_letter`]); FIFO
+//! queues keep their order ([`crate::queue_batch`]). The response names exactly the messages SQS
+//! must deliver again: Lambda then deletes the rest. An empty or missing item identifier would
+//! make Lambda retry the whole batch, so it is never sent; a failed record without a message id
+//! (which SQS never produces) fails the invocation instead, which is the one way left to keep it.
+//!
+//! Every function builds its [`SqsFunction`] with [`SqsFunction::from_env`], so each gets the
+//! payload store and the dead-letter queue the same way.
 
+use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use lambda_runtime::LambdaEvent;
 
-use crate::batch::{process_batch, BatchReport, InboundMessage};
+use crate::batch::{BatchReport, Failure, Outcome};
+use crate::config::{ConfigError, Env, ProcessEnv};
+use crate::dead_letter::{DeadLetterSender, DeadLetterSettings, SqsDeadLetterQueue};
 use crate::destination::Destination;
+use crate::payload_store::{PayloadStore, S3PayloadStore};
 use crate::pipeline::Pipeline;
+use crate::queue_batch::{settle, Disposition, QueueKind, QueueTools, RetryReason, Settled};
+use crate::queue_message::{QueueMessage, NO_ID};
 use crate::retry::Deadline;
+use crate::sqs_queue::{is_fifo, sqs_client};
 
 /// The namespace of the functions' CloudWatch metrics.
 pub const METRICS_NAMESPACE: &str = "auditstream";
 
-/// What a function built at cold start: the pipeline and its destination.
+/// What a function built at cold start: the pipeline, its destination, and the queue tools.
 pub struct SqsFunction<D> {
     pub name: String,
     pub pipeline: Pipeline,
     pub destination: D,
+    /// Reads S3 payload pointers (Extended Client format).
+    pub payloads: Option<Arc<dyn PayloadStore>>,
+    /// Where permanent failures go at once (`AUDITSTREAM_DLQ_URL`).
+    pub dead_letters: Option<Arc<dyn DeadLetterSender>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -33,17 +49,54 @@ pub struct UnreportableFailures {
 }
 
 impl<D: Destination> SqsFunction<D> {
+    /// A function without a payload store or dead-letter queue (tests; see [`Self::from_env`]).
     pub fn new(name: impl Into<String>, pipeline: Pipeline, destination: D) -> Self {
-        SqsFunction { name: name.into(), pipeline, destination }
+        SqsFunction { name: name.into(), pipeline, destination, payloads: None, dead_letters: None }
+    }
+
+    /// The function every `main.rs` builds: S3 payload pointers are read with a client from
+    /// `aws`, and permanent failures go to `AUDITSTREAM_DLQ_URL` when it is set. A bad value
+    /// stops the function at init with a message naming the variable.
+    pub fn from_env(name: impl Into<String>, pipeline: Pipeline, destination: D, aws: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
+        Self::from_env_in(&ProcessEnv, name, pipeline, destination, aws)
+    }
+
+    /// [`Self::from_env`] reading variables from `env`.
+    pub fn from_env_in(env: &(impl Env + ?Sized), name: impl Into<String>, pipeline: Pipeline, destination: D, aws: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
+        let dlq = DeadLetterSettings::from_env(env)?;
+        let mut function = Self::new(name, pipeline, destination).with_payload_store(S3PayloadStore::new(crate::stores::s3::s3_client(aws)));
+        if let Some(url) = dlq.queue_url {
+            function = function.with_dead_letter_queue(SqsDeadLetterQueue::new(sqs_client(aws), url));
+        }
+        Ok(function)
+    }
+
+    pub fn with_payload_store(mut self, store: impl PayloadStore + 'static) -> Self {
+        self.payloads = Some(Arc::new(store));
+        self
+    }
+
+    pub fn with_dead_letter_queue(mut self, sender: impl DeadLetterSender + 'static) -> Self {
+        self.dead_letters = Some(Arc::new(sender));
+        self
     }
 
     /// The Lambda handler.
     pub async fn handle(&self, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, lambda_runtime::Error> {
         let deadline = lambda_deadline(event.context.deadline);
-        let messages: Vec<InboundMessage> = event.payload.records.into_iter().enumerate().map(|(i, r)| inbound(i, r)).collect();
-        let report = process_batch(&self.pipeline, &self.destination, messages, deadline).await;
-        report.counts.emit_emf(METRICS_NAMESPACE, &self.name);
-        Ok(batch_response(&report, &self.destination.describe())?)
+        let records = event.payload.records;
+        let kind = if records.iter().any(|r| r.event_source_arn.as_deref().is_some_and(is_fifo)) { QueueKind::Fifo } else { QueueKind::Standard };
+        let messages: Vec<QueueMessage> = records.into_iter().enumerate().map(|(i, r)| QueueMessage::from_lambda(i, r)).collect();
+        let tools = QueueTools {
+            pipeline: &self.pipeline,
+            destination: &self.destination,
+            payloads: self.payloads.as_deref(),
+            dead_letters: self.dead_letters.as_deref(),
+            processed_by: &self.name,
+        };
+        let settled = settle(tools, messages, kind, deadline).await;
+        settled.report.counts.emit_emf(METRICS_NAMESPACE, &self.name);
+        Ok(settled_response(&settled, &self.destination.describe())?)
     }
 }
 
@@ -51,27 +104,67 @@ impl<D: Destination> SqsFunction<D> {
 fn lambda_deadline(deadline_ms: u64) -> Deadline {
     let wall = UNIX_EPOCH + Duration::from_millis(deadline_ms);
     let left = wall.duration_since(std::time::SystemTime::now()).unwrap_or(Duration::ZERO);
-    // Keep 2 s, or a fifth of a short timeout, to log and answer.
+    // Keep 2 s, or a fifth of a short timeout, to dead-letter, log and answer.
     Deadline::from_wall_clock(wall, Duration::from_secs(2).min(left / 5))
 }
 
-/// Placeholder id prefix for records that arrive without a message id.
-const NO_ID: &str = "(no message id) record ";
-
-fn inbound(index: usize, record: SqsMessage) -> InboundMessage {
-    let id = record.message_id.filter(|id| !id.is_empty()).unwrap_or_else(|| format!("{NO_ID}{index}"));
-    let sent_at_ms = record.attributes.get("SentTimestamp").and_then(|t| t.parse().ok());
-    InboundMessage { id, body: record.body.unwrap_or_default(), sent_at_ms }
+/// Logs every failure and builds the partial batch response of a settled batch: exactly the
+/// messages whose disposition is to be delivered again.
+pub fn settled_response(settled: &Settled, destination: &str) -> Result<SqsBatchResponse, UnreportableFailures> {
+    let mut items = Vec::new();
+    for (id, outcome, disposition) in settled.iter() {
+        let failure = match outcome {
+            Outcome::Failed(f) => Some(f),
+            _ => None,
+        };
+        log_disposition(id, failure, disposition, destination);
+        if disposition.is_retry() {
+            items.push(id);
+        }
+    }
+    let c = &settled.report.counts;
+    tracing::info!(received = c.received, written = c.written, duplicates = c.duplicates, filtered = c.filtered, masked_lines = c.masked_lines,
+        truncated = c.truncated, failed = c.failed(), dead_lettered = settled.dead_lettered, redelivered = items.len(), destination, "batch done");
+    response(items)
 }
 
-/// Logs every failure and builds the partial batch response.
+/// The partial batch response of a plain batch report: every failure is delivered again.
 pub fn batch_response(report: &BatchReport, destination: &str) -> Result<SqsBatchResponse, UnreportableFailures> {
+    let mut items = Vec::new();
+    for (id, failure) in report.failures() {
+        log_disposition(id, Some(failure), &Disposition::Retry(RetryReason::Failed), destination);
+        items.push(id);
+    }
+    let c = &report.counts;
+    tracing::info!(received = c.received, written = c.written, duplicates = c.duplicates, filtered = c.filtered, masked_lines = c.masked_lines,
+        truncated = c.truncated, failed = c.failed(), destination, "batch done");
+    response(items)
+}
+
+fn log_disposition(id: &str, failure: Option<&Failure>, disposition: &Disposition, destination: &str) {
+    match (failure, disposition) {
+        (Some(f), Disposition::DeadLettered) => {
+            tracing::error!(message_id = %id, destination, failure = "permanent", "message not delivered, sent to the dead-letter queue: {f}");
+        }
+        (Some(f), Disposition::Retry(RetryReason::DeadLetterFailed(why))) => {
+            tracing::error!(message_id = %id, destination, failure = "permanent", "message not delivered: {f}; sending it to the dead-letter queue failed too ({why}), so SQS will deliver it again");
+        }
+        (Some(f), _) => {
+            let permanence = if f.is_permanent() { "permanent" } else { "transient" };
+            tracing::error!(message_id = %id, destination, failure = permanence, "message not delivered: {f}");
+        }
+        (None, Disposition::Retry(RetryReason::FifoOrder { after })) => {
+            tracing::warn!(message_id = %id, destination, "message delivered but reported as failed so that SQS redelivers it after message {after}, which failed before it in this FIFO batch");
+        }
+        _ => {}
+    }
+}
+
+fn response<'a>(ids: impl IntoIterator<Item = &'a str>) -> Result<SqsBatchResponse, UnreportableFailures> {
     let mut response = SqsBatchResponse::default();
     let mut unreportable = 0;
-    for (id, failure) in report.failures() {
-        let permanence = if failure.is_permanent() { "permanent" } else { "transient" };
-        tracing::error!(message_id = %id, destination, failure = permanence, "message not delivered: {failure}");
-        if id.starts_with(NO_ID) {
+    for id in ids {
+        if id.is_empty() || id.starts_with(NO_ID) {
             unreportable += 1;
             continue;
         }
@@ -79,9 +172,6 @@ pub fn batch_response(report: &BatchReport, destination: &str) -> Result<SqsBatc
         item.item_identifier = id.to_owned();
         response.batch_item_failures.push(item);
     }
-    let c = &report.counts;
-    tracing::info!(received = c.received, written = c.written, duplicates = c.duplicates, filtered = c.filtered, masked_lines = c.masked_lines,
-        truncated = c.truncated, failed = c.failed(), destination, "batch done");
     if unreportable > 0 {
         return Err(UnreportableFailures { count: unreportable });
     }
@@ -92,7 +182,12 @@ pub fn batch_response(report: &BatchReport, destination: &str) -> Result<SqsBatc
 mod tests {
     use super::*;
     use crate::batch::{Failure, Outcome};
-    use crate::destination::DeliveryError;
+    use crate::dead_letter::{ERROR_ATTRIBUTE, ORIGINAL_MESSAGE_ID_ATTRIBUTE};
+    use crate::destination::{DeliveryError, ObjectStoreDestination};
+    use crate::queue_batch::tests::{job, MemoryDeadLetters, MemoryStore};
+    use crate::resolve::tests::MemoryPayloads;
+    use crate::retry::RetryPolicy;
+    use aws_lambda_events::event::sqs::SqsMessage;
 
     fn report(outcomes: Vec<(&str, Outcome)>) -> BatchReport {
         BatchReport { outcomes: outcomes.into_iter().map(|(id, o)| (id.to_owned(), o)).collect(), ..BatchReport::default() }
@@ -115,12 +210,95 @@ mod tests {
     #[test]
     fn a_failure_without_a_message_id_fails_the_invocation() {
         let record: SqsMessage = serde_json::from_value(serde_json::json!({"body": "x"})).unwrap();
-        let message = inbound(3, record);
+        let message = QueueMessage::from_lambda(3, record);
         assert_eq!(message.id, "(no message id) record 3");
         let r = report(vec![(&message.id, Outcome::Failed(Failure::Input { message: "bad".into(), permanent: true }))]);
         assert!(batch_response(&r, "test").is_err());
         // but succeeding without an id is fine
         let r = report(vec![(&message.id, Outcome::Written { key: "k".into() })]);
         assert!(batch_response(&r, "test").unwrap().batch_item_failures.is_empty());
+    }
+
+    fn record(id: &str, body: &str, source_arn: &str) -> serde_json::Value {
+        serde_json::json!({
+            "messageId": id, "receiptHandle": "rh", "body": body,
+            "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1700000000000"},
+            "messageAttributes": {"trace": {"stringValue": "t-1", "dataType": "String"}},
+            "eventSource": "aws:sqs", "eventSourceARN": source_arn, "awsRegion": "us-east-1"
+        })
+    }
+
+    fn event(records: Vec<serde_json::Value>) -> LambdaEvent<SqsEvent> {
+        let payload: SqsEvent = serde_json::from_value(serde_json::json!({ "Records": records })).unwrap();
+        let mut context = lambda_runtime::Context::default();
+        context.deadline = (std::time::SystemTime::now() + Duration::from_secs(60)).duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
+        LambdaEvent::new(payload, context)
+    }
+
+    fn function(dead_letters: Option<MemoryDeadLetters>) -> SqsFunction<ObjectStoreDestination<MemoryStore>> {
+        let destination = ObjectStoreDestination::new(MemoryStore::default(), 4, RetryPolicy::default());
+        let mut f = SqsFunction::new("s3-writer", Pipeline::default(), destination).with_payload_store(MemoryPayloads::default());
+        if let Some(d) = dead_letters {
+            f = f.with_dead_letter_queue(d);
+        }
+        f
+    }
+
+    fn failed_ids(response: &SqsBatchResponse) -> Vec<&str> {
+        response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect()
+    }
+
+    const STANDARD: &str = "arn:aws:sqs:us-east-1:123456789012:audit";
+
+    #[tokio::test]
+    async fn a_permanent_failure_goes_to_the_dead_letter_queue_and_is_acknowledged() {
+        let dlq = MemoryDeadLetters::default();
+        let sent = dlq.sent.clone();
+        let f = function(Some(dlq));
+        let response = f.handle(event(vec![record("m-1", &job("j-1"), STANDARD), record("m-2", "not json", STANDARD)])).await.unwrap();
+        assert!(failed_ids(&response).is_empty(), "{response:?}");
+        let sent = sent.lock().unwrap();
+        assert_eq!(sent.len(), 1);
+        let letter = &sent[0].message;
+        assert_eq!(letter.body, "not json");
+        assert_eq!(letter.attributes[ORIGINAL_MESSAGE_ID_ATTRIBUTE].as_text(), Some("m-2"));
+        assert!(letter.attributes[ERROR_ATTRIBUTE].as_text().unwrap().starts_with("body is not valid JSON"));
+        assert_eq!(letter.attributes["trace"].as_text(), Some("t-1"), "the message's own attributes are kept");
+    }
+
+    #[tokio::test]
+    async fn a_failed_dead_letter_send_reports_the_message_instead() {
+        let f = function(Some(MemoryDeadLetters { refuse: true, ..MemoryDeadLetters::default() }));
+        let response = f.handle(event(vec![record("m-1", &job("j-1"), STANDARD), record("m-2", "not json", STANDARD)])).await.unwrap();
+        assert_eq!(failed_ids(&response), ["m-2"]);
+    }
+
+    #[tokio::test]
+    async fn without_a_dead_letter_queue_permanent_failures_are_redelivered() {
+        let f = function(None);
+        let response = f.handle(event(vec![record("m-1", "not json", STANDARD), record("m-2", &job("j-2"), STANDARD)])).await.unwrap();
+        assert_eq!(failed_ids(&response), ["m-1"]);
+    }
+
+    #[tokio::test]
+    async fn on_a_fifo_queue_the_first_failure_and_every_later_message_are_reported_in_order() {
+        let fifo = "arn:aws:sqs:us-east-1:123456789012:audit.fifo";
+        let dlq = MemoryDeadLetters::default();
+        let sent = dlq.sent.clone();
+        let f = function(Some(dlq));
+        let records = vec![record("m-1", &job("j-1"), fifo), record("m-2", "not json", fifo), record("m-3", &job("j-3"), fifo), record("m-4", &job("j-4"), fifo)];
+        let response = f.handle(event(records)).await.unwrap();
+        assert_eq!(failed_ids(&response), ["m-2", "m-3", "m-4"]);
+        assert!(sent.lock().unwrap().is_empty(), "FIFO failures are not dead-lettered by the function");
+    }
+
+    #[tokio::test]
+    async fn a_dead_lettered_record_without_an_id_needs_no_report() {
+        let f = function(Some(MemoryDeadLetters::default()));
+        let mut r = record("", "not json", STANDARD);
+        r.as_object_mut().unwrap().remove("messageId");
+        assert!(failed_ids(&f.handle(event(vec![r.clone()])).await.unwrap()).is_empty());
+        // without a DLQ it cannot be reported, so the invocation fails
+        assert!(function(None).handle(event(vec![r])).await.is_err());
     }
 }

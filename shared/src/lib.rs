@@ -12,8 +12,11 @@
 
 pub mod azure;
 pub mod batch;
+pub mod batch_send;
 pub mod config;
+pub mod dead_letter;
 pub mod destination;
+pub mod envelope;
 pub mod event;
 pub mod filter;
 pub mod json_scan;
@@ -24,9 +27,15 @@ pub mod local_input;
 pub mod mask;
 pub mod metrics;
 pub mod output;
+pub mod payload_pointer;
+pub mod payload_store;
 pub mod pipeline;
+pub mod queue_batch;
+pub mod queue_message;
+pub mod resolve;
 pub mod rest;
 pub mod retry;
+pub mod sqs_queue;
 pub mod stores;
 pub mod telemetry;
 pub mod template;

@@ -1,8 +1,10 @@
 //! `s3-writer`: an SQS-triggered Lambda that writes one JSON object per audit event to S3.
 //!
 //! Configuration: the shared `AUDITSTREAM_*` pipeline variables plus `AUDITSTREAM_S3_BUCKET`,
-//! `AUDITSTREAM_S3_PREFIX` and `AUDITSTREAM_S3_SSE_KMS_KEY_ID` (see the README). Clients are built
-//! once per cold start; a bad variable stops the function at init with a message naming it.
+//! `AUDITSTREAM_S3_PREFIX` and `AUDITSTREAM_S3_SSE_KMS_KEY_ID`, and `AUDITSTREAM_DLQ_URL` for
+//! poison messages (see the README); S3 payload pointers are read with the function's role.
+//! Clients are built once per cold start; a bad variable stops the function at init with a
+//! message naming it.
 
 use auditstream::config::{PipelineSettings, ProcessEnv};
 use auditstream::destination::ObjectStoreDestination;
@@ -24,7 +26,7 @@ async fn main() -> Result<(), Error> {
     let aws = aws_config::load_from_env().await;
     let store = S3Store::new(s3_client(&aws), s3);
     let destination = ObjectStoreDestination::new(store, settings.concurrency, RetryPolicy::default());
-    let function = SqsFunction::new("s3-writer", Pipeline::new(pipeline), destination);
+    let function = SqsFunction::from_env("s3-writer", Pipeline::new(pipeline), destination, &aws)?;
 
     lambda_runtime::run(service_fn(|event: LambdaEvent<_>| function.handle(event))).await
 }
