@@ -82,7 +82,7 @@ impl<'a> ScannedObject<'a> {
         de.end().map_err(|e| ScanError::Syntax(e.to_string()))?;
         // Borrowed raw values are skipped by serde_json without its recursion limit, so depth is
         // checked here, over the already validated text.
-        if nesting_exceeds(input.as_bytes(), MAX_DEPTH) {
+        if crate::nesting::exceeds(input.as_bytes(), MAX_DEPTH) {
             return Err(ScanError::TooDeep);
         }
         Ok(ScannedObject { fields })
@@ -108,42 +108,6 @@ impl<'a> ScannedObject<'a> {
             _ => None,
         })
     }
-}
-
-/// True when valid JSON `text` nests arrays and objects deeper than `limit`.
-///
-/// Strings are skipped with `memchr`, so the cost is a fraction of a parse: audit events are
-/// mostly string data.
-pub fn nesting_exceeds(text: &[u8], limit: usize) -> bool {
-    let mut depth = 0usize;
-    let mut i = 0;
-    while i < text.len() {
-        match text[i] {
-            b'"' => {
-                i += 1;
-                loop {
-                    match memchr::memchr2(b'"', b'\\', &text[i..]) {
-                        Some(off) if text[i + off] == b'\\' => i += off + 2,
-                        Some(off) => {
-                            i += off;
-                            break;
-                        }
-                        None => return false,
-                    }
-                }
-            }
-            b'{' | b'[' => {
-                depth += 1;
-                if depth > limit {
-                    return true;
-                }
-            }
-            b'}' | b']' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-        i += 1;
-    }
-    false
 }
 
 /// Splits a small JSON object (such as `context` or the inner `error` document) into raw fields.

@@ -26,6 +26,7 @@ pub mod log_batch;
 pub mod local_input;
 pub mod mask;
 pub mod metrics;
+pub mod nesting;
 pub mod output;
 pub mod payload_pointer;
 pub mod payload_store;
