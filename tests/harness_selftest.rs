@@ -9,8 +9,10 @@ use serde_json::json;
 
 const INVOKE_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// echo-lambda is a bin of this package, so cargo builds it with these tests and names it; binaries of
+/// other packages (the functions, the CLI) come from `workspace_bin`, checked below on this one.
 fn echo_lambda() -> LambdaFunction {
-    LambdaFunction::new(workspace_bin("auditstream-e2e", "echo-lambda"))
+    LambdaFunction::new(env!("CARGO_BIN_EXE_echo-lambda"))
 }
 
 fn spawn(function: LambdaFunction) -> RunningLambda {
@@ -233,4 +235,16 @@ fn the_test_python_has_moto_boto3_and_the_sqs_extended_client() {
         .unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "ok");
+}
+
+#[test]
+fn workspace_bin_builds_and_finds_a_workspace_binary() {
+    let path = workspace_bin("auditstream-e2e", "echo-lambda");
+    assert_eq!(path, std::path::PathBuf::from(env!("CARGO_BIN_EXE_echo-lambda")));
+    let metadata = std::fs::metadata(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert!(metadata.is_file());
+    // Asked again, it answers from its cache without building.
+    let started = std::time::Instant::now();
+    assert_eq!(workspace_bin("auditstream-e2e", "echo-lambda"), path);
+    assert!(started.elapsed() < std::time::Duration::from_millis(100), "{:?}", started.elapsed());
 }

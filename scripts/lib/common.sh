@@ -148,7 +148,10 @@ pid_is() {
 # loopback port, wait until it answers HTTP, and record pid and port in STATE. Prints the port.
 start_service() {
     local state="$1" name="$2" pattern="$3" url_path="$4"; shift 4
-    local logfile="$LOGS/$(basename "$state")-$name.log" attempt port pid deadline args
+    # Logs are named after the state directory less a trailing -PID (scripts/test's), so repeated runs
+    # overwrite one set of logs instead of piling up.
+    local logfile attempt port pid deadline args
+    logfile="$LOGS/$(basename "$state" | sed -E 's/-[0-9]+$//')-$name.log"
     for attempt in 1 2 3; do
         port="$(free_port)"
         args=("${@//PORT/$port}")

@@ -2,10 +2,16 @@
 //!
 //! Cargo only provides `CARGO_BIN_EXE_*` for binaries of the package under test; the functions and the CLI
 //! are other packages. So a test asks for `workspace_bin("s3-writer", "s3-writer")`: the first call in a
-//! test process runs `cargo build -p s3-writer --bin s3-writer` and reads the executable's path from
-//! cargo's JSON messages (so `CARGO_TARGET_DIR` and profiles are honoured), later calls reuse it. Parallel
-//! test processes (nextest runs one per test) are serialised by cargo's own lock on the target directory,
-//! and an up-to-date binary costs one cargo no-op.
+//! test process runs `cargo build --workspace --bins --tests` and reads the executable's path from cargo's
+//! JSON messages (so `CARGO_TARGET_DIR` is honoured); later calls reuse it. Parallel test processes
+//! (nextest runs one per test) are serialised by cargo's own lock on the target directory.
+//!
+//! Why the whole workspace and `--tests`, not `cargo build -p s3-writer`: cargo unifies features over the
+//! packages and targets of one invocation. `cargo nextest run --workspace` builds every package with its
+//! dev-dependencies (tokio's `test-util`, ...); a `-p s3-writer` build resolves fewer features for tokio,
+//! hyper and tower and so recompiles the whole AWS SDK stack a second time (80 s here, per run in CI).
+//! With the same selection as the test build every dependency is already fresh and the call costs a cargo
+//! no-op (under half a second) after `scripts/test`'s build.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -39,28 +45,29 @@ fn build(package: &str, bin: &str) -> Result<PathBuf, String> {
     let root = workspace_root();
     let output = Command::new(&cargo)
         .current_dir(&root)
-        .args(["build", "--quiet", "-p", package, "--bin", bin, "--message-format=json-render-diagnostics"])
+        .args(["build", "--quiet", "--workspace", "--bins", "--tests", "--message-format=json-render-diagnostics"])
         .output()
         .map_err(|e| format!("cannot run `{cargo} build` in {}: {e}", root.display()))?;
     let stdout = String::from_utf8_lossy(&output.stdout);
     if !output.status.success() {
         return Err(format!(
-            "`cargo build -p {package} --bin {bin}` failed ({}):\n{}",
+            "`cargo build --workspace --bins --tests` (for bin {bin} of {package}) failed ({}):\n{}",
             output.status,
             String::from_utf8_lossy(&output.stderr)
         ));
     }
     executable_from_messages(&stdout, package, bin).ok_or_else(|| {
-        format!("`cargo build -p {package} --bin {bin}` succeeded but named no executable for bin {bin}")
+        format!("`cargo build --workspace --bins --tests` named no executable for bin {bin} of package {package}: is it a [[bin]] of that package?")
     })
 }
 
-/// Finds the executable of `bin` in cargo's `--message-format=json` output.
+/// Finds the executable of `bin` in cargo's `--message-format=json` output: the plain binary, not the
+/// unit-test harness built from the same source (`profile.test` true).
 fn executable_from_messages(messages: &str, package: &str, bin: &str) -> Option<PathBuf> {
     messages
         .lines()
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .filter(|m| m["reason"] == "compiler-artifact")
+        .filter(|m| m["reason"] == "compiler-artifact" && m["profile"]["test"] == false)
         .filter(|m| m["target"]["name"] == bin && m["target"]["kind"].as_array().is_some_and(|k| k.iter().any(|k| k == "bin")))
         .filter(|m| package_matches(m["package_id"].as_str().unwrap_or_default(), package))
         .find_map(|m| m["executable"].as_str().map(PathBuf::from))
@@ -69,8 +76,7 @@ fn executable_from_messages(messages: &str, package: &str, bin: &str) -> Option<
 /// Package ids look like `path+file:///work/main/functions/s3-writer#0.1.0` (or, for a name that differs
 /// from the directory, `...#s3-writer@0.1.0`).
 fn package_matches(package_id: &str, package: &str) -> bool {
-    let fragment = package_id.rsplit_once('#').map(|(url, frag)| (url, frag));
-    match fragment {
+    match package_id.rsplit_once('#') {
         Some((_, frag)) if frag.contains('@') => frag.split('@').next() == Some(package),
         Some((url, _)) => url.rsplit('/').next() == Some(package),
         None => package_id.split(' ').next() == Some(package),
@@ -96,11 +102,13 @@ mod tests {
     }
 
     #[test]
-    fn the_executable_is_read_from_the_bin_artifact_only() {
+    fn the_executable_is_read_from_the_plain_bin_artifact_only() {
         let messages = concat!(
-            r#"{"reason":"compiler-artifact","package_id":"path+file:///w/shared#auditstream@0.1.0","target":{"name":"auditstream","kind":["lib"]},"executable":null}"#,
+            r#"{"reason":"compiler-artifact","package_id":"path+file:///w/shared#auditstream@0.1.0","target":{"name":"auditstream","kind":["lib"]},"profile":{"test":false},"executable":null}"#,
             "\n",
-            r#"{"reason":"compiler-artifact","package_id":"path+file:///w/cli#auditstream-cli@0.1.0","target":{"name":"auditstream","kind":["bin"]},"executable":"/w/target/debug/auditstream"}"#,
+            r#"{"reason":"compiler-artifact","package_id":"path+file:///w/cli#auditstream-cli@0.1.0","target":{"name":"auditstream","kind":["bin"]},"profile":{"test":true},"executable":"/w/target/debug/deps/auditstream-0123abcd"}"#,
+            "\n",
+            r#"{"reason":"compiler-artifact","package_id":"path+file:///w/cli#auditstream-cli@0.1.0","target":{"name":"auditstream","kind":["bin"]},"profile":{"test":false},"executable":"/w/target/debug/auditstream"}"#,
             "\n",
             r#"{"reason":"build-finished","success":true}"#,
         );
