@@ -72,6 +72,68 @@ fn the_shipped_template_has_what_the_checks_look_at() {
     );
 }
 
+/// Variables the template may set that no source file of ours names: read by a library.
+const READ_BY_LIBRARIES: &[&str] = &["RUST_LOG"]; // tracing-subscriber's EnvFilter
+
+#[test]
+fn every_variable_the_template_sets_is_read_by_the_code() {
+    // A misspelt or renamed variable would be silently ignored by the function it configures.
+    let template = shipped_template();
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    let mut sources = String::new();
+    for dir in ["shared/src", "functions"] {
+        read_rust_sources(&std::path::Path::new(root).join(dir), &mut sources);
+    }
+    assert!(
+        sources.len() > 10_000,
+        "found almost no Rust sources under {root}/shared/src and functions/"
+    );
+    let mut sets: Vec<(String, String)> = Vec::new();
+    let globals = &template["Globals"]["Function"]["Environment"]["Variables"];
+    for name in globals.as_object().into_iter().flat_map(|m| m.keys()) {
+        sets.push(("Globals".into(), name.clone()));
+    }
+    for (function, f) in checks::resources(&template, "AWS::Serverless::Function") {
+        let vars = &f["Properties"]["Environment"]["Variables"];
+        for name in vars.as_object().into_iter().flat_map(|m| m.keys()) {
+            sets.push((function.to_owned(), name.clone()));
+        }
+    }
+    assert!(
+        sets.len() > 20,
+        "the template sets almost no variables: {sets:?}"
+    );
+    let unread: Vec<String> = sets
+        .iter()
+        .filter(|(_, name)| !READ_BY_LIBRARIES.contains(&name.as_str()))
+        .filter(|(_, name)| !sources.contains(&format!("\"{name}\"")))
+        .map(|(at, name)| format!("{at}: {name}"))
+        .collect();
+    assert!(
+        unread.is_empty(),
+        "template.yaml sets variables that no code under shared/src or functions/ reads (as a \"NAME\" \
+         literal):\n  {}",
+        unread.join("\n  ")
+    );
+}
+
+fn read_rust_sources(dir: &std::path::Path, out: &mut String) {
+    let entries =
+        std::fs::read_dir(dir).unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()));
+    for entry in entries {
+        let path = entry
+            .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
+            .path();
+        if path.is_dir() {
+            read_rust_sources(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            let text = std::fs::read_to_string(&path)
+                .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+            out.push_str(&text);
+        }
+    }
+}
+
 #[test]
 fn every_mapped_visibility_timeout_is_six_timeouts_plus_the_window() {
     // The table is data: recompute it so a hand edit cannot drift from the rule it encodes.
