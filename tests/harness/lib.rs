@@ -4,7 +4,10 @@
 //!
 //! Run everything with `scripts/test`; see `scripts/services --help` to run tests by hand.
 
+pub mod azure_monitor_fake;
+pub mod azurite;
 pub mod lambda_emulator;
+pub mod rest_receivers;
 pub mod services;
 pub mod workspace_bin;
 

@@ -195,20 +195,16 @@ pub fn classify(status: u16, error: &StorageError, ctx: &BlobContext<'_>) -> Res
         (409, "BlobAlreadyExists") => Ok(PutOutcome::AlreadyExists),
         // We send no condition but If-None-Match: *, so a failed condition can only mean "exists".
         (412, _) => Ok(PutOutcome::AlreadyExists),
-        (403, "AuthenticationFailed") | (401, _) => {
-            let detail = error.auth_detail.to_ascii_lowercase();
-            // Azure's detail for a skewed clock: "Request date header too old" / "…in the future".
-            let hint = if detail.contains("date header") || detail.contains("too old") || detail.contains("in the future") {
-                "the request's time was refused: is this machine's clock right? (Azure refuses requests more than 15 minutes off)".to_owned()
-            } else if ctx.sas {
-                format!("is the SAS token valid, unexpired (se=), signed for account {} and granting create and write (sp=cw) on container {}? is the clock right?", ctx.account, ctx.container)
-            } else {
-                format!("is the account key right for account {}? (a wrong key, or a key of another account, gives this) is the clock right?", ctx.account)
-            };
-            Err(DeliveryError::permanent(format!("{what}{said}: {hint}")))
-        }
+        // Azure says AuthenticationFailed for a bad signature; Azurite says AuthorizationFailure
+        // with the same "Server failed to authenticate" message.
+        (403, _) if code == "AuthenticationFailed" || error.message.contains("failed to authenticate") => auth_failure(&what, &said, error, ctx),
+        (401, _) => auth_failure(&what, &said, error, ctx),
+        (403, _) if ctx.sas => Err(DeliveryError::permanent(format!(
+            "{what}{said}: the SAS token may not write this blob: it needs create and write (sp=cw) on container {} — with create (c) alone, an event written before (a redelivery) gets 403 instead of 409",
+            ctx.container
+        ))),
         (403, _) => Err(DeliveryError::permanent(format!(
-            "{what}{said}: the credential is valid but may not write to container {} of account {} (SAS permissions, network rules, or the account's Shared Key access setting)",
+            "{what}{said}: the credential is valid but may not write to container {} of account {} (network rules, or the account's Shared Key access setting)",
             ctx.container, ctx.account
         ))),
         (404, "ContainerNotFound") => Err(DeliveryError::permanent(format!(
@@ -220,6 +216,20 @@ pub fn classify(status: u16, error: &StorageError, ctx: &BlobContext<'_>) -> Res
         (400, "InvalidHeaderValue" | "UnsupportedHeader") => Err(DeliveryError::permanent(format!("{what}{said}: the service may not support x-ms-version {BLOB_API_VERSION}"))),
         _ => Err(DeliveryError::permanent(format!("{what}{said}"))),
     }
+}
+
+/// A refused credential: what to check depends on whether it was a key or a SAS token.
+fn auth_failure(what: &str, said: &str, error: &StorageError, ctx: &BlobContext<'_>) -> Result<PutOutcome, DeliveryError> {
+    let detail = error.auth_detail.to_ascii_lowercase();
+    // Azure's detail for a skewed clock: "Request date header too old" / "…in the future".
+    let hint = if detail.contains("date header") || detail.contains("too old") || detail.contains("in the future") {
+        "the request's time was refused: is this machine's clock right? (Azure refuses requests more than 15 minutes off)".to_owned()
+    } else if ctx.sas {
+        format!("is the SAS token valid, unexpired (se=), signed for account {} and granting create and write (sp=cw) on container {}? is the clock right?", ctx.account, ctx.container)
+    } else {
+        format!("is the account key right for account {}? (a wrong key, or a key of another account, gives this) is the clock right?", ctx.account)
+    };
+    Err(DeliveryError::permanent(format!("{what}{said}: {hint}")))
 }
 
 /// A transport error's chain of causes, without the URL (which may carry a SAS token).
@@ -296,6 +306,9 @@ mod tests {
         assert!(e.message.contains("is the SAS token valid, unexpired (se=), signed for account contoso and granting create and write (sp=cw) on container audit-logs?"), "{}", e.message);
         let skew = StorageError { code: "AuthenticationFailed".into(), message: String::new(), auth_detail: "Request date header too old: 'Fri, 01 Jan 2021 00:00:00 GMT'".into() };
         assert!(classify(403, &skew, &ctx(false)).unwrap_err().message.contains("is this machine's clock right?"));
+        // Azurite's answer to a bad signature
+        let azurite = StorageError { code: "AuthorizationFailure".into(), message: "Server failed to authenticate the request. Make sure the value of the Authorization header is formed correctly including the signature.".into(), auth_detail: String::new() };
+        assert!(classify(403, &azurite, &ctx(false)).unwrap_err().message.ends_with("is the account key right for account contoso? (a wrong key, or a key of another account, gives this) is the clock right?"));
         let e = classify(404, &err("ContainerNotFound"), &ctx(false)).unwrap_err();
         assert_eq!(
             e.message,

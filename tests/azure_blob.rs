@@ -1,0 +1,295 @@
+//! The Azure Blob writer against Azurite, which checks Shared Key signatures and SAS tokens and
+//! implements `If-None-Match: *` as Azure does (409 BlobAlreadyExists).
+//!
+//! Needs Azurite (and moto, for the Secrets Manager case): run with `scripts/test`, or
+//! `scripts/services start` and the exports it prints.
+
+use std::time::Duration;
+
+use auditstream::azure::blob_store::AzureBlobStore;
+use auditstream::azure::connection::{BlobAuth, BlobSettings, SasToken, DEV_ACCOUNT_KEY};
+use auditstream::azure::shared_key::{AccountKey, SharedKeyCredential};
+use auditstream::batch::{process_batch, BatchReport, Failure, InboundMessage, Outcome};
+use auditstream::destination::{FailureKind, ObjectStoreDestination};
+use auditstream::key::KeyPrefix;
+use auditstream::lambda::SqsFunction;
+use auditstream::pipeline::{Pipeline, PipelineConfig, Prepared};
+use auditstream::retry::{Deadline, RetryPolicy};
+use auditstream::timestamp::Now;
+use auditstream_e2e::azurite::{dev_credential, Azurite};
+use auditstream_e2e::{moto_sdk_config, workspace_bin, workspace_root, LambdaFunction};
+use aws_lambda_events::event::sqs::SqsEvent;
+use lambda_runtime::LambdaEvent;
+
+/// Every sample event of `events/` but the mixed batch (which repeats them and adds a malformed one).
+const SAMPLE_FILES: [&str; 5] = ["sqs-job-succeeded.json", "sqs-job-failed.json", "sqs-job-masked-lines.json", "sqs-user-login.json", "sqs-recipe-stopped-by-system.json"];
+
+fn sqs_event(file: &str) -> SqsEvent {
+    let path = workspace_root().join("events").join(file);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn sample_messages() -> Vec<InboundMessage> {
+    SAMPLE_FILES
+        .iter()
+        .flat_map(|f| sqs_event(f).records)
+        .map(|r| InboundMessage::new(r.message_id.unwrap_or_default(), r.body.unwrap_or_default()))
+        .collect()
+}
+
+fn pipeline(prefix: &str) -> Pipeline {
+    Pipeline::new(PipelineConfig { key_prefix: KeyPrefix::new(prefix).unwrap(), ..PipelineConfig::default() })
+}
+
+fn store(az: &Azurite, container: &str, auth: BlobAuth) -> AzureBlobStore {
+    AzureBlobStore::new(reqwest::Client::new(), az.endpoint.clone(), Some("devstoreaccount1".into()), auth, container.to_owned())
+}
+
+async fn deliver(store: AzureBlobStore, pipeline: &Pipeline, messages: Vec<InboundMessage>) -> BatchReport {
+    let destination = ObjectStoreDestination::new(store, 8, RetryPolicy::default());
+    process_batch(pipeline, &destination, messages, Deadline::after(Duration::from_secs(60))).await
+}
+
+/// Key and body of each message as the pipeline prepares it (the S3 layout, prefix included).
+fn expected_documents(pipeline: &Pipeline, messages: &[InboundMessage]) -> Vec<(String, Vec<u8>)> {
+    let mut docs: Vec<(String, Vec<u8>)> = messages
+        .iter()
+        .map(|m| match pipeline.prepare(&m.body, Now::capture()).unwrap() {
+            Prepared::Ready(d) => (d.key.to_string(), d.body),
+            Prepared::Filtered(f) => panic!("{}: filtered: {f}", m.id),
+        })
+        .collect();
+    docs.sort();
+    docs
+}
+
+fn delivery_failures(report: &BatchReport) -> Vec<(String, FailureKind, String)> {
+    report
+        .failures()
+        .map(|(id, f)| match f {
+            Failure::Delivery(e) => (id.to_owned(), e.kind, e.message.clone()),
+            other => panic!("{id}: not a delivery failure: {other}"),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn every_event_becomes_one_blob_named_like_the_s3_key() {
+    let az = Azurite::from_env();
+    let container = az.create_container("blob-layout").await;
+    let pipeline = pipeline("audit");
+    let messages = sample_messages();
+    let report = deliver(store(&az, &container, BlobAuth::SharedKey(dev_credential())), &pipeline, messages.clone()).await;
+
+    assert_eq!(report.counts.written, messages.len() as u64, "{:?}", report.outcomes);
+    assert_eq!(report.counts.failed(), 0);
+    let expected = expected_documents(&pipeline, &messages);
+    let names: Vec<String> = expected.iter().map(|(k, _)| k.clone()).collect();
+    assert_eq!(az.list_blobs(&container).await, names);
+    // the layout, pinned for one job and one activity (the same as S3's)
+    assert!(names.contains(&"audit/33359/jobs/3026581/20261125/j-AEcaNzd9-dGQ4Bf/33359-3026581-j-AEcaNzd9-dGQ4Bf-20261125053046-succeeded.json".to_owned()), "{names:#?}");
+    assert!(names.iter().any(|n| n.starts_with("audit/4848/activities/20261125/123456789/4848-user_login-123456789-")), "{names:#?}");
+
+    for (name, body) in &expected {
+        let blob = az.get_blob(&container, name).await;
+        assert_eq!(blob.content_type, "application/json", "{name}");
+        assert_eq!(&blob.body, body, "{name}: the blob is the prepared document, byte for byte");
+    }
+}
+
+#[tokio::test]
+async fn a_redelivered_batch_writes_no_second_blob() {
+    let az = Azurite::from_env();
+    let container = az.create_container("blob-redelivery").await;
+    let pipeline = pipeline("");
+    let messages = sample_messages();
+    let first = deliver(store(&az, &container, BlobAuth::SharedKey(dev_credential())), &pipeline, messages.clone()).await;
+    assert_eq!(first.counts.written, messages.len() as u64);
+    let names = az.list_blobs(&container).await;
+    let mut etags = Vec::new();
+    for name in &names {
+        etags.push(az.get_blob(&container, name).await.etag);
+    }
+
+    let again = deliver(store(&az, &container, BlobAuth::SharedKey(dev_credential())), &pipeline, messages.clone()).await;
+
+    assert_eq!(again.counts.written, 0);
+    assert_eq!(again.counts.duplicates, messages.len() as u64, "{:?}", again.outcomes);
+    assert_eq!(again.counts.failed(), 0);
+    assert!(again.outcomes.iter().all(|(_, o)| matches!(o, Outcome::Duplicate { .. })));
+    assert_eq!(az.list_blobs(&container).await, names, "no second blob");
+    for (name, etag) in names.iter().zip(etags) {
+        assert_eq!(az.get_blob(&container, name).await.etag, etag, "{name} was not rewritten");
+    }
+}
+
+#[tokio::test]
+async fn a_wrong_key_fails_every_message_with_a_clear_error() {
+    let az = Azurite::from_env();
+    let container = az.create_container("blob-wrong-key").await;
+    let wrong_key_b64 = "d3JvbmctYnV0LXdlbGwtZm9ybWVkLWtleS13cm9uZy1idXQtd2VsbC1mb3JtZWQta2V5LTY0Ynl0ZXMhIQ==";
+    let wrong = SharedKeyCredential::new("devstoreaccount1", AccountKey::from_base64(wrong_key_b64).unwrap());
+    let messages = sample_messages();
+    let report = deliver(store(&az, &container, BlobAuth::SharedKey(wrong)), &pipeline(""), messages.clone()).await;
+
+    let failures = delivery_failures(&report);
+    assert_eq!(failures.len(), messages.len(), "every message fails, and is reported");
+    for (id, kind, message) in failures {
+        assert_eq!(kind, FailureKind::Permanent, "{id}: {message}");
+        // Azure answers AuthenticationFailed, Azurite AuthorizationFailure, both "failed to authenticate"
+        assert!(message.contains("Put Blob failed: HTTP 403 ") && message.contains("Server failed to authenticate the request"), "{id}: {message}");
+        assert!(message.contains(&format!("{}/{container}/", az.endpoint)), "{id}: names the blob: {message}");
+        assert!(message.contains("is the account key right for account devstoreaccount1?"), "{id}: {message}");
+        assert!(message.contains("is the clock right?"), "{id}: {message}");
+        assert!(!message.contains(wrong_key_b64) && !message.contains(DEV_ACCOUNT_KEY), "{id}: no key in errors");
+    }
+    assert!(az.list_blobs(&container).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_missing_container_fails_clearly() {
+    let az = Azurite::from_env();
+    let missing = auditstream_e2e::unique_name("no-such-container");
+    let messages = sample_messages();
+    let report = deliver(store(&az, &missing, BlobAuth::SharedKey(dev_credential())), &pipeline(""), messages.clone()).await;
+
+    let failures = delivery_failures(&report);
+    assert_eq!(failures.len(), messages.len());
+    for (id, kind, message) in failures {
+        assert_eq!(kind, FailureKind::Permanent, "{id}");
+        assert!(message.contains(&format!("HTTP 404 ContainerNotFound: container {missing} does not exist in account devstoreaccount1")), "{id}: {message}");
+        assert!(message.contains("AUDITSTREAM_AZURE_BLOB_CONTAINER"), "{message}");
+    }
+}
+
+#[tokio::test]
+async fn a_sas_token_with_create_and_write_works_and_a_create_only_one_is_explained() {
+    let az = Azurite::from_env();
+    let container = az.create_container("blob-sas").await;
+    let messages = sample_messages();
+    let sas = |p: &str| BlobAuth::Sas(SasToken::parse(&az.account_sas(p)).unwrap());
+
+    let report = deliver(store(&az, &container, sas("cw")), &pipeline(""), messages.clone()).await;
+    assert_eq!(report.counts.written, messages.len() as u64, "{:?}", report.outcomes);
+    let again = deliver(store(&az, &container, sas("cw")), &pipeline(""), messages.clone()).await;
+    assert_eq!(again.counts.duplicates, messages.len() as u64, "{:?}", again.outcomes);
+
+    // Create alone: Azure refuses to touch an existing blob with 403, not 409.
+    let create_only = deliver(store(&az, &container, sas("c")), &pipeline(""), messages[..1].to_vec()).await;
+    let failures = delivery_failures(&create_only);
+    assert_eq!(failures.len(), 1);
+    assert!(failures[0].2.contains("HTTP 403") && failures[0].2.contains("it needs create and write (sp=cw)"), "{}", failures[0].2);
+    // a token that is not signed by the account
+    let forged = SasToken::parse(&az.account_sas("cw").replace("sig=", "sig=AAAA")).unwrap();
+    let forged = delivery_failures(&deliver(store(&az, &container, BlobAuth::Sas(forged)), &pipeline("other"), messages[..1].to_vec()).await);
+    assert_eq!(forged[0].1, FailureKind::Permanent);
+    assert!(forged[0].2.contains("HTTP 403") && forged[0].2.contains("is the SAS token valid, unexpired (se=)"), "{}", forged[0].2);
+    assert!(!forged[0].2.contains("sig="), "the SAS token never reaches a message: {}", forged[0].2);
+}
+
+#[tokio::test]
+async fn the_account_comes_from_a_connection_string_or_a_secret_in_secrets_manager() {
+    let az = Azurite::from_env();
+    let container = az.create_container("blob-config").await;
+    let endpoint = az.endpoint.to_string();
+
+    let connection = format!("DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={DEV_ACCOUNT_KEY};BlobEndpoint={endpoint};");
+    let env = [("AZURE_STORAGE_CONNECTION_STRING", connection.as_str()), ("AUDITSTREAM_AZURE_BLOB_CONTAINER", container.as_str()), ("AUDITSTREAM_AZURE_BLOB_PREFIX", "from-connection-string")];
+    let (store, prefix) = AzureBlobStore::connect(BlobSettings::from_env(&env[..]).unwrap(), None).await.unwrap();
+    let mut pipeline = pipeline("");
+    pipeline.config.key_prefix = prefix;
+    let report = deliver(store, &pipeline, sample_messages()[..1].to_vec()).await;
+    assert_eq!(report.counts.written, 1, "{:?}", report.outcomes);
+
+    // The key in AWS Secrets Manager (moto), read once at setup.
+    let aws = moto_sdk_config().await;
+    let secrets = aws_sdk_secretsmanager::Client::new(&aws);
+    let name = auditstream_e2e::unique_name("azure-blob-key");
+    let arn = secrets.create_secret().name(&name).secret_string(DEV_ACCOUNT_KEY).send().await.unwrap().arn.unwrap();
+    let env = [
+        ("AUDITSTREAM_AZURE_BLOB_ACCOUNT", "devstoreaccount1"),
+        ("AUDITSTREAM_AZURE_BLOB_ENDPOINT", endpoint.as_str()),
+        ("AUDITSTREAM_AZURE_BLOB_KEY_SECRET_ARN", arn.as_str()),
+        ("AUDITSTREAM_AZURE_BLOB_CONTAINER", container.as_str()),
+        ("AUDITSTREAM_AZURE_BLOB_PREFIX", "from-secret"),
+    ];
+    let (store, prefix) = AzureBlobStore::connect(BlobSettings::from_env(&env[..]).unwrap(), Some(&aws)).await.unwrap();
+    pipeline.config.key_prefix = prefix;
+    let report = deliver(store, &pipeline, sample_messages()[..1].to_vec()).await;
+    assert_eq!(report.counts.written, 1, "{:?}", report.outcomes);
+    let names = az.list_blobs(&container).await;
+    assert_eq!(names.len(), 2);
+    assert!(names[0].starts_with("from-connection-string/") && names[1].starts_with("from-secret/"), "{names:?}");
+
+    // A secret that is neither a key nor a SAS token stops the setup, naming variable and ARN only.
+    let bad = secrets.create_secret().name(format!("{name}-bad")).secret_string("hunter2").send().await.unwrap().arn.unwrap();
+    let env = [("AUDITSTREAM_AZURE_BLOB_ACCOUNT", "devstoreaccount1"), ("AUDITSTREAM_AZURE_BLOB_ENDPOINT", endpoint.as_str()), ("AUDITSTREAM_AZURE_BLOB_KEY_SECRET_ARN", bad.as_str()), ("AUDITSTREAM_AZURE_BLOB_CONTAINER", container.as_str())];
+    let err = AzureBlobStore::connect(BlobSettings::from_env(&env[..]).unwrap(), Some(&aws)).await.err().expect("a bad secret fails the setup").to_string();
+    assert!(err.starts_with(&format!("AUDITSTREAM_AZURE_BLOB_KEY_SECRET_ARN: secret {bad} cannot be used: the secret is neither a SAS token")), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
+}
+
+fn lambda_event(event: SqsEvent) -> LambdaEvent<SqsEvent> {
+    let mut context = lambda_runtime::Context::default();
+    let deadline = std::time::SystemTime::now() + Duration::from_secs(60);
+    context.deadline = deadline.duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+    LambdaEvent::new(event, context)
+}
+
+fn failed_ids(response: &aws_lambda_events::event::sqs::SqsBatchResponse) -> Vec<String> {
+    let mut ids: Vec<String> = response.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect();
+    ids.sort();
+    ids
+}
+
+#[tokio::test]
+async fn the_lambda_handler_reports_exactly_the_failed_messages() {
+    let az = Azurite::from_env();
+    let container = az.create_container("blob-lambda").await;
+    let event = sqs_event("sqs-mixed-batch.json");
+    let all_ids: Vec<String> = event.records.iter().map(|r| r.message_id.clone().unwrap()).collect();
+    let malformed = "4d1e7a20-5f6b-4c8d-9e0f-1a2b3c4d5e06";
+
+    let function = SqsFunction::new("azure-blob-writer", pipeline(""), ObjectStoreDestination::new(store(&az, &container, BlobAuth::SharedKey(dev_credential())), 4, RetryPolicy::default()));
+    let response = function.handle(lambda_event(event.clone())).await.unwrap();
+    assert_eq!(failed_ids(&response), [malformed], "only the malformed message fails");
+    assert_eq!(az.list_blobs(&container).await.len(), all_ids.len() - 1);
+
+    // redelivered: the same answer, no new blob
+    let response = function.handle(lambda_event(event.clone())).await.unwrap();
+    assert_eq!(failed_ids(&response), [malformed]);
+    assert_eq!(az.list_blobs(&container).await.len(), all_ids.len() - 1);
+
+    // a container that does not exist: every message is reported, none silently dropped
+    let missing = auditstream_e2e::unique_name("no-such-container");
+    let function = SqsFunction::new("azure-blob-writer", pipeline(""), ObjectStoreDestination::new(store(&az, &missing, BlobAuth::SharedKey(dev_credential())), 4, RetryPolicy::default()));
+    let response = function.handle(lambda_event(event)).await.unwrap();
+    let mut want = all_ids.clone();
+    want.sort();
+    assert_eq!(failed_ids(&response), want);
+}
+
+#[tokio::test]
+async fn the_built_function_answers_the_sample_events() {
+    let az = Azurite::from_env();
+    let container = az.create_container("blob-function").await;
+    let connection = format!("DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={DEV_ACCOUNT_KEY};BlobEndpoint={};", az.endpoint);
+    let lambda = LambdaFunction::new(workspace_bin("azure-blob-writer", "azure-blob-writer"))
+        .function_name("azure-blob-writer")
+        .env("AZURE_STORAGE_CONNECTION_STRING", connection)
+        .env("AUDITSTREAM_AZURE_BLOB_CONTAINER", &container)
+        .env("AUDITSTREAM_AZURE_BLOB_PREFIX", "workato")
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let events = workspace_root().join("events");
+
+    let response = lambda.invoke_file(events.join("sqs-mixed-batch.json"), Duration::from_secs(30)).await.unwrap();
+    assert_eq!(response, serde_json::json!({"batchItemFailures": [{"itemIdentifier": "4d1e7a20-5f6b-4c8d-9e0f-1a2b3c4d5e06"}]}));
+    for file in SAMPLE_FILES {
+        let response = lambda.invoke_file(events.join(file), Duration::from_secs(30)).await.unwrap();
+        assert_eq!(response, serde_json::json!({"batchItemFailures": []}), "{file}");
+    }
+    let names = az.list_blobs(&container).await;
+    assert!(!names.is_empty() && names.iter().all(|n| n.starts_with("workato/")), "{names:?}");
+}
