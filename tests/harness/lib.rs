@@ -7,6 +7,7 @@
 pub mod azure_monitor_fake;
 pub mod azurite;
 pub mod lambda_emulator;
+pub mod rest_receivers;
 pub mod services;
 pub mod workspace_bin;
 

@@ -3,8 +3,9 @@
 //!
 //! Configuration: the shared `AUDITSTREAM_*` pipeline variables plus the `AUDITSTREAM_REST_*`,
 //! `AUDITSTREAM_SPLUNK_*`, `AUDITSTREAM_DATADOG_*` and `AUDITSTREAM_SUMO_*` variables documented
-//! in `auditstream::rest`. The token is read from Secrets Manager once per cold start; a bad
-//! variable stops the function at init with a message naming it.
+//! in `auditstream::rest`, and `AUDITSTREAM_DLQ_URL` for poison messages. The token is read from
+//! Secrets Manager once per cold start; a bad variable stops the function at init with a message
+//! naming it.
 
 use auditstream::config::{PipelineSettings, ProcessEnv};
 use auditstream::lambda::SqsFunction;
@@ -22,9 +23,10 @@ async fn main() -> Result<(), Error> {
     let rest = RestSettings::from_env(&ProcessEnv)?;
     settings.warn_about_template();
 
-    let sink = HttpLogSink::from_settings(rest).await?;
+    let aws = aws_config::load_from_env().await;
+    let sink = HttpLogSink::from_settings_with(rest, &aws).await?;
     let destination = LogSinkDestination::new(sink, settings.concurrency, RetryPolicy::default());
-    let function = SqsFunction::new("rest-forwarder", Pipeline::new(settings.pipeline.clone()), destination);
+    let function = SqsFunction::from_env("rest-forwarder", Pipeline::new(settings.pipeline.clone()), destination, &aws)?;
 
     lambda_runtime::run(service_fn(|event: LambdaEvent<_>| function.handle(event))).await
 }

@@ -59,7 +59,14 @@ pub struct HttpLogSink {
 }
 
 impl HttpLogSink {
-    /// Reads the token (Secrets Manager when configured so: once, here) and builds the sink.
+    /// Reads the token (from Secrets Manager with `aws` when configured so: once, here) and
+    /// builds the sink. The Lambda functions' way.
+    pub async fn from_settings_with(settings: RestSettings, aws: &aws_config::SdkConfig) -> Result<HttpLogSink, SinkBuildError> {
+        let token = settings.token.resolve_with(aws).await?;
+        HttpLogSink::new(settings, token)
+    }
+
+    /// [`Self::from_settings_with`], loading the AWS configuration only if a secret must be read.
     pub async fn from_settings(settings: RestSettings) -> Result<HttpLogSink, SinkBuildError> {
         let token = settings.token.resolve().await?;
         HttpLogSink::new(settings, token)

@@ -81,16 +81,26 @@ impl TokenSource {
         *self == TokenSource::None
     }
 
-    /// The token, reading Secrets Manager if that is where it is. Call once per cold start.
-    pub async fn resolve(&self) -> Result<Option<Secret>, ConfigError> {
+    /// The token, reading Secrets Manager with `aws` if that is where it is. Call once per cold
+    /// start.
+    pub async fn resolve_with(&self, aws: &aws_config::SdkConfig) -> Result<Option<Secret>, ConfigError> {
         match self {
             TokenSource::None => Ok(None),
             TokenSource::Inline(secret) => Ok(Some(secret.clone())),
             TokenSource::SecretsManager { secret_id, json_key } => {
-                let aws = aws_config::load_from_env().await;
-                let client = aws_sdk_secretsmanager::Client::new(&aws);
+                let client = aws_sdk_secretsmanager::Client::new(aws);
                 fetch_secret(&client, secret_id, json_key).await.map(Some)
             }
+        }
+    }
+
+    /// [`Self::resolve_with`] loading the standard AWS configuration only when a secret must be
+    /// read (the command-line tool needs no AWS setup for a token given inline).
+    pub async fn resolve(&self) -> Result<Option<Secret>, ConfigError> {
+        match self {
+            TokenSource::SecretsManager { .. } => self.resolve_with(&aws_config::load_from_env().await).await,
+            TokenSource::None => Ok(None),
+            TokenSource::Inline(secret) => Ok(Some(secret.clone())),
         }
     }
 }
