@@ -92,7 +92,7 @@ pub async fn process_batch(pipeline: &Pipeline, destination: &dyn Destination, m
     let oldest_sent = messages.iter().filter_map(|m| m.sent_at_ms).min();
 
     for message in messages {
-        let outcome = match pipeline.prepare_within(&message.body, now, limit) {
+        let outcome = match pipeline.prepare_owned(message.body, now, limit) {
             Ok(Prepared::Ready(doc)) => {
                 counts.masked_lines += doc.masked_lines as u64;
                 counts.truncated += u64::from(doc.truncated);

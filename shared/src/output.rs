@@ -122,6 +122,11 @@ impl<'a> MaskedEvent<'a> {
         MaskedEvent { scanned, error_replacement, masked_lines }
     }
 
+    /// True when writing with `mode` would reproduce the event's content unchanged.
+    pub fn unchanged_by(&self, mode: LinesMode) -> bool {
+        self.error_replacement.is_none() && (self.masked_lines == 0 && mode == LinesMode::Keep || !self.has_lines() && mode != LinesMode::Placeholder)
+    }
+
     /// True when the event has step lines that [`LinesMode`] would act on.
     pub fn has_lines(&self) -> bool {
         self.scanned.lines().is_some()

@@ -68,6 +68,26 @@ pub enum PrepareError {
     TooLarge { size: usize, limit: usize },
 }
 
+/// A prepared event before its bytes are settled.
+enum Plan {
+    Filtered(FilteredOut),
+    /// The document's bytes: rewritten, or `None` for the input as it is.
+    Ready(Ready, Option<Vec<u8>>),
+}
+
+struct Ready {
+    key: ObjectKey,
+    meta: EventMeta,
+    masked_lines: usize,
+    truncated: bool,
+}
+
+impl Ready {
+    fn into_document(self, body: Vec<u8>) -> Document {
+        Document { key: self.key, body, meta: self.meta, masked_lines: self.masked_lines, truncated: self.truncated }
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Pipeline {
     pub config: PipelineConfig,
@@ -86,14 +106,37 @@ impl Pipeline {
     /// Prepares one event body for a destination whose own per-event limit may be lower than the
     /// configured one (Datadog's 1 MB per log, Azure Monitor's 1 MB per call…).
     pub fn prepare_within(&self, body: &str, now: Now, limit: usize) -> Result<Prepared, PrepareError> {
+        Ok(match self.plan(body, now, limit)? {
+            Plan::Filtered(why) => Prepared::Filtered(why),
+            Plan::Ready(ready, out) => Prepared::Ready(ready.into_document(out.unwrap_or_else(|| body.as_bytes().to_vec()))),
+        })
+    }
+
+    /// Like [`Pipeline::prepare_within`], taking the body by value: an event that needs no change
+    /// (nothing to mask or redact, its lines kept, no template, within the limit) becomes the
+    /// document without being copied.
+    pub fn prepare_owned(&self, body: String, now: Now, limit: usize) -> Result<Prepared, PrepareError> {
+        Ok(match self.plan(&body, now, limit)? {
+            Plan::Filtered(why) => Prepared::Filtered(why),
+            Plan::Ready(ready, out) => Prepared::Ready(ready.into_document(out.unwrap_or_else(|| body.into_bytes()))),
+        })
+    }
+
+    /// Everything but the document's bytes when they are the input's, verbatim (`None`).
+    fn plan(&self, body: &str, now: Now, limit: usize) -> Result<Plan, PrepareError> {
         let scanned = ScannedObject::scan(body)?;
         let meta = classify(&scanned)?;
         let mode = match self.config.filter.select(&meta) {
             Ok(mode) => mode,
-            Err(out) => return Ok(Prepared::Filtered(out)),
+            Err(out) => return Ok(Plan::Filtered(out)),
         };
         let key = ObjectKey::for_event(&meta, self.config.key_layout, &self.config.key_prefix, body.as_bytes());
         let event = MaskedEvent::new(scanned);
+        // The input is already valid JSON, so an event with nothing to change is its own output,
+        // whatever its spacing.
+        if self.config.template.is_none() && event.unchanged_by(mode) && body.len() <= limit {
+            return Ok(Plan::Ready(Ready { key, meta, masked_lines: 0, truncated: false }, None));
+        }
         let mut out = Vec::with_capacity(body.len() + self.config.template.as_ref().map_or(0, LogTemplate::overhead));
         self.render(&event, mode, now, &mut out);
         let mut truncated = false;
@@ -107,7 +150,7 @@ impl Pipeline {
             return Err(PrepareError::TooLarge { size: out.len(), limit });
         }
         let masked_lines = if truncated || mode == LinesMode::Drop { 0 } else { event.masked_lines };
-        Ok(Prepared::Ready(Document { key, body: out, meta, masked_lines, truncated }))
+        Ok(Plan::Ready(Ready { key, meta, masked_lines, truncated }, Some(out)))
     }
 
     fn render(&self, event: &MaskedEvent<'_>, mode: LinesMode, now: Now, out: &mut Vec<u8>) {
@@ -178,6 +221,17 @@ mod tests {
         let doc = ready(pipeline.prepare(&body, NOW).unwrap());
         assert!(doc.truncated);
         assert!(doc.body.starts_with(br#"{"service":"workato","event":{"id":"j-1""#));
+    }
+
+    #[test]
+    fn an_event_with_nothing_to_change_is_passed_through_verbatim() {
+        let spaced = r#"{ "id": 1, "event_type": "user_login", "workspace": {"id": 1}, "timestamp": "2024-05-01T10:15:30Z" }"#;
+        let p = Pipeline::default();
+        assert_eq!(ready(p.prepare(spaced, NOW).unwrap()).body, spaced.as_bytes());
+        assert_eq!(ready(p.prepare_owned(spaced.to_owned(), NOW, 1 << 20).unwrap()).body, spaced.as_bytes());
+        // a masked line, a dropped lines field or a template means a rewrite
+        let masked = job_with_lines(1, 2);
+        assert_ne!(ready(p.prepare_owned(masked.clone(), NOW, 1 << 20).unwrap()).body, masked.as_bytes());
     }
 
     #[test]
