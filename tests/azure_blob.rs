@@ -293,3 +293,24 @@ async fn the_built_function_answers_the_sample_events() {
     let names = az.list_blobs(&container).await;
     assert!(!names.is_empty() && names.iter().all(|n| n.starts_with("workato/")), "{names:?}");
 }
+
+#[tokio::test]
+async fn auditstream_run_to_azure_blob_uses_the_same_configuration() {
+    let az = Azurite::from_env();
+    let container = az.create_container("blob-cli").await;
+    let connection = format!("DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={DEV_ACCOUNT_KEY};BlobEndpoint={};", az.endpoint);
+    let events = workspace_root().join("events");
+    let output = std::process::Command::new(workspace_bin("auditstream-cli", "auditstream"))
+        .args(["run", "--to", "azure-blob"])
+        .args(SAMPLE_FILES.iter().map(|f| events.join(f)))
+        .env("AZURE_STORAGE_CONNECTION_STRING", connection)
+        .env("AUDITSTREAM_AZURE_BLOB_CONTAINER", &container)
+        .env("AUDITSTREAM_AZURE_BLOB_PREFIX", "cli")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "auditstream run failed: {stderr}");
+    let expected = expected_documents(&pipeline("cli"), &sample_messages());
+    assert_eq!(az.list_blobs(&container).await, expected.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>());
+    assert!(!stderr.contains(DEV_ACCOUNT_KEY) && !String::from_utf8_lossy(&output.stdout).contains(DEV_ACCOUNT_KEY));
+}

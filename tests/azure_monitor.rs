@@ -313,13 +313,38 @@ async fn the_built_function_answers_the_sample_events_and_logs_no_secret() {
     let lambda = LambdaFunction::new(&binary).function_name("azure-monitor-forwarder").envs(env_of(&fake, &[("AZURE_CLIENT_SECRET", wrong)])).spawn().unwrap_or_else(|e| panic!("{e}"));
     let response = lambda.invoke_file(events.join("sqs-user-login.json"), Duration::from_secs(30)).await.unwrap();
     assert_eq!(response, json!({"batchItemFailures": [{"itemIdentifier": "9b4f6c1e-1c3a-4e0f-8a55-0a1b2c3d4e04"}]}));
-    let logs = lambda
-        .wait_for_stdout_line(|l| l.contains("AADSTS7000215"), Duration::from_secs(5))
-        .await
-        .unwrap_or_else(|| panic!("no log line explains the failure; stdout: {}", lambda.stdout()));
+    // Log lines go to stderr (stdout carries the EMF metrics).
+    let mut logs = String::new();
+    for _ in 0..50 {
+        if let Some(line) = lambda.stderr().lines().find(|l| l.contains("AADSTS7000215")) {
+            logs = line.to_owned();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!logs.is_empty(), "no log line explains the failure; stderr: {}", lambda.stderr());
     assert!(logs.contains("9b4f6c1e-1c3a-4e0f-8a55-0a1b2c3d4e04"), "the log line names the message: {logs}");
     for output in [lambda.stdout(), lambda.stderr()] {
         assert!(!output.contains(wrong) && !output.contains(&fake.config().client_secret), "a secret reached the logs:\n{output}");
     }
+    assert_no_violations(&fake);
+}
+
+#[tokio::test]
+async fn auditstream_run_to_azure_monitor_uses_the_same_configuration() {
+    let fake = MonitorFake::start(FakeConfig::default());
+    let events = workspace_root().join("events");
+    let output = std::process::Command::new(workspace_bin("auditstream-cli", "auditstream"))
+        .args(["run", "--to", "azure-monitor"])
+        .args(["sqs-job-succeeded.json", "sqs-user-login.json"].iter().map(|f| events.join(f)))
+        .envs(fake.env())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "auditstream run failed: {stderr}");
+    let rows = fake.rows();
+    assert_eq!(rows.len(), 2, "{rows:#?}");
+    assert_eq!(rows.iter().map(|r| r["EventKind"].as_str().unwrap()).collect::<BTreeSet<_>>(), BTreeSet::from(["job", "activity"]));
+    assert!(!stderr.contains(&fake.config().client_secret));
     assert_no_violations(&fake);
 }

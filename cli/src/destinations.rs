@@ -5,6 +5,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
+use auditstream::azure::blob_store::AzureBlobStore;
+use auditstream::azure::connection::BlobSettings;
+use auditstream::azure::entra_token::EntraSettings;
+use auditstream::azure::monitor_sink::{AzureMonitorSink, MonitorSettings};
 use auditstream::config::{PipelineSettings, ProcessEnv};
 use auditstream::destination::{Destination, ObjectStoreDestination};
 use auditstream::key::KeyPrefix;
@@ -25,9 +29,13 @@ pub enum DestSpec {
     Rest,
     /// `https://…`: the generic REST preset, POSTing to that URL.
     Url(String),
+    /// `azure-blob`: Azure Blob Storage, configured as the azure-blob-writer function.
+    AzureBlob,
+    /// `azure-monitor`: Azure Monitor Logs Ingestion, configured as the azure-monitor-forwarder function.
+    AzureMonitor,
 }
 
-pub const DEST_HELP: &str = "expected dir:PATH, s3://BUCKET[/PREFIX], rest (configured by AUDITSTREAM_REST_*) or https://URL";
+pub const DEST_HELP: &str = "expected dir:PATH, s3://BUCKET[/PREFIX], rest (configured by AUDITSTREAM_REST_*), https://URL, azure-blob (configured by AZURE_STORAGE_CONNECTION_STRING or AUDITSTREAM_AZURE_BLOB_*) or azure-monitor (configured by AZURE_* and AUDITSTREAM_AZURE_MONITOR_*)";
 
 impl DestSpec {
     pub fn parse(text: &str) -> Result<DestSpec> {
@@ -46,6 +54,12 @@ impl DestSpec {
         }
         if text == "rest" {
             return Ok(DestSpec::Rest);
+        }
+        if text == "azure-blob" {
+            return Ok(DestSpec::AzureBlob);
+        }
+        if text == "azure-monitor" {
+            return Ok(DestSpec::AzureMonitor);
         }
         // The URL is checked when the destination is built (https, or http on loopback only).
         if text.starts_with("https://") || text.starts_with("http://") {
@@ -75,6 +89,18 @@ pub async fn build(spec: &DestSpec, settings: &mut PipelineSettings) -> Result<A
             };
             Arc::new(LogSinkDestination::new(HttpLogSink::from_settings(rest).await?, settings.concurrency, retry))
         }
+        DestSpec::AzureBlob => {
+            let blob = BlobSettings::from_env(&ProcessEnv).context("--to azure-blob")?;
+            let (store, prefix) = AzureBlobStore::connect(blob, None).await.context("--to azure-blob")?;
+            settings.pipeline.key_prefix = prefix;
+            Arc::new(ObjectStoreDestination::new(store, settings.concurrency, retry))
+        }
+        DestSpec::AzureMonitor => {
+            let monitor = MonitorSettings::from_env(&ProcessEnv).context("--to azure-monitor")?;
+            let entra = EntraSettings::from_env(&ProcessEnv).context("--to azure-monitor")?;
+            let sink = AzureMonitorSink::connect(&monitor, &entra, None).await.context("--to azure-monitor")?;
+            Arc::new(LogSinkDestination::new(sink, settings.concurrency, retry))
+        }
     })
 }
 
@@ -88,6 +114,8 @@ mod tests {
         assert_eq!(DestSpec::parse("s3://bucket").unwrap(), DestSpec::S3 { bucket: "bucket".into(), prefix: "".into() });
         assert_eq!(DestSpec::parse("s3://bucket/a/b/").unwrap(), DestSpec::S3 { bucket: "bucket".into(), prefix: "a/b/".into() });
         assert_eq!(DestSpec::parse("rest").unwrap(), DestSpec::Rest);
+        assert_eq!(DestSpec::parse("azure-blob").unwrap(), DestSpec::AzureBlob);
+        assert_eq!(DestSpec::parse("azure-monitor").unwrap(), DestSpec::AzureMonitor);
         assert_eq!(DestSpec::parse("https://logs.example.com/in").unwrap(), DestSpec::Url("https://logs.example.com/in".into()));
         for bad in ["dir:", "s3://", "ftp://x", "./audit-logs", "REST"] {
             let err = DestSpec::parse(bad).unwrap_err().to_string();

@@ -34,7 +34,9 @@ duplicate or filtered; 1 when any failed (each failure is named on stderr, by fi
 message id); 2 on a usage or configuration error.")]
     Run {
         /// Where to deliver: dir:PATH (files laid out as the S3 keys), s3://BUCKET[/PREFIX], rest (the
-        /// REST destination configured by AUDITSTREAM_REST_*), or https://URL (one JSON POST per event).
+        /// REST destination configured by AUDITSTREAM_REST_*), https://URL (one JSON POST per event),
+        /// azure-blob (configured by AZURE_STORAGE_CONNECTION_STRING or AUDITSTREAM_AZURE_BLOB_*) or
+        /// azure-monitor (configured by AZURE_* and AUDITSTREAM_AZURE_MONITOR_*).
         #[arg(long = "to", value_name = "DEST", default_value = "dir:./audit-logs")]
         to: String,
         /// Files or directories to read.
