@@ -348,3 +348,27 @@ async fn auditstream_run_to_azure_monitor_uses_the_same_configuration() {
     assert!(!stderr.contains(&fake.config().client_secret));
     assert_no_violations(&fake);
 }
+
+#[tokio::test]
+async fn the_client_secret_can_come_from_secrets_manager() {
+    let fake = MonitorFake::start(FakeConfig::default());
+    let aws = auditstream_e2e::moto_sdk_config().await;
+    let secrets = aws_sdk_secretsmanager::Client::new(&aws);
+    // stored from a shell, with a trailing newline
+    let arn = secrets
+        .create_secret()
+        .name(auditstream_e2e::unique_name("azure-monitor-secret"))
+        .secret_string(format!("{}\n", fake.config().client_secret))
+        .send()
+        .await
+        .unwrap()
+        .arn
+        .unwrap();
+    let mut env: std::collections::HashMap<String, String> = fake.env().into_iter().collect();
+    env.remove("AZURE_CLIENT_SECRET");
+    env.insert("AUDITSTREAM_AZURE_CLIENT_SECRET_ARN".into(), arn);
+    let sink = AzureMonitorSink::connect(&MonitorSettings::from_env(&env).unwrap(), &EntraSettings::from_env(&env).unwrap(), Some(&aws)).await.unwrap();
+    let report = deliver(&destination(sink, 1), messages([activity(1)])).await;
+    assert_eq!(report.counts.written, 1, "{:?}", report.outcomes);
+    assert_no_violations(&fake);
+}

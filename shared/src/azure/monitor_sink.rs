@@ -122,7 +122,9 @@ impl AzureMonitorSink {
                         &loaded
                     }
                 };
-                fetch_secret(&aws_sdk_secretsmanager::Client::new(sdk), var, arn).await?
+                // A secret stored from a shell often ends in a newline; a client secret never does.
+                let stored = fetch_secret(&aws_sdk_secretsmanager::Client::new(sdk), var, arn).await?;
+                super::Secret::new(stored.expose().trim())
             }
         };
         let http = super::http_client()?;
