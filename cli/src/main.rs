@@ -5,7 +5,10 @@
 //! destination. Configuration is the functions' own `AUDITSTREAM_*` environment variables.
 
 mod destinations;
+mod poll;
+mod redrive;
 mod run;
+mod send;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -43,6 +46,15 @@ message id); 2 on a usage or configuration error.")]
         #[arg(value_name = "INPUT", required = true)]
         inputs: Vec<PathBuf>,
     },
+    /// Send events from files to an SQS queue or SNS topic (large ones offloaded to S3).
+    #[command(long_about = send::LONG_ABOUT)]
+    Send(send::SendArgs),
+    /// Process a queue's messages as the Lambda functions do (delete, dead-letter or leave each).
+    #[command(long_about = poll::LONG_ABOUT)]
+    Poll(poll::PollArgs),
+    /// Move messages from a dead-letter queue back to their queue.
+    #[command(long_about = redrive::LONG_ABOUT)]
+    Redrive(redrive::RedriveArgs),
 }
 
 #[tokio::main]
@@ -51,6 +63,9 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run { to, inputs } => run::run(&to, &inputs).await,
+        Command::Send(args) => send::send(args).await,
+        Command::Poll(args) => poll::poll(args).await,
+        Command::Redrive(args) => redrive::redrive(args).await,
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,249 @@
+//! `auditstream poll`: a queue's messages through the pipeline on a laptop, exactly as the
+//! Lambda event source mapping would hand them to a function — the same resolving, pipeline,
+//! FIFO rule and dead-lettering ([`auditstream::queue_batch::settle`]); then what is done with
+//! is deleted and the rest left for SQS to deliver again.
+
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use auditstream::batch::Outcome;
+use auditstream::config::{PipelineSettings, ProcessEnv};
+use auditstream::dead_letter::{DeadLetterSender, DeadLetterSettings, SqsDeadLetterQueue};
+use auditstream::metrics::Counts;
+use auditstream::payload_store::S3PayloadStore;
+use auditstream::pipeline::Pipeline;
+use auditstream::queue_batch::{settle, Disposition, QueueKind, QueueTools, RetryReason, Settled};
+use auditstream::retry::{Deadline, RetryPolicy};
+use auditstream::sqs_queue::{delete_messages, is_fifo, receive, sqs_client, Receive};
+use auditstream::stores::s3::s3_client;
+use aws_sdk_sqs::types::QueueAttributeName;
+use indicatif::{ProgressBar, ProgressStyle};
+use tokio::sync::Mutex;
+
+use crate::destinations::{self, DestSpec};
+
+/// The `--help` text (set on the subcommand in `main.rs`).
+pub const LONG_ABOUT: &str = "Process the messages of an SQS queue as the auditstream Lambda functions do.\n\n\
+Behaves like the Lambda event source mapping: receives up to --batch-size messages, resolves each \
+(SNS and EventBridge envelopes, S3 payload pointers), runs the pipeline and delivers to --to, then \
+deletes what was delivered, a duplicate, or filtered out. A permanent failure (not an audit event, a \
+pointer to a missing object, ...) is sent to the dead-letter queue at once when --dlq (or \
+AUDITSTREAM_DLQ_URL) is set, and deleted; without one it is left on the queue. Transient failures are \
+left on the queue: SQS delivers them again after the visibility timeout, and the queue's redrive policy \
+moves a message that keeps failing to its dead-letter queue. On a FIFO queue (.fifo) the first failure \
+and every later message of the batch are left, in order, and nothing is dead-lettered.\n\n\
+Runs until Ctrl-C (the batches in hand are finished first) or, with --until-empty, until a receive \
+finds the queue empty (messages in flight elsewhere, or failed ones waiting for their visibility \
+timeout, are not waited for). Configuration is the functions' AUDITSTREAM_* variables.\n\n\
+Prints the counts on stdout. Exits 0 when every message was delivered, a duplicate or filtered out; 1 \
+when any failed (each named on stderr with its message id and what became of it); 2 on a usage or \
+configuration error.";
+
+#[derive(clap::Args)]
+pub struct PollArgs {
+    /// The SQS queue URL to poll.
+    #[arg(long, value_name = "URL")]
+    queue: String,
+    /// Where to deliver, as for `run`: dir:PATH, s3://BUCKET[/PREFIX], rest, or https://URL.
+    #[arg(long = "to", value_name = "DEST", default_value = "dir:./audit-logs")]
+    to: String,
+    /// Messages received per batch (1-10).
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(i32).range(1..=10))]
+    batch_size: i32,
+    /// Long polling: how long a receive waits for messages (0-20 seconds).
+    #[arg(long, value_name = "N", default_value_t = 20, value_parser = clap::value_parser!(i32).range(0..=20))]
+    wait_seconds: i32,
+    /// How long received messages stay hidden from other consumers (default: the queue's). Delivery
+    /// retries stop in time for a failure to be left before it reappears.
+    #[arg(long, value_name = "S", value_parser = clap::value_parser!(i32).range(1..=43_200))]
+    visibility_timeout: Option<i32>,
+    /// Stop when a receive finds no messages.
+    #[arg(long)]
+    until_empty: bool,
+    /// The dead-letter queue URL permanent failures are sent to.
+    #[arg(long, value_name = "URL", env = "AUDITSTREAM_DLQ_URL")]
+    dlq: Option<String>,
+    /// Batches processed at once (as concurrent function invocations would).
+    #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
+    parallel: u16,
+}
+
+/// What all pollers share.
+struct Poller {
+    sqs: aws_sdk_sqs::Client,
+    queue: String,
+    kind: QueueKind,
+    receive: Receive,
+    visibility: Duration,
+    until_empty: bool,
+    pipeline: Pipeline,
+    destination: Arc<dyn auditstream::destination::Destination>,
+    payloads: S3PayloadStore,
+    dead_letters: Option<SqsDeadLetterQueue>,
+    stop: AtomicBool,
+    totals: Mutex<Totals>,
+    progress: ProgressBar,
+}
+
+#[derive(Default)]
+struct Totals {
+    counts: Counts,
+    dead_lettered: u64,
+    /// Failed messages, and messages held back on a FIFO queue.
+    failed: u64,
+}
+
+pub async fn poll(args: PollArgs) -> Result<ExitCode> {
+    let spec = DestSpec::parse(&args.to)?;
+    let mut settings = PipelineSettings::from_env(&ProcessEnv)?;
+    settings.warn_about_template();
+    let destination = destinations::build(&spec, &mut settings).await?;
+    let dlq = match args.dlq {
+        Some(url) => DeadLetterSettings::from_env(&[("AUDITSTREAM_DLQ_URL", url.as_str())][..]).context("--dlq")?.queue_url,
+        None => None,
+    };
+    let aws = aws_config::load_from_env().await;
+    let sqs = sqs_client(&aws);
+    let kind = if is_fifo(&args.queue) { QueueKind::Fifo } else { QueueKind::Standard };
+    let visibility = match args.visibility_timeout {
+        Some(s) => s,
+        None => queue_visibility_timeout(&sqs, &args.queue).await?,
+    };
+    let progress = ProgressBar::new_spinner().with_style(ProgressStyle::with_template("{spinner} {elapsed} {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+    progress.enable_steady_tick(Duration::from_millis(200));
+    let poller = Arc::new(Poller {
+        sqs: sqs.clone(),
+        queue: args.queue.clone(),
+        kind,
+        receive: Receive { max_messages: args.batch_size, wait_seconds: args.wait_seconds, visibility_timeout: args.visibility_timeout },
+        visibility: Duration::from_secs(visibility.max(1) as u64),
+        until_empty: args.until_empty,
+        pipeline: Pipeline::new(settings.pipeline.clone()),
+        destination,
+        payloads: S3PayloadStore::new(s3_client(&aws)),
+        dead_letters: dlq.map(|url| SqsDeadLetterQueue::new(sqs, url)),
+        stop: AtomicBool::new(false),
+        totals: Mutex::new(Totals::default()),
+        progress,
+    });
+
+    let ctrl_c = {
+        let poller = Arc::clone(&poller);
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                poller.stop.store(true, Ordering::SeqCst);
+                poller.progress.suspend(|| eprintln!("stopping: finishing the batches in hand (Ctrl-C again to abort)"));
+                let _ = tokio::signal::ctrl_c().await;
+                std::process::exit(130);
+            }
+        })
+    };
+    let workers: Vec<_> = (0..args.parallel).map(|_| tokio::spawn(run_poller(Arc::clone(&poller)))).collect();
+    let mut error = None;
+    for w in workers {
+        if let Err(e) = w.await.context("poller task")? {
+            error.get_or_insert(e);
+        }
+    }
+    ctrl_c.abort();
+    poller.progress.finish_and_clear();
+    let totals = poller.totals.lock().await;
+    let c = &totals.counts;
+    println!(
+        "{} received, {} written, {} duplicates, {} filtered, {} masked lines, {} truncated, {} failed ({} sent to the dead-letter queue) -> {}",
+        c.received, c.written, c.duplicates, c.filtered, c.masked_lines, c.truncated, totals.failed, totals.dead_lettered, poller.destination.describe()
+    );
+    if let Some(e) = error {
+        return Err(e);
+    }
+    Ok(if totals.failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+async fn run_poller(p: Arc<Poller>) -> Result<()> {
+    let retry = RetryPolicy::default();
+    let mut receive_failures = 0u32;
+    while !p.stop.load(Ordering::SeqCst) {
+        let received = tokio::select! {
+            r = receive(&p.sqs, &p.queue, p.receive) => r,
+            _ = wait_for_stop(&p.stop) => break,
+        };
+        let messages = match received {
+            Ok(m) => {
+                receive_failures = 0;
+                m
+            }
+            Err(e) if !e.is_permanent() && receive_failures < retry.max_attempts => {
+                receive_failures += 1;
+                p.progress.suspend(|| eprintln!("receive failed, retrying: {e}"));
+                tokio::time::sleep(e.retry_after.unwrap_or(Duration::from_millis(250 << receive_failures.min(6)))).await;
+                continue;
+            }
+            Err(e) => bail!("{e}"),
+        };
+        if messages.is_empty() {
+            if p.until_empty {
+                break;
+            }
+            continue;
+        }
+        // Deliver while the messages are still hidden; keep a margin to delete them.
+        let deadline = Deadline::after(p.visibility.saturating_sub((p.visibility / 5).max(Duration::from_secs(1))));
+        let (messages, handles): (Vec<_>, Vec<_>) = messages.into_iter().unzip();
+        let tools = QueueTools {
+            pipeline: &p.pipeline,
+            destination: p.destination.as_ref(),
+            payloads: Some(&p.payloads),
+            dead_letters: p.dead_letters.as_ref().map(|d| d as &dyn DeadLetterSender),
+            processed_by: "auditstream poll",
+        };
+        let settled = settle(tools, messages, p.kind, deadline).await;
+        let done: Vec<String> = settled.dispositions.iter().zip(&handles).filter(|(d, _)| !d.is_retry()).map(|(_, h)| h.clone()).collect();
+        let deleted = delete_messages(&p.sqs, &p.queue, &done, retry, Deadline::NONE).await;
+        for r in deleted.into_iter().filter_map(Result::err) {
+            p.progress.suspend(|| eprintln!("could not delete a processed message (SQS will deliver it again; its event is written once): {r}"));
+        }
+        report(&p, &settled).await;
+    }
+    Ok(())
+}
+
+async fn wait_for_stop(stop: &AtomicBool) {
+    while !stop.load(Ordering::SeqCst) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn report(p: &Poller, settled: &Settled) {
+    let mut failed = 0;
+    for (id, outcome, disposition) in settled.iter() {
+        let line = match (outcome, disposition) {
+            (Outcome::Failed(f), Disposition::DeadLettered) => format!("failed {id} (sent to the dead-letter queue): {f}"),
+            (Outcome::Failed(f), Disposition::Retry(RetryReason::DeadLetterFailed(why))) => format!("failed {id} (left on the queue: sending it to the dead-letter queue failed: {why}): {f}"),
+            (Outcome::Failed(f), _) if f.is_permanent() => format!("failed {id} (permanent, left on the queue for its redrive policy): {f}"),
+            (Outcome::Failed(f), _) => format!("failed {id} (transient, left on the queue): {f}"),
+            (_, Disposition::Retry(RetryReason::FifoOrder { after })) => format!("held {id} (delivered, but left on the FIFO queue to follow message {after}, which failed)"),
+            _ => continue,
+        };
+        failed += 1;
+        p.progress.suspend(|| eprintln!("{line}"));
+    }
+    let mut totals = p.totals.lock().await;
+    totals.counts.add(&settled.report.counts);
+    totals.dead_lettered += settled.dead_lettered;
+    totals.failed += failed;
+    p.progress.set_message(format!("{} received, {} written, {} failed", totals.counts.received, totals.counts.written, totals.failed));
+}
+
+async fn queue_visibility_timeout(sqs: &aws_sdk_sqs::Client, queue: &str) -> Result<i32> {
+    let attributes = sqs
+        .get_queue_attributes()
+        .queue_url(queue)
+        .attribute_names(QueueAttributeName::VisibilityTimeout)
+        .send()
+        .await
+        .map_err(|e| auditstream::sqs_queue::classify("GetQueueAttributes", queue, e))?;
+    Ok(attributes.attributes().and_then(|a| a.get(&QueueAttributeName::VisibilityTimeout)).and_then(|v| v.parse().ok()).unwrap_or(30))
+}
