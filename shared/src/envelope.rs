@@ -173,7 +173,8 @@ mod tests {
         let with_size = r#","MessageAttributes" : {"ExtendedPayloadSize" : {"Type" : "Number", "Value" : "5242880"}}"#;
         let nested = eventbridge_event(EVENT);
         let legacy_size = r#","MessageAttributes" : {"SQSLargePayloadSize" : {"Type" : "Number", "Value" : "12"}, "x": {"Type":"String","Value":"y"}}"#;
-        let cases: Vec<(&str, String, Option<(EnvelopeKind, &str, Option<u64>)>)> = vec![
+        type Case<'a> = (&'a str, String, Option<(EnvelopeKind, &'a str, Option<u64>)>);
+        let cases: Vec<Case> = vec![
             ("a bare event", EVENT.into(), None),
             ("SNS notification", sns_notification(EVENT, ""), Some((sns_arn.clone(), EVENT, None))),
             ("SNS notification of a pointer, size attribute", sns_notification("[\"p\"]", with_size), Some((sns_arn.clone(), "[\"p\"]", Some(5_242_880)))),
