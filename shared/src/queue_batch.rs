@@ -237,9 +237,10 @@ fn expected_size(m: &QueueMessage) -> usize {
     if let Some(size) = declared_size(&m.attributes) {
         return usize::try_from(size).unwrap_or(usize::MAX);
     }
+    // A pointer (even inside an SNS envelope) is small; only small bodies are searched.
     let body = m.body.as_bytes();
-    let names_pointer = [POINTER_CLASS, LEGACY_POINTER_CLASS].iter().any(|class| memchr::memmem::find(body, class.as_bytes()).is_some());
-    if names_pointer && body.len() < 64 * 1024 {
+    let names_pointer = body.len() < 64 * 1024 && [POINTER_CLASS, LEGACY_POINTER_CLASS].iter().any(|class| memchr::memmem::find(body, class.as_bytes()).is_some());
+    if names_pointer {
         RESOLVED_BYTES_PER_PASS
     } else {
         body.len()
