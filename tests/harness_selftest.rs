@@ -186,6 +186,9 @@ async fn moto_serves_s3_and_honours_if_none_match() {
 
     let raw = second.raw_response().map(|r| r.status().as_u16());
     assert_eq!(raw, Some(412), "{second:?}");
+    // The S3 error code the writer can match on, as real S3 sends it.
+    use aws_sdk_s3::error::ProvideErrorMetadata;
+    assert_eq!(second.code(), Some("PreconditionFailed"), "{second:?}");
     let got = s3.get_object().bucket(&bucket).key(key).send().await.unwrap();
     assert_eq!(got.content_type(), Some("application/json"));
     assert_eq!(got.body.collect().await.unwrap().into_bytes().as_ref(), body, "the first object stays");
