@@ -3,9 +3,15 @@
 //! Audit events are mostly step data (`lines[].input` / `lines[].output`) that we never look
 //! inside. Parsing them into a `serde_json::Value` would allocate a node per value and cost several
 //! times a plain validation pass. Instead we borrow every value as a [`RawValue`] slice of the
-//! input: the scan validates the whole document once (serde_json's own parser, recursion limit
-//! included) and the writer later copies the untouched slices verbatim. Only `lines` is opened one
-//! level deeper, in the same pass, because masking works per line.
+//! input: the scan validates the whole document once and the writer later copies the untouched
+//! slices verbatim. Only `lines` is opened one level deeper, in the same pass, because masking
+//! works per line.
+//!
+//! Two implementations give the same answer. [`ScannedObject::scan`] runs the hand-written
+//! validating scanner of [`crate::raw_scan`], which is faster than serde_json's own validation
+//! pass. [`ScannedObject::scan_reference`] is the original, built on serde_json (its parser,
+//! recursion limit included, with a separate depth check): it defines what is accepted, the
+//! differential tests hold the fast scanner to it, and it words the errors.
 //!
 //! What this module is not: a general JSON library. It knows the two shapes it is for — an
 //! object of fields, and `lines` as an array of objects — and reports anything else as a
@@ -73,8 +79,23 @@ pub struct ScannedObject<'a> {
 }
 
 impl<'a> ScannedObject<'a> {
-    /// Scans `input`, opening the top-level `lines` field when `open_lines` is true.
+    /// Scans `input` as an event object, opening its top-level `lines` field.
     pub fn scan(input: &'a str) -> Result<Self, ScanError> {
+        match crate::raw_scan::scan(input) {
+            Ok(scanned) => Ok(scanned),
+            // Rejections are rare, so the reference scans them again: its error is worded as
+            // serde_json words it (what operators and dead-letter reasons have always shown).
+            // If it accepts what the fast path refused, its answer wins, since a false rejection
+            // would lose an event; the differential tests exist so that this never happens.
+            Err(fast) => Self::scan_reference(input).inspect(|_| {
+                tracing::error!(error = %fast, "the fast JSON scanner rejected an event the reference accepts; using the reference");
+            }),
+        }
+    }
+
+    /// The serde_json-based scan: the definition of what [`ScannedObject::scan`] accepts and
+    /// returns. About half as fast.
+    pub fn scan_reference(input: &'a str) -> Result<Self, ScanError> {
         let mut de = serde_json::Deserializer::from_str(input);
         let fields = de
             .deserialize_any(TopVisitor)

@@ -33,6 +33,7 @@ pub mod payload_store;
 pub mod pipeline;
 pub mod queue_batch;
 pub mod queue_message;
+pub mod raw_scan;
 pub mod resolve;
 pub mod rest;
 pub mod retry;
