@@ -18,7 +18,8 @@
 //! forwarder's process only (`getrusage(RUSAGE_SELF)`, user + system, every thread), as in the
 //! peers' table; the receiver's is reported beside it. Events are read into memory before the
 //! clock starts. Messages go through `process_batch` in batches of 1,000 (a Lambda batch with a
-//! batching window), requests 16 at a time (`AUDITSTREAM_CONCURRENCY`'s default).
+//! batching window), requests 16 at a time (`AUDITSTREAM_CONCURRENCY`'s default), with mimalloc
+//! as the functions use.
 
 use std::io::{BufRead, Write};
 use std::process::{Child, Command, Stdio};
@@ -34,6 +35,10 @@ use auditstream::pipeline::{Document, Pipeline};
 use auditstream::rest::http::HttpLogSink;
 use auditstream::rest::RestSettings;
 use auditstream::retry::{Deadline, RetryPolicy};
+
+/// The allocator the functions and the command-line tool use.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const BATCH_MESSAGES: usize = 1000;
 const CONCURRENCY: usize = 16;

@@ -16,6 +16,11 @@ use auditstream::rest::RestSettings;
 use auditstream::retry::RetryPolicy;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 
+/// mimalloc, as the other functions: freed request and event buffers are reused instead of being
+/// returned to the kernel.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     auditstream::telemetry::init_json();
