@@ -198,7 +198,10 @@ async fn the_built_function_answers_every_sample_event() {
     let emf = lambda.stdout().lines().filter(|l| l.contains("\"_aws\"")).map(|l| serde_json::from_str::<Value>(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect::<Vec<_>>();
     assert_eq!(emf.len(), names.len(), "stdout:\n{}", lambda.stdout());
     let mixed = emf.iter().find(|m| m["Received"] == 6).unwrap_or_else(|| panic!("no EMF line for the mixed batch: {emf:?}"));
-    assert_eq!((mixed["Duplicates"].as_u64(), mixed["Failed"].as_u64(), mixed["FunctionName"].as_str()), (Some(5), Some(1), Some("s3-writer")));
+    // the single-event files come first in name order only for some of the five events
+    let (written, duplicates) = (mixed["Written"].as_u64().unwrap_or(0), mixed["Duplicates"].as_u64().unwrap_or(0));
+    assert_eq!((written + duplicates, mixed["Failed"].as_u64(), mixed["FunctionName"].as_str()), (5, Some(1), Some("s3-writer")));
+    assert!(duplicates >= 1, "{mixed}");
     // the failure is logged with its message id, and no masked data is logged
     let logs = lambda.stderr();
     assert!(logs.lines().any(|l| l.contains(MALFORMED) && l.contains("not valid JSON")), "{logs}");

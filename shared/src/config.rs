@@ -50,7 +50,7 @@ impl Env for [(&str, &str)] {
 }
 
 /// A configuration value that cannot be used.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
     #[error("{var} is not set: {hint}")]
     Missing { var: &'static str, hint: &'static str },
@@ -59,6 +59,14 @@ pub enum ConfigError {
     /// For values that must not be echoed back (secrets).
     #[error("{var} is not valid: {reason}")]
     InvalidSecret { var: &'static str, reason: String },
+}
+
+/// Debug shows the message: a function's `main` returning this error at init prints it with `{:?}`
+/// (as `Error: …` on stderr, which Lambda puts in the log), and the message is what helps there.
+impl std::fmt::Debug for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
 }
 
 /// Typed readers over an [`Env`]; empty values count as unset.
