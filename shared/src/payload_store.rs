@@ -162,6 +162,40 @@ fn classify<E: ProvideErrorMetadata + std::error::Error + 'static>(operation: &s
     }
 }
 
+/// Why a message could not be offloaded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OffloadError {
+    #[error("the body is {size} bytes with its attributes, over the offload threshold of {threshold} bytes, and no payload bucket is set: pass --payload-bucket or set AUDITSTREAM_PAYLOAD_BUCKET (or raise the threshold, up to 1048576 if the queue accepts 1 MiB messages)")]
+    NoBucket { size: usize, threshold: usize },
+    #[error("offloading the body failed: {0}")]
+    Store(#[from] PayloadError),
+}
+
+/// Offloads `message`'s body to `bucket` when body and attributes are over `threshold`, as the
+/// Extended Clients do: the payload is stored under a new UUID key and the message becomes the
+/// pointer with the `ExtendedPayloadSize` attribute. Returns the message to send, and whether
+/// it was offloaded.
+pub async fn offload_if_large(
+    store: &dyn PayloadStore,
+    bucket: Option<&str>,
+    mut message: crate::sqs_queue::OutgoingMessage,
+    threshold: usize,
+    deadline: Deadline,
+) -> Result<(crate::sqs_queue::OutgoingMessage, bool), OffloadError> {
+    let attributes_len = crate::queue_message::attributes_size(&message.attributes);
+    if !crate::payload_pointer::needs_offload(message.body.len(), attributes_len, threshold) {
+        return Ok((message, false));
+    }
+    let Some(bucket) = bucket else { return Err(OffloadError::NoBucket { size: message.body.len() + attributes_len, threshold }) };
+    let pointer = PayloadPointer { bucket: bucket.to_owned(), key: new_payload_key() };
+    let payload = std::mem::take(&mut message.body);
+    let (name, size) = crate::payload_pointer::size_attribute(payload.len());
+    store.store(&pointer, Bytes::from(payload.into_bytes()), deadline).await?;
+    message.body = pointer.to_body();
+    message.attributes.insert(name, size);
+    Ok((message, true))
+}
+
 /// A new key for an offloaded payload: a random UUID, as the Extended Clients use.
 pub fn new_payload_key() -> String {
     let mut b: [u8; 16] = rand::random();
@@ -181,6 +215,22 @@ mod tests {
         assert_eq!(PayloadSettings::from_env(&[("AUDITSTREAM_PAYLOAD_BUCKET", "payloads")][..]).unwrap().bucket.as_deref(), Some("payloads"));
         let err = PayloadSettings::from_env(&[("AUDITSTREAM_PAYLOAD_BUCKET", "s3://payloads")][..]).unwrap_err();
         assert!(err.to_string().starts_with("AUDITSTREAM_PAYLOAD_BUCKET=\"s3://payloads\" is not valid: expected a bucket name"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn large_bodies_are_offloaded_as_the_extended_clients_do() {
+        use crate::sqs_queue::OutgoingMessage;
+        let store = crate::resolve::tests::MemoryPayloads::default();
+        let (small, offloaded) = offload_if_large(&store, Some("payloads"), OutgoingMessage::new("x".repeat(100)), 100, Deadline::NONE).await.unwrap();
+        assert!(!offloaded && small.body.len() == 100);
+        let (large, offloaded) = offload_if_large(&store, Some("payloads"), OutgoingMessage::new("y".repeat(101)), 100, Deadline::NONE).await.unwrap();
+        assert!(offloaded);
+        let pointer = PayloadPointer::parse(&large.body, false).unwrap().expect("a pointer body");
+        assert_eq!(pointer.bucket, "payloads");
+        assert_eq!(large.attributes["ExtendedPayloadSize"], crate::queue_message::MessageAttribute::number(101));
+        assert_eq!(store.fetch(&pointer, Deadline::NONE).await.unwrap(), "y".repeat(101));
+        let err = offload_if_large(&store, None, OutgoingMessage::new("z".repeat(101)), 100, Deadline::NONE).await.unwrap_err();
+        assert!(err.to_string().starts_with("the body is 101 bytes with its attributes, over the offload threshold of 100 bytes, and no payload bucket is set"), "{err}");
     }
 
     #[test]

@@ -26,6 +26,13 @@ pub fn is_fifo(url_or_arn: &str) -> bool {
     url_or_arn.trim_end_matches('/').ends_with(".fifo")
 }
 
+/// A FIFO deduplication id for a body (for queues without content-based deduplication): its
+/// SHA-256, as content-based deduplication would use.
+pub fn deduplication_id(body: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(body.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// A message to send.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct OutgoingMessage {
