@@ -419,6 +419,29 @@ async fn a_poison_message_is_dead_lettered_with_its_reason_and_redrive_brings_it
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn on_a_fifo_queue_a_failure_holds_back_the_rest_of_its_batch_and_nothing_is_dead_lettered() {
+    let s3 = moto_s3_client();
+    let out = create_bucket(&s3, "fifo-out").await;
+    let sqs = moto_sqs_client();
+    let dlq = create_queue(&sqs, "fifo-unused-dlq", &[]).await;
+    let name = format!("{}.fifo", unique_name("fifo"));
+    let url = sqs.create_queue().queue_name(&name).attributes(QueueAttributeName::FifoQueue, "true").send().await.unwrap().queue_url.unwrap();
+    let queue = TestQueue { name, url: url.clone(), arn: String::new() };
+    let dir = temp_dir("fifo");
+    let events = realistic_events(3, 17, 4096);
+    let input = write_ndjson(&dir, "ordered.ndjson", &[events[0].clone(), "not json".into(), events[1].clone()]);
+
+    auditstream(&["send", "--queue", &url, "--group-id", "tenant-1", input.to_str().unwrap()]).expect_code(0);
+    let polled = auditstream(&["poll", "--queue", &url, "--to", &format!("s3://{out}"), "--until-empty", "--wait-seconds", "1", "--dlq", &dlq.url]).expect_code(1);
+    let c = counts(&polled.stdout());
+    assert_eq!((c["received"], c["failed"], c["sent to the dead-letter queue)"]), (3, 2, 0), "{}\n{}", polled.stdout(), polled.stderr());
+    assert!(polled.stderr().contains("(delivered, but left on the FIFO queue to follow message"), "the third message waits for the second: {}", polled.stderr());
+    assert_eq!(queue_depth(&queue).await, 2, "the failure and the message after it stay on the queue, in order");
+    assert_eq!(queue_depth(&dlq).await, 0, "FIFO failures are left to the queue's own redrive policy");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn redrive_needs_to_know_where_when_no_queue_names_the_dead_letter_queue() {
     let sqs = moto_sqs_client();
     let lonely = create_queue(&sqs, "lonely-dlq", &[]).await;
