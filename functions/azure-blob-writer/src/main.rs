@@ -27,7 +27,9 @@ async fn main() -> Result<(), Error> {
     let mut pipeline = settings.pipeline.clone();
     pipeline.key_prefix = prefix;
     let destination = ObjectStoreDestination::new(store, settings.concurrency, RetryPolicy::default());
-    let function = SqsFunction::new("azure-blob-writer", Pipeline::new(pipeline), destination);
+    // S3 payload pointers and the dead-letter queue (`AUDITSTREAM_DLQ_URL`), as every function.
+    let aws = aws_config::load_from_env().await;
+    let function = SqsFunction::from_env("azure-blob-writer", Pipeline::new(pipeline), destination, &aws)?;
 
     lambda_runtime::run(service_fn(|event: LambdaEvent<_>| function.handle(event))).await
 }

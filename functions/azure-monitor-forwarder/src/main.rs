@@ -26,7 +26,9 @@ async fn main() -> Result<(), Error> {
 
     let sink = AzureMonitorSink::connect(&monitor, &entra, None).await?;
     let destination = LogSinkDestination::new(sink, settings.concurrency, RetryPolicy::default());
-    let function = SqsFunction::new("azure-monitor-forwarder", Pipeline::new(settings.pipeline.clone()), destination);
+    // S3 payload pointers and the dead-letter queue (`AUDITSTREAM_DLQ_URL`), as every function.
+    let aws = aws_config::load_from_env().await;
+    let function = SqsFunction::from_env("azure-monitor-forwarder", Pipeline::new(settings.pipeline.clone()), destination, &aws)?;
 
     lambda_runtime::run(service_fn(|event: LambdaEvent<_>| function.handle(event))).await
 }
