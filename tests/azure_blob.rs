@@ -314,3 +314,22 @@ async fn auditstream_run_to_azure_blob_uses_the_same_configuration() {
     assert_eq!(az.list_blobs(&container).await, expected.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>());
     assert!(!stderr.contains(DEV_ACCOUNT_KEY) && !String::from_utf8_lossy(&output.stdout).contains(DEV_ACCOUNT_KEY));
 }
+
+#[tokio::test]
+async fn an_unreachable_endpoint_is_a_transient_failure_left_to_sqs() {
+    // A port nothing listens on: connection refused, retried, then handed back to SQS.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = reqwest::Url::parse(&format!("http://{}/devstoreaccount1", closed.local_addr().unwrap())).unwrap();
+    drop(closed);
+    let store = AzureBlobStore::new(reqwest::Client::new(), endpoint, None, BlobAuth::SharedKey(dev_credential()), "audit".into());
+    let retry = RetryPolicy { initial_backoff: Duration::from_millis(10), max_backoff: Duration::from_millis(50), max_attempts: 3 };
+    let destination = ObjectStoreDestination::new(store, 4, retry);
+    let messages = sample_messages();
+    let report = process_batch(&pipeline(""), &destination, messages.clone(), Deadline::after(Duration::from_secs(30))).await;
+    let failures = delivery_failures(&report);
+    assert_eq!(failures.len(), messages.len());
+    for (id, kind, message) in failures {
+        assert_eq!(kind, FailureKind::Transient, "{id}: {message}");
+        assert!(message.contains("Put Blob failed: cannot connect") && message.contains("gave up after 3 attempts"), "{id}: {message}");
+    }
+}

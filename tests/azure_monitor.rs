@@ -372,3 +372,17 @@ async fn the_client_secret_can_come_from_secrets_manager() {
     assert_eq!(report.counts.written, 1, "{:?}", report.outcomes);
     assert_no_violations(&fake);
 }
+
+#[tokio::test]
+async fn a_token_is_renewed_before_it_expires() {
+    // A 3-second token is renewed after four fifths of its life, before the service would refuse it.
+    let fake = MonitorFake::start(FakeConfig { token_lifetime_secs: 3, ..FakeConfig::default() });
+    let dest = destination(sink(&fake, &[]).await, 1);
+    assert_eq!(deliver(&dest, messages([activity(1)])).await.counts.written, 1);
+    assert_eq!(deliver(&dest, messages([activity(2)])).await.counts.written, 1);
+    assert_eq!(fake.token_requests(), 1, "still valid: cached");
+    tokio::time::sleep(Duration::from_millis(2_600)).await;
+    assert_eq!(deliver(&dest, messages([activity(3)])).await.counts.written, 1);
+    assert_eq!(fake.token_requests(), 2, "renewed ahead of expiry");
+    assert!(fake.requests().iter().all(|r| r.status == 204), "never refused: {:?}", fake.requests());
+}

@@ -335,10 +335,10 @@ print(f"SharedKey {account}:{sig}")
         }
     }
 
-    /// A fixed vector, computed once by hand in Python from the literal string to sign
-    /// (`PUT\n\n\n27\n\napplication/json\n\n\n\n*\n\n\nx-ms-blob-type:BlockBlob\n...\n/devstoreaccount1/devstoreaccount1/audit/b`),
-    /// so that a change to this module
-    /// shows up even where Python is missing.
+    /// A fixed vector, so that a change to this module shows up even where Python is missing. The
+    /// signature was computed once, by hand, in Python (`base64(hmac.new(b64decode(key), sts,
+    /// sha256))`) from the literal string to sign of `put_blob_string_to_sign_reads_like_the_documentation`
+    /// with the path `/devstoreaccount1/audit/b`.
     #[test]
     fn signature_of_a_known_put_blob_request() {
         let headers = put_blob_headers();
