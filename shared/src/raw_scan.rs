@@ -5,7 +5,7 @@
 //! with its general-purpose `ignore_value` (8 bytes at a time through strings) and a separate pass
 //! then checks the nesting depth. Audit events are mostly step data — short strings, numbers,
 //! punctuation — so this scanner does the same validation in one pass, finds the end of strings
-//! 16 bytes at a time with SIMD ([`string_stop`]), and counts depth as it goes.
+//! a 64-byte block at a time with SIMD ([`Stops`]), and counts depth as it goes.
 //!
 //! It accepts exactly what the serde_json-based scan accepts and returns the same fields; the
 //! differential tests (`raw_scan/differential_tests.rs`) hold it to that. The parts of the grammar
@@ -27,7 +27,7 @@ use crate::json_scan::{FieldValue, Key, Line, Lines, ScanError, ScannedObject, M
 /// Scans `input` as an audit event object. Same result as the serde_json-based reference,
 /// except for the wording of syntax errors.
 pub fn scan(input: &str) -> Result<ScannedObject<'_>, ScanError> {
-    let mut scanner = Scanner { input, bytes: input.as_bytes(), pos: 0, too_deep: false, stack: Vec::new() };
+    let mut scanner = Scanner { input, bytes: input.as_bytes(), pos: 0, too_deep: false, stack: Vec::new(), stops: Stops::new(input.as_bytes()) };
     match scanner.event() {
         // The reference checks depth only once the text has proved valid JSON; so do we.
         Ok(_) if scanner.too_deep => Err(ScanError::TooDeep),
@@ -98,6 +98,7 @@ struct Scanner<'a> {
     /// The arrays and objects open inside the value being skipped (true: object), kept between
     /// values to reuse its allocation. A stack rather than recursion: depth is attacker-chosen.
     stack: Vec<bool>,
+    stops: Stops<'a>,
 }
 
 impl<'a> Scanner<'a> {
@@ -297,204 +298,115 @@ impl<'a> Scanner<'a> {
     /// Skips any JSON value, validating it, without recursion. `depth` is the nesting level of
     /// the container the value is in; an array or object in it is at `depth + 1`.
     fn skip_value(&mut self, depth: usize) -> Result<(), Fail> {
-        self.stack.clear();
+        // The hot loop of the scan. The position and the stack live in locals, so that they can
+        // stay in registers; they go back into `self` on success (an error ends the scan).
+        let bytes = self.bytes;
+        let mut at = self.pos;
+        let mut stack = std::mem::take(&mut self.stack);
+        stack.clear();
         'value: loop {
-            match self.skip_ws() {
-                b'"' => {
-                    self.skip_string()?;
-                }
+            at = skip_ws(bytes, at);
+            at = match byte(bytes, at) {
+                b'"' => self.stops.string_end(at)?.0,
                 b'{' => {
-                    self.open(true, depth);
-                    if self.skip_ws() == b'}' {
-                        self.pos += 1;
-                        self.stack.pop();
-                    } else {
-                        self.member_key()?;
+                    stack.push(true);
+                    self.too_deep |= depth + stack.len() > MAX_DEPTH;
+                    at = skip_ws(bytes, at + 1);
+                    if byte(bytes, at) != b'}' {
+                        at = self.member_key(at)?;
                         continue 'value;
                     }
+                    stack.pop();
+                    at + 1
                 }
                 b'[' => {
-                    self.open(false, depth);
-                    if self.skip_ws() == b']' {
-                        self.pos += 1;
-                        self.stack.pop();
-                    } else {
+                    stack.push(false);
+                    self.too_deep |= depth + stack.len() > MAX_DEPTH;
+                    at = skip_ws(bytes, at + 1);
+                    if byte(bytes, at) != b']' {
                         continue 'value;
                     }
+                    stack.pop();
+                    at + 1
                 }
-                b'-' | b'0'..=b'9' => self.skip_number()?,
-                b't' => self.skip_literal(b"true")?,
-                b'f' => self.skip_literal(b"false")?,
-                b'n' => self.skip_literal(b"null")?,
-                _ => return Err(self.syntax("expected a value")),
-            }
+                b'-' | b'0'..=b'9' => number_end(bytes, at)?,
+                b't' => literal_end(bytes, at, b"true")?,
+                b'f' => literal_end(bytes, at, b"false")?,
+                b'n' => literal_end(bytes, at, b"null")?,
+                _ => return Err(unexpected(bytes, at, "expected a value")),
+            };
             // A value is complete: close containers until one goes on with a comma.
-            loop {
-                let Some(&in_object) = self.stack.last() else {
-                    return Ok(());
-                };
-                match self.skip_ws() {
-                    b',' => {
-                        self.pos += 1;
-                        if in_object {
-                            self.member_key()?;
-                        }
+            while let Some(&in_object) = stack.last() {
+                at = skip_ws(bytes, at);
+                match (byte(bytes, at), in_object) {
+                    (b',', true) => {
+                        at = self.member_key(at + 1)?;
                         continue 'value;
                     }
-                    b'}' if in_object => {
-                        self.pos += 1;
-                        self.stack.pop();
+                    (b',', false) => {
+                        at += 1;
+                        continue 'value;
                     }
-                    b']' if !in_object => {
-                        self.pos += 1;
-                        self.stack.pop();
+                    (b'}', true) | (b']', false) => {
+                        at += 1;
+                        stack.pop();
                     }
-                    _ if in_object => return Err(self.syntax("expected `,` or `}` after an object member")),
-                    _ => return Err(self.syntax("expected `,` or `]` after an array element")),
+                    (_, true) => return Err(unexpected(bytes, at, "expected `,` or `}` after an object member")),
+                    (_, false) => return Err(unexpected(bytes, at, "expected `,` or `]` after an array element")),
                 }
             }
+            break;
         }
-    }
-
-    /// Steps into an array or object (the scanner is at its bracket).
-    #[inline]
-    fn open(&mut self, object: bool, depth: usize) {
-        self.pos += 1;
-        self.stack.push(object);
-        if depth + self.stack.len() > MAX_DEPTH {
-            self.too_deep = true;
-        }
-    }
-
-    /// A key inside a skipped object, and its colon.
-    #[inline(always)]
-    fn member_key(&mut self) -> Result<(), Fail> {
-        if self.skip_ws() != b'"' {
-            return Err(self.syntax("expected a string key"));
-        }
-        self.skip_string()?;
-        self.colon()
-    }
-
-    /// Skips a string (the scanner is at its opening quote) and says whether it has escapes.
-    /// Escapes are checked for form only (`\u` needs four hex digits), as serde_json does when it
-    /// skips: whether `\uD800` stands alone matters only where the string is decoded.
-    #[inline(always)]
-    fn skip_string(&mut self) -> Result<bool, Fail> {
-        let mut escaped = false;
-        let mut at = self.pos + 1;
-        loop {
-            at = string_stop(self.bytes, at);
-            match self.bytes.get(at) {
-                Some(b'"') => {
-                    self.pos = at + 1;
-                    return Ok(escaped);
-                }
-                Some(b'\\') => {
-                    escaped = true;
-                    at = self.skip_escape(at)?;
-                }
-                Some(_) => return Err(Fail::Syntax { what: "control character (below U+0020) in a string", at }),
-                None => return Err(Fail::Syntax { what: "end of input inside a string", at }),
-            }
-        }
-    }
-
-    /// Checks the escape at `at` (its backslash) and returns the index after it.
-    #[cold]
-    fn skip_escape(&self, at: usize) -> Result<usize, Fail> {
-        match self.bytes.get(at + 1) {
-            Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => Ok(at + 2),
-            Some(b'u') => match self.bytes.get(at + 2..at + 6) {
-                Some(hex) if hex.iter().all(u8::is_ascii_hexdigit) => Ok(at + 6),
-                _ => Err(Fail::Syntax { what: "invalid \\u escape in a string", at }),
-            },
-            _ => Err(Fail::Syntax { what: "invalid escape in a string", at }),
-        }
-    }
-
-    /// Skips a number (the scanner is at its first byte), checking the JSON grammar:
-    /// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
-    #[inline]
-    fn skip_number(&mut self) -> Result<(), Fail> {
-        let mut i = self.pos;
-        if self.byte(i) == b'-' {
-            i += 1;
-        }
-        match self.byte(i) {
-            b'0' => {
-                i += 1;
-                if self.byte(i).is_ascii_digit() {
-                    return Err(Fail::Syntax { what: "leading zero in a number", at: i });
-                }
-            }
-            b'1'..=b'9' => i = self.skip_digits(i + 1),
-            _ => return Err(Fail::Syntax { what: "invalid number", at: i }),
-        }
-        if self.byte(i) == b'.' {
-            let digits = i + 1;
-            i = self.skip_digits(digits);
-            if i == digits {
-                return Err(Fail::Syntax { what: "invalid number: no digit after the decimal point", at: i });
-            }
-        }
-        if self.byte(i) | 0x20 == b'e' {
-            i += 1;
-            if matches!(self.byte(i), b'+' | b'-') {
-                i += 1;
-            }
-            let digits = i;
-            i = self.skip_digits(digits);
-            if i == digits {
-                return Err(Fail::Syntax { what: "invalid number: no digit in the exponent", at: i });
-            }
-        }
-        self.pos = i;
+        self.stack = stack;
+        self.pos = at;
         Ok(())
     }
 
-    #[inline]
-    fn skip_digits(&self, mut i: usize) -> usize {
-        while self.byte(i).is_ascii_digit() {
-            i += 1;
+    /// A key inside a skipped object, and its colon: the index after the colon.
+    #[inline(always)]
+    fn member_key(&mut self, at: usize) -> Result<usize, Fail> {
+        let at = skip_ws(self.bytes, at);
+        if byte(self.bytes, at) != b'"' {
+            return Err(unexpected(self.bytes, at, "expected a string key"));
         }
-        i
+        let (at, _) = self.stops.string_end(at)?;
+        let at = skip_ws(self.bytes, at);
+        if byte(self.bytes, at) != b':' {
+            return Err(unexpected(self.bytes, at, "expected `:` after an object key"));
+        }
+        Ok(at + 1)
     }
 
-    /// Skips `true`, `false` or `null` (the scanner is at its first byte).
+    /// Skips a string (the scanner is at its opening quote) and says whether it has escapes.
     #[inline]
+    fn skip_string(&mut self) -> Result<bool, Fail> {
+        let (end, escaped) = self.stops.string_end(self.pos)?;
+        self.pos = end;
+        Ok(escaped)
+    }
+
+    fn skip_number(&mut self) -> Result<(), Fail> {
+        self.pos = number_end(self.bytes, self.pos)?;
+        Ok(())
+    }
+
     fn skip_literal(&mut self, word: &[u8]) -> Result<(), Fail> {
-        if self.bytes.get(self.pos..self.pos + word.len()) != Some(word) {
-            return Err(self.syntax("invalid literal (expected true, false or null)"));
-        }
-        self.pos += word.len();
+        self.pos = literal_end(self.bytes, self.pos, word)?;
         Ok(())
     }
 
     // ---- bytes ----
 
-    /// The byte at `i`, or 0 past the end. A NUL byte is invalid wherever this is used (outside
-    /// strings), so the end of input needs no separate case; errors tell them apart.
-    #[inline(always)]
-    fn byte(&self, i: usize) -> u8 {
-        self.bytes.get(i).copied().unwrap_or(0)
-    }
-
     #[inline(always)]
     fn peek(&self) -> u8 {
-        self.byte(self.pos)
+        byte(self.bytes, self.pos)
     }
 
-    /// Skips JSON whitespace and returns the next byte (0 at the end, as [`Scanner::byte`]).
+    /// Skips JSON whitespace and returns the next byte (0 at the end, see [`byte`]).
     #[inline(always)]
     fn skip_ws(&mut self) -> u8 {
-        loop {
-            let b = self.peek();
-            if b > b' ' || !matches!(b, b' ' | b'\n' | b'\t' | b'\r') {
-                return b;
-            }
-            self.pos += 1;
-        }
+        self.pos = skip_ws(self.bytes, self.pos);
+        self.peek()
     }
 
     /// The input between two offsets the scanner found (at ASCII bytes, so char boundaries).
@@ -505,9 +417,89 @@ impl<'a> Scanner<'a> {
 
     #[cold]
     fn syntax(&self, what: &'static str) -> Fail {
-        let what = if self.pos >= self.bytes.len() { "unexpected end of input" } else { what };
-        Fail::Syntax { what, at: self.pos }
+        unexpected(self.bytes, self.pos, what)
     }
+}
+
+/// The byte at `i`, or 0 past the end. A NUL byte is invalid wherever this is used (outside
+/// strings), so the end of input needs no separate case; errors tell them apart.
+#[inline(always)]
+fn byte(bytes: &[u8], i: usize) -> u8 {
+    bytes.get(i).copied().unwrap_or(0)
+}
+
+/// The index of the first byte at or after `at` that is not JSON whitespace.
+#[inline(always)]
+fn skip_ws(bytes: &[u8], mut at: usize) -> usize {
+    loop {
+        let b = byte(bytes, at);
+        if b > b' ' || !matches!(b, b' ' | b'\n' | b'\t' | b'\r') {
+            return at;
+        }
+        at += 1;
+    }
+}
+
+/// A syntax error at `at`, where `what` was expected (or the input ended).
+#[cold]
+fn unexpected(bytes: &[u8], at: usize, what: &'static str) -> Fail {
+    let what = if at >= bytes.len() { "unexpected end of input" } else { what };
+    Fail::Syntax { what, at }
+}
+
+/// The end of the number at `at`, checking the JSON grammar:
+/// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
+#[inline]
+fn number_end(bytes: &[u8], mut i: usize) -> Result<usize, Fail> {
+    if byte(bytes, i) == b'-' {
+        i += 1;
+    }
+    match byte(bytes, i) {
+        b'0' => {
+            i += 1;
+            if byte(bytes, i).is_ascii_digit() {
+                return Err(Fail::Syntax { what: "leading zero in a number", at: i });
+            }
+        }
+        b'1'..=b'9' => i = digits_end(bytes, i + 1),
+        _ => return Err(unexpected(bytes, i, "invalid number")),
+    }
+    if byte(bytes, i) == b'.' {
+        let digits = i + 1;
+        i = digits_end(bytes, digits);
+        if i == digits {
+            return Err(unexpected(bytes, i, "invalid number: no digit after the decimal point"));
+        }
+    }
+    if byte(bytes, i) | 0x20 == b'e' {
+        i += 1;
+        if matches!(byte(bytes, i), b'+' | b'-') {
+            i += 1;
+        }
+        let digits = i;
+        i = digits_end(bytes, digits);
+        if i == digits {
+            return Err(unexpected(bytes, i, "invalid number: no digit in the exponent"));
+        }
+    }
+    Ok(i)
+}
+
+#[inline(always)]
+fn digits_end(bytes: &[u8], mut i: usize) -> usize {
+    while byte(bytes, i).is_ascii_digit() {
+        i += 1;
+    }
+    i
+}
+
+/// The end of `word` (`true`, `false` or `null`) at `at`.
+#[inline]
+fn literal_end(bytes: &[u8], at: usize, word: &[u8]) -> Result<usize, Fail> {
+    if bytes.get(at..at + word.len()) != Some(word) {
+        return Err(unexpected(bytes, at, "invalid literal (expected true, false or null)"));
+    }
+    Ok(at + word.len())
 }
 
 /// Decodes a JSON string (quotes included) that has escapes, exactly as strictly as serde_json
@@ -580,70 +572,154 @@ impl<'de> MapAccess<'de> for RawTextEntry<'de> {
 
 // ---- finding the end of plain string contents ----
 
-/// The index of the first byte at or after `from` that interrupts plain string contents — `"`,
-/// `\` or a control byte below 0x20 — or `bytes.len()` if there is none. Strings are most of an
-/// audit event's bytes, so this is the scanner's hot loop: 16 bytes per step with the SIMD of the
-/// processor's baseline (SSE2 on x86_64, NEON on aarch64; no runtime detection needed), a byte at
-/// a time elsewhere and for the last few bytes. [`string_stop_bytewise`] is the reference it is
-/// tested against.
-#[inline]
-fn string_stop(bytes: &[u8], mut from: usize) -> usize {
-    while let Some(chunk) = bytes.get(from..from + 16).and_then(|c| <&[u8; 16]>::try_from(c).ok()) {
-        if let Some(i) = first_stop16(chunk) {
-            return from + i;
-        }
-        from += 16;
-    }
-    string_stop_bytewise(bytes, from)
+/// Where plain string contents stop — at `"`, `\` or a control byte below 0x20 — found a 64-byte
+/// block at a time. Strings are most of an audit event's bytes but short (15 bytes on average),
+/// so a block holds several: its mask is computed once, with SIMD, and kept for the strings that
+/// follow, each of which then costs a shift and a bit scan.
+struct Stops<'a> {
+    bytes: &'a [u8],
+    /// The offset of the block `mask` describes (a multiple of 64), or `usize::MAX` for none yet.
+    block: usize,
+    /// Bit i set when byte `block + i` is a stop.
+    mask: u64,
 }
 
+impl<'a> Stops<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        Stops { bytes, block: usize::MAX, mask: 0 }
+    }
+
+    /// The end of the string whose opening quote is at `at` (the index after its closing
+    /// quote), and whether it has escapes. Escapes are checked for form only (`\u` needs four hex
+    /// digits), as serde_json does when it skips: whether `\uD800` stands alone matters only where
+    /// the string is decoded.
+    #[inline(always)]
+    fn string_end(&mut self, at: usize) -> Result<(usize, bool), Fail> {
+        let mut escaped = false;
+        let mut at = at + 1;
+        loop {
+            at = self.next(at);
+            match self.bytes.get(at) {
+                Some(b'"') => return Ok((at + 1, escaped)),
+                Some(b'\\') => {
+                    escaped = true;
+                    at = escape_end(self.bytes, at)?;
+                }
+                Some(_) => return Err(Fail::Syntax { what: "control character (below U+0020) in a string", at }),
+                None => return Err(Fail::Syntax { what: "end of input inside a string", at }),
+            }
+        }
+    }
+
+    /// The index of the first stop at or after `from`, or `bytes.len()` if there is none.
+    #[inline(always)]
+    fn next(&mut self, mut from: usize) -> usize {
+        loop {
+            let block = from & !63;
+            if block != self.block {
+                if block >= self.bytes.len() {
+                    return self.bytes.len();
+                }
+                self.block = block;
+                self.mask = block_stops(self.bytes, block);
+            }
+            let ahead = self.mask >> (from & 63);
+            if ahead != 0 {
+                return from + ahead.trailing_zeros() as usize;
+            }
+            from = block + 64;
+        }
+    }
+}
+
+/// Checks the escape whose backslash is at `at` and returns the index after it.
+#[cold]
+fn escape_end(bytes: &[u8], at: usize) -> Result<usize, Fail> {
+    match bytes.get(at + 1) {
+        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => Ok(at + 2),
+        Some(b'u') => match bytes.get(at + 2..at + 6) {
+            Some(hex) if hex.iter().all(u8::is_ascii_hexdigit) => Ok(at + 6),
+            _ => Err(Fail::Syntax { what: "invalid \\u escape in a string", at }),
+        },
+        _ => Err(Fail::Syntax { what: "invalid escape in a string", at }),
+    }
+}
+
+/// The definition of a stop, for the bytewise reference the SIMD paths are tested against.
+#[cfg(any(test, not(any(target_arch = "x86_64", target_arch = "aarch64"))))]
 fn is_stop(b: u8) -> bool {
     b == b'"' || b == b'\\' || b < 0x20
 }
 
-/// The byte-at-a-time definition of [`string_stop`].
-fn string_stop_bytewise(bytes: &[u8], from: usize) -> usize {
-    let rest = bytes.get(from..).unwrap_or_default();
-    from + rest.iter().position(|&b| is_stop(b)).unwrap_or(rest.len())
+/// The stops of the block at `start`; past the end of input, the block is padded with spaces,
+/// which are not stops.
+#[inline]
+fn block_stops(bytes: &[u8], start: usize) -> u64 {
+    match bytes.get(start..start + 64).and_then(|b| <&[u8; 64]>::try_from(b).ok()) {
+        Some(block) => stops64(block),
+        None => {
+            let rest = bytes.get(start..).unwrap_or_default();
+            let mut padded = [b' '; 64];
+            padded[..rest.len()].copy_from_slice(rest);
+            stops64(&padded)
+        }
+    }
 }
 
-/// The index in `chunk` (16 bytes) of its first `"`, `\` or byte below 0x20.
+/// The byte-at-a-time definition of [`block_stops`].
+#[cfg(any(test, not(any(target_arch = "x86_64", target_arch = "aarch64"))))]
+fn block_stops_bytewise(bytes: &[u8], start: usize) -> u64 {
+    let rest = bytes.get(start..).unwrap_or_default();
+    rest.iter().take(64).enumerate().fold(0, |mask, (i, &b)| mask | u64::from(is_stop(b)) << i)
+}
+
+/// One bit per byte of `block` (bit i for byte i) that is `"`, `\` or below 0x20.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-fn first_stop16(chunk: &[u8; 16]) -> Option<usize> {
+fn stops64(block: &[u8; 64]) -> u64 {
     use std::arch::x86_64::*;
-    // SAFETY: SSE2 is part of the x86_64 baseline; the unaligned load reads the 16 bytes of
-    // `chunk`.
-    let mask = unsafe {
-        let v = _mm_loadu_si128(chunk.as_ptr() as *const __m128i);
-        let quote = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8));
-        let backslash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
-        // Unsigned v <= 0x1F exactly when min(v, 0x1F) == v (SSE2 has no unsigned compare).
-        let control = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1F)), v);
-        _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(quote, backslash), control)) as u32
-    };
-    (mask != 0).then(|| mask.trailing_zeros() as usize)
+    let mut mask = 0;
+    for k in 0..4 {
+        // SAFETY: SSE2 is part of the x86_64 baseline; the unaligned load reads bytes
+        // 16k..16k+16 of the 64 in `block`.
+        let bits = unsafe {
+            let v = _mm_loadu_si128(block.as_ptr().add(16 * k) as *const __m128i);
+            let quote = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8));
+            let backslash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
+            // Unsigned v <= 0x1F exactly when min(v, 0x1F) == v (SSE2 has no unsigned compare).
+            let control = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1F)), v);
+            _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(quote, backslash), control)) as u16
+        };
+        mask |= u64::from(bits) << (16 * k);
+    }
+    mask
 }
 
 #[cfg(target_arch = "aarch64")]
 #[inline(always)]
-fn first_stop16(chunk: &[u8; 16]) -> Option<usize> {
+fn stops64(block: &[u8; 64]) -> u64 {
     use std::arch::aarch64::*;
-    // SAFETY: NEON is part of the aarch64 baseline; the load reads the 16 bytes of `chunk`.
-    let nibbles = unsafe {
-        let v = vld1q_u8(chunk.as_ptr());
-        let stops = vorrq_u8(vorrq_u8(vceqq_u8(v, vdupq_n_u8(b'"')), vceqq_u8(v, vdupq_n_u8(b'\\'))), vcleq_u8(v, vdupq_n_u8(0x1F)));
-        // NEON has no movemask: shifting each 16-bit lane right by 4 and narrowing it to 8 bits
-        // leaves 4 bits per input byte in a u64.
-        vget_lane_u64(vreinterpret_u64_u8(vshrn_n_u16(vreinterpretq_u16_u8(stops), 4)), 0)
-    };
-    (nibbles != 0).then(|| nibbles.trailing_zeros() as usize / 4)
+    // SAFETY: NEON is part of the aarch64 baseline; the loads read the 64 bytes of `block`.
+    unsafe {
+        let stops = |k: usize| {
+            let v = vld1q_u8(block.as_ptr().add(16 * k));
+            vorrq_u8(vorrq_u8(vceqq_u8(v, vdupq_n_u8(b'"')), vceqq_u8(v, vdupq_n_u8(b'\\'))), vcleq_u8(v, vdupq_n_u8(0x1F)))
+        };
+        // NEON has no movemask: weight each lane by its bit and add pairwise three times (the
+        // simdjson technique, as in `nesting`).
+        let weights: [u8; 16] = [1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128];
+        let w = vld1q_u8(weights.as_ptr());
+        let (t0, t1, t2, t3) = (vandq_u8(stops(0), w), vandq_u8(stops(1), w), vandq_u8(stops(2), w), vandq_u8(stops(3), w));
+        let sum = vpaddq_u8(vpaddq_u8(t0, t1), vpaddq_u8(t2, t3));
+        let sum = vpaddq_u8(sum, sum);
+        vgetq_lane_u64(vreinterpretq_u64_u8(sum), 0)
+    }
 }
 
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 #[inline(always)]
-fn first_stop16(chunk: &[u8; 16]) -> Option<usize> {
-    chunk.iter().position(|&b| is_stop(b))
+fn stops64(block: &[u8; 64]) -> u64 {
+    block_stops_bytewise(block, 0)
 }
 
 #[cfg(test)]
@@ -654,7 +730,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn string_stop_agrees_with_the_bytewise_definition() {
+    fn stops_agree_with_the_bytewise_definition() {
         let alphabet = [b'a', b'"', b'\\', 0x00, 0x1F, 0x20, 0x7F, 0x80, 0xFF, b'z'];
         let mut state: u64 = 0x2545_F491_4F6C_DD1D;
         let mut next = move || {
@@ -663,12 +739,20 @@ mod tests {
             state ^= state << 17;
             state
         };
-        for _ in 0..20_000 {
-            let len = (next() % 80) as usize;
-            // Mostly plain bytes, so that stops land anywhere in a 16-byte step.
-            let text: Vec<u8> = (0..len).map(|_| if next() % 6 == 0 { alphabet[(next() % 10) as usize] } else { b'a' }).collect();
+        for _ in 0..5_000 {
+            let len = (next() % 200) as usize;
+            // Mostly plain bytes, so that stops land anywhere in a block, or in none.
+            let rarity = 2 + next() % 40;
+            let text: Vec<u8> = (0..len).map(|_| if next() % rarity == 0 { alphabet[(next() % 10) as usize] } else { b'a' }).collect();
+            for start in (0..len + 64).step_by(64) {
+                assert_eq!(block_stops(&text, start), block_stops_bytewise(&text, start), "{text:?} block {start}");
+            }
+            let want = |from: usize| from + text.get(from..).unwrap_or_default().iter().position(|&b| is_stop(b)).unwrap_or(len.saturating_sub(from));
+            // Asked in increasing order, as the scanner asks, and from scratch.
+            let mut stops = Stops::new(&text);
             for from in 0..=len {
-                assert_eq!(string_stop(&text, from), string_stop_bytewise(&text, from), "{text:?} from {from}");
+                assert_eq!(stops.next(from), want(from), "{text:?} from {from}");
+                assert_eq!(Stops::new(&text).next(from), want(from), "{text:?} from {from}, fresh");
             }
         }
     }
