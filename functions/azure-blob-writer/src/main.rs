@@ -23,12 +23,13 @@ async fn main() -> Result<(), Error> {
     let blob = BlobSettings::from_env(&ProcessEnv)?;
     settings.warn_about_template();
 
-    let (store, prefix) = AzureBlobStore::connect(blob, None).await?;
+    // The AWS configuration reads the key's secret, S3 payload pointers and the dead-letter queue.
+    let aws = aws_config::load_from_env().await;
+    let (store, prefix) = AzureBlobStore::connect(blob, Some(&aws)).await?;
     let mut pipeline = settings.pipeline.clone();
     pipeline.key_prefix = prefix;
     let destination = ObjectStoreDestination::new(store, settings.concurrency, RetryPolicy::default());
     // S3 payload pointers and the dead-letter queue (`AUDITSTREAM_DLQ_URL`), as every function.
-    let aws = aws_config::load_from_env().await;
     let function = SqsFunction::from_env("azure-blob-writer", Pipeline::new(pipeline), destination, &aws)?;
 
     lambda_runtime::run(service_fn(|event: LambdaEvent<_>| function.handle(event))).await

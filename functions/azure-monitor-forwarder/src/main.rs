@@ -24,10 +24,11 @@ async fn main() -> Result<(), Error> {
     let entra = EntraSettings::from_env(&ProcessEnv)?;
     settings.warn_about_template();
 
-    let sink = AzureMonitorSink::connect(&monitor, &entra, None).await?;
+    // The AWS configuration reads the client secret, S3 payload pointers and the dead-letter queue.
+    let aws = aws_config::load_from_env().await;
+    let sink = AzureMonitorSink::connect(&monitor, &entra, Some(&aws)).await?;
     let destination = LogSinkDestination::new(sink, settings.concurrency, RetryPolicy::default());
     // S3 payload pointers and the dead-letter queue (`AUDITSTREAM_DLQ_URL`), as every function.
-    let aws = aws_config::load_from_env().await;
     let function = SqsFunction::from_env("azure-monitor-forwarder", Pipeline::new(settings.pipeline.clone()), destination, &aws)?;
 
     lambda_runtime::run(service_fn(|event: LambdaEvent<_>| function.handle(event))).await
