@@ -296,17 +296,20 @@ async fn the_built_function_answers_the_sample_events() {
 
 #[tokio::test]
 async fn auditstream_run_to_azure_blob_uses_the_same_configuration() {
+    // Built first (this can take a minute on a cold target directory), and run without blocking the runtime.
+    let cli = tokio::task::spawn_blocking(|| workspace_bin("auditstream-cli", "auditstream")).await.unwrap();
     let az = Azurite::from_env();
     let container = az.create_container("blob-cli").await;
     let connection = format!("DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={DEV_ACCOUNT_KEY};BlobEndpoint={};", az.endpoint);
     let events = workspace_root().join("events");
-    let output = std::process::Command::new(workspace_bin("auditstream-cli", "auditstream"))
+    let output = tokio::process::Command::new(cli)
         .args(["run", "--to", "azure-blob"])
         .args(SAMPLE_FILES.iter().map(|f| events.join(f)))
         .env("AZURE_STORAGE_CONNECTION_STRING", connection)
         .env("AUDITSTREAM_AZURE_BLOB_CONTAINER", &container)
         .env("AUDITSTREAM_AZURE_BLOB_PREFIX", "cli")
         .output()
+        .await
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "auditstream run failed: {stderr}");

@@ -31,7 +31,11 @@ impl Azurite {
     /// Panics, saying how to start it, when Azurite is not running.
     pub fn from_env() -> Azurite {
         let endpoint = reqwest::Url::parse(&azurite_blob_endpoint()).unwrap_or_else(|e| panic!("Azurite endpoint: {e}"));
-        Azurite { endpoint, http: reqwest::Client::new(), credential: dev_credential() }
+        // No idle connections kept: a test may block its runtime for a minute (building a binary, running
+        // one), long past Azurite's 5 s keep-alive, and a pooled connection Azurite has closed meanwhile
+        // fails the next request with "error sending request".
+        let http = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap_or_else(|e| panic!("HTTP client: {e}"));
+        Azurite { endpoint, http, credential: dev_credential() }
     }
 
     /// Creates a container with a unique name and returns the name.

@@ -43,9 +43,18 @@ pub fn workspace_bin(package: &str, bin: &str) -> PathBuf {
 fn build(package: &str, bin: &str) -> Result<PathBuf, String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let root = workspace_root();
-    let output = Command::new(&cargo)
-        .current_dir(&root)
-        .args(["build", "--quiet", "--workspace", "--bins", "--tests", "--message-format=json-render-diagnostics"])
+    let mut command = Command::new(&cargo);
+    command.current_dir(&root).args(["build", "--quiet", "--workspace", "--bins", "--tests", "--message-format=json-render-diagnostics"]);
+    // The test runner gives this process the variables cargo sets for running a test (CARGO_MANIFEST_DIR,
+    // CARGO_PKG_*, ...). Passed on, they look like a changed environment to build scripts that watch them
+    // (ring's watches CARGO_MANIFEST_DIR), and the "no-op" build recompiles ring and the whole TLS and AWS
+    // stack above it: a minute per test run, during which the test's own connections went stale.
+    for (name, _) in std::env::vars_os() {
+        if name.to_str().is_some_and(is_set_by_cargo_for_a_test) {
+            command.env_remove(&name);
+        }
+    }
+    let output = command
         .output()
         .map_err(|e| format!("cannot run `{cargo} build` in {}: {e}", root.display()))?;
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -59,6 +68,13 @@ fn build(package: &str, bin: &str) -> Result<PathBuf, String> {
     executable_from_messages(&stdout, package, bin).ok_or_else(|| {
         format!("`cargo build --workspace --bins --tests` named no executable for bin {bin} of package {package}: is it a [[bin]] of that package?")
     })
+}
+
+/// The variables cargo (and nextest) set for a test process, which a build started from it must not inherit.
+fn is_set_by_cargo_for_a_test(name: &str) -> bool {
+    matches!(name, "CARGO_MANIFEST_DIR" | "CARGO_MANIFEST_PATH" | "CARGO_CRATE_NAME" | "CARGO_PRIMARY_PACKAGE" | "CARGO_TARGET_TMPDIR" | "OUT_DIR")
+        || name.starts_with("CARGO_PKG_")
+        || name.starts_with("CARGO_BIN_EXE_")
 }
 
 /// Finds the executable of `bin` in cargo's `--message-format=json` output: the plain binary, not the
@@ -117,5 +133,15 @@ mod tests {
             Some(PathBuf::from("/w/target/debug/auditstream"))
         );
         assert_eq!(executable_from_messages(messages, "auditstream", "auditstream"), None);
+    }
+
+    #[test]
+    fn a_build_from_a_test_drops_what_cargo_set_for_the_test_and_keeps_the_users_cargo_settings() {
+        for dropped in ["CARGO_MANIFEST_DIR", "CARGO_PKG_NAME", "CARGO_BIN_EXE_auditstream", "CARGO_CRATE_NAME", "OUT_DIR"] {
+            assert!(is_set_by_cargo_for_a_test(dropped), "{dropped}");
+        }
+        for kept in ["CARGO_HOME", "CARGO_TARGET_DIR", "CARGO_BUILD_JOBS", "CARGO_PROFILE_DEV_DEBUG", "CARGO", "PATH"] {
+            assert!(!is_set_by_cargo_for_a_test(kept), "{kept}");
+        }
     }
 }
