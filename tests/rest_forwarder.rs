@@ -520,7 +520,8 @@ async fn the_token_is_read_from_secrets_manager() {
         Ok(_) => panic!("a missing secret must fail"),
         Err(e) => e.to_string(),
     };
-    assert!(err.starts_with(&format!("AUDITSTREAM_REST_TOKEN_SECRET_ARN is not valid: GetSecretValue of {missing} failed")), "{err}");
+    assert!(err.starts_with(&format!("AUDITSTREAM_REST_TOKEN_SECRET_ARN: cannot read secret {missing} from AWS Secrets Manager: ")), "{err}");
+    assert!(err.contains("secretsmanager:GetSecretValue") && err.contains("kms:Decrypt"), "{err}");
 }
 
 #[tokio::test]

@@ -37,6 +37,7 @@ pub mod raw_scan;
 pub mod resolve;
 pub mod rest;
 pub mod retry;
+pub mod secret;
 pub mod sqs_queue;
 pub mod stores;
 pub mod telemetry;

@@ -18,10 +18,10 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 use super::connection::{parse_secret_value, BlobAuth, BlobAuthSource, BlobSettings};
-use super::secrets::{fetch_secret, SecretError};
 use super::shared_key::{encode_blob_path, RequestToSign};
 use crate::destination::{DeliveryError, ObjectStore, PutOutcome};
 use crate::key::{KeyPrefix, ObjectKey};
+use crate::secret::{fetch_secret, SecretError};
 
 /// The Blob service REST version every request is made with.
 pub const BLOB_API_VERSION: &str = "2025-11-05";
@@ -34,8 +34,6 @@ const PUT_TIMEOUT: Duration = Duration::from_secs(60);
 pub enum BlobSetupError {
     #[error(transparent)]
     Secret(#[from] SecretError),
-    #[error("{var}: secret {arn} cannot be used: {reason}")]
-    BadSecret { var: &'static str, arn: String, reason: String },
     #[error("cannot build the HTTP client: {0}")]
     Http(#[from] reqwest::Error),
 }
@@ -76,7 +74,7 @@ impl AzureBlobStore {
                     }
                 };
                 let secret = fetch_secret(&aws_sdk_secretsmanager::Client::new(sdk), var, &arn).await?;
-                parse_secret_value(settings.account.as_deref(), secret.expose()).map_err(|reason| BlobSetupError::BadSecret { var, arn, reason })?
+                parse_secret_value(settings.account.as_deref(), secret.expose()).map_err(|reason| SecretError::Unusable { var, secret_id: arn, reason })?
             }
         };
         let store = AzureBlobStore::new(super::http_client()?, settings.endpoint, settings.account, auth, settings.container);

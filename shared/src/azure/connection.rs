@@ -32,7 +32,7 @@ use crate::config::{ConfigError, Env, EnvExt};
 use crate::key::KeyPrefix;
 
 use super::shared_key::{AccountKey, SharedKeyCredential};
-use super::Secret;
+use crate::secret::Secret;
 
 /// Azurite's development account, documented by Microsoft (not a secret).
 pub const DEV_ACCOUNT: &str = "devstoreaccount1";

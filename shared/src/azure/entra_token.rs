@@ -27,9 +27,9 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
-use super::Secret;
 use crate::config::{ConfigError, Env, EnvExt};
 use crate::destination::DeliveryError;
+use crate::secret::Secret;
 
 pub const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com";
 /// The Logs Ingestion API's scope (public cloud; sovereign clouds use `monitor.azure.us`/`.cn`).
@@ -187,20 +187,11 @@ impl EntraTokenSource {
                 Ok(Cached { token: AccessToken(token.into()), refresh_at: started + life - margin })
             }
             Err(problem) => {
-                let message = self.scrub(&format!("Entra ID token request to {} for client {} failed: {problem}", self.token_url, self.client_id));
+                // A server may echo the client secret back; never pass it on.
+                let message = self.secret.scrub(&format!("Entra ID token request to {} for client {} failed: {problem}", self.token_url, self.client_id));
                 let transient = status == 408 || status == 429 || status >= 500 || status == 200;
                 Err(if transient { DeliveryError::transient(message).with_retry_after(retry_after) } else { DeliveryError::permanent(message) })
             }
-        }
-    }
-
-    /// Removes the client secret from a message, whatever a server chose to echo.
-    fn scrub(&self, message: &str) -> String {
-        let secret = self.secret.expose();
-        if secret.len() >= 4 {
-            message.replace(secret, "<redacted>")
-        } else {
-            message.to_owned()
         }
     }
 }

@@ -19,33 +19,11 @@ pub mod connection;
 pub mod entra_token;
 pub mod monitor_rows;
 pub mod monitor_sink;
-pub mod secrets;
 pub mod shared_key;
 
 use std::time::Duration;
 
 use reqwest::header::HeaderMap;
-
-/// A secret value (account key text, SAS token, client secret). `Debug` never shows it, and it has
-/// no `Display`: use [`Secret::expose`] where the value is needed.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Secret {
-        Secret(value.into())
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(<redacted>)")
-    }
-}
 
 /// How long the server asked us to wait: `x-ms-retry-after-ms` / `retry-after-ms` (milliseconds,
 /// Azure's own) before the standard `Retry-After` (seconds or an HTTP date).
@@ -120,8 +98,7 @@ mod tests {
     }
 
     #[test]
-    fn secrets_do_not_debug_print() {
-        assert_eq!(format!("{:?}", Secret::new("hunter2")), "Secret(<redacted>)");
+    fn one_line_is_the_first_non_empty_line_cut_to_length() {
         assert_eq!(one_line("\n  first line  \nsecond", 5), "first…");
     }
 }

@@ -31,10 +31,10 @@ use flate2::write::GzEncoder;
 use flate2::Compression;
 
 use super::entra_token::{AccessToken, ClientSecretSource, EntraSettings, EntraTokenSource, MONITOR_SCOPE};
-use super::secrets::{fetch_secret, SecretError};
 use crate::config::{ConfigError, Env, EnvExt};
 use crate::destination::{DeliveryError, LogSink, SinkLimits};
 use crate::pipeline::Document;
+use crate::secret::{fetch_secret, SecretError};
 
 pub const API_VERSION: &str = "2023-01-01";
 /// Bytes of one call, uncompressed (and so compressed).
@@ -122,9 +122,8 @@ impl AzureMonitorSink {
                         &loaded
                     }
                 };
-                // A secret stored from a shell often ends in a newline; a client secret never does.
-                let stored = fetch_secret(&aws_sdk_secretsmanager::Client::new(sdk), var, arn).await?;
-                super::Secret::new(stored.expose().trim())
+                // Trimmed, as every Secret: one stored from a shell often ends in a newline.
+                fetch_secret(&aws_sdk_secretsmanager::Client::new(sdk), var, arn).await?
             }
         };
         let http = super::http_client()?;

@@ -13,8 +13,9 @@
 use base64::Engine;
 use reqwest::header::{HeaderName, HeaderValue, AUTHORIZATION};
 
-use super::secret::{Secret, TOKEN_SECRET_ARN_VAR, TOKEN_VAR};
+use super::token::{TOKEN_SECRET_ARN_VAR, TOKEN_VAR};
 use crate::config::ConfigError;
+use crate::secret::Secret;
 
 pub const AUTH_VAR: &str = "AUDITSTREAM_REST_AUTH";
 pub const AUTH_HEADER_VAR: &str = "AUDITSTREAM_REST_AUTH_HEADER";

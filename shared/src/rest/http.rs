@@ -25,12 +25,12 @@ use reqwest::StatusCode;
 
 use super::endpoint::Endpoint;
 use super::headers::event_ids_header;
-use super::secret::Secret;
 use super::{Preset, RestSettings, MAX_BYTES_VAR};
 use crate::config::ConfigError;
 use crate::destination::{DeliveryError, LogSink, SinkLimits};
 use crate::pipeline::Document;
 use crate::retry::parse_retry_after;
+use crate::secret::{Secret, SecretError};
 
 /// Vendor error text longer than this is cut.
 const MAX_VENDOR_TEXT: usize = 300;
@@ -41,6 +41,8 @@ const MAX_RESPONSE_READ: usize = 64 * 1024;
 pub enum SinkBuildError {
     #[error(transparent)]
     Config(#[from] ConfigError),
+    #[error(transparent)]
+    Secret(#[from] SecretError),
     #[error("cannot build the HTTP client for {endpoint}: {reason}")]
     Client { endpoint: String, reason: String },
 }

@@ -41,7 +41,7 @@ pub mod generic;
 pub mod headers;
 pub mod http;
 pub mod json_text;
-pub mod secret;
+pub mod token;
 pub mod splunk_hec;
 pub mod sumo_logic;
 
@@ -54,12 +54,13 @@ use self::datadog::Datadog;
 use self::endpoint::Endpoint;
 use self::generic::BodyFormat;
 use self::headers::{parse_extra_headers, HEADERS_VAR};
-use self::secret::{Secret, TokenSource, TOKEN_SECRET_ARN_VAR, TOKEN_VAR};
 use self::splunk_hec::SplunkHec;
 use self::sumo_logic::SumoLogic;
+use self::token::{TokenSource, TOKEN_SECRET_ARN_VAR, TOKEN_VAR};
 use crate::config::{ConfigError, Env, EnvExt};
 use crate::destination::SinkLimits;
 use crate::pipeline::Document;
+use crate::secret::Secret;
 
 pub const PRESET_VAR: &str = "AUDITSTREAM_REST_PRESET";
 pub const URL_VAR: &str = "AUDITSTREAM_REST_URL";

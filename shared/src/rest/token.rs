@@ -1,52 +1,19 @@
-//! The token (or password) of a REST endpoint: where it comes from, and a type that never shows it.
+//! The token (or password) of a REST endpoint: where it comes from, and how it is found in a
+//! secret's text.
 //!
 //! In Lambda the token lives in AWS Secrets Manager (`AUDITSTREAM_REST_TOKEN_SECRET_ARN`) and is
-//! read once per cold start with `GetSecretValue`; for local runs `AUDITSTREAM_REST_TOKEN` may hold
-//! it. The secret string is the token itself, or a JSON object (the console's key/value form) whose
-//! `AUDITSTREAM_REST_TOKEN_SECRET_KEY` field (default `token`) holds it. Surrounding whitespace is
-//! trimmed: a token pasted with a trailing newline would otherwise be an invalid header.
+//! read once per cold start with the shared reader, [`crate::secret::fetch_secret`]; for local runs
+//! `AUDITSTREAM_REST_TOKEN` may hold it. The secret string is the token itself, or a JSON object
+//! (the console's key/value form) whose `AUDITSTREAM_REST_TOKEN_SECRET_KEY` field (default `token`)
+//! holds it. The token is a [`Secret`], trimmed: a token pasted with a trailing newline would
+//! otherwise be an invalid header.
 
 use crate::config::{ConfigError, Env, EnvExt};
+use crate::secret::{fetch_secret, Secret, SecretError};
 
 pub const TOKEN_SECRET_ARN_VAR: &str = "AUDITSTREAM_REST_TOKEN_SECRET_ARN";
 pub const TOKEN_VAR: &str = "AUDITSTREAM_REST_TOKEN";
 pub const TOKEN_SECRET_KEY_VAR: &str = "AUDITSTREAM_REST_TOKEN_SECRET_KEY";
-
-/// A secret value. `Debug` and `Display` print `[redacted]`; only [`Secret::expose`] gives it out.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Secret {
-        Secret(value.into().trim().to_owned())
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-
-    /// Replaces every occurrence of the secret in `text` (a server may echo what it was sent).
-    pub fn scrub(&self, text: &str) -> String {
-        if self.0.len() < 4 {
-            // Too short to search for without mangling ordinary words; such a token is rejected
-            // at configuration time anyway.
-            return text.to_owned();
-        }
-        text.replace(&self.0, "[redacted]")
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret([redacted])")
-    }
-}
-
-impl std::fmt::Display for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
 
 /// Where the token comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,20 +50,20 @@ impl TokenSource {
 
     /// The token, reading Secrets Manager with `aws` if that is where it is. Call once per cold
     /// start.
-    pub async fn resolve_with(&self, aws: &aws_config::SdkConfig) -> Result<Option<Secret>, ConfigError> {
+    pub async fn resolve_with(&self, aws: &aws_config::SdkConfig) -> Result<Option<Secret>, SecretError> {
         match self {
             TokenSource::None => Ok(None),
             TokenSource::Inline(secret) => Ok(Some(secret.clone())),
             TokenSource::SecretsManager { secret_id, json_key } => {
                 let client = aws_sdk_secretsmanager::Client::new(aws);
-                fetch_secret(&client, secret_id, json_key).await.map(Some)
+                fetch_token(&client, secret_id, json_key).await.map(Some)
             }
         }
     }
 
     /// [`Self::resolve_with`] loading the standard AWS configuration only when a secret must be
     /// read (the command-line tool needs no AWS setup for a token given inline).
-    pub async fn resolve(&self) -> Result<Option<Secret>, ConfigError> {
+    pub async fn resolve(&self) -> Result<Option<Secret>, SecretError> {
         match self {
             TokenSource::SecretsManager { .. } => self.resolve_with(&aws_config::load_from_env().await).await,
             TokenSource::None => Ok(None),
@@ -105,16 +72,11 @@ impl TokenSource {
     }
 }
 
-/// `GetSecretValue`, and the token out of its `SecretString`.
-pub async fn fetch_secret(client: &aws_sdk_secretsmanager::Client, secret_id: &str, json_key: &str) -> Result<Secret, ConfigError> {
-    let fail = |reason: String| ConfigError::InvalidSecret { var: TOKEN_SECRET_ARN_VAR, reason };
-    let out = client.get_secret_value().secret_id(secret_id).send().await.map_err(|e| {
-        // The SDK error names the service's error code and message, never the secret's value.
-        let detail = aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string();
-        fail(format!("GetSecretValue of {secret_id} failed: {detail} (the function's role needs secretsmanager:GetSecretValue on it, and kms:Decrypt for a customer-managed key)"))
-    })?;
-    let text = out.secret_string().ok_or_else(|| fail(format!("secret {secret_id} has no SecretString (binary secrets are not supported): store the token as text")))?;
-    token_from_secret_string(text, json_key).map_err(|reason| fail(format!("secret {secret_id}: {reason}")))
+/// The secret `secret_id` (named by `AUDITSTREAM_REST_TOKEN_SECRET_ARN`), and the token out of its
+/// text.
+pub async fn fetch_token(client: &aws_sdk_secretsmanager::Client, secret_id: &str, json_key: &str) -> Result<Secret, SecretError> {
+    let text = fetch_secret(client, TOKEN_SECRET_ARN_VAR, secret_id).await?;
+    token_from_secret_string(text.expose(), json_key).map_err(|reason| SecretError::Unusable { var: TOKEN_SECRET_ARN_VAR, secret_id: secret_id.to_owned(), reason })
 }
 
 /// The token in a secret string: the string itself, or the `json_key` field of a JSON object.
@@ -143,12 +105,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_secret_never_prints() {
-        let s = Secret::new(" tok-123456\n");
-        assert_eq!(s.expose(), "tok-123456");
-        assert_eq!(format!("{s} {s:?}"), "[redacted] Secret([redacted])");
-        assert_eq!(s.scrub("bad token tok-123456!"), "bad token [redacted]!");
-        let source = TokenSource::Inline(s);
+    fn an_inline_token_never_prints() {
+        let source = TokenSource::Inline(Secret::new(" tok-123456\n"));
         assert!(!format!("{source:?}").contains("tok-123456"));
     }
 
