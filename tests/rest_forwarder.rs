@@ -366,6 +366,32 @@ async fn a_wait_past_the_deadline_is_left_to_sqs() {
 }
 
 #[tokio::test]
+async fn an_endpoint_that_never_answers_is_abandoned_at_the_deadline_not_waited_for() {
+    // Accepts connections and reads nothing back: the request would wait for the whole HTTP timeout
+    // (15 s by default), past this invocation's 5 s; Lambda would then kill it and fail the whole batch.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/ingest", listener.local_addr().unwrap());
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            open.push(socket);
+        }
+    });
+    let f = function(&[("AUDITSTREAM_REST_URL", &url)]).await;
+    let logs = CapturedLogs::default();
+    let _guard = logs.install();
+    let started = Instant::now();
+
+    let response = f.handle(sqs_event(&[("m-hung".into(), job("j-hung", 1, 10))], Duration::from_secs(5))).await.unwrap_or_else(|e| panic!("{e}"));
+
+    assert!(started.elapsed() < Duration::from_secs(5), "it held the batch past the invocation's deadline: {:?}", started.elapsed());
+    assert_eq!(failed_ids(&response), BTreeSet::from(["m-hung".to_owned()]));
+    let logs = logs.text();
+    assert!(logs.contains("m-hung") && logs.contains("still in flight at the deadline"), "{logs}");
+    held.abort();
+}
+
+#[tokio::test]
 async fn a_413_splits_the_batch_and_an_event_too_large_alone_fails_alone() {
     let dd = RestReceiver::start(Vendor::Datadog { api_key: DD_API_KEY.into() });
     // The endpoint takes less than Datadog's 5 MB (a proxy in front of it, say): it answers 413.

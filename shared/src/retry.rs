@@ -1,7 +1,9 @@
 //! The one retry policy every destination uses.
 //!
 //! Exponential backoff with full jitter; a server's `Retry-After` is honoured (never retried
-//! sooner); and nothing is started that could not finish before the Lambda deadline. What is still
+//! sooner); nothing is started that could not finish before the Lambda deadline, and an attempt still
+//! in flight when the deadline comes is abandoned (a hung endpoint must not hold the batch response
+//! until Lambda kills the invocation and every message of the batch comes back). What is still
 //! failing then is handed back to SQS as a batch item failure, which is the durable retry: SQS
 //! redelivers after the visibility timeout, and the queue's redrive policy moves a message that
 //! keeps failing to the dead-letter queue.
@@ -97,7 +99,21 @@ impl RetryPolicy {
     {
         let mut n = 1;
         loop {
-            let err = match attempt(n).await {
+            let outcome = match deadline.at {
+                None => attempt(n).await,
+                Some(at) => match tokio::time::timeout_at(tokio::time::Instant::from_std(at), attempt(n)).await {
+                    Ok(outcome) => outcome,
+                    // Abandoned, not known to have failed: a create-only PUT may have landed (the
+                    // redelivery then finds it and counts it delivered); a POST may have been indexed
+                    // (at-least-once, as a retry would be).
+                    Err(_) => {
+                        return Err(DeliveryError::transient(format!(
+                            "attempt {n} was still in flight at the deadline and was abandoned (SQS will redeliver)"
+                        )))
+                    }
+                },
+            };
+            let err = match outcome {
                 Ok(v) => return Ok(v),
                 Err(e) => e,
             };
@@ -225,5 +241,29 @@ mod tests {
         assert_eq!(calls.load(Ordering::SeqCst), 1);
         assert_eq!(err.kind, FailureKind::Transient);
         assert!(err.to_string().contains("no time left"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn an_attempt_still_in_flight_at_the_deadline_is_abandoned_and_left_to_sqs() {
+        let start = Instant::now();
+        let deadline = Deadline::after(Duration::from_millis(200));
+        let err = RetryPolicy::default()
+            .run(deadline, |_| std::future::pending::<Result<(), DeliveryError>>())
+            .await
+            .unwrap_err();
+        assert!(start.elapsed() < Duration::from_secs(2), "held for {:?}", start.elapsed());
+        assert_eq!(err.kind, FailureKind::Transient);
+        assert_eq!(err.to_string(), "attempt 1 was still in flight at the deadline and was abandoned (SQS will redeliver)");
+    }
+
+    #[tokio::test]
+    async fn without_a_deadline_a_slow_attempt_is_waited_for() {
+        let out = RetryPolicy::default()
+            .run(Deadline::NONE, |_| async {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                Ok::<_, DeliveryError>(7)
+            })
+            .await;
+        assert_eq!(out.unwrap(), 7);
     }
 }
