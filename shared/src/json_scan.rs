@@ -400,9 +400,12 @@ mod tests {
         assert_eq!(s.fields[0].0, "status");
     }
 
+    /// An input, and what its error must look like.
+    type Rejection = (&'static str, fn(&ScanError) -> bool);
+
     #[test]
     fn rejects_what_is_not_an_event_object() {
-        let cases: &[(&str, fn(&ScanError) -> bool)] = &[
+        let cases: &[Rejection] = &[
             ("not json", |e| matches!(e, ScanError::Syntax(_))),
             ("{\"a\":1", |e| matches!(e, ScanError::Syntax(_))),
             ("{\"a\":1} trailing", |e| matches!(e, ScanError::Syntax(_))),

@@ -301,18 +301,18 @@ async fn next_invocation(State(shared): State<Arc<Shared>>) -> Response {
     (StatusCode::OK, headers, invocation.payload).into_response()
 }
 
-fn complete(shared: &Shared, request_id: &str, outcome: Outcome) -> Result<(), Response> {
+fn complete(shared: &Shared, request_id: &str, outcome: Outcome) -> Result<(), Box<Response>> {
     match lock(&shared.in_flight).remove(request_id) {
         Some(done) => {
             // The invoker may have given up (timeout); then nobody waits for this answer.
             let _ = done.send(outcome);
             Ok(())
         }
-        None => Err(json_error(
+        None => Err(Box::new(json_error(
             StatusCode::BAD_REQUEST,
             "InvalidRequestID",
             &format!("no invocation {request_id} is waiting for an answer"),
-        )),
+        ))),
     }
 }
 
@@ -328,12 +328,12 @@ async fn invocation_response(
                 "RequestEntityTooLarge",
                 &format!("response of {} bytes is over the limit of {MAX_RESPONSE_BYTES}", body.len()),
             ),
-            Err(r) => r,
+            Err(r) => *r,
         };
     }
     match complete(&shared, &request_id, Outcome::Response(body)) {
         Ok(()) => accepted(),
-        Err(r) => r,
+        Err(r) => *r,
     }
 }
 
@@ -366,7 +366,7 @@ async fn invocation_error(
     let (error_type, error_message) = read_error(&headers, &body);
     match complete(&shared, &request_id, Outcome::Error { error_type, error_message }) {
         Ok(()) => accepted(),
-        Err(r) => r,
+        Err(r) => *r,
     }
 }
 
