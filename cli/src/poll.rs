@@ -91,7 +91,6 @@ struct Poller {
 #[derive(Default)]
 struct Totals {
     counts: Counts,
-    dead_lettered: u64,
     /// Failed messages, and messages held back on a FIFO queue.
     failed: u64,
 }
@@ -154,7 +153,7 @@ pub async fn poll(args: PollArgs) -> Result<ExitCode> {
     let c = &totals.counts;
     println!(
         "{} received, {} written, {} duplicates, {} filtered, {} masked lines, {} truncated, {} failed ({} sent to the dead-letter queue) -> {}",
-        c.received, c.written, c.duplicates, c.filtered, c.masked_lines, c.truncated, totals.failed, totals.dead_lettered, poller.destination.describe()
+        c.received, c.written, c.duplicates, c.filtered, c.masked_lines, c.truncated, totals.failed, c.dead_lettered, poller.destination.describe()
     );
     if let Some(e) = error {
         return Err(e);
@@ -232,7 +231,6 @@ async fn report(p: &Poller, settled: &Settled) {
     }
     let mut totals = p.totals.lock().await;
     totals.counts.add(&settled.report.counts);
-    totals.dead_lettered += settled.dead_lettered;
     totals.failed += failed;
     p.progress.set_message(format!("{} received, {} written, {} failed", totals.counts.received, totals.counts.written, totals.failed));
 }

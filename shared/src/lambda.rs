@@ -124,7 +124,7 @@ pub fn settled_response(settled: &Settled, destination: &str) -> Result<SqsBatch
     }
     let c = &settled.report.counts;
     tracing::info!(received = c.received, written = c.written, duplicates = c.duplicates, filtered = c.filtered, masked_lines = c.masked_lines,
-        truncated = c.truncated, failed = c.failed(), dead_lettered = settled.dead_lettered, redelivered = items.len(), destination, "batch done");
+        truncated = c.truncated, failed = c.failed(), dead_lettered = c.dead_lettered, redelivered = items.len(), destination, "batch done");
     response(items)
 }
 

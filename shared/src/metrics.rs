@@ -19,6 +19,8 @@ pub struct Counts {
     pub truncated: u64,
     pub failed_permanent: u64,
     pub failed_transient: u64,
+    /// Permanently failed messages moved to the dead-letter queue (with their reason) and acknowledged.
+    pub dead_lettered: u64,
     /// Bytes of documents handed to the destination.
     pub bytes: u64,
     /// Time spent processing the batch.
@@ -42,6 +44,7 @@ impl Counts {
         self.truncated += other.truncated;
         self.failed_permanent += other.failed_permanent;
         self.failed_transient += other.failed_transient;
+        self.dead_lettered += other.dead_lettered;
         self.bytes += other.bytes;
         self.duration_ms += other.duration_ms;
         self.oldest_message_age_ms = match (self.oldest_message_age_ms, other.oldest_message_age_ms) {
@@ -61,6 +64,7 @@ impl Counts {
             json!({"Name": "Truncated", "Unit": "Count"}),
             json!({"Name": "Failed", "Unit": "Count"}),
             json!({"Name": "FailedPermanent", "Unit": "Count"}),
+            json!({"Name": "DeadLettered", "Unit": "Count"}),
             json!({"Name": "Bytes", "Unit": "Bytes"}),
             json!({"Name": "BatchDuration", "Unit": "Milliseconds"}),
         ];
@@ -78,6 +82,7 @@ impl Counts {
             "Truncated": self.truncated,
             "Failed": self.failed(),
             "FailedPermanent": self.failed_permanent,
+            "DeadLettered": self.dead_lettered,
             "Bytes": self.bytes,
             "BatchDuration": self.duration_ms,
         });
@@ -108,13 +113,14 @@ mod tests {
 
     #[test]
     fn emf_declares_every_metric_it_carries() {
-        let counts = Counts { received: 5, written: 3, duplicates: 1, filtered: 0, masked_lines: 7, truncated: 1, failed_permanent: 1, failed_transient: 0, bytes: 900, duration_ms: 42, oldest_message_age_ms: Some(1500) };
+        let counts = Counts { received: 5, written: 3, duplicates: 1, filtered: 0, masked_lines: 7, truncated: 1, failed_permanent: 1, failed_transient: 0, dead_lettered: 1, bytes: 900, duration_ms: 42, oldest_message_age_ms: Some(1500) };
         let doc = counts.emf("auditstream", "s3-writer", 1_700_000_000_000);
         let declared: Vec<&str> = doc["_aws"]["CloudWatchMetrics"][0]["Metrics"].as_array().unwrap().iter().map(|m| m["Name"].as_str().unwrap()).collect();
         for name in &declared {
             assert!(doc.get(*name).is_some_and(|v| v.is_number()), "{name} declared but not present");
         }
         assert_eq!(doc["Failed"], 1);
+        assert_eq!(doc["DeadLettered"], 1);
         assert_eq!(doc["DeliveryLatency"], 1500);
         assert_eq!(doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"], json!([["FunctionName"]]));
         assert_eq!(doc["FunctionName"], "s3-writer");

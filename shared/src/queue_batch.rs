@@ -92,7 +92,6 @@ impl Disposition {
 pub struct Settled {
     pub report: BatchReport,
     pub dispositions: Vec<Disposition>,
-    pub dead_lettered: u64,
 }
 
 impl Settled {
@@ -188,7 +187,6 @@ pub async fn settle(tools: QueueTools<'_>, messages: Vec<QueueMessage>, kind: Qu
         })
         .collect();
 
-    let mut dead_lettered = 0;
     if let (Some(sender), false) = (tools.dead_letters, fifo) {
         let failed_at = Now::capture().iso8601();
         let mut letters = Vec::new();
@@ -210,7 +208,7 @@ pub async fn settle(tools: QueueTools<'_>, messages: Vec<QueueMessage>, kind: Qu
                 }
                 dispositions[i] = match result {
                     Ok(()) => {
-                        dead_lettered += 1;
+                        counts.dead_lettered += 1;
                         Disposition::DeadLettered
                     }
                     Err(why) => Disposition::Retry(RetryReason::DeadLetterFailed(why)),
@@ -221,7 +219,7 @@ pub async fn settle(tools: QueueTools<'_>, messages: Vec<QueueMessage>, kind: Qu
 
     counts.duration_ms = started.elapsed().as_millis() as u64;
     let report = BatchReport { outcomes: ids.into_iter().zip(outcomes).collect(), counts };
-    Settled { report, dispositions, dead_lettered }
+    Settled { report, dispositions }
 }
 
 fn not_processed(after: &str) -> Outcome {
@@ -376,7 +374,7 @@ pub(crate) mod tests {
             assert_eq!(settled.report.counts.failed() + settled.report.counts.written + settled.report.counts.duplicates, 6, "{name}");
             if let Some(d) = &dead_letters {
                 let sent = d.sent.lock().unwrap();
-                assert_eq!(settled.dead_lettered as usize, sent.len(), "{name}");
+                assert_eq!(settled.report.counts.dead_lettered as usize, sent.len(), "{name}");
                 if kind == QueueKind::Standard && !d.refuse {
                     assert_eq!(sent.iter().map(|l| l.message.body.as_str()).collect::<Vec<_>>(), ["not json", pointer("gone").as_str()], "{name}: dead letters are the original bodies");
                 }
