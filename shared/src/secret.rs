@@ -80,6 +80,15 @@ pub async fn fetch_secret(client: &aws_sdk_secretsmanager::Client, var: &'static
     output.secret_string().map(Secret::new).ok_or_else(|| SecretError::NotText { var, secret_id: secret_id.to_owned() })
 }
 
+/// [`fetch_secret`] with the AWS configuration `aws`, or with the standard one (the function's role)
+/// loaded now when `aws` is `None`, so that a caller given its value inline never needs AWS set up.
+pub async fn fetch_secret_with(aws: Option<&aws_config::SdkConfig>, var: &'static str, secret_id: &str) -> Result<Secret, SecretError> {
+    match aws {
+        Some(sdk) => fetch_secret(&aws_sdk_secretsmanager::Client::new(sdk), var, secret_id).await,
+        None => fetch_secret(&aws_sdk_secretsmanager::Client::new(&aws_config::load_from_env().await), var, secret_id).await,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

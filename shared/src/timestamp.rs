@@ -108,11 +108,21 @@ impl Now {
 
     /// ISO-8601 with milliseconds and offset, in UTC (Lambda runs in UTC): `2023-06-02T05:30:01.002+00:00`.
     pub fn iso8601(&self) -> String {
-        let secs = (self.epoch_nanos / 1_000_000_000) as i64;
         let millis = (self.epoch_nanos / 1_000_000 % 1000) as u32;
+        format!("{}.{millis:03}+00:00", self.date_time())
+    }
+
+    /// ISO-8601 to the second with `Z`, the form Azure's SAS `se`/`st` fields take: `2023-06-02T05:30:01Z`.
+    pub fn iso8601_seconds(&self) -> String {
+        format!("{}Z", self.date_time())
+    }
+
+    /// `2023-06-02T05:30:01`, UTC.
+    fn date_time(&self) -> String {
+        let secs = (self.epoch_nanos / 1_000_000_000) as i64;
         let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
         let tod = secs.rem_euclid(86_400);
-        format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}+00:00", tod / 3600, tod / 60 % 60, tod % 60)
+        format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}", tod / 3600, tod / 60 % 60, tod % 60)
     }
 
     /// Epoch milliseconds with a fractional part, as Workato's `{{{now_utc}}}`: `1685683801002.2139`.
@@ -206,6 +216,7 @@ mod tests {
         // 2023-06-02T05:30:01.002213900Z
         let now = Now { epoch_nanos: 1_685_683_801_002_213_900 };
         assert_eq!(now.iso8601(), "2023-06-02T05:30:01.002+00:00");
+        assert_eq!(now.iso8601_seconds(), "2023-06-02T05:30:01Z");
         assert_eq!(now.epoch_millis_fractional(), "1685683801002.2139");
         assert_eq!(now.epoch_micros(), 1_685_683_801_002_213);
     }

@@ -21,22 +21,14 @@ use super::connection::{parse_secret_value, BlobAuth, BlobAuthSource, BlobSettin
 use super::shared_key::{encode_blob_path, RequestToSign};
 use crate::destination::{DeliveryError, ObjectStore, PutOutcome};
 use crate::key::{KeyPrefix, ObjectKey};
-use crate::secret::{fetch_secret, SecretError};
+use crate::secret::{fetch_secret_with, SecretError};
+use super::SetupError;
 
 /// The Blob service REST version every request is made with.
 pub const BLOB_API_VERSION: &str = "2025-11-05";
 
 /// Time for one Put Blob (an event is at most 40 MiB by default).
 const PUT_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// Why the store cannot be set up at cold start.
-#[derive(Debug, thiserror::Error)]
-pub enum BlobSetupError {
-    #[error(transparent)]
-    Secret(#[from] SecretError),
-    #[error("cannot build the HTTP client: {0}")]
-    Http(#[from] reqwest::Error),
-}
 
 /// An Azure Blob container as an [`ObjectStore`].
 pub struct AzureBlobStore {
@@ -61,19 +53,11 @@ impl AzureBlobStore {
     /// Builds the store from its settings, reading the credential from AWS Secrets Manager when the
     /// settings name a secret. `aws` is the AWS configuration to use for that; `None` loads the
     /// standard one (the function's role). Returns the store and the key prefix for the pipeline.
-    pub async fn connect(settings: BlobSettings, aws: Option<&aws_config::SdkConfig>) -> Result<(AzureBlobStore, KeyPrefix), BlobSetupError> {
+    pub async fn connect(settings: BlobSettings, aws: Option<&aws_config::SdkConfig>) -> Result<(AzureBlobStore, KeyPrefix), SetupError> {
         let auth = match settings.auth {
             BlobAuthSource::Ready(auth) => auth,
             BlobAuthSource::SecretArn { var, arn } => {
-                let loaded;
-                let sdk = match aws {
-                    Some(sdk) => sdk,
-                    None => {
-                        loaded = aws_config::load_from_env().await;
-                        &loaded
-                    }
-                };
-                let secret = fetch_secret(&aws_sdk_secretsmanager::Client::new(sdk), var, &arn).await?;
+                let secret = fetch_secret_with(aws, var, &arn).await?;
                 parse_secret_value(settings.account.as_deref(), secret.expose()).map_err(|reason| SecretError::Unusable { var, secret_id: arn, reason })?
             }
         };

@@ -36,6 +36,15 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     headers.get(reqwest::header::RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(crate::retry::parse_retry_after)
 }
 
+/// Why an Azure destination cannot be set up at cold start.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error(transparent)]
+    Secret(#[from] crate::secret::SecretError),
+    #[error("cannot build the HTTP client: {0}")]
+    Http(#[from] reqwest::Error),
+}
+
 /// The HTTP client of the Azure destinations: built once per cold start and shared. No request
 /// timeout here (each call sets its own); a connect timeout so that a black-holed endpoint fails
 /// as transient quickly.

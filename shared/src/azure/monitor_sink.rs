@@ -34,7 +34,8 @@ use super::entra_token::{AccessToken, ClientSecretSource, EntraSettings, EntraTo
 use crate::config::{ConfigError, Env, EnvExt};
 use crate::destination::{DeliveryError, LogSink, SinkLimits};
 use crate::pipeline::Document;
-use crate::secret::{fetch_secret, SecretError};
+use crate::secret::fetch_secret_with;
+use super::SetupError;
 
 pub const API_VERSION: &str = "2023-01-01";
 /// Bytes of one call, uncompressed (and so compressed).
@@ -89,14 +90,6 @@ impl MonitorSettings {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum MonitorSetupError {
-    #[error(transparent)]
-    Secret(#[from] SecretError),
-    #[error("cannot build the HTTP client: {0}")]
-    Http(#[from] reqwest::Error),
-}
-
 pub struct AzureMonitorSink {
     http: reqwest::Client,
     url: reqwest::Url,
@@ -110,21 +103,11 @@ impl AzureMonitorSink {
 
     /// Builds the sink, reading the client secret from AWS Secrets Manager when the settings name
     /// one (`aws`: the AWS configuration for that; `None` loads the standard one).
-    pub async fn connect(settings: &MonitorSettings, entra: &EntraSettings, aws: Option<&aws_config::SdkConfig>) -> Result<Self, MonitorSetupError> {
+    pub async fn connect(settings: &MonitorSettings, entra: &EntraSettings, aws: Option<&aws_config::SdkConfig>) -> Result<Self, SetupError> {
         let secret = match &entra.secret {
             ClientSecretSource::Value(s) => s.clone(),
-            ClientSecretSource::SecretArn { var, arn } => {
-                let loaded;
-                let sdk = match aws {
-                    Some(sdk) => sdk,
-                    None => {
-                        loaded = aws_config::load_from_env().await;
-                        &loaded
-                    }
-                };
-                // Trimmed, as every Secret: one stored from a shell often ends in a newline.
-                fetch_secret(&aws_sdk_secretsmanager::Client::new(sdk), var, arn).await?
-            }
+            // Trimmed, as every Secret: one stored from a shell often ends in a newline.
+            ClientSecretSource::SecretArn { var, arn } => fetch_secret_with(aws, var, arn).await?,
         };
         let http = super::http_client()?;
         let tokens = EntraTokenSource::new(http.clone(), entra.token_url(), entra.client_id.clone(), secret, MONITOR_SCOPE);
