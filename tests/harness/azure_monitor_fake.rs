@@ -29,7 +29,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
-use tokio::sync::oneshot;
+use crate::fake_server::FakeServer;
 
 pub const SCOPE: &str = "https://monitor.azure.com/.default";
 pub const API_VERSION: &str = "2023-01-01";
@@ -103,17 +103,12 @@ impl Shared {
 
 /// The running fake.
 pub struct MonitorFake {
-    addr: std::net::SocketAddr,
+    server: FakeServer,
     shared: Arc<Shared>,
-    shutdown: Option<oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl MonitorFake {
     pub fn start(config: FakeConfig) -> MonitorFake {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("binding the Azure Monitor fake on 127.0.0.1: {e}"));
-        listener.set_nonblocking(true).unwrap_or_else(|e| panic!("{e}"));
-        let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
         let shared = Arc::new(Shared { config, token_requests: AtomicUsize::new(0), inner: Mutex::new(Inner::default()) });
         let app = Router::new()
             .route("/{tenant}/oauth2/v2.0/token", post(token))
@@ -122,26 +117,13 @@ impl MonitorFake {
             // Sizes are checked in the handler, to answer 413 as Azure does.
             .layer(DefaultBodyLimit::disable())
             .with_state(shared.clone());
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap_or_else(|e| panic!("{e}"));
-        let (shutdown, shutdown_rx) = oneshot::channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name(format!("azure-monitor-fake-{}", addr.port()))
-            .spawn(move || {
-                runtime.block_on(async move {
-                    let Ok(listener) = tokio::net::TcpListener::from_std(listener) else { return };
-                    tokio::select! {
-                        _ = axum::serve(listener, app) => {}
-                        _ = shutdown_rx => {}
-                    }
-                });
-            })
-            .unwrap_or_else(|e| panic!("{e}"));
-        MonitorFake { addr, shared, shutdown: Some(shutdown), thread: Some(thread) }
+        let server = FakeServer::start("azure-monitor-fake", app);
+        MonitorFake { server, shared }
     }
 
     /// `http://127.0.0.1:PORT`: both the authority host and the ingestion endpoint.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.server.base_url()
     }
 
     pub fn config(&self) -> &FakeConfig {
@@ -203,17 +185,6 @@ impl MonitorFake {
     /// Requests a correct client would never make, with what was wrong.
     pub fn violations(&self) -> Vec<String> {
         self.shared.lock().violations.clone()
-    }
-}
-
-impl Drop for MonitorFake {
-    fn drop(&mut self) {
-        if let Some(s) = self.shutdown.take() {
-            let _ = s.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
 

@@ -6,6 +6,7 @@
 
 pub mod azure_monitor_fake;
 pub mod azurite;
+pub mod fake_server;
 pub mod lambda_emulator;
 pub mod rest_receivers;
 pub mod services;

@@ -6,9 +6,11 @@
 //!   code 2, another scheme → 401 code 3, wrong token → 403 code 4); `Content-Encoding` none or gzip
 //!   (else 415); at most `max_request_bytes` uncompressed (else 413); the body one or more JSON
 //!   envelope objects one after another — no array, no commas — each with a numeric `time`, string
-//!   `host`/`source`/`sourcetype`/`index` when present, a non-blank `event`, and no other keys
-//!   (else 400 code 6 with `invalid-event-number`); `index` one of the allowed ones (else 400 code 7).
-//!   Answers `{"text":"Success","code":0}`.
+//!   `host`/`source`/`sourcetype`/`index` when present, a non-blank `event` (else code 12 or 13), and
+//!   no other keys (else code 6); `index` one of the allowed ones (else code 7). Answers
+//!   `{"text":"Success","code":0}`. A batch with an invalid event is answered as Splunk does: the
+//!   events before it are indexed, it is refused with `400 {"text":…,"code":N,"invalid-event-number":K}`,
+//!   and the events after it are not indexed.
 //! - **Datadog** `POST /api/v2/logs`: `DD-API-KEY` (none → 401, wrong → 403); `Content-Type:
 //!   application/json`; `Content-Encoding` identity, gzip or deflate; ≤ 5,000,000 bytes uncompressed
 //!   (else 413); a JSON array of 1–1,000 objects, each with a string `message` and string
@@ -28,7 +30,8 @@
 //!
 //! Faults on demand: [`RestReceiver::respond_next`] gives the next requests a scripted answer
 //! (429 with `Retry-After`, 503, 401…) after they pass the checks; [`RestReceiver::fail_requests_with`]
-//! answers every request holding a given text with a fixed answer. `max_request_bytes` can be set
+//! answers every request holding a given text with a fixed answer; [`RestReceiver::refuse_hec_event`]
+//! has Splunk HEC find one event invalid, by id. `max_request_bytes` can be set
 //! below the vendor's limit to make a receiver answer 413 (a request over the vendor's own limit is
 //! also a violation: the client must check sizes before sending).
 //!
@@ -45,7 +48,7 @@ use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use serde_json::Value;
-use tokio::sync::oneshot;
+use crate::fake_server::FakeServer;
 
 pub const SPLUNK_MAX_CONTENT_LENGTH: usize = 1_000_000;
 pub const DATADOG_MAX_REQUEST_BYTES: usize = 5_000_000;
@@ -136,7 +139,8 @@ pub struct ReceivedRequest {
     pub raw_body: Vec<u8>,
     /// The body uncompressed.
     pub body: Vec<u8>,
-    /// The documents it carried (parsed), when the body was well-formed.
+    /// The documents it carried (parsed), when the body was well-formed; of a body with an
+    /// invalid HEC envelope, those before it.
     pub events: Vec<Value>,
 }
 
@@ -153,10 +157,12 @@ impl ReceivedRequest {
 #[derive(Default)]
 struct Inner {
     requests: Vec<ReceivedRequest>,
-    /// Events of accepted requests.
+    /// Events of accepted requests, and those HEC indexed before an invalid one.
     accepted: Vec<Value>,
     script: VecDeque<Scripted>,
     rules: Vec<(String, Scripted)>,
+    /// Ids of the events HEC finds invalid.
+    invalid_hec_events: Vec<String>,
     violations: Vec<String>,
 }
 
@@ -174,39 +180,21 @@ impl Shared {
 
 /// A running receiver.
 pub struct RestReceiver {
-    addr: std::net::SocketAddr,
+    server: FakeServer,
     shared: Arc<Shared>,
-    shutdown: Option<oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl RestReceiver {
     pub fn start(vendor: Vendor) -> RestReceiver {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("binding a {} receiver on 127.0.0.1: {e}", vendor.name()));
-        listener.set_nonblocking(true).unwrap_or_else(|e| panic!("{e}"));
-        let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
         let shared = Arc::new(Shared { max_request_bytes: Mutex::new(vendor.default_max_request_bytes()), vendor, inner: Mutex::new(Inner::default()) });
         let app = Router::new().fallback(handle).layer(DefaultBodyLimit::disable()).with_state(shared.clone());
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap_or_else(|e| panic!("{e}"));
-        let (shutdown, shutdown_rx) = oneshot::channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name(format!("rest-receiver-{}", addr.port()))
-            .spawn(move || {
-                runtime.block_on(async move {
-                    let Ok(listener) = tokio::net::TcpListener::from_std(listener) else { return };
-                    tokio::select! {
-                        _ = axum::serve(listener, app) => {}
-                        _ = shutdown_rx => {}
-                    }
-                });
-            })
-            .unwrap_or_else(|e| panic!("{e}"));
-        RestReceiver { addr, shared, shutdown: Some(shutdown), thread: Some(thread) }
+        let server = FakeServer::start("rest-receiver", app);
+        RestReceiver { server, shared }
     }
 
     /// `http://127.0.0.1:PORT`.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.server.base_url()
     }
 
     /// The URL a client is configured with: the HEC or Datadog host, the full Sumo source URL,
@@ -234,6 +222,13 @@ impl RestReceiver {
         self.shared.lock().rules.push((text.to_owned(), answer));
     }
 
+    /// Splunk HEC finds the event whose `id` is `id` invalid, wherever it is in a batch, and
+    /// answers as it does for an invalid event (400 code 6 with `invalid-event-number`, the events
+    /// before it indexed). Not a violation: it stands for a reason the client cannot know.
+    pub fn refuse_hec_event(&self, id: &str) {
+        self.shared.lock().invalid_hec_events.push(id.to_owned());
+    }
+
     pub fn requests(&self) -> Vec<ReceivedRequest> {
         self.shared.lock().requests.clone()
     }
@@ -249,28 +244,20 @@ impl RestReceiver {
     }
 }
 
-impl Drop for RestReceiver {
-    fn drop(&mut self) {
-        if let Some(s) = self.shutdown.take() {
-            let _ = s.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
 /// The result of checking a request: the answer, and the events when the body was well-formed.
 struct Checked {
     status: StatusCode,
     headers: Vec<(String, String)>,
     body: String,
     events: Option<Vec<Value>>,
+    /// Of a refused request's events, how many the service kept: HEC indexes those before an
+    /// invalid one.
+    indexed: usize,
     violation: Option<String>,
 }
 
 fn answer(status: u16, body: impl Into<String>) -> Checked {
-    Checked { status: StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), headers: Vec::new(), body: body.into(), events: None, violation: None }
+    Checked { status: StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), headers: Vec::new(), body: body.into(), events: None, indexed: 0, violation: None }
 }
 
 fn refuse(status: u16, body: impl Into<String>, violation: impl Into<String>) -> Checked {
@@ -284,6 +271,7 @@ async fn handle(State(shared): State<Arc<Shared>>, method: Method, OriginalUri(u
         headers.iter().map(|(n, v)| (n.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned())).collect();
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
     let max = *shared.max_request_bytes.lock().unwrap_or_else(|p| p.into_inner());
+    let invalid_hec_events = shared.lock().invalid_hec_events.clone();
 
     let (body, mut checked) = match decode(&header("content-encoding"), &raw, &shared.vendor) {
         Err(c) => (Vec::new(), c),
@@ -291,12 +279,12 @@ async fn handle(State(shared): State<Arc<Shared>>, method: Method, OriginalUri(u
             let c = if method != Method::POST {
                 refuse(405, "", format!("{method} {path}: only POST is accepted"))
             } else {
-                check(&shared.vendor, &path, &headers, &body, max)
+                check(&shared.vendor, &path, &headers, &body, max, &invalid_hec_events)
             };
             (body, c)
         }
     };
-    if checked.status.is_success() && checked.violation.is_none() {
+    if checked.violation.is_none() {
         if let Some(events) = &checked.events {
             if let Some(problem) = check_event_ids(&header, events) {
                 checked = refuse(400, "", problem);
@@ -319,9 +307,8 @@ async fn handle(State(shared): State<Arc<Shared>>, method: Method, OriginalUri(u
         inner.violations.push(format!("{} {path}: {v}", shared.vendor.name()));
     }
     let events = checked.events.clone().unwrap_or_default();
-    if checked.status.is_success() {
-        inner.accepted.extend(events.iter().cloned());
-    }
+    let kept = if checked.status.is_success() { events.len() } else { checked.indexed.min(events.len()) };
+    inner.accepted.extend(events[..kept].iter().cloned());
     inner.requests.push(ReceivedRequest { at, path, status: checked.status.as_u16(), headers: header_list, raw_body: raw.to_vec(), body, events });
     drop(inner);
 
@@ -357,7 +344,7 @@ fn decode(encoding: &str, raw: &[u8], vendor: &Vendor) -> Result<Vec<u8>, Checke
     }
 }
 
-fn check(vendor: &Vendor, path: &str, headers: &HeaderMap, body: &[u8], max: usize) -> Checked {
+fn check(vendor: &Vendor, path: &str, headers: &HeaderMap, body: &[u8], max: usize, invalid_hec_events: &[String]) -> Checked {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let too_large = |body: &[u8], message: String| {
         let violation = (body.len() > vendor.vendor_limit()).then(|| format!("{} bytes is over the vendor's own limit of {}", body.len(), vendor.vendor_limit()));
@@ -385,35 +372,40 @@ fn check(vendor: &Vendor, path: &str, headers: &HeaderMap, body: &[u8], max: usi
             }
             let mut events = Vec::new();
             for (i, item) in serde_json::Deserializer::from_slice(body).into_iter::<Value>().enumerate() {
-                let bad = |why: String| refuse(400, format!(r#"{{"text":"Invalid data format","code":6,"invalid-event-number":{i}}}"#), format!("event {i}: {why}"));
+                let invalid = |code: u16, text: &str, why: String| Checked { violation: Some(format!("event {i}: {why}")), ..invalid_event(events.clone(), i, code, text) };
                 let envelope = match item {
                     Ok(Value::Object(o)) => o,
-                    Ok(other) => return bad(format!("not an envelope object: {}", short(&other))),
-                    Err(e) => return bad(format!("not concatenated JSON objects: {e}")),
+                    Ok(other) => return invalid(6, "Invalid data format", format!("not an envelope object: {}", short(&other))),
+                    Err(e) => return invalid(6, "Invalid data format", format!("not concatenated JSON objects: {e}")),
                 };
                 for key in envelope.keys() {
                     if !["time", "host", "source", "sourcetype", "index", "event", "fields"].contains(&key.as_str()) {
-                        return bad(format!("unknown key {key:?}"));
+                        return invalid(6, "Invalid data format", format!("unknown key {key:?}"));
                     }
                 }
                 if !envelope.get("time").is_none_or(Value::is_number) {
-                    return bad("`time` is not epoch seconds".into());
+                    return invalid(6, "Invalid data format", "`time` is not epoch seconds".into());
                 }
                 for key in ["host", "source", "sourcetype", "index"] {
                     if !envelope.get(key).is_none_or(Value::is_string) {
-                        return bad(format!("`{key}` is not a string"));
+                        return invalid(6, "Invalid data format", format!("`{key}` is not a string"));
                     }
-                }
-                match envelope.get("event") {
-                    None | Some(Value::Null) => return refuse(400, format!(r#"{{"text":"Event field is required","code":12,"invalid-event-number":{i}}}"#), format!("event {i}: no `event`")),
-                    Some(Value::String(s)) if s.trim().is_empty() => return refuse(400, format!(r#"{{"text":"Event field cannot be blank","code":13,"invalid-event-number":{i}}}"#), format!("event {i}: blank `event`")),
-                    Some(event) => events.push(event.clone()),
                 }
                 if let Some(index) = envelope.get("index").and_then(Value::as_str) {
                     if !allowed_indexes.is_empty() && !allowed_indexes.iter().any(|a| a == index) {
-                        return refuse(400, format!(r#"{{"text":"Incorrect index","code":7,"invalid-event-number":{i}}}"#), format!("index {index:?} is not allowed for the token"));
+                        return invalid(7, "Incorrect index", format!("index {index:?} is not allowed for the token"));
                     }
                 }
+                match envelope.get("event") {
+                    None | Some(Value::Null) => return invalid(12, "Event field is required", "no `event`".into()),
+                    Some(Value::String(s)) if s.trim().is_empty() => return invalid(13, "Event field cannot be blank", "blank `event`".into()),
+                    Some(event) => events.push(event.clone()),
+                }
+            }
+            // Found only once the whole body is read, so that the event-id header is checked against
+            // every event of a well-formed request.
+            if let Some(k) = events.iter().position(|e| event_id(e).is_some_and(|id| invalid_hec_events.contains(&id))) {
+                return invalid_event(events, k, 6, "Invalid data format");
             }
             Checked { events: Some(events), ..answer(200, r#"{"text":"Success","code":0}"#) }
         }
@@ -517,6 +509,21 @@ fn check(vendor: &Vendor, path: &str, headers: &HeaderMap, body: &[u8], max: usi
     }
 }
 
+/// HEC's answer to a batch whose event `k` is invalid (`events`: those read, at least the `k`
+/// before it): the events before it are indexed, it is refused, the ones after it are not indexed.
+fn invalid_event(events: Vec<Value>, k: usize, code: u16, text: &str) -> Checked {
+    Checked { indexed: k, events: Some(events), ..answer(400, format!(r#"{{"text":"{text}","code":{code},"invalid-event-number":{k}}}"#)) }
+}
+
+/// An event's own `id`, as text.
+fn event_id(event: &Value) -> Option<String> {
+    match event.get("id") {
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
 /// Every event must be a JSON object, and the event-id header must name each event in order.
 fn check_event_ids(header: &dyn Fn(&str) -> String, events: &[Value]) -> Option<String> {
     if let Some(i) = events.iter().position(|e| !e.is_object()) {
@@ -532,11 +539,7 @@ fn check_event_ids(header: &dyn Fn(&str) -> String, events: &[Value]) -> Option<
         return Some(format!("X-Auditstream-Event-Ids names {} events, the body holds {}", ids.len(), events.len()));
     }
     for (i, (id, event)) in ids.iter().zip(events).enumerate() {
-        let own = match event.get("id") {
-            Some(Value::String(s)) => s.clone(),
-            Some(Value::Number(n)) => n.to_string(),
-            _ => continue,
-        };
+        let Some(own) = event_id(event) else { continue };
         if percent_decode(id) != own {
             return Some(format!("X-Auditstream-Event-Ids item {i} is {id:?}, the event's id is {own:?}"));
         }

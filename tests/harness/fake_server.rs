@@ -1,0 +1,53 @@
+//! The plumbing of the strict vendor fakes ([`crate::rest_receivers`], [`crate::azure_monitor_fake`]):
+//! an axum app served on 127.0.0.1:0 from its own thread and runtime, so it keeps answering while a
+//! test blocks its own runtime (running a binary, say), and stopped when dropped.
+
+use axum::Router;
+use tokio::sync::oneshot;
+
+/// A running app. Dropping it stops the server and waits for its thread.
+pub struct FakeServer {
+    addr: std::net::SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl FakeServer {
+    /// Serves `app`; `name` says what it is in panics and the thread's name (`rest-receiver`, ...).
+    pub fn start(name: &str, app: Router) -> FakeServer {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("binding the {name} on 127.0.0.1: {e}"));
+        listener.set_nonblocking(true).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let addr = listener.local_addr().unwrap_or_else(|e| panic!("{name}: {e}"));
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap_or_else(|e| panic!("{name}: {e}"));
+        let (shutdown, shutdown_rx) = oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name(format!("{name}-{}", addr.port()))
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let Ok(listener) = tokio::net::TcpListener::from_std(listener) else { return };
+                    tokio::select! {
+                        _ = axum::serve(listener, app) => {}
+                        _ = shutdown_rx => {}
+                    }
+                });
+            })
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        FakeServer { addr, shutdown: Some(shutdown), thread: Some(thread) }
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for FakeServer {
+    fn drop(&mut self) {
+        if let Some(s) = self.shutdown.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
