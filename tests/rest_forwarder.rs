@@ -4,7 +4,8 @@
 //!
 //! Shown here: the exact bytes each preset sends; retries honour `Retry-After` (measured); a 413
 //! batch is split and an event too large alone fails by itself; a 401/403 fails with an error that
-//! names the endpoint and not the token (in the error and in the logs); nothing is lost — every
+//! names the endpoint and not the token (in the error and in the logs); a Splunk batch with one
+//! refused event fails that event alone and resends only the ones HEC dropped; nothing is lost — every
 //! event was received or its message is in `batchItemFailures`; the token read from Secrets
 //! Manager (moto); the built `rest-forwarder` binary under the Lambda Runtime API emulator; and
 //! `auditstream run --to http://…`.
@@ -43,6 +44,20 @@ async fn function(env: &[(&str, &str)]) -> RestFunction {
     let settings = RestSettings::from_env(env).unwrap_or_else(|e| panic!("{e}"));
     let sink = HttpLogSink::from_settings(settings).await.unwrap_or_else(|e| panic!("{e}"));
     SqsFunction::new("rest-forwarder", Pipeline::default(), LogSinkDestination::new(sink, 4, RetryPolicy::default()))
+}
+
+/// The function sending to a Splunk HEC receiver: index `audit`, up to ten events per request,
+/// and `more`.
+async fn hec_function(url: &str, more: &[(&str, &str)]) -> RestFunction {
+    let mut env = vec![
+        ("AUDITSTREAM_REST_PRESET", "splunk_hec"),
+        ("AUDITSTREAM_REST_URL", url),
+        ("AUDITSTREAM_REST_TOKEN", HEC_TOKEN),
+        ("AUDITSTREAM_SPLUNK_INDEX", "audit"),
+        ("AUDITSTREAM_REST_BATCH_MAX_EVENTS", "10"),
+    ];
+    env.extend_from_slice(more);
+    function(&env).await
 }
 
 /// An SQS Lambda event of `(message id, body)` records, with `deadline` left to run.
@@ -142,15 +157,7 @@ impl Write for CapturedLogs {
 async fn splunk_hec_gets_concatenated_envelopes_with_the_event_embedded() {
     let hec = RestReceiver::start(Vendor::SplunkHec { token: HEC_TOKEN.into(), allowed_indexes: vec!["audit".into()] });
     let url = hec.url();
-    let f = function(&[
-        ("AUDITSTREAM_REST_PRESET", "splunk_hec"),
-        ("AUDITSTREAM_REST_URL", &url),
-        ("AUDITSTREAM_REST_TOKEN", HEC_TOKEN),
-        ("AUDITSTREAM_SPLUNK_INDEX", "audit"),
-        ("AUDITSTREAM_SPLUNK_HOST", "lambda-eu-1"),
-        ("AUDITSTREAM_REST_BATCH_MAX_EVENTS", "10"),
-    ])
-    .await;
+    let f = hec_function(&url, &[("AUDITSTREAM_SPLUNK_HOST", "lambda-eu-1")]).await;
     let records = mixed_batch();
 
     let response = f.handle(sqs_event(&records, Duration::from_secs(60))).await.unwrap_or_else(|e| panic!("{e}"));
@@ -463,6 +470,42 @@ async fn a_wrong_splunk_token_is_a_403_naming_splunks_reason() {
     let logs = logs.text();
     assert!(!logs.contains(wrong), "{logs}");
     assert!(logs.contains(&format!(r#"POST {url}/services/collector/event: HTTP 403 Forbidden: {{"text":"Invalid token","code":4}}; check the token"#)), "{logs}");
+}
+
+#[tokio::test]
+async fn splunk_refusing_one_event_of_a_batch_fails_that_message_alone_and_duplicates_nothing() {
+    let hec = RestReceiver::start(Vendor::SplunkHec { token: HEC_TOKEN.into(), allowed_indexes: vec!["audit".into()] });
+    // The forwarder writes only well-formed envelopes, all to the one configured index, so nothing
+    // a test can feed it makes a faithful HEC refuse one event of a batch on its own. The receiver
+    // is told to find j-3 invalid, standing in for whatever Splunk may refuse that the forwarder
+    // cannot know beforehand; it answers as HEC does (events before it indexed, 400 with
+    // `invalid-event-number`, events after it dropped).
+    hec.refuse_hec_event("j-3");
+    let url = hec.url();
+    let f = hec_function(&url, &[]).await;
+    let records: Vec<(String, String)> = (0..7).map(|i| (format!("m-{i}"), job(&format!("j-{i}"), 1, 10))).collect();
+    let logs = CapturedLogs::default();
+    let _guard = logs.install();
+
+    let response = f.handle(sqs_event(&records, Duration::from_secs(60))).await.unwrap_or_else(|e| panic!("{e}"));
+
+    assert_eq!(failed_ids(&response), BTreeSet::from(["m-3".to_owned()]));
+    let mut indexed: Vec<String> = hec.accepted_events().iter().map(|e| e["id"].as_str().unwrap_or_default().to_owned()).collect();
+    indexed.sort();
+    assert_eq!(indexed, ["j-0", "j-1", "j-2", "j-4", "j-5", "j-6"], "every other event indexed exactly once");
+    let requests: Vec<(u16, String)> = hec.requests().iter().map(|r| (r.status, r.header("x-auditstream-event-ids").unwrap_or_default().to_owned())).collect();
+    assert_eq!(requests, [(400, "j-0,j-1,j-2,j-3,j-4,j-5,j-6".to_owned()), (200, "j-4,j-5,j-6".to_owned())], "the events after the refused one are sent again, once");
+    let logs = logs.text();
+    assert!(!logs.contains(HEC_TOKEN), "{logs}");
+    let failures: Vec<&str> = logs.lines().filter(|l| l.contains("message not delivered")).collect();
+    assert_eq!(failures.len(), 1, "{logs}");
+    assert!(
+        failures[0].contains("m-3")
+            && failures[0].contains(&format!(r#"POST {url}/services/collector/event: HTTP 400 Bad Request: {{"text":"Invalid data format","code":6,"invalid-event-number":3}}; Splunk HEC refused this event alone"#)),
+        "{}",
+        failures[0]
+    );
+    assert_eq!(hec.violations(), Vec::<String>::new());
 }
 
 #[tokio::test]

@@ -39,23 +39,35 @@ pub struct DeliveryError {
     pub message: String,
     /// How long the server asked us to wait (HTTP `Retry-After` and its vendor variants).
     pub retry_after: Option<Duration>,
+    /// From a [`LogSink`]: the first this-many documents of the request were accepted and the
+    /// error is about the next one alone (Splunk HEC's `invalid-event-number`). `None`: the error
+    /// is about the whole request.
+    pub accepted: Option<usize>,
 }
 
 impl DeliveryError {
     pub fn transient(message: impl Into<String>) -> Self {
-        DeliveryError { kind: FailureKind::Transient, message: message.into(), retry_after: None }
+        DeliveryError { kind: FailureKind::Transient, message: message.into(), retry_after: None, accepted: None }
     }
 
     pub fn permanent(message: impl Into<String>) -> Self {
-        DeliveryError { kind: FailureKind::Permanent, message: message.into(), retry_after: None }
+        DeliveryError { kind: FailureKind::Permanent, message: message.into(), retry_after: None, accepted: None }
     }
 
     pub fn too_large(message: impl Into<String>) -> Self {
-        DeliveryError { kind: FailureKind::TooLarge, message: message.into(), retry_after: None }
+        DeliveryError { kind: FailureKind::TooLarge, message: message.into(), retry_after: None, accepted: None }
     }
 
     pub fn with_retry_after(mut self, after: Option<Duration>) -> Self {
         self.retry_after = after;
+        self
+    }
+
+    /// Says the request's first `accepted` documents were accepted and this error is about the
+    /// next one. Permanent: sending the request again would duplicate what was accepted.
+    pub fn after_accepting(mut self, accepted: usize) -> Self {
+        self.kind = FailureKind::Permanent;
+        self.accepted = Some(accepted);
         self
     }
 
@@ -190,6 +202,6 @@ pub trait LogSink: Send + Sync {
     fn limits(&self) -> SinkLimits;
 
     /// Sends one request holding `docs`. `Err` with [`FailureKind::TooLarge`] asks the caller to
-    /// split the batch.
+    /// split the batch; `Err` with [`DeliveryError::accepted`] set says which documents got in.
     async fn send(&self, docs: &[&Document]) -> Result<(), DeliveryError>;
 }

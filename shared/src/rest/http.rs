@@ -10,6 +10,7 @@
 //! | 2xx | delivered |
 //! | 408, 429, 5xx, connection errors, timeouts | transient, with `Retry-After` (seconds or HTTP date) |
 //! | 413 | too large: the batch is split; one event alone fails permanently |
+//! | Splunk HEC 400 with `invalid-event-number` K | events 0..K delivered, event K fails alone (permanent), the ones after it are sent again ([`super::splunk_hec::refused_event`]) |
 //! | 3xx | permanent: redirects are not followed, so a token is never sent on to another host |
 //! | other 4xx (400, 401, 403, 404, …) | permanent |
 //!
@@ -25,7 +26,7 @@ use reqwest::StatusCode;
 
 use super::endpoint::Endpoint;
 use super::headers::event_ids_header;
-use super::{Preset, RestSettings, MAX_BYTES_VAR};
+use super::{splunk_hec, Preset, RestSettings, MAX_BYTES_VAR};
 use crate::config::ConfigError;
 use crate::destination::{DeliveryError, LogSink, SinkLimits};
 use crate::pipeline::Document;
@@ -167,7 +168,10 @@ impl LogSink for HttpLogSink {
         let status = response.status();
         let retry_after = response.headers().get(RETRY_AFTER).and_then(|v| v.to_str().ok()).map(str::to_owned);
         let text = read_some(response).await;
-        let outcome = classify(&self.endpoint.to_string(), status, retry_after.as_deref(), &text, self.secret.as_ref(), sent_bytes);
+        let mut outcome = classify(&self.endpoint.to_string(), status, retry_after.as_deref(), &text, self.secret.as_ref(), sent_bytes);
+        if let Preset::SplunkHec(_) = self.preset {
+            outcome = outcome.map_err(|err| splunk_hec::refused_event(err, status.as_u16(), &text, docs.len()));
+        }
         if let Err(err) = &outcome {
             tracing::warn!(endpoint = %self.endpoint, status = status.as_u16(), events = docs.len(), "request not accepted: {err}");
         }

@@ -24,11 +24,17 @@
 //! - **Responses**: `{"text":"Success","code":0}`; 503 code 9 "Server is busy" is retried; 400
 //!   (codes 5–7, 10–16), 401 and 403 are not. Without indexer acknowledgement, a 200 means
 //!   "accepted", not "indexed".
+//! - **A batch with an invalid event**: `400 {"text":"…","code":N,"invalid-event-number":K}` — the
+//!   events before K were indexed, K was refused, the ones after it were not indexed
+//!   ([`refused_event`]). The events before K count as delivered, K fails alone (permanently) and
+//!   the ones after it are sent again; a number missing or outside the request fails the whole
+//!   request as any other 400.
 
 use std::io::Write;
 
 use super::json_text::push_string;
 use crate::config::{ConfigError, Env, EnvExt};
+use crate::destination::DeliveryError;
 use crate::pipeline::Document;
 
 pub const DEFAULT_PATH: &str = "/services/collector/event";
@@ -103,6 +109,22 @@ impl SplunkHec {
     }
 }
 
+/// HEC's answer to a request of `events` events holding an invalid one:
+/// `400 {"text":"…","code":N,"invalid-event-number":K}`. Splunk indexed the events before K,
+/// refused K and did not index the ones after it, so `err` (the request's error, naming Splunk's
+/// text and code) becomes event K's, with the K before it accepted. Any other answer, or a K
+/// outside the request, leaves `err` about the whole request.
+pub fn refused_event(err: DeliveryError, status: u16, body: &str, events: usize) -> DeliveryError {
+    let invalid = match serde_json::from_str::<serde_json::Value>(body) {
+        Ok(answer) if status == 400 => answer.get("invalid-event-number").and_then(serde_json::Value::as_u64),
+        _ => None,
+    };
+    match invalid.and_then(|k| usize::try_from(k).ok()).filter(|&k| k < events) {
+        Some(k) => err.context(format!("Splunk HEC refused this event alone (event {k} of the request: the {k} before it were indexed, the ones after it were not)")).after_accepting(k),
+        None => err,
+    }
+}
+
 /// The event time in epoch seconds, from the metadata the pipeline read.
 trait MetaTime {
     fn meta_time(&self) -> i64;
@@ -151,6 +173,41 @@ mod tests {
         out.clear();
         hec.encode(&[&doc], &mut out);
         assert_eq!(out, br#"{"time":1666218646.000,"source":"workato:\"prod\"","sourcetype":"workato:audit","event":{}}"#);
+    }
+
+    #[test]
+    fn a_400_naming_an_invalid_event_of_the_request_is_about_that_event_alone() {
+        const REQUEST: &str = "POST https://splunk.example.com:8088/services/collector/event: HTTP 400 Bad Request";
+        let request_error = |body: &str| DeliveryError::permanent(format!("{REQUEST}: {body}"));
+        // (status, body, events in the request) → events accepted before the refused one
+        let cases: [(u16, &str, usize, Option<usize>); 9] = [
+            (400, r#"{"text":"Incorrect index","code":7,"invalid-event-number":2}"#, 5, Some(2)),
+            (400, r#"{"text":"Invalid data format","code":6,"invalid-event-number":0}"#, 3, Some(0)),
+            (400, r#"{"text":"Event field is required","code":12,"invalid-event-number":2}"#, 3, Some(2)),
+            // outside the request: Splunk and we disagree on what was sent; fail it all
+            (400, r#"{"text":"Invalid data format","code":6,"invalid-event-number":3}"#, 3, None),
+            (400, r#"{"text":"Invalid data format","code":6,"invalid-event-number":-1}"#, 3, None),
+            (400, r#"{"text":"Invalid data format","code":6,"invalid-event-number":"1"}"#, 3, None),
+            (400, r#"{"text":"No data","code":5}"#, 3, None),
+            (400, "<html>Bad Request</html>", 3, None),
+            // only a 400 says the events before it were indexed
+            (403, r#"{"text":"Invalid token","code":4,"invalid-event-number":1}"#, 3, None),
+        ];
+        for (status, body, events, accepted) in cases {
+            let err = refused_event(request_error(body), status, body, events);
+            assert_eq!(err.accepted, accepted, "{status} {body}");
+            assert_eq!(err.kind, crate::destination::FailureKind::Permanent);
+            if accepted.is_none() {
+                assert_eq!(err, request_error(body), "left as it was");
+            }
+        }
+        let err = refused_event(request_error(r#"{"text":"Incorrect index","code":7,"invalid-event-number":2}"#), 400, r#"{"text":"Incorrect index","code":7,"invalid-event-number":2}"#, 5);
+        assert_eq!(
+            err.to_string(),
+            format!(
+                r#"{REQUEST}: {{"text":"Incorrect index","code":7,"invalid-event-number":2}}; Splunk HEC refused this event alone (event 2 of the request: the 2 before it were indexed, the ones after it were not)"#
+            )
+        );
     }
 
     #[test]
