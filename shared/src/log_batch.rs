@@ -70,25 +70,11 @@ impl<S: LogSink> LogSinkDestination<S> {
     }
 }
 
-/// Packs documents, in order, into requests within `limits` (by their body sizes). A document
-/// larger than the byte limit gets a request of its own; the sink decides whether it fits.
-pub fn pack(sizes: &[usize], limits: SinkLimits) -> Vec<std::ops::Range<usize>> {
-    let mut batches = Vec::new();
-    let mut start = 0;
-    let mut bytes = 0;
-    for (i, &size) in sizes.iter().enumerate() {
-        let full = i - start >= limits.max_events.max(1) || (i > start && bytes + size > limits.max_request_bytes);
-        if full {
-            batches.push(start..i);
-            start = i;
-            bytes = 0;
-        }
-        bytes += size;
-    }
-    if start < sizes.len() {
-        batches.push(start..sizes.len());
-    }
-    batches
+/// Packs documents, in order, into requests within `limits` (by their body sizes), with the one
+/// packing rule of [`crate::batch_send::pack`]: a document larger than the byte limit gets a request
+/// of its own, and the sink decides whether it fits.
+fn pack(sizes: &[usize], limits: SinkLimits) -> Vec<std::ops::Range<usize>> {
+    crate::batch_send::pack(sizes, crate::batch_send::BatchLimits { max_entries: limits.max_events.max(1), max_bytes: limits.max_request_bytes })
 }
 
 #[async_trait]
@@ -137,6 +123,7 @@ mod tests {
         // an oversize document travels alone, the sink decides
         assert_eq!(pack(&[10, 500, 10], limits(100, 100)), vec![0..1, 1..2, 2..3]);
         assert_eq!(pack(&[1, 1, 1], limits(1, 100)), vec![0..1, 1..2, 2..3]);
+        assert_eq!(pack(&[1, 1, 1], limits(0, 100)), vec![0..1, 1..2, 2..3], "no limit of 0 events: one per request");
         assert!(pack(&[], limits(10, 10)).is_empty());
     }
 
