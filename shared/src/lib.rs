@@ -43,3 +43,4 @@ pub mod stores;
 pub mod telemetry;
 pub mod template;
 pub mod timestamp;
+pub mod transport;

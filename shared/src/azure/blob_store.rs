@@ -117,7 +117,7 @@ impl ObjectStore for AzureBlobStore {
         let ctx = self.context(key);
         let response = match request.body(body).send().await {
             Ok(r) => r,
-            Err(e) => return Err(DeliveryError::transient(format!("{}: Put Blob failed: {}", ctx.location, transport_error(&e)))),
+            Err(e) => return Err(DeliveryError::transient(format!("{}: Put Blob failed: {}", ctx.location, crate::transport::transport_failure(&e)))),
         };
         let status = response.status().as_u16();
         if status == 201 {
@@ -212,28 +212,6 @@ fn auth_failure(what: &str, said: &str, error: &StorageError, ctx: &BlobContext<
         format!("is the account key right for account {}? (a wrong key, or a key of another account, gives this) is the clock right?", ctx.account)
     };
     Err(DeliveryError::permanent(format!("{what}{said}: {hint}")))
-}
-
-/// A transport error's chain of causes, without the URL (which may carry a SAS token).
-pub(crate) fn transport_error(e: &reqwest::Error) -> String {
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "cannot connect"
-    } else {
-        "error sending the request"
-    };
-    let mut out = kind.to_owned();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !out.ends_with(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = s.source();
-    }
-    out
 }
 
 #[cfg(test)]

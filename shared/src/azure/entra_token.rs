@@ -176,7 +176,7 @@ impl EntraTokenSource {
             .body(form)
             .send()
             .await
-            .map_err(|e| DeliveryError::transient(format!("Entra ID token request to {} failed: {}", self.token_url, super::blob_store::transport_error(&e))))?;
+            .map_err(|e| DeliveryError::transient(format!("Entra ID token request to {} failed: {}", self.token_url, crate::transport::transport_failure(&e))))?;
         let status = response.status().as_u16();
         let retry_after = super::retry_after(response.headers());
         let body = response.bytes().await.unwrap_or_default();

@@ -23,12 +23,9 @@
 //! `dcr-…`), `AUDITSTREAM_AZURE_MONITOR_STREAM` (e.g. `Custom-AuditStream_CL`), and the Entra
 //! settings of [`super::entra_token`]. See `docs/azure-monitor.md` for the table and DCR to create.
 
-use std::io::Write;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use flate2::write::GzEncoder;
-use flate2::Compression;
 
 use super::entra_token::{AccessToken, ClientSecretSource, EntraSettings, EntraTokenSource, MONITOR_SCOPE};
 use crate::config::{ConfigError, Env, EnvExt};
@@ -129,16 +126,8 @@ impl AzureMonitorSink {
             .body(body.clone())
             .send()
             .await
-            .map_err(|e| DeliveryError::transient(format!("{}: {} (x-ms-client-request-id {request_id})", self.describe(), super::blob_store::transport_error(&e))))
+            .map_err(|e| DeliveryError::transient(format!("{}: {} (x-ms-client-request-id {request_id})", self.describe(), crate::transport::transport_failure(&e))))
     }
-}
-
-/// Gzip of `body`.
-pub fn gzip(body: &[u8]) -> Vec<u8> {
-    let mut encoder = GzEncoder::new(Vec::with_capacity(body.len() / 4), Compression::fast());
-    // Writing into a Vec cannot fail.
-    let _ = encoder.write_all(body);
-    encoder.finish().unwrap_or_default()
 }
 
 /// A GUID (version 4) for `x-ms-client-request-id`.
@@ -172,7 +161,7 @@ impl LogSink for AzureMonitorSink {
                 json.len()
             )));
         }
-        let body = bytes::Bytes::from(gzip(&json));
+        let body = bytes::Bytes::from(crate::transport::gzip(&json));
         drop(json);
         if body.len() > MAX_CALL_BYTES {
             return Err(DeliveryError::too_large(format!("{}: {} bytes compressed, over {MAX_CALL_BYTES} per call", self.describe(), body.len())));
@@ -289,7 +278,7 @@ mod tests {
         assert_ne!(id, request_id());
         let data = br#"[{"TimeGenerated":"2024-01-01T00:00:00Z"}]"#.repeat(100);
         let mut out = Vec::new();
-        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gzip(&data)[..]), &mut out).unwrap();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&crate::transport::gzip(&data)[..]), &mut out).unwrap();
         assert_eq!(out, data);
     }
 }

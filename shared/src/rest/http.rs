@@ -17,7 +17,6 @@
 //! Errors name the endpoint (without credentials, see [`super::endpoint`]), the status and the
 //! vendor's error text when short — with the token scrubbed out should the server echo it.
 
-use std::io::Write;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -32,6 +31,7 @@ use crate::destination::{DeliveryError, LogSink, SinkLimits};
 use crate::pipeline::Document;
 use crate::retry::parse_retry_after;
 use crate::secret::{Secret, SecretError};
+use crate::transport::{error_chain, gzip, transport_failure};
 
 /// Vendor error text longer than this is cut.
 const MAX_VENDOR_TEXT: usize = 300;
@@ -149,7 +149,7 @@ impl LogSink for HttpLogSink {
             return Err(self.too_large("request body", body.len()));
         }
         if self.gzip {
-            body = gzip(&body).map_err(|e| DeliveryError::permanent(format!("POST {}: gzip failed: {e}", self.endpoint)))?;
+            body = gzip(&body);
             if body.len() > self.max_request_bytes {
                 return Err(self.too_large("gzipped request body", body.len()));
             }
@@ -160,7 +160,7 @@ impl LogSink for HttpLogSink {
         let response = match request.send().await {
             Ok(r) => r,
             Err(e) => {
-                let err = DeliveryError::transient(format!("POST {}: {}", self.endpoint, transport_failure(e)));
+                let err = DeliveryError::transient(format!("POST {}: {}", self.endpoint, transport_failure(&e)));
                 tracing::warn!(endpoint = %self.endpoint, events = docs.len(), "request failed: {err}");
                 return Err(err);
             }
@@ -238,40 +238,6 @@ async fn read_some(mut response: reqwest::Response) -> String {
     String::from_utf8_lossy(&kept).into_owned()
 }
 
-/// A transport failure in words, without the URL (a Sumo Logic URL holds its code).
-fn transport_failure(e: reqwest::Error) -> String {
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "could not connect"
-    } else {
-        "request failed"
-    };
-    format!("{kind}: {}", error_chain(&e.without_url()))
-}
-
-/// An error and its sources, `outer: inner: innermost`.
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let part = s.to_string();
-        if !text.contains(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-        source = s.source();
-    }
-    text
-}
-
-fn gzip(body: &[u8]) -> std::io::Result<Vec<u8>> {
-    // Level 1: Lambda bills CPU time, and the fast level already shrinks JSON several times over.
-    let mut encoder = flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 4 + 64), flate2::Compression::fast());
-    encoder.write_all(body)?;
-    encoder.finish()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -337,7 +303,7 @@ mod tests {
     #[test]
     fn gzip_round_trips() {
         let body = br#"{"a":"b"}"#.repeat(100);
-        let packed = gzip(&body).unwrap();
+        let packed = gzip(&body);
         let mut back = Vec::new();
         std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(packed.as_slice()), &mut back).unwrap();
         assert_eq!(back, body);

@@ -1,0 +1,98 @@
+//! What every HTTP destination (REST, Azure Blob, Azure Monitor, Entra ID) needs around its
+//! requests: a transport failure in words that never carry the URL, and gzip of a body.
+
+use std::io::Write;
+
+/// A transport failure (no HTTP answer) in words, with its chain of causes and without the URL:
+/// a SAS token, a Sumo Logic code or a signed query may be in it.
+pub fn transport_failure(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "cannot connect"
+    } else {
+        "error sending the request"
+    };
+    let mut out = kind.to_owned();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        push_cause(&mut out, &s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+/// An error and its causes, `outer: inner: innermost`, each said once.
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        push_cause(&mut text, &s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// Appends `cause` unless the text already says it (many errors repeat their source's message).
+fn push_cause(text: &mut String, cause: &str) {
+    if !text.contains(cause) {
+        text.push_str(": ");
+        text.push_str(cause);
+    }
+}
+
+/// Gzip of `body` at level 1: Lambda bills CPU time, and the fast level already shrinks JSON
+/// several times over.
+pub fn gzip(body: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 4 + 64), flate2::Compression::fast());
+    // Writing into a Vec cannot fail.
+    let _ = encoder.write_all(body);
+    encoder.finish().unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct Layer(&'static str, Option<Box<Layer>>);
+
+    impl std::fmt::Display for Layer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+
+    impl std::error::Error for Layer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1.as_deref().map(|l| l as _)
+        }
+    }
+
+    #[test]
+    fn a_chain_says_each_cause_once() {
+        let e = Layer("client error (Connect)", Some(Box::new(Layer("tcp connect error", Some(Box::new(Layer("Connection refused (os error 111)", None)))))));
+        assert_eq!(error_chain(&e), "client error (Connect): tcp connect error: Connection refused (os error 111)");
+        let repeated = Layer("dns error: no such host", Some(Box::new(Layer("no such host", None))));
+        assert_eq!(error_chain(&repeated), "dns error: no such host");
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_is_named_without_the_url() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/container/blob?sig=SECRET-SAS", closed.local_addr().unwrap());
+        drop(closed);
+        let e = reqwest::Client::new().get(&url).send().await.unwrap_err();
+        let text = transport_failure(&e);
+        assert!(text.starts_with("cannot connect"), "{text}");
+        assert!(!text.contains("SECRET-SAS") && !text.contains("127.0.0.1"), "{text}");
+    }
+
+    #[test]
+    fn gzip_round_trips() {
+        let body = br#"{"id":"j-1","lines":[]}"#.repeat(100);
+        let mut out = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gzip(&body)[..]), &mut out).unwrap();
+        assert_eq!(out, body);
+    }
+}
