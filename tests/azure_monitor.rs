@@ -106,7 +106,7 @@ async fn rows_are_as_documented() {
     assert_eq!(
         row(docs[0].key.as_str()),
         json!({
-            "TimeGenerated": "2026-11-25T18:00:01Z", "EventKind": "job", "EventKey": docs[0].key.as_str(),
+            "TimeGenerated": "2026-11-25T18:00:01.250Z", "EventKind": "job", "EventKey": docs[0].key.as_str(),
             "JobId": "j-00001", "RecipeId": "3000001", "Status": "succeeded", "UserId": "ou-1",
             "LinesTruncated": false, "Event": event(&docs[0]),
         })
@@ -116,7 +116,7 @@ async fn rows_are_as_documented() {
     assert_eq!(
         row(docs[1].key.as_str()),
         json!({
-            "TimeGenerated": "2026-11-25T10:15:02Z", "EventKind": "activity", "EventKey": docs[1].key.as_str(),
+            "TimeGenerated": "2026-11-25T10:15:02.000Z", "EventKind": "activity", "EventKey": docs[1].key.as_str(),
             "ActivityId": "900002", "EventType": "user_login", "ResourceType": "User", "WorkspaceId": "4848",
             "LinesTruncated": false, "Event": event(&docs[1]),
         })
@@ -124,7 +124,7 @@ async fn rows_are_as_documented() {
     assert_eq!(
         row(docs[2].key.as_str()),
         json!({
-            "TimeGenerated": "2019-09-13T17:24:16Z", "EventKind": "activity", "EventKey": docs[2].key.as_str(),
+            "TimeGenerated": "2019-09-13T17:24:16.000Z", "EventKind": "activity", "EventKey": docs[2].key.as_str(),
             "EventType": "recipe_stopped", "WorkspaceId": "4848", "LinesTruncated": false, "Event": event(&docs[2]),
         })
     );

@@ -15,7 +15,6 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use auditstream::event::EventMeta;
 use auditstream::lambda::SqsFunction;
 use auditstream::log_batch::LogSinkDestination;
 use auditstream::pipeline::{Document, Pipeline, Prepared};
@@ -106,11 +105,10 @@ fn text(doc: &Document) -> &str {
     std::str::from_utf8(&doc.body).unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn epoch_seconds(doc: &Document) -> i64 {
-    match &doc.meta {
-        EventMeta::Job(j) => j.time.epoch_seconds,
-        EventMeta::Activity(a) => a.time.epoch_seconds,
-    }
+/// Splunk's `time` for a document: epoch seconds with the event's milliseconds.
+fn splunk_time(doc: &Document) -> String {
+    let t = doc.meta.time();
+    format!("{}.{:03}", t.epoch_seconds, t.millis)
 }
 
 /// A job event with `n` lines of `size`-byte payloads, every third line masked.
@@ -173,7 +171,7 @@ async fn splunk_hec_gets_concatenated_envelopes_with_the_event_embedded() {
     let docs = docs_of(&records);
     let expected: Vec<String> = docs
         .iter()
-        .map(|d| format!(r#"{{"time":{}.000,"host":"lambda-eu-1","source":"workato","sourcetype":"_json","index":"audit","event":{}}}"#, epoch_seconds(d), text(d)))
+        .map(|d| format!(r#"{{"time":{},"host":"lambda-eu-1","source":"workato","sourcetype":"_json","index":"audit","event":{}}}"#, splunk_time(d), text(d)))
         .collect();
     assert_eq!(r.body_text(), expected.join("\n"));
     // the job with masked lines went out masked

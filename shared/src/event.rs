@@ -47,6 +47,14 @@ impl EventMeta {
         matches!(self, EventMeta::Job(_))
     }
 
+    /// The event's time: a job's `completed_at` (else `started_at`), an activity's `timestamp`.
+    pub fn time(&self) -> UtcTime {
+        match self {
+            EventMeta::Job(j) => j.time,
+            EventMeta::Activity(a) => a.time,
+        }
+    }
+
     /// An id for logs and request headers: the job id, the activity id, or none.
     pub fn event_id(&self) -> Option<&str> {
         match self {

@@ -124,11 +124,11 @@ mod tests {
     use crate::timestamp::UtcTime;
 
     fn job() -> EventMeta {
-        EventMeta::Job(JobMeta { id: "j".into(), recipe_id: "1".into(), status: "succeeded".into(), user_id: "2".into(), time: UtcTime { epoch_seconds: 0 } })
+        EventMeta::Job(JobMeta { id: "j".into(), recipe_id: "1".into(), status: "succeeded".into(), user_id: "2".into(), time: UtcTime::from_epoch_seconds(0) })
     }
 
     fn activity(event_type: &str, resource: Option<&str>) -> EventMeta {
-        EventMeta::Activity(ActivityMeta { id: None, event_type: event_type.into(), resource_type: resource.map(Into::into), workspace_id: "1".into(), time: UtcTime { epoch_seconds: 0 } })
+        EventMeta::Activity(ActivityMeta { id: None, event_type: event_type.into(), resource_type: resource.map(Into::into), workspace_id: "1".into(), time: UtcTime::from_epoch_seconds(0) })
     }
 
     fn filter(streams: &[Stream]) -> EventFilter {

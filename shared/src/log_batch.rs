@@ -174,7 +174,7 @@ mod tests {
     }
 
     fn doc(body: &str) -> Document {
-        let meta = EventMeta::Job(JobMeta { id: "j".into(), recipe_id: "1".into(), status: "s".into(), user_id: "1".into(), time: UtcTime { epoch_seconds: 0 } });
+        let meta = EventMeta::Job(JobMeta { id: "j".into(), recipe_id: "1".into(), status: "s".into(), user_id: "1".into(), time: UtcTime::from_epoch_seconds(0) });
         let key = ObjectKey::for_event(&meta, KeyLayout::Standard, &KeyPrefix::default(), b"");
         Document { key, body: body.as_bytes().to_vec(), meta, masked_lines: 0, truncated: false }
     }

@@ -8,11 +8,14 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// A moment in UTC, to the second.
+/// A moment in UTC, to the millisecond (object keys use the second; Splunk's `time` and Azure
+/// Monitor's `TimeGenerated` keep the milliseconds an activity's `timestamp` carries).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct UtcTime {
     /// Seconds since the Unix epoch.
     pub epoch_seconds: i64,
+    /// Milliseconds past `epoch_seconds`, 0 to 999.
+    pub millis: u16,
 }
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -44,12 +47,16 @@ impl UtcTime {
             return Err(TimestampError::Range(shorten(text)));
         }
         let mut rest = &b[19..];
-        // Fractional seconds do not reach keys (they have one-second resolution): skip them.
+        // Fractional seconds: kept to the millisecond (digits past the third are cut, not rounded,
+        // so a time never moves into the next second).
+        let mut millis = 0u16;
         if rest.first() == Some(&b'.') {
             let digits = rest[1..].iter().take_while(|c| c.is_ascii_digit()).count();
             if digits == 0 {
                 return Err(err());
             }
+            let kept = &rest[1..1 + digits.min(3)];
+            millis = kept.iter().fold(0u16, |n, d| n * 10 + u16::from(d - b'0')) * 10u16.pow(3 - kept.len() as u32);
             rest = &rest[1 + digits..];
         }
         if rest.first() == Some(&b' ') {
@@ -78,7 +85,12 @@ impl UtcTime {
             _ => return Err(err()),
         };
         let local = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second.min(59);
-        Ok(UtcTime { epoch_seconds: local - offset_seconds })
+        Ok(UtcTime { epoch_seconds: local - offset_seconds, millis })
+    }
+
+    /// A whole second since the Unix epoch.
+    pub fn from_epoch_seconds(epoch_seconds: i64) -> UtcTime {
+        UtcTime { epoch_seconds, millis: 0 }
     }
 
     /// `YYYYMMDD` in UTC, the date folder of an object key.
@@ -201,6 +213,18 @@ mod tests {
             assert_eq!(t.compact_datetime(), want, "{input}");
             assert_eq!(t.compact_date(), &want[..8], "{input}");
         }
+    }
+
+    #[test]
+    fn milliseconds_are_kept_and_further_digits_cut() {
+        let millis = |t: &str| UtcTime::parse(t).unwrap_or_else(|e| panic!("{t}: {e}")).millis;
+        assert_eq!(millis("2024-05-01T10:15:30.123Z"), 123);
+        assert_eq!(millis("2019-09-13T15:27:27.446-07:00"), 446);
+        assert_eq!(millis("2024-05-01T10:15:30.4Z"), 400);
+        assert_eq!(millis("2024-05-01T10:15:30.05Z"), 50);
+        assert_eq!(millis("2024-05-01T10:15:30.999999Z"), 999);
+        assert_eq!(millis("2022-10-19T22:30:46-07:00"), 0);
+        assert_eq!(UtcTime::parse("2024-05-01T10:15:30.999999Z").unwrap().compact_datetime(), "20240501101530", "never the next second");
     }
 
     #[test]

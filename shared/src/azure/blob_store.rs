@@ -304,7 +304,7 @@ Time:2026-11-25T21:00:00.0000000Z</Message><AuthenticationErrorDetail>The MAC si
             "audit".into(),
         );
         let meta_key = ObjectKey::for_event(
-            &crate::event::EventMeta::Job(crate::event::JobMeta { id: "j 1".into(), recipe_id: "7".into(), status: "ok".into(), user_id: "5".into(), time: crate::timestamp::UtcTime { epoch_seconds: 0 } }),
+            &crate::event::EventMeta::Job(crate::event::JobMeta { id: "j 1".into(), recipe_id: "7".into(), status: "ok".into(), user_id: "5".into(), time: crate::timestamp::UtcTime::from_epoch_seconds(0) }),
             crate::key::KeyLayout::Standard,
             &KeyPrefix::default(),
             b"",

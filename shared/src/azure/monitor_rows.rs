@@ -2,7 +2,7 @@
 //!
 //! | column | type | value |
 //! |---|---|---|
-//! | `TimeGenerated` | datetime | the event's time in UTC, to the second: a job's `completed_at` (else `started_at`), an activity's `timestamp` |
+//! | `TimeGenerated` | datetime | the event's time in UTC, to the millisecond: a job's `completed_at` (else `started_at`), an activity's `timestamp` |
 //! | `EventKind` | string | `job` or `activity` |
 //! | `EventKey` | string | the event's object key (the S3/Blob name): stable, so duplicates from retries can be removed downstream |
 //! | `JobId` | string | jobs: `id` |
@@ -25,25 +25,23 @@ use crate::event::EventMeta;
 use crate::pipeline::Document;
 use crate::timestamp::UtcTime;
 
-/// `2022-10-20T05:30:46Z`.
+/// `2022-10-20T05:30:46.123Z`: ISO-8601 in UTC, with the milliseconds the event's time gave (`.000`
+/// when it had none).
 pub fn time_generated(time: &UtcTime) -> String {
     // compact_datetime is YYYY…MMDDHHMMSS: split from the end so that any year length works.
     let s = time.compact_datetime();
     let n = s.len();
     if n < 14 || !s.is_char_boundary(n - 10) {
-        return "1970-01-01T00:00:00Z".to_owned();
+        return "1970-01-01T00:00:00.000Z".to_owned();
     }
-    format!("{}-{}-{}T{}:{}:{}Z", &s[..n - 10], &s[n - 10..n - 8], &s[n - 8..n - 6], &s[n - 6..n - 4], &s[n - 4..n - 2], &s[n - 2..])
+    format!("{}-{}-{}T{}:{}:{}.{:03}Z", &s[..n - 10], &s[n - 10..n - 8], &s[n - 8..n - 6], &s[n - 6..n - 4], &s[n - 4..n - 2], &s[n - 2..], time.millis)
 }
 
 /// Appends one row (a JSON object) for `doc` to `out`.
 pub fn write_row(doc: &Document, out: &mut Vec<u8>) {
-    let time = match &doc.meta {
-        EventMeta::Job(j) => &j.time,
-        EventMeta::Activity(a) => &a.time,
-    };
+    let time = doc.meta.time();
     out.extend_from_slice(b"{\"TimeGenerated\":\"");
-    out.extend_from_slice(time_generated(time).as_bytes());
+    out.extend_from_slice(time_generated(&time).as_bytes());
     out.extend_from_slice(b"\"");
     let mut column = |name: &str, value: &str| {
         out.extend_from_slice(b",\"");
@@ -108,9 +106,9 @@ mod tests {
 
     #[test]
     fn times_are_iso_8601_utc() {
-        assert_eq!(time_generated(&UtcTime::parse("2022-10-19T22:30:46-07:00").unwrap()), "2022-10-20T05:30:46Z");
-        assert_eq!(time_generated(&UtcTime::parse("2024-05-01T10:15:30.123Z").unwrap()), "2024-05-01T10:15:30Z");
-        assert_eq!(time_generated(&UtcTime::parse("2019-09-13 17:24:16 UTC").unwrap()), "2019-09-13T17:24:16Z");
+        assert_eq!(time_generated(&UtcTime::parse("2022-10-19T22:30:46-07:00").unwrap()), "2022-10-20T05:30:46.000Z");
+        assert_eq!(time_generated(&UtcTime::parse("2024-05-01T10:15:30.123Z").unwrap()), "2024-05-01T10:15:30.123Z");
+        assert_eq!(time_generated(&UtcTime::parse("2019-09-13 17:24:16 UTC").unwrap()), "2019-09-13T17:24:16.000Z");
     }
 
     #[test]
@@ -122,7 +120,7 @@ mod tests {
         let row = String::from_utf8(row).unwrap();
         assert_eq!(
             row,
-            format!(r#"{{"TimeGenerated":"2022-10-20T05:30:46Z","EventKind":"job","EventKey":"5/jobs/7/20221020/j-AEc/5-7-j-AEc-20221020053046-failed.json","JobId":"j-AEc","RecipeId":"7","Status":"failed","UserId":"5","LinesTruncated":false,"Event":{body}}}"#)
+            format!(r#"{{"TimeGenerated":"2022-10-20T05:30:46.000Z","EventKind":"job","EventKey":"5/jobs/7/20221020/j-AEc/5-7-j-AEc-20221020053046-failed.json","JobId":"j-AEc","RecipeId":"7","Status":"failed","UserId":"5","LinesTruncated":false,"Event":{body}}}"#)
         );
         // and it is JSON whose Event is the event, byte for byte
         let parsed: serde_json::Value = serde_json::from_str(&row).unwrap();
@@ -138,7 +136,7 @@ mod tests {
         assert_eq!(
             row,
             serde_json::json!({
-                "TimeGenerated": "2024-05-01T10:15:30Z", "EventKind": "activity",
+                "TimeGenerated": "2024-05-01T10:15:30.000Z", "EventKind": "activity",
                 "EventKey": "42/activities/20240501/a%221/42-user_login-a%221-20240501101530.json",
                 "ActivityId": "a\"1", "EventType": "user_login", "ResourceType": "User", "WorkspaceId": "42",
                 "LinesTruncated": false, "Event": serde_json::from_str::<serde_json::Value>(body).unwrap(),

@@ -103,7 +103,7 @@ mod tests {
     use crate::timestamp::UtcTime;
 
     fn job(id: &str) -> Document {
-        let meta = EventMeta::Job(JobMeta { id: id.into(), recipe_id: "7".into(), status: "succeeded".into(), user_id: "5".into(), time: UtcTime { epoch_seconds: 0 } });
+        let meta = EventMeta::Job(JobMeta { id: id.into(), recipe_id: "7".into(), status: "succeeded".into(), user_id: "5".into(), time: UtcTime::from_epoch_seconds(0) });
         let key = ObjectKey::for_event(&meta, KeyLayout::Standard, &KeyPrefix::default(), b"");
         Document { key, body: b"{}".to_vec(), meta, masked_lines: 0, truncated: false }
     }
@@ -136,7 +136,7 @@ mod tests {
 
     #[test]
     fn an_activity_without_id_is_named_by_its_key() {
-        let meta = EventMeta::Activity(ActivityMeta { id: None, event_type: "user_login".into(), resource_type: None, workspace_id: "9".into(), time: UtcTime { epoch_seconds: 0 } });
+        let meta = EventMeta::Activity(ActivityMeta { id: None, event_type: "user_login".into(), resource_type: None, workspace_id: "9".into(), time: UtcTime::from_epoch_seconds(0) });
         let key = ObjectKey::for_event(&meta, KeyLayout::Standard, &KeyPrefix::default(), b"{\"event\":\"user_login\"}");
         let name = key.as_str().rsplit('/').next().unwrap().trim_end_matches(".json").to_owned();
         let doc = Document { key, body: b"{}".to_vec(), meta, masked_lines: 0, truncated: false };

@@ -8,9 +8,8 @@
 //! - **Body**: one envelope per event, envelopes separated by a newline — no array, no commas:
 //!   `{"time":1666243846.000,"host":"h","source":"workato","sourcetype":"_json","index":"audit","event":{…}}`
 //!   - `time`: the event's time (a job's `completed_at`, else `started_at`; an activity's
-//!     `timestamp`) in epoch seconds with milliseconds. Event times reach us to the second (job
-//!     times carry no fraction), so the milliseconds are `.000`. Splunk indexes the event at
-//!     this time rather than at arrival.
+//!     `timestamp`) in epoch seconds with the milliseconds the event's time gives (`.000` when
+//!     it has none). Splunk indexes the event at this time rather than at arrival.
 //!   - `host` (`AUDITSTREAM_SPLUNK_HOST`), `source` (`AUDITSTREAM_SPLUNK_SOURCE`, default
 //!     `workato`), `sourcetype` (`AUDITSTREAM_SPLUNK_SOURCETYPE`, default `_json` so fields are
 //!     extracted at search time), `index` (`AUDITSTREAM_SPLUNK_INDEX`; it must be one of the
@@ -101,7 +100,8 @@ impl SplunkHec {
             }
             out.extend_from_slice(b"{\"time\":");
             // Writing to a Vec cannot fail.
-            let _ = write!(out, "{}.000", doc.meta_time());
+            let time = doc.meta.time();
+            let _ = write!(out, "{}.{:03}", time.epoch_seconds, time.millis);
             out.extend_from_slice(&self.after_time);
             out.extend_from_slice(&doc.body);
             out.push(b'}');
@@ -125,19 +125,7 @@ pub fn refused_event(err: DeliveryError, status: u16, body: &str, events: usize)
     }
 }
 
-/// The event time in epoch seconds, from the metadata the pipeline read.
-trait MetaTime {
-    fn meta_time(&self) -> i64;
-}
 
-impl MetaTime for Document {
-    fn meta_time(&self) -> i64 {
-        match &self.meta {
-            crate::event::EventMeta::Job(j) => j.time.epoch_seconds,
-            crate::event::EventMeta::Activity(a) => a.time.epoch_seconds,
-        }
-    }
-}
 
 #[cfg(test)]
 mod tests {

@@ -75,7 +75,7 @@ mod tests {
     use crate::timestamp::UtcTime;
 
     fn key() -> ObjectKey {
-        let meta = EventMeta::Job(JobMeta { id: "j-1".into(), recipe_id: "2".into(), status: "succeeded".into(), user_id: "3".into(), time: UtcTime { epoch_seconds: 0 } });
+        let meta = EventMeta::Job(JobMeta { id: "j-1".into(), recipe_id: "2".into(), status: "succeeded".into(), user_id: "3".into(), time: UtcTime::from_epoch_seconds(0) });
         ObjectKey::for_event(&meta, KeyLayout::Standard, &KeyPrefix::default(), b"")
     }
 
