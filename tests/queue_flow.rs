@@ -8,6 +8,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use auditstream::dead_letter::{ERROR_ATTRIBUTE, FAILED_AT_ATTRIBUTE, FAILED_IN_ATTRIBUTE, ORIGINAL_MESSAGE_ID_ATTRIBUTE};
@@ -19,9 +21,13 @@ use auditstream::pipeline::{Pipeline, Prepared};
 use auditstream::retry::RetryPolicy;
 use auditstream::stores::s3::{S3Settings, S3Store};
 use auditstream::timestamp::Now;
+use auditstream_e2e::fake_server::FakeServer;
 use auditstream_e2e::{create_bucket, create_queue, create_queue_with_dlq, moto_endpoint, moto_env, moto_s3_client, moto_sdk_config, moto_sqs_client, python, unique_name, workspace_bin, TestQueue};
 use aws_lambda_events::event::sqs::SqsEvent;
 use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName, QueueAttributeName};
+use axum::http::StatusCode;
+use axum::routing::post;
+use axum::Router;
 use lambda_runtime::LambdaEvent;
 
 // ---------------------------------------------------------------------------------------------------------
@@ -305,12 +311,23 @@ async fn send_then_poll_writes_a_thousand_events_exactly_once() {
     let offloaded = sent_counts[&format!("offloaded to s3://{payloads})")];
     assert!(offloaded > 20 && offloaded < 1000, "some but not all events offloaded: {}", sent.stdout());
 
-    // One poller: with four, a fresh-clone CI run once ended with one message still in flight (its
-    // event written, its delete reported as failed, so SQS would deliver it again as a duplicate).
-    // That looks like moto's SQS racing concurrent receives; it is noted for follow-up, not proven.
+    // One poller, because moto (5.2.5) loses deletes made at the same time. With --parallel 4 this
+    // test failed 2 runs in 15, 10 or 20 messages left in flight although every delete poll made
+    // was answered Successful (1000 written, 0 failed, no failed delete). moto's Queue.delete_message
+    // builds a new `_messages` without the message and assigns it back, with no lock, and
+    // moto_server runs each request on its own thread: two deletes that interleave write back a list
+    // still holding the other's message (whose receipt handles are already in `deleted_messages`,
+    // so deleting it again does nothing). tests/moto_sqs_delete_race.py shows it without
+    // auditstream: one consumer receives 1,000 messages, four threads delete them, 10 per
+    // DeleteMessageBatch, every entry Successful; 10 or 20 stayed in flight in 2 of 14 runs against
+    // moto_server, 141 to 277 in 5 of 5 with moto's threads switching every 0.1 ms, and none with
+    // one deleting thread (0 of 18). moto's receive_message marks messages received unlocked too,
+    // so concurrent receives now and then hand one message out twice (one of the failing runs
+    // received 1001: a duplicate here, not a second object). Put concurrency back into this test
+    // when moto locks its deletes.
     let polled = auditstream(&["poll", "--queue", &queue.url, "--to", &format!("s3://{out}"), "--until-empty", "--wait-seconds", "2", "--parallel", "1"]).expect_code(0);
     let c = counts(&polled.stdout());
-    assert_eq!((c["written"], c["failed"]), (1000, 0), "{}", polled.stdout());
+    assert_eq!((c["written"], c["failed"], c["not deleted"]), (1000, 0, 0), "{}", polled.stdout());
     assert!(c["received"] >= 1000, "{}", polled.stdout());
 
     let objects = s3_objects(&out).await;
@@ -318,7 +335,48 @@ async fn send_then_poll_writes_a_thousand_events_exactly_once() {
     for (key, body) in &expected {
         assert!(objects[key] == *body, "{key}: the object is not the event as the pipeline prepares it");
     }
-    assert_eq!(queue_depth(&queue).await, 0, "every message was deleted");
+    assert_eq!(queue_depth(&queue).await, 0, "every message was deleted\nstdout:\n{}\nstderr:\n{}", polled.stdout(), polled.stderr());
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_delivered_message_whose_delete_fails_is_named_counted_and_fails_the_run() {
+    let queue = create_queue(&moto_sqs_client(), "undeletable", &[]).await;
+    // The receiver takes the event and purges the queue before answering: the receipt handle poll
+    // holds then names no message, and its delete fails (ReceiptHandleIsInvalid).
+    let purged = Arc::new(AtomicBool::new(false));
+    let app = Router::new().route("/ingest", {
+        let (queue_url, purged) = (queue.url.clone(), Arc::clone(&purged));
+        post(move || {
+            let (queue_url, purged) = (queue_url.clone(), Arc::clone(&purged));
+            async move {
+                match moto_sqs_client().purge_queue().queue_url(queue_url).send().await {
+                    Ok(_) => {
+                        purged.store(true, Ordering::SeqCst);
+                        StatusCode::OK
+                    }
+                    Err(e) => {
+                        eprintln!("purging-receiver: PurgeQueue failed: {e:?}");
+                        StatusCode::INTERNAL_SERVER_ERROR
+                    }
+                }
+            }
+        })
+    });
+    let receiver = FakeServer::start("purging-receiver", app);
+    let dir = temp_dir("undeletable");
+    let input = write_ndjson(&dir, "one.ndjson", &realistic_events(1, 23, 2048));
+    auditstream(&["send", "--queue", &queue.url, input.to_str().unwrap()]).expect_code(0);
+
+    let to = format!("{}/ingest", receiver.base_url());
+    let polled = auditstream(&["poll", "--queue", &queue.url, "--to", &to, "--until-empty", "--wait-seconds", "1", "--parallel", "2"]).expect_code(1);
+    assert!(purged.load(Ordering::SeqCst), "the receiver got the event and purged the queue: {}", polled.stderr());
+    let c = counts(&polled.stdout());
+    assert_eq!((c["received"], c["written"], c["failed"], c["not deleted"]), (1, 1, 0, 1), "{}\n{}", polled.stdout(), polled.stderr());
+    let stderr = polled.stderr();
+    let named: Vec<&str> = stderr.lines().filter(|l| l.starts_with("not deleted ")).collect();
+    assert_eq!(named.len(), 1, "{stderr}");
+    assert!(named[0].contains("ReceiptHandleIsInvalid"), "the line says why: {}", named[0]);
     std::fs::remove_dir_all(dir).unwrap();
 }
 

@@ -4,7 +4,7 @@
 //! is deleted and the rest left for SQS to deliver again.
 
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,6 +16,7 @@ use auditstream::metrics::Counts;
 use auditstream::payload_store::S3PayloadStore;
 use auditstream::pipeline::Pipeline;
 use auditstream::queue_batch::{settle, Disposition, QueueKind, QueueTools, RetryReason, Settled};
+use auditstream::queue_message::QueueMessage;
 use auditstream::retry::{Deadline, RetryPolicy};
 use auditstream::sqs_queue::{delete_messages, is_fifo, receive, sqs_client, Receive};
 use auditstream::stores::s3::s3_client;
@@ -35,12 +36,13 @@ AUDITSTREAM_DLQ_URL) is set, and deleted; without one it is left on the queue. T
 left on the queue: SQS delivers them again after the visibility timeout, and the queue's redrive policy \
 moves a message that keeps failing to its dead-letter queue. On a FIFO queue (.fifo) the first failure \
 and every later message of the batch are left, in order, and nothing is dead-lettered.\n\n\
-Runs until Ctrl-C (the batches in hand are finished first) or, with --until-empty, until a receive \
-finds the queue empty (messages in flight elsewhere, or failed ones waiting for their visibility \
-timeout, are not waited for). Configuration is the functions' AUDITSTREAM_* variables.\n\n\
-Prints the counts on stdout. Exits 0 when every message was delivered, a duplicate or filtered out; 1 \
-when any failed (each named on stderr with its message id and what became of it); 2 on a usage or \
-configuration error.";
+Runs until Ctrl-C (the receives and batches in hand are finished first) or, with --until-empty, until \
+a receive finds the queue empty while no poller holds a batch it has not settled (messages in flight \
+with other consumers, or failed ones waiting for their visibility timeout, are not waited for). \
+Configuration is the functions' AUDITSTREAM_* variables.\n\n\
+Prints the counts on stdout. Exits 0 when every message was delivered, a duplicate or filtered out, \
+and deleted; 1 when any failed, or could not be deleted (each named on stderr with its message id and \
+what became of it); 2 on a usage or configuration error.";
 
 #[derive(clap::Args)]
 pub struct PollArgs {
@@ -60,7 +62,7 @@ pub struct PollArgs {
     /// retries stop in time for a failure to be left before it reappears.
     #[arg(long, value_name = "S", value_parser = clap::value_parser!(i32).range(1..=43_200))]
     visibility_timeout: Option<i32>,
-    /// Stop when a receive finds no messages.
+    /// Stop when a receive finds no messages and no poller holds a batch.
     #[arg(long)]
     until_empty: bool,
     /// The dead-letter queue URL permanent failures are sent to.
@@ -84,6 +86,9 @@ struct Poller {
     payloads: S3PayloadStore,
     dead_letters: Option<SqsDeadLetterQueue>,
     stop: AtomicBool,
+    /// Pollers holding a batch they have not settled yet: with --until-empty, a poller that finds
+    /// the queue empty keeps polling while this is not zero.
+    holding: AtomicUsize,
     totals: Mutex<Totals>,
     progress: ProgressBar,
 }
@@ -93,6 +98,25 @@ struct Totals {
     counts: Counts,
     /// Failed messages, and messages held back on a FIFO queue.
     failed: u64,
+    /// Messages done with (delivered, a duplicate, filtered out, dead-lettered) whose delete
+    /// failed: SQS delivers them again after their visibility timeout.
+    not_deleted: u64,
+}
+
+/// One poller holding a batch, for as long as this lives.
+struct Holding<'a>(&'a AtomicUsize);
+
+impl<'a> Holding<'a> {
+    fn start(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::SeqCst);
+        Holding(count)
+    }
+}
+
+impl Drop for Holding<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 pub async fn poll(args: PollArgs) -> Result<ExitCode> {
@@ -125,6 +149,7 @@ pub async fn poll(args: PollArgs) -> Result<ExitCode> {
         payloads: S3PayloadStore::new(s3_client(&aws)),
         dead_letters: dlq.map(|url| SqsDeadLetterQueue::new(sqs, url)),
         stop: AtomicBool::new(false),
+        holding: AtomicUsize::new(0),
         totals: Mutex::new(Totals::default()),
         progress,
     });
@@ -134,7 +159,7 @@ pub async fn poll(args: PollArgs) -> Result<ExitCode> {
         tokio::spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
                 poller.stop.store(true, Ordering::SeqCst);
-                poller.progress.suspend(|| eprintln!("stopping: finishing the batches in hand (Ctrl-C again to abort)"));
+                poller.progress.suspend(|| eprintln!("stopping: finishing the receives and batches in hand (Ctrl-C again to abort)"));
                 let _ = tokio::signal::ctrl_c().await;
                 std::process::exit(130);
             }
@@ -152,24 +177,24 @@ pub async fn poll(args: PollArgs) -> Result<ExitCode> {
     let totals = poller.totals.lock().await;
     let c = &totals.counts;
     println!(
-        "{} received, {} written, {} duplicates, {} filtered, {} masked lines, {} truncated, {} failed ({} sent to the dead-letter queue) -> {}",
-        c.received, c.written, c.duplicates, c.filtered, c.masked_lines, c.truncated, totals.failed, c.dead_lettered, poller.destination.describe()
+        "{} received, {} written, {} duplicates, {} filtered, {} masked lines, {} truncated, {} failed ({} sent to the dead-letter queue), {} not deleted -> {}",
+        c.received, c.written, c.duplicates, c.filtered, c.masked_lines, c.truncated, totals.failed, c.dead_lettered, totals.not_deleted,
+        poller.destination.describe()
     );
     if let Some(e) = error {
         return Err(e);
     }
-    Ok(if totals.failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if totals.failed == 0 && totals.not_deleted == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
 async fn run_poller(p: Arc<Poller>) -> Result<()> {
     let retry = RetryPolicy::default();
     let mut receive_failures = 0u32;
     while !p.stop.load(Ordering::SeqCst) {
-        let received = tokio::select! {
-            r = receive(&p.sqs, &p.queue, p.receive) => r,
-            _ = wait_for_stop(&p.stop) => break,
-        };
-        let messages = match received {
+        // Not raced against Ctrl-C: a receive given up half-way may already have taken messages,
+        // which would then stay hidden, unprocessed, for their visibility timeout. A receive ends
+        // within --wait-seconds.
+        let messages = match receive(&p.sqs, &p.queue, p.receive).await {
             Ok(m) => {
                 receive_failures = 0;
                 m
@@ -183,39 +208,44 @@ async fn run_poller(p: Arc<Poller>) -> Result<()> {
             Err(e) => bail!("{e}"),
         };
         if messages.is_empty() {
-            if p.until_empty {
+            // Another poller's batch is not settled yet: keep polling with the others until it is.
+            if p.until_empty && p.holding.load(Ordering::SeqCst) == 0 {
                 break;
+            }
+            if p.receive.wait_seconds == 0 {
+                tokio::time::sleep(EMPTY_RECEIVE_PAUSE).await;
             }
             continue;
         }
-        // Deliver while the messages are still hidden; keep a margin to delete them.
-        let deadline = Deadline::after(p.visibility.saturating_sub((p.visibility / 5).max(Duration::from_secs(1))));
-        let (messages, handles): (Vec<_>, Vec<_>) = messages.into_iter().unzip();
-        let tools = QueueTools {
-            pipeline: &p.pipeline,
-            destination: p.destination.as_ref(),
-            payloads: Some(&p.payloads),
-            dead_letters: p.dead_letters.as_ref().map(|d| d as &dyn DeadLetterSender),
-            processed_by: "auditstream poll",
-        };
-        let settled = settle(tools, messages, p.kind, deadline).await;
-        let done: Vec<String> = settled.dispositions.iter().zip(&handles).filter(|(d, _)| !d.is_retry()).map(|(_, h)| h.clone()).collect();
-        let deleted = delete_messages(&p.sqs, &p.queue, &done, retry, Deadline::NONE).await;
-        for r in deleted.into_iter().filter_map(Result::err) {
-            p.progress.suspend(|| eprintln!("could not delete a processed message (SQS will deliver it again; its event is written once): {r}"));
-        }
-        report(&p, &settled).await;
+        let _holding = Holding::start(&p.holding);
+        settle_and_delete(&p, messages, retry).await;
     }
     Ok(())
 }
 
-async fn wait_for_stop(stop: &AtomicBool) {
-    while !stop.load(Ordering::SeqCst) {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+/// Pause after a short-polling receive found nothing, so pollers do not spin.
+const EMPTY_RECEIVE_PAUSE: Duration = Duration::from_millis(250);
+
+/// Processes a received batch, deletes what is done with, and reports it.
+async fn settle_and_delete(p: &Poller, messages: Vec<(QueueMessage, String)>, retry: RetryPolicy) {
+    // Deliver while the messages are still hidden; keep a margin to delete them.
+    let deadline = Deadline::after(p.visibility.saturating_sub((p.visibility / 5).max(Duration::from_secs(1))));
+    let (messages, handles): (Vec<_>, Vec<_>) = messages.into_iter().unzip();
+    let tools = QueueTools {
+        pipeline: &p.pipeline,
+        destination: p.destination.as_ref(),
+        payloads: Some(&p.payloads),
+        dead_letters: p.dead_letters.as_ref().map(|d| d as &dyn DeadLetterSender),
+        processed_by: "auditstream poll",
+    };
+    let settled = settle(tools, messages, p.kind, deadline).await;
+    let (done_ids, done_handles): (Vec<&str>, Vec<String>) = settled.iter().zip(handles).filter(|((_, _, d), _)| !d.is_retry()).map(|((id, _, _), h)| (id, h)).unzip();
+    let deleted = delete_messages(&p.sqs, &p.queue, &done_handles, retry, Deadline::NONE).await;
+    let not_deleted: Vec<(&str, String)> = done_ids.into_iter().zip(deleted).filter_map(|(id, r)| r.err().map(|why| (id, why))).collect();
+    report(p, &settled, &not_deleted).await;
 }
 
-async fn report(p: &Poller, settled: &Settled) {
+async fn report(p: &Poller, settled: &Settled, not_deleted: &[(&str, String)]) {
     let mut failed = 0;
     for (id, outcome, disposition) in settled.iter() {
         let line = match (outcome, disposition) {
@@ -229,9 +259,13 @@ async fn report(p: &Poller, settled: &Settled) {
         failed += 1;
         p.progress.suspend(|| eprintln!("{line}"));
     }
+    for (id, why) in not_deleted {
+        p.progress.suspend(|| eprintln!("not deleted {id} (settled, but still on the queue: SQS will deliver it again after its visibility timeout): {why}"));
+    }
     let mut totals = p.totals.lock().await;
     totals.counts.add(&settled.report.counts);
     totals.failed += failed;
+    totals.not_deleted += not_deleted.len() as u64;
     p.progress.set_message(format!("{} received, {} written, {} failed", totals.counts.received, totals.counts.written, totals.failed));
 }
 
