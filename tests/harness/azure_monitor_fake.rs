@@ -50,6 +50,25 @@ pub struct FakeConfig {
     pub keep_rows: bool,
 }
 
+impl FakeConfig {
+    /// The environment a forwarder needs to use a fake with this configuration serving at `url`
+    /// (`AZURE_*` and `AUDITSTREAM_AZURE_MONITOR_*`); also for a fake in another process.
+    pub fn env_for(&self, url: &str) -> Vec<(String, String)> {
+        [
+            ("AZURE_TENANT_ID", self.tenant_id.as_str()),
+            ("AZURE_CLIENT_ID", self.client_id.as_str()),
+            ("AZURE_CLIENT_SECRET", self.client_secret.as_str()),
+            ("AZURE_AUTHORITY_HOST", url),
+            ("AUDITSTREAM_AZURE_MONITOR_ENDPOINT", url),
+            ("AUDITSTREAM_AZURE_MONITOR_DCR_ID", self.dcr_id.as_str()),
+            ("AUDITSTREAM_AZURE_MONITOR_STREAM", self.stream.as_str()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+    }
+}
+
 impl Default for FakeConfig {
     fn default() -> Self {
         FakeConfig {
@@ -132,19 +151,7 @@ impl MonitorFake {
 
     /// The environment a forwarder needs to use this fake (`AZURE_*` and `AUDITSTREAM_AZURE_MONITOR_*`).
     pub fn env(&self) -> Vec<(String, String)> {
-        let c = &self.shared.config;
-        [
-            ("AZURE_TENANT_ID", c.tenant_id.clone()),
-            ("AZURE_CLIENT_ID", c.client_id.clone()),
-            ("AZURE_CLIENT_SECRET", c.client_secret.clone()),
-            ("AZURE_AUTHORITY_HOST", self.url()),
-            ("AUDITSTREAM_AZURE_MONITOR_ENDPOINT", self.url()),
-            ("AUDITSTREAM_AZURE_MONITOR_DCR_ID", c.dcr_id.clone()),
-            ("AUDITSTREAM_AZURE_MONITOR_STREAM", c.stream.clone()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect()
+        self.shared.config.env_for(&self.url())
     }
 
     /// Every token issued so far answers 401 from now on (as if expired or revoked early).

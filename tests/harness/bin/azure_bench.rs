@@ -166,16 +166,8 @@ async fn main() {
         let mut url = String::new();
         std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut url).unwrap();
         let url = url.trim().to_owned();
-        let config = FakeConfig::default();
-        let env = [
-            ("AZURE_TENANT_ID", config.tenant_id.as_str()),
-            ("AZURE_CLIENT_ID", config.client_id.as_str()),
-            ("AZURE_CLIENT_SECRET", config.client_secret.as_str()),
-            ("AZURE_AUTHORITY_HOST", url.as_str()),
-            ("AUDITSTREAM_AZURE_MONITOR_ENDPOINT", url.as_str()),
-            ("AUDITSTREAM_AZURE_MONITOR_DCR_ID", config.dcr_id.as_str()),
-            ("AUDITSTREAM_AZURE_MONITOR_STREAM", config.stream.as_str()),
-        ];
+        let env = FakeConfig::default().env_for(&url);
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         let sink = AzureMonitorSink::connect(&MonitorSettings::from_env(&env[..]).unwrap(), &EntraSettings::from_env(&env[..]).unwrap(), None).await.unwrap();
         let dest = LogSinkDestination::new(sink, concurrency, RetryPolicy::default());
         run("Azure Monitor → fake, gzip'd JSON arrays ≤ 1 MB", &dest, &bodies, batch, "fake in a child process".into()).await.print();
