@@ -11,8 +11,9 @@
 //! Every function builds its [`SqsFunction`] with [`SqsFunction::from_env`], so each gets the
 //! payload store and the dead-letter queue the same way.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use lambda_runtime::LambdaEvent;
@@ -100,10 +101,38 @@ impl<D: Destination> SqsFunction<D> {
     }
 }
 
+/// The budget an invocation works to when the runtime's deadline cannot be real: 60 s, the
+/// template's default `FunctionTimeout`.
+pub const FALLBACK_BUDGET: Duration = Duration::from_secs(60);
+
+/// Whether the warning about an impossible deadline was logged (once per process).
+static WARNED_PAST_DEADLINE: AtomicBool = AtomicBool::new(false);
+
 /// The deadline to finish delivering by: the invocation's, less a margin to report results.
+///
+/// Lambda's deadline (`Lambda-Runtime-Deadline-Ms`) is the invocation's start plus the function's
+/// timeout, so it is never past when an invocation starts. One that is cannot be real: Cargo
+/// Lambda's emulator (`cargo lambda watch`) sends `600000`, ten minutes after 1970. Taken at its
+/// word, every message would be abandoned unsent; instead the invocation works to
+/// [`FALLBACK_BUDGET`], with a warning the first time.
 fn lambda_deadline(deadline_ms: u64) -> Deadline {
-    let wall = UNIX_EPOCH + Duration::from_millis(deadline_ms);
-    let left = wall.duration_since(std::time::SystemTime::now()).unwrap_or(Duration::ZERO);
+    let now = SystemTime::now();
+    let given = UNIX_EPOCH + Duration::from_millis(deadline_ms);
+    let wall = match given.duration_since(now) {
+        Ok(left) if !left.is_zero() => given,
+        _ => {
+            if !WARNED_PAST_DEADLINE.swap(true, Ordering::Relaxed) {
+                tracing::warn!(
+                    deadline_ms,
+                    fallback_secs = FALLBACK_BUDGET.as_secs(),
+                    "the invocation's deadline ({deadline_ms} ms after 1970-01-01) had already passed when it started, which a real Lambda never sends (a local emulator does): working to a fallback budget of {} s instead",
+                    FALLBACK_BUDGET.as_secs()
+                );
+            }
+            now + FALLBACK_BUDGET
+        }
+    };
+    let left = wall.duration_since(now).unwrap_or(Duration::ZERO);
     // Keep 2 s, or a fifth of a short timeout, to dead-letter, log and answer.
     Deadline::from_wall_clock(wall, Duration::from_secs(2).min(left / 5))
 }
@@ -290,6 +319,47 @@ mod tests {
         let response = f.handle(event(records)).await.unwrap();
         assert_eq!(failed_ids(&response), ["m-2", "m-3", "m-4"]);
         assert!(sent.lock().unwrap().is_empty(), "FIFO failures are not dead-lettered by the function");
+    }
+
+    #[test]
+    fn a_deadline_already_past_at_the_start_gives_the_fallback_budget() {
+        // cargo-lambda's emulator sends `Lambda-Runtime-Deadline-Ms: 600000` (1970-01-01T00:10:00Z)
+        for past in [600_000, 0, UNIX_EPOCH.elapsed().unwrap().as_millis() as u64 - 1] {
+            let left = lambda_deadline(past).remaining().unwrap();
+            // the fallback budget less the 2 s margin
+            assert!(left > FALLBACK_BUDGET - Duration::from_secs(3) && left <= FALLBACK_BUDGET - Duration::from_secs(2), "{past}: {left:?}");
+        }
+        // a real deadline is kept as it is
+        let in_ten_s = (SystemTime::now() + Duration::from_secs(10)).duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
+        let left = lambda_deadline(in_ten_s).remaining().unwrap();
+        assert!(left > Duration::from_secs(7) && left <= Duration::from_secs(8), "{left:?}");
+    }
+
+    /// A store that takes a moment per write, as one across a network does.
+    #[derive(Default)]
+    struct NetworkStore(MemoryStore);
+
+    #[async_trait::async_trait]
+    impl crate::destination::ObjectStore for NetworkStore {
+        fn describe(&self) -> String {
+            "network".into()
+        }
+        async fn put_new(&self, key: &crate::key::ObjectKey, body: bytes::Bytes) -> Result<crate::destination::PutOutcome, DeliveryError> {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            self.0.put_new(key, body).await
+        }
+    }
+
+    #[tokio::test]
+    async fn an_emulator_deadline_in_1970_still_delivers_the_batch() {
+        let destination = ObjectStoreDestination::new(NetworkStore::default(), 4, RetryPolicy::default());
+        let f = SqsFunction::new("s3-writer", Pipeline::default(), destination);
+        let mut e = event(vec![record("m-1", &job("j-1"), STANDARD), record("m-2", &job("j-2"), STANDARD)]);
+        // what `cargo lambda watch` sends as Lambda-Runtime-Deadline-Ms
+        e.context.deadline = 600_000;
+        let response = f.handle(e).await.unwrap();
+        assert!(failed_ids(&response).is_empty(), "{response:?}");
+        assert_eq!(f.destination.store().0 .0.lock().unwrap().len(), 2);
     }
 
     #[tokio::test]
