@@ -51,8 +51,8 @@ pub type Key<'a> = Cow<'a, str>;
 #[derive(Debug)]
 pub struct Line<'a> {
     pub fields: Vec<(Key<'a>, &'a RawValue)>,
-    /// True when any `mask_data` field of the line is JSON `true`. Duplicate keys count too:
-    /// when in doubt, mask.
+    /// True when any `mask_data` field of the line asks for masking, as
+    /// [`crate::mask::mask_data_masks`] reads it. Duplicate keys count too: when in doubt, mask.
     pub mask_data: bool,
 }
 
@@ -122,9 +122,10 @@ impl<'a> ScannedObject<'a> {
         self.fields.iter().any(|(k, _)| k == name)
     }
 
-    /// The opened `lines` field, if the object has one.
-    pub fn lines(&self) -> Option<&Lines<'a>> {
-        self.fields.iter().find_map(|(_, v)| match v {
+    /// Every opened `lines` field, in input order: a duplicate key is one more field, not one to
+    /// skip, since readers disagree on which one they keep.
+    pub fn lines(&self) -> impl Iterator<Item = &Lines<'a>> {
+        self.fields.iter().filter_map(|(_, v)| match v {
             FieldValue::Lines(l) => Some(l),
             _ => None,
         })
@@ -334,9 +335,7 @@ impl<'de> Visitor<'de> for LineVisitor {
         let mut mask_data = false;
         while let Some(key) = map.next_key_seed(KeySeed)? {
             let value: &'de RawValue = map.next_value()?;
-            if key == "mask_data" && value.get() == "true" {
-                mask_data = true;
-            }
+            mask_data |= key == "mask_data" && crate::mask::mask_data_masks(value);
             fields.push((key, value));
         }
         Ok(Line { fields, mask_data })
@@ -375,7 +374,7 @@ mod tests {
         let keys: Vec<&str> = s.fields.iter().map(|(k, _)| k.as_ref()).collect();
         assert_eq!(keys, ["id", "lines", "status"]);
         assert_eq!(s.raw("status").unwrap().get(), r#""failed""#);
-        match s.lines().unwrap() {
+        match s.lines().next().unwrap() {
             Lines::Steps(l) => {
                 assert_eq!(l.len(), 2);
                 assert!(l[0].mask_data);
@@ -383,15 +382,15 @@ mod tests {
                 assert_eq!(l[0].fields[0].1.get(), r#"{"a":1}"#);
             }
             other => panic!("expected steps, got {other:?}"),
-        }
+        };
     }
 
     #[test]
     fn keeps_string_and_null_lines_raw() {
         let s = ScannedObject::scan(r#"{"lines":"Log lines exceed size limit"}"#).unwrap();
-        assert!(matches!(s.lines(), Some(Lines::Other(r)) if r.get() == r#""Log lines exceed size limit""#));
+        assert!(matches!(s.lines().next(), Some(Lines::Other(r)) if r.get() == r#""Log lines exceed size limit""#));
         let s = ScannedObject::scan(r#"{"lines":null}"#).unwrap();
-        assert!(matches!(s.lines(), Some(Lines::Other(r)) if r.get() == "null"));
+        assert!(matches!(s.lines().next(), Some(Lines::Other(r)) if r.get() == "null"));
     }
 
     #[test]

@@ -1,15 +1,25 @@
-//! Masking, as Workato streams it (spec §4).
+//! Masking, as Workato streams it (docs.workato.com, "Data masking" and "Audit log streaming"),
+//! read so that it fails closed: where the event is not in the shape Workato documents, data is
+//! masked or redacted rather than let through.
 //!
-//! - A step line with `mask_data: true` keeps its metadata, but its `input` and `output` become
-//!   the literal `{"data":"masked"}`, whatever they held — present or not, valid-looking or not.
-//! - The job-level `error` is a JSON document inside a string; its `input` becomes `"<redacted>"`
-//!   always, masked step or not.
+//! - A step line asks for masking unless every `mask_data` it has is absent, `null`, `false`, a
+//!   zero number or the string `"false"` in any case ([`mask_data_masks`]). A masked line keeps
+//!   its metadata, but every `input` and `output` it has becomes the literal `{"data":"masked"}`,
+//!   whatever they held — present or not, valid-looking or not.
+//! - The job-level `error` is a JSON document inside a string; every `input` in it becomes
+//!   `"<redacted>"` always, masked step or not. An `error` that cannot be read that way but could
+//!   hold an input is replaced whole ([`redact_error`]).
+//! - A string `lines` other than the size placeholder that could hold step data is replaced
+//!   whole ([`redact_lines_text`]).
+//!
+//! Every occurrence of a key counts: a duplicate `mask_data`, `input`, `output`, `error` or
+//! `lines` is acted on as the first is, since readers disagree on which one they keep.
 //!
 //! These are pure rules over raw JSON; [`crate::output`] applies them while writing.
 
 use serde_json::value::RawValue;
 
-use crate::json_scan::{scan_flat_object, Line};
+use crate::json_scan::{scan_flat_object, Key, Line};
 
 /// What a masked step's `input` and `output` become.
 pub const MASKED_DATA: &str = r#"{"data":"masked"}"#;
@@ -19,6 +29,54 @@ pub const REDACTED: &str = "<redacted>";
 
 /// The fields of a masked line that are replaced.
 const MASKED_FIELDS: [&str; 2] = ["input", "output"];
+
+/// Whether one `mask_data` value asks for masking.
+///
+/// Workato writes `true` or `false`, but a consumer reading the event may take any "truthy" value
+/// for a yes, so only the values that plainly say no leave a line unmasked: `null`, `false`, a
+/// number whose digits are all zero (`0`, `-0`, `0.0`, `0e5`), and the string `"false"` in any
+/// ASCII case once its escapes are decoded (`"FALSE"`, `"f\u0061lse"`). Everything else masks:
+/// `true`, any other number, any other string (the empty string and `" false"` included), an
+/// object or an array. Both scanners call this for every `mask_data` occurrence of a line, so the
+/// rule has one definition.
+pub fn mask_data_masks(value: &RawValue) -> bool {
+    let text = value.get();
+    match text.as_bytes().first() {
+        Some(b'-' | b'0'..=b'9') => !is_zero_number(text),
+        Some(b'"') => !is_false_string(text),
+        // `true`, objects and arrays mask.
+        _ => !(text == "false" || text == "null"),
+    }
+}
+
+/// True for a JSON number whose mantissa digits are all zero, whatever its sign and exponent.
+/// Decided on the text, not on an `f64`: `1e-400` rounds to zero as a float but says "not zero".
+fn is_zero_number(text: &str) -> bool {
+    let unsigned = text.strip_prefix('-').unwrap_or(text);
+    let (mantissa, exponent) = match unsigned.find(['e', 'E']) {
+        Some(at) => (&unsigned[..at], Some(&unsigned[at + 1..])),
+        None => (unsigned, None),
+    };
+    let (int, frac) = match mantissa.split_once('.') {
+        Some((int, frac)) => (int, Some(frac)),
+        None => (mantissa, None),
+    };
+    let exponent_ok = exponent.is_none_or(|e| {
+        let digits = e.strip_prefix(['+', '-']).unwrap_or(e);
+        !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+    });
+    int == "0" && frac.is_none_or(|f| !f.is_empty() && f.bytes().all(|b| b == b'0')) && exponent_ok
+}
+
+/// True for a JSON string literal that reads `false` in any ASCII case once decoded.
+fn is_false_string(literal: &str) -> bool {
+    const FALSE: &str = "false";
+    if !literal.contains('\\') {
+        return literal.len() == FALSE.len() + 2 && literal[1..literal.len() - 1].eq_ignore_ascii_case(FALSE);
+    }
+    // Escapes are rare here; an undecodable string (a lone surrogate) masks.
+    serde_json::from_str::<String>(literal).is_ok_and(|s| s.eq_ignore_ascii_case(FALSE))
+}
 
 /// Writes one step line as a JSON object into `out`, masking it when it asks for masking.
 /// Returns whether the line was masked.
@@ -58,22 +116,103 @@ pub fn write_line<O: crate::output::JsonOut + ?Sized>(out: &mut O, line: &Line<'
     line.mask_data
 }
 
-/// The job-level `error` rewritten with its inner `input` redacted, as a JSON string literal.
+/// What the job-level `error` becomes, whole, when it cannot be read as a JSON object but could
+/// hold an input (see [`redact_error`]).
+pub const ERROR_TEXT_REDACTED: &str = "<redacted: error text not readable as a JSON object>";
+
+/// What a string `lines` other than the size placeholder becomes, whole, when it could hold step
+/// data (see [`redact_lines_text`]).
+pub const LINES_TEXT_REDACTED: &str = "<redacted: lines text that is not the size placeholder>";
+
+/// The job-level `error` with every `input` it carries redacted, as the JSON text to write in its
+/// place; `None` when it is written as it is.
 ///
-/// Returns `None` when nothing needs to change: `error` is null, not a string, not a JSON object
-/// inside, has no `input`, or `input` is already `"<redacted>"`.
-pub fn redact_error_input(error: &RawValue) -> Option<String> {
+/// - A string holding a JSON object (Workato's form): every top-level `input` of that object
+///   (duplicates and escaped spellings of the key too) becomes `"<redacted>"`; the result is
+///   again a string.
+/// - An object: the same, in place; the result is again an object.
+/// - A string whose text is not a JSON object, read strictly (`NaN`, trailing text, an array, a
+///   truncated object, a string inside the string, an undecodable escape), or an array: replaced
+///   whole by [`ERROR_TEXT_REDACTED`] when it could hold an input ([`could_hold`]). A plain
+///   message such as `Connection timed out` is kept.
+/// - `null`, a boolean or a number: kept.
+pub fn redact_error(error: &RawValue) -> Option<String> {
     let text = error.get();
-    if !text.starts_with('"') {
+    match text.as_bytes().first() {
+        Some(b'"') => redact_error_text(text),
+        Some(b'{') => match scan_flat_object(text) {
+            Ok(fields) => redacted_object(&fields),
+            Err(_) => Some(unreadable_error()),
+        },
+        Some(b'[') => Some(unreadable_error()),
+        _ => None,
+    }
+}
+
+/// [`redact_error`] for the string form.
+fn redact_error_text(literal: &str) -> Option<String> {
+    let Some(text) = decode_string(literal) else { return Some(unreadable_error()) };
+    // Only text that opens like an object is worth parsing; a plain message is the common case.
+    if text.trim_start_matches(JSON_WHITESPACE).starts_with('{') {
+        if let Ok(fields) = scan_flat_object(&text) {
+            return redacted_object(&fields).map(|doc| serde_json::to_string(&doc).unwrap_or_else(|_| unreadable_error()));
+        }
+    }
+    could_hold(&text, &["input"]).then(unreadable_error)
+}
+
+/// A string `lines` as the JSON text to write in its place, or `None` to keep it.
+///
+/// Workato puts a string in `lines` only as the size placeholder. Any other string that could
+/// hold step data ([`could_hold`] an `input` or `output`) — serialized step lines, say, with
+/// their `mask_data` — is replaced whole by [`LINES_TEXT_REDACTED`]: nothing inside it can be
+/// masked line by line. `null` and other plain text are kept.
+pub fn redact_lines_text(lines: &RawValue) -> Option<String> {
+    let literal = lines.get();
+    if !literal.starts_with('"') {
         return None;
     }
-    let inner: String = serde_json::from_str(text).ok()?;
-    let fields = scan_flat_object(&inner).ok()?;
-    let needs = fields.iter().any(|(k, v)| k == "input" && serde_json::from_str::<String>(v.get()).map_or(true, |s| s != REDACTED));
-    if !needs {
+    let Some(text) = decode_string(literal) else { return Some(format!("\"{LINES_TEXT_REDACTED}\"")) };
+    if text == crate::output::LINES_PLACEHOLDER || !could_hold(&text, &["input", "output"]) {
         return None;
     }
-    let mut doc = Vec::with_capacity(inner.len());
+    Some(format!("\"{LINES_TEXT_REDACTED}\""))
+}
+
+/// Whether text that could not be read as JSON of the expected shape might still carry one of
+/// `fields`, in the eyes of a lenient reader or a person: it names one of them in any ASCII case,
+/// or has a `{` or `[` (a structure, perhaps broken or not JSON), or a backslash (an escape that
+/// could spell a name). Deliberately broad: such text is replaced whole, and a plain message
+/// passes only when none of these is in it.
+fn could_hold(text: &str, fields: &[&str]) -> bool {
+    text.bytes().any(|b| matches!(b, b'{' | b'[' | b'\\'))
+        || fields.iter().any(|field| text.as_bytes().windows(field.len()).any(|w| w.eq_ignore_ascii_case(field.as_bytes())))
+}
+
+/// The whitespace JSON allows around a value.
+const JSON_WHITESPACE: [char; 4] = [' ', '\t', '\n', '\r'];
+
+/// The text of a JSON string literal; `None` when an escape does not decode (a lone surrogate).
+fn decode_string(literal: &str) -> Option<std::borrow::Cow<'_, str>> {
+    match literal.strip_prefix('"').and_then(|l| l.strip_suffix('"')) {
+        Some(inner) if !inner.contains('\\') => Some(std::borrow::Cow::Borrowed(inner)),
+        _ => serde_json::from_str::<String>(literal).ok().map(std::borrow::Cow::Owned),
+    }
+}
+
+fn unreadable_error() -> String {
+    // The constant has nothing JSON would escape; a test holds it to that.
+    format!("\"{ERROR_TEXT_REDACTED}\"")
+}
+
+/// The object `fields` with every `input` value replaced by `"<redacted>"`, as JSON; `None` when
+/// there is no `input`, or every one already reads `"<redacted>"`.
+fn redacted_object(fields: &[(Key<'_>, &RawValue)]) -> Option<String> {
+    let is_redacted = |v: &RawValue| serde_json::from_str::<String>(v.get()).is_ok_and(|s| s == REDACTED);
+    if !fields.iter().any(|(k, v)| k == "input" && !is_redacted(v)) {
+        return None;
+    }
+    let mut doc = Vec::with_capacity(fields.iter().map(|(k, v)| k.len() + v.get().len() + 4).sum::<usize>() + 2);
     doc.push(b'{');
     for (i, (key, value)) in fields.iter().enumerate() {
         if i > 0 {
@@ -81,15 +220,15 @@ pub fn redact_error_input(error: &RawValue) -> Option<String> {
         }
         crate::output::JsonOut::key(&mut doc, key);
         if key == "input" {
-            doc.extend_from_slice(b"\"<redacted>\"");
+            crate::output::JsonOut::string(&mut doc, REDACTED);
         } else {
             doc.extend_from_slice(value.get().as_bytes());
         }
     }
     doc.push(b'}');
-    // The document was built from valid JSON pieces and ASCII punctuation: it is UTF-8.
-    let doc = String::from_utf8(doc).ok()?;
-    serde_json::to_string(&doc).ok()
+    // The document was built from valid JSON pieces and ASCII punctuation: it is UTF-8. Were it
+    // not, the whole error would go, never the unredacted one.
+    Some(String::from_utf8(doc).unwrap_or_else(|_| unreadable_error()))
 }
 
 #[cfg(test)]
@@ -100,7 +239,7 @@ mod tests {
     fn line_out(json: &str) -> (String, bool) {
         let wrapped = format!(r#"{{"lines":[{json}]}}"#);
         let scanned = ScannedObject::scan(&wrapped).unwrap();
-        let Some(Lines::Steps(lines)) = scanned.lines() else { panic!() };
+        let Some(Lines::Steps(lines)) = scanned.lines().next() else { panic!() };
         let mut out = Vec::new();
         let masked = write_line(&mut out, &lines[0]);
         (String::from_utf8(out).unwrap(), masked)
@@ -123,7 +262,15 @@ mod tests {
              r#"{"mask_data":false,"input":{"data":"masked"},"mask_data":true,"output":{"data":"masked"}}"#, true),
             // unmasked lines pass through untouched
             (r#"{"input":{"a":1},"output":{"b":2},"mask_data":false}"#, r#"{"input":{"a":1},"output":{"b":2},"mask_data":false}"#, false),
-            (r#"{"input":{"a":1},"mask_data":"true"}"#, r#"{"input":{"a":1},"mask_data":"true"}"#, false),
+            (r#"{"input":{"a":1},"mask_data":"FALSE"}"#, r#"{"input":{"a":1},"mask_data":"FALSE"}"#, false),
+            (r#"{"input":{"a":1},"mask_data":0,"mask_data":null}"#, r#"{"input":{"a":1},"mask_data":0,"mask_data":null}"#, false),
+            // anything but a plain "no" masks: a string "true", a number, a "yes" in a second key
+            (r#"{"input":{"a":1},"mask_data":"true"}"#,
+             r#"{"input":{"data":"masked"},"mask_data":"true","output":{"data":"masked"}}"#, true),
+            (r#"{"input":{"a":1},"output":2,"mask_data":1}"#,
+             r#"{"input":{"data":"masked"},"output":{"data":"masked"},"mask_data":1}"#, true),
+            (r#"{"mask_data":false,"input":{"a":1},"mask_data":"yes"}"#,
+             r#"{"mask_data":false,"input":{"data":"masked"},"mask_data":"yes","output":{"data":"masked"}}"#, true),
         ];
         for (input, want, want_masked) in cases {
             let (got, masked) = line_out(input);
@@ -134,16 +281,111 @@ mod tests {
     }
 
     #[test]
-    fn the_error_documents_input_is_redacted() {
-        let raw = |s: &str| RawValue::from_string(s.to_owned()).unwrap();
-        let error = serde_json::to_string(r#"{"adapter":"http","message":"boom","input":{"password":"hunter2"},"error_id":"e1"}"#).unwrap();
-        let out = redact_error_input(&raw(&error)).unwrap();
-        let inner: String = serde_json::from_str(&out).unwrap();
-        assert_eq!(inner, r#"{"adapter":"http","message":"boom","input":"<redacted>","error_id":"e1"}"#);
-        assert!(!out.contains("hunter2"));
-        // nothing to do
-        for unchanged in ["null", "42", r#""plain message""#, r#""{\"message\":\"x\"}""#, r#""{\"input\":\"\\u003credacted\\u003e\"}""#] {
-            assert_eq!(redact_error_input(&raw(unchanged)), None, "{unchanged}");
+    fn only_a_plain_no_leaves_a_line_unmasked() {
+        let unmasked = [
+            "null", "false", "0", "-0", "0.0", "-0.000", "0e5", "0E-3", "0.0e+10",
+            r#""false""#, r#""FALSE""#, r#""False""#, r#""fAlSe""#, r#""f\u0061lse""#, r#""\u0046ALSE""#,
+        ];
+        let masks = [
+            "true", "1", "-1", "0.5", "1e-400", "10", "0.01",
+            r#""true""#, r#""TRUE""#, r#""1""#, r#""0""#, r#""yes""#, r#""no""#, r#""null""#, r#""""#,
+            r#"" false""#, r#""false ""#, r#""falsey""#, r#""\u017False""#, r#""f\u0061lse\u0000""#,
+            "{}", r#"{"a":false}"#, "[]", "[false]",
+        ];
+        for value in unmasked {
+            let raw = RawValue::from_string(value.to_owned()).unwrap();
+            assert!(!mask_data_masks(&raw), "mask_data {value} must leave the line unmasked");
         }
+        for value in masks {
+            let raw = RawValue::from_string(value.to_owned()).unwrap();
+            assert!(mask_data_masks(&raw), "mask_data {value} must mask the line");
+        }
+    }
+
+    fn raw(json: &str) -> Box<RawValue> {
+        RawValue::from_string(json.to_owned()).unwrap()
+    }
+
+    /// The job-level `error` as written: its replacement, or itself when kept.
+    fn error_out(error: &str) -> String {
+        let out = redact_error(&raw(error)).unwrap_or_else(|| error.to_owned());
+        serde_json::from_str::<serde_json::Value>(&out).unwrap_or_else(|e| panic!("{error} gave invalid JSON {out}: {e}"));
+        assert!(!out.contains("hunter2"), "{error} let the input out: {out}");
+        out
+    }
+
+    /// Workato's form: the error document as the text of a JSON string.
+    fn string_of(document: &str) -> String {
+        serde_json::to_string(document).unwrap()
+    }
+
+    #[test]
+    fn every_input_of_the_error_document_is_redacted() {
+        let cases = [
+            (r#"{"adapter":"http","message":"boom","input":{"password":"hunter2"},"error_id":"e1"}"#,
+             r#"{"adapter":"http","message":"boom","input":"<redacted>","error_id":"e1"}"#),
+            // a duplicate input, one already redacted, an escaped key name, spacing
+            (r#"{"input":null,"message":"m","input":{"p":"hunter2"}}"#, r#"{"input":"<redacted>","message":"m","input":"<redacted>"}"#),
+            (r#"{"input":"<redacted>","input":"hunter2"}"#, r#"{"input":"<redacted>","input":"<redacted>"}"#),
+            (r#"{"inp\u0075t":"hunter2"}"#, r#"{"input":"<redacted>"}"#),
+            (" {\n \"input\" : [\"hunter2\"] } ", r#"{"input":"<redacted>"}"#),
+        ];
+        for (document, want) in cases {
+            // as a string, as Workato sends it: still a string
+            let out: String = serde_json::from_str(&error_out(&string_of(document))).unwrap();
+            assert_eq!(out, want, "{document} as a string");
+            // as an object: redacted in place, still an object
+            assert_eq!(error_out(document.trim()), want, "{document} as an object");
+        }
+    }
+
+    #[test]
+    fn an_error_that_is_not_a_json_object_but_could_hold_an_input_is_replaced_whole() {
+        let placeholder = format!("\"{ERROR_TEXT_REDACTED}\"");
+        let strings = [
+            r#"{"input":NaN,"x":"hunter2"}"#,          // not strict JSON
+            r#"{"input":"hunter2"} and more"#,         // trailing text
+            r#"[{"input":"hunter2"}]"#,                // an array
+            r#"{"message":"m","input":{"p":"hunter2""#, // truncated
+            r#""{\"input\":\"hunter2\"}""#,            // a JSON string inside the string
+            "Invalid INPUT: hunter2",                  // plain text naming an input
+            r#"{:input=>"hunter2"}"#,                  // not JSON at all
+            r"\u0069nput hunter2",                     // an escape that could spell one
+        ];
+        for text in strings {
+            assert_eq!(error_out(&string_of(text)), placeholder, "{text}");
+        }
+        // an undecodable string, and the array form
+        for error in [r#""\ud800 hunter2""#, r#"[{"input":"hunter2"}]"#, "[]"] {
+            assert_eq!(error_out(error), placeholder, "{error}");
+        }
+        assert_eq!(serde_json::from_str::<String>(&placeholder).unwrap(), ERROR_TEXT_REDACTED);
+    }
+
+    #[test]
+    fn an_error_with_no_input_to_redact_is_kept_as_it_is() {
+        for kept in [
+            "null", "false", "42", r#""Connection timed out""#, r#""Timed out after 30 s (HTTP 504)""#, r#""a \"quoted\" word""#,
+            r#""{\"message\":\"x\"}""#, r#""{\"input\":\"\\u003credacted\\u003e\"}""#, r#"{"message":"x"}"#, r#"{"input":"<redacted>"}"#,
+        ] {
+            assert_eq!(redact_error(&raw(kept)), None, "{kept}");
+        }
+    }
+
+    #[test]
+    fn a_lines_string_is_kept_only_when_it_cannot_hold_step_data() {
+        let placeholder = format!("\"{LINES_TEXT_REDACTED}\"");
+        for kept in ["null", r#""Log lines exceed size limit""#, r#""omitted by the sender""#] {
+            assert_eq!(redact_lines_text(&raw(kept)), None, "{kept}");
+        }
+        for replaced in [
+            string_of(r#"[{"mask_data":true,"input":{"ssn":"hunter2"}}]"#),
+            string_of("OUTPUT: hunter2"),
+            string_of("Log lines exceed size limit {hunter2}"),
+            r#""\ud800 hunter2""#.to_owned(),
+        ] {
+            assert_eq!(redact_lines_text(&raw(&replaced)).as_deref(), Some(placeholder.as_str()), "{replaced}");
+        }
+        assert_eq!(serde_json::from_str::<String>(&placeholder).unwrap(), LINES_TEXT_REDACTED);
     }
 }

@@ -234,6 +234,61 @@ mod tests {
         assert_ne!(ready(p.prepare_owned(masked.clone(), NOW, 1 << 20).unwrap()).body, masked.as_bytes());
     }
 
+    /// A failed job around `fields`, as the pipeline sees it.
+    fn failed_job(fields: &str) -> String {
+        format!(r#"{{"id":"j-1","recipe_id":7,"status":"failed","completed_at":"2022-10-19T22:30:46-07:00","context":{{"user_id":5}},{fields}}}"#)
+    }
+
+    #[test]
+    fn masked_data_never_leaves_whatever_its_spelling() {
+        // Each case hides the marker `hunter2` where masking must find it; the number is how
+        // many lines are masked.
+        let cases = [
+            (r#""lines":[{"mask_data":"true","input":{"ssn":"hunter2"}}]"#, 1),
+            (r#""lines":[{"mask_data":"TRUE","output":"hunter2"},{"mask_data":1,"input":"hunter2"},{"mask_data":"1","input":"hunter2"}]"#, 3),
+            (r#""lines":[{"mask_data":{"on":false},"input":"hunter2"},{"mask_data":[],"input":"hunter2"},{"mask_data":"","input":"hunter2"}]"#, 3),
+            (r#""lines":[],"lines":[{"mask_data":true,"input":{"x":"hunter2"}}]"#, 1),
+            (r#""lines":[{"mask_data":false,"input":"a","mask_data":true,"input":"hunter2","output":"hunter2"}]"#, 1),
+            (r#""l\u0069nes":[{"mask\u005fdata":true,"inp\u0075t":"hunter2","outp\u0075t":"hunter2"}]"#, 1),
+            (r#""error":null,"error":"{\"message\":\"boom\",\"input\":{\"p\":\"hunter2\"}}""#, 0),
+            (r#""error":"{\"input\":\"a\",\"inp\\u0075t\":\"hunter2\"}""#, 0),
+            (r#""err\u006fr":{"message":"boom","input":{"p":"hunter2"}}"#, 0),
+            (r#""error":"{\"message\":\"boom\",\"input\":NaN,\"p\":\"hunter2\"}""#, 0),
+            (r#""error":"{\"input\":\"hunter2\"} (retried)""#, 0),
+            (r#""error":"[{\"input\":\"hunter2\"}]""#, 0),
+            (r#""error":[{"input":"hunter2"}]"#, 0),
+            (r#""error":"Invalid input hunter2""#, 0),
+            (r#""lines":"[{\"mask_data\":true,\"input\":\"hunter2\"}]""#, 0),
+        ];
+        for (fields, masked_lines) in cases {
+            let body = failed_job(fields);
+            let doc = ready(Pipeline::default().prepare(&body, NOW).unwrap());
+            let out = String::from_utf8(doc.body).unwrap();
+            assert!(!out.contains("hunter2"), "{body} let masked data out: {out}");
+            assert_eq!(doc.masked_lines, masked_lines, "{body}");
+            serde_json::from_str::<serde_json::Value>(&out).unwrap();
+        }
+    }
+
+    #[test]
+    fn events_that_ask_for_no_masking_are_kept_byte_for_byte() {
+        let cases = [
+            r#""lines":[{"input":"a"},{"mask_data":null,"input":"b"},{"mask_data":false,"input":"c"},{"mask_data":0,"output":"d"}]"#,
+            r#""lines":[{"mask_data":-0.0,"input":"e"},{"mask_data":"false","input":"f"},{"mask_data":"FALSE","input":"g"}]"#,
+            r#""lines" : [ { "mask_data" : "f\u0061lse" , "input" : "h" , "mask_data" : 0e5 } ]"#,
+            r#""error":null,"lines":"Log lines exceed size limit""#,
+            r#""error":"Connection timed out""#,
+            r#""error":"{\"message\":\"boom\",\"input\":\"\\u003credacted\\u003e\"}""#,
+            r#""error":{"message":"boom"}"#,
+        ];
+        for fields in cases {
+            let body = failed_job(fields);
+            let doc = ready(Pipeline::default().prepare(&body, NOW).unwrap());
+            assert_eq!(String::from_utf8(doc.body).unwrap(), body);
+            assert_eq!(doc.masked_lines, 0, "{body}");
+        }
+    }
+
     #[test]
     fn what_cannot_fit_is_a_permanent_error() {
         let body = r#"{"event_type":"user_login","id":1,"workspace":{"id":1},"timestamp":"2024-05-01T10:15:30Z","details":{"blob":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}}"#;

@@ -207,9 +207,7 @@ impl<'a> Scanner<'a> {
             self.colon()?;
             // The event object is level 1, `lines` 2, this line 3.
             let value = self.raw_value(3)?;
-            if key == "mask_data" && value.get() == "true" {
-                mask_data = true;
-            }
+            mask_data |= key == "mask_data" && crate::mask::mask_data_masks(value);
             fields.push((key, value));
             if !self.next_member(b'}')? {
                 return Ok(Line { fields, mask_data });

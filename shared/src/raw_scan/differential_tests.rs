@@ -335,7 +335,9 @@ fn line(rng: &mut Rng, style: Style, out: &mut String) {
         out.push(':');
         ws(rng, style, out);
         if rng.chance(30) {
-            out.push_str(rng.pick(&["true", "false", "\"true\"", "1", "null", "[true]"]));
+            out.push_str(rng.pick(&[
+                "true", "false", "\"true\"", "1", "null", "[true]", "0", "-0.0e1", "1e-400", "\"FALSE\"", r#""f\u0061lse""#, "\"\"", r#""\ud800""#, "{}",
+            ]));
         } else {
             field_value(rng, style, MAX_DEPTH - 3, out);
         }
@@ -582,6 +584,38 @@ fn every_small_change_of_small_documents_scans_the_same() {
     tally.at_least("syntax", 2_000);
     tally.at_least("bad lines", 50);
     tally.at_least("not an object", 10);
+}
+
+/// Both scanners read `mask_data` by the one rule of [`crate::mask::mask_data_masks`]: every
+/// occurrence counts, under any spelling of the key, and only a plain "no" leaves a line unmasked.
+#[test]
+fn both_scanners_mask_a_line_unless_every_mask_data_says_no() {
+    let cases: &[(&str, bool)] = &[
+        (r#"{}"#, false),
+        (r#"{"mask_data":null}"#, false),
+        (r#"{"mask_data":false}"#, false),
+        (r#"{"mask_data" : -0.0e0 }"#, false),
+        (r#"{"mask_data":"FALSE","mask_data":0}"#, false),
+        (r#"{"mask_data":"f\u0061lse"}"#, false),
+        (r#"{"mask_data":true}"#, true),
+        (r#"{"mask_data":"TRUE"}"#, true),
+        (r#"{"mask_data":"1"}"#, true),
+        (r#"{"mask_data":1}"#, true),
+        (r#"{"mask_data":""}"#, true),
+        (r#"{"mask_data":{"on":false}}"#, true),
+        (r#"{"mask_data":[]}"#, true),
+        (r#"{"mask_data":false,"mask_data":"yes"}"#, true),
+        (r#"{"mask_data":false,"mask\u005fdata":true}"#, true),
+        (r#"{"m\u0061sk_data":"true"}"#, true),
+    ];
+    for (line, want) in cases {
+        let event = format!(r#"{{"lines":[{line}]}}"#);
+        for (scanner, scanned) in [("fast", super::scan(&event)), ("reference", ScannedObject::scan_reference(&event))] {
+            let scanned = scanned.unwrap_or_else(|e| panic!("{scanner} scanner refused {event}: {e}"));
+            let Some(FieldValue::Lines(Lines::Steps(lines))) = scanned.fields.first().map(|(_, v)| v) else { panic!("{scanner}: no step lines in {event}") };
+            assert_eq!(lines[0].mask_data, *want, "{scanner} scanner on {line}");
+        }
+    }
 }
 
 /// The depth limit at its edges, in each place a value can sit, and its precedence: a syntax
