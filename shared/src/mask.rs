@@ -9,6 +9,7 @@
 //! - The job-level `error` is a JSON document inside a string; every `input` in it becomes
 //!   `"<redacted>"` always, masked step or not. An `error` that cannot be read that way but could
 //!   hold an input is replaced whole ([`redact_error`]).
+//! - A masked line's own `error` is read as the job-level one is.
 //! - A string `lines` other than the size placeholder that could hold step data is replaced
 //!   whole ([`redact_lines_text`]).
 //!
@@ -95,6 +96,12 @@ pub fn write_line<O: crate::output::JsonOut + ?Sized>(out: &mut O, line: &Line<'
                 seen[i] = true;
                 out.raw(MASKED_DATA);
             }
+            // A masked step's own error can quote the input it failed on (Workato's error
+            // document carries one): it is redacted as the job-level error is.
+            None if line.mask_data && key == "error" => match redact_error(value) {
+                Some(text) => out.raw(&text),
+                None => out.raw(value.get()),
+            },
             _ => out.raw(value.get()),
         }
     }
@@ -116,8 +123,8 @@ pub fn write_line<O: crate::output::JsonOut + ?Sized>(out: &mut O, line: &Line<'
     line.mask_data
 }
 
-/// What the job-level `error` becomes, whole, when it cannot be read as a JSON object but could
-/// hold an input (see [`redact_error`]).
+/// What the job-level `error` (or a masked line's) becomes, whole, when it cannot be read as a
+/// JSON object but could hold an input (see [`redact_error`]).
 pub const ERROR_TEXT_REDACTED: &str = "<redacted: error text not readable as a JSON object>";
 
 /// What a string `lines` other than the size placeholder becomes, whole, when it could hold step
@@ -125,7 +132,7 @@ pub const ERROR_TEXT_REDACTED: &str = "<redacted: error text not readable as a J
 pub const LINES_TEXT_REDACTED: &str = "<redacted: lines text that is not the size placeholder>";
 
 /// The job-level `error` with every `input` it carries redacted, as the JSON text to write in its
-/// place; `None` when it is written as it is.
+/// place; `None` when it is written as it is. A masked line's `error` is read the same way.
 ///
 /// - A string holding a JSON object (Workato's form): every top-level `input` of that object
 ///   (duplicates and escaped spellings of the key too) becomes `"<redacted>"`; the result is
@@ -271,6 +278,10 @@ mod tests {
              r#"{"input":{"data":"masked"},"output":{"data":"masked"},"mask_data":1}"#, true),
             (r#"{"mask_data":false,"input":{"a":1},"mask_data":"yes"}"#,
              r#"{"mask_data":false,"input":{"data":"masked"},"mask_data":"yes","output":{"data":"masked"}}"#, true),
+            // a masked step's own error is redacted like the job's; an unmasked step's is its own
+            (r#"{"mask_data":true,"error":"{\"message\":\"boom\",\"input\":{\"ssn\":\"1\"}}","error":"Invalid input 1","error":"Timeout"}"#,
+             r#"{"mask_data":true,"error":"{\"message\":\"boom\",\"input\":\"<redacted>\"}","error":"<redacted: error text not readable as a JSON object>","error":"Timeout","input":{"data":"masked"},"output":{"data":"masked"}}"#, true),
+            (r#"{"mask_data":false,"input":1,"error":"Invalid input 1"}"#, r#"{"mask_data":false,"input":1,"error":"Invalid input 1"}"#, false),
         ];
         for (input, want, want_masked) in cases {
             let (got, masked) = line_out(input);

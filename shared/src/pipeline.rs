@@ -259,6 +259,7 @@ mod tests {
             (r#""error":[{"input":"hunter2"}]"#, 0),
             (r#""error":"Invalid input hunter2""#, 0),
             (r#""lines":"[{\"mask_data\":true,\"input\":\"hunter2\"}]""#, 0),
+            (r#""lines":[{"mask_data":true,"error":"{\"input\":\"hunter2\"}"},{"mask_data":1,"error":"Invalid input: hunter2"}]"#, 2),
         ];
         for (fields, masked_lines) in cases {
             let body = failed_job(fields);
