@@ -176,6 +176,230 @@ fn every_mapped_visibility_timeout_is_six_timeouts_plus_the_window() {
 }
 
 // ---------------------------------------------------------------------------------------------------------
+// The audit bucket holds the customer's own copy: the deployed application never deletes or overwrites it
+// unless a parameter asks (docs/deploy.md, "The audit bucket: retention, Object Lock, create-only").
+
+/// The shipped template as CloudFormation deploys it with these parameters (the rest at their defaults).
+fn deployed(parameters: &[(&str, &str)]) -> serde_json::Value {
+    cfn::resolve(&shipped_template(), parameters)
+        .unwrap_or_else(|e| panic!("template.yaml with {parameters:?}: {e}"))
+}
+
+fn audit_bucket(template: &serde_json::Value) -> &serde_json::Value {
+    let bucket = &template["Resources"]["AuditBucket"]["Properties"];
+    assert!(
+        bucket.is_object(),
+        "no AuditBucket in the deployed template"
+    );
+    bucket
+}
+
+fn lifecycle_rules(template: &serde_json::Value) -> Vec<serde_json::Value> {
+    audit_bucket(template)["LifecycleConfiguration"]["Rules"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// A number CloudFormation passes as a string ("365") or the template wrote as a number (365).
+fn number(value: &serde_json::Value) -> Option<i64> {
+    value
+        .as_i64()
+        .or_else(|| value.as_str().and_then(|s| s.parse().ok()))
+}
+
+#[test]
+fn by_default_the_audit_bucket_never_expires_or_moves_an_object() {
+    let template = deployed(&[]);
+    for rule in lifecycle_rules(&template) {
+        for deleting in [
+            "ExpirationInDays",
+            "ExpirationDate",
+            "NoncurrentVersionExpiration",
+            "NoncurrentVersionExpirationInDays",
+            "Transitions",
+            "Transition",
+            "NoncurrentVersionTransitions",
+        ] {
+            assert!(
+                rule.get(deleting).is_none(),
+                "with the default parameters, lifecycle rule {rule} has {deleting}"
+            );
+        }
+    }
+    // Incomplete multipart uploads are not objects: cleaning them up stays (it deletes no audit copy).
+    assert!(
+        lifecycle_rules(&template)
+            .iter()
+            .any(|r| r["Status"] == "Enabled"
+                && number(&r["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"]).is_some()),
+        "the audit bucket should still abort incomplete multipart uploads: {:?}",
+        lifecycle_rules(&template)
+    );
+}
+
+#[test]
+fn an_expiry_exists_only_when_asked_and_keeps_deleted_versions_as_long() {
+    let template = deployed(&[("AuditExpirationDays", "2557")]);
+    let expiring: Vec<_> = lifecycle_rules(&template)
+        .into_iter()
+        .filter(|r| r.get("ExpirationInDays").is_some())
+        .collect();
+    assert_eq!(expiring.len(), 1, "one expiring rule: {expiring:?}");
+    let rule = &expiring[0];
+    assert_eq!(rule["Status"], "Enabled");
+    assert_eq!(number(&rule["ExpirationInDays"]), Some(2557));
+    // With versioning an expiry only adds a delete marker; the version it hides is removed as many days
+    // later, so no version is ever removed before it is that old.
+    assert_eq!(
+        number(&rule["NoncurrentVersionExpiration"]["NoncurrentDays"]),
+        Some(2557)
+    );
+    assert!(rule.get("Transitions").is_none(), "{rule}");
+    // 0 is "never", the default.
+    let never = deployed(&[("AuditExpirationDays", "0")]);
+    assert!(lifecycle_rules(&never)
+        .iter()
+        .all(|r| r.get("ExpirationInDays").is_none()
+            && r.get("NoncurrentVersionExpiration").is_none()));
+}
+
+#[test]
+fn a_transition_to_a_colder_storage_class_exists_only_when_asked() {
+    let template = deployed(&[
+        ("AuditTransitionStorageClass", "GLACIER_IR"),
+        ("AuditTransitionDays", "90"),
+    ]);
+    let transitions: Vec<_> = lifecycle_rules(&template)
+        .into_iter()
+        .filter_map(|r| r.get("Transitions").cloned())
+        .collect();
+    assert_eq!(transitions.len(), 1, "{transitions:?}");
+    let [only] = transitions[0]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+    else {
+        panic!("one transition: {transitions:?}");
+    };
+    assert_eq!(only["StorageClass"], "GLACIER_IR");
+    assert_eq!(number(&only["TransitionInDays"]), Some(90));
+    // A transition deletes nothing.
+    assert!(lifecycle_rules(&template)
+        .iter()
+        .all(|r| r.get("ExpirationInDays").is_none()));
+}
+
+#[test]
+fn object_lock_is_off_by_default_and_sets_the_asked_mode_and_days() {
+    let off = deployed(&[]);
+    assert!(audit_bucket(&off).get("ObjectLockEnabled").is_none());
+    assert!(audit_bucket(&off).get("ObjectLockConfiguration").is_none());
+    for mode in ["GOVERNANCE", "COMPLIANCE"] {
+        let on = deployed(&[
+            ("AuditObjectLockMode", mode),
+            ("AuditObjectLockRetentionDays", "2557"),
+        ]);
+        let bucket = audit_bucket(&on);
+        assert_eq!(
+            bucket["ObjectLockEnabled"],
+            serde_json::json!(true),
+            "{mode}"
+        );
+        let lock = &bucket["ObjectLockConfiguration"];
+        assert_eq!(lock["ObjectLockEnabled"], "Enabled", "{mode}: {lock}");
+        let retention = &lock["Rule"]["DefaultRetention"];
+        assert_eq!(retention["Mode"], mode, "{lock}");
+        assert_eq!(number(&retention["Days"]), Some(2557), "{lock}");
+        assert!(
+            retention.get("Years").is_none(),
+            "Days and Years exclude each other: {lock}"
+        );
+    }
+}
+
+#[test]
+fn the_audit_bucket_is_versioned_by_default_and_always_with_object_lock() {
+    let status = |parameters: &[(&str, &str)]| {
+        audit_bucket(&deployed(parameters))["VersioningConfiguration"]["Status"]
+            .as_str()
+            .map(str::to_owned)
+    };
+    assert_eq!(status(&[]).as_deref(), Some("Enabled"));
+    assert_eq!(status(&[("AuditBucketVersioning", "Disabled")]), None);
+    // Object Lock requires versioning: asking for the lock turns it on whatever the versioning parameter says.
+    for mode in ["GOVERNANCE", "COMPLIANCE"] {
+        assert_eq!(
+            status(&[
+                ("AuditBucketVersioning", "Disabled"),
+                ("AuditObjectLockMode", mode)
+            ])
+            .as_deref(),
+            Some("Enabled"),
+            "{mode}"
+        );
+    }
+}
+
+#[test]
+fn the_audit_bucket_policy_denies_every_unconditional_put_under_the_audit_prefix() {
+    for prefix in ["", "audit/"] {
+        let template = deployed(&[("S3Prefix", prefix)]);
+        let statements = template["Resources"]["AuditBucketPolicy"]["Properties"]["PolicyDocument"]
+            ["Statement"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let deny = statements
+            .iter()
+            .find(|s| s["Effect"] == "Deny" && s["Action"] == "s3:PutObject")
+            .unwrap_or_else(|| panic!("no Deny of s3:PutObject in {statements:?}"));
+        assert_eq!(
+            deny["Principal"], "*",
+            "everyone, the writer's own role included"
+        );
+        assert_eq!(
+            deny["Resource"],
+            serde_json::json!({"Fn::Sub": "${AuditBucket.Arn}/${S3Prefix}*"}),
+            "what the S3 writer may write"
+        );
+        // Denied when the request has no If-None-Match; the steps of a multipart upload that cannot carry
+        // the header (s3:ObjectCreationOperation false) pass, its completion does not.
+        assert_eq!(
+            deny["Condition"],
+            serde_json::json!({
+                "Null": {"s3:if-none-match": "true"},
+                "Bool": {"s3:ObjectCreationOperation": "true"}
+            })
+        );
+    }
+}
+
+#[test]
+fn the_s3_writer_puts_with_if_none_match_as_the_bucket_policy_requires() {
+    // The bucket policy above refuses any PutObject without the header: the one writer must send it.
+    // (tests/s3_writer.rs shows the header working: a second delivery counts as a duplicate.)
+    let source = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/src/stores/s3.rs"
+    ))
+    .expect("shared/src/stores/s3.rs");
+    assert_eq!(
+        source.matches(".put_object()").count(),
+        1,
+        "one PutObject call"
+    );
+    assert!(
+        source.contains(".if_none_match(\"*\")"),
+        "S3Store::put_new must send If-None-Match: *"
+    );
+    assert!(
+        !source.contains("create_multipart_upload") && !source.contains("copy_object"),
+        "a multipart upload or copy to the audit bucket needs If-None-Match on its completion too"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------------------
 // Each check fires: a good template, broken one way at a time.
 
 const GOOD: &str = r#"
@@ -186,6 +410,7 @@ Parameters:
   MaxReceiveCount: {Type: Number, MinValue: 5, Default: 5}
   SecretArn:
     Type: String
+    Default: ''
     AllowedPattern: '^$|^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+$'
   Prefix: {Type: String, Default: '', AllowedPattern: '^[A-Za-z0-9_/-]*$'}
 Conditions:
@@ -274,6 +499,9 @@ Resources:
             Action: 's3:*'
             Resource: [!GetAtt Archive.Arn, !Sub '${Archive.Arn}/*']
             Condition: {Bool: {'aws:SecureTransport': 'false'}}
+          - {Sid: DenyOverwrites, Effect: Deny, Principal: '*', Action: [s3:PutObject],
+             Resource: [!Sub '${Archive.Arn}/${Prefix}*'],
+             Condition: {'Null': {'s3:if-none-match': 'true'}, Bool: {'s3:ObjectCreationOperation': 'true'}}}
 "#;
 
 /// The violations of GOOD with `from` replaced by `to` (which must occur exactly once).
@@ -286,6 +514,22 @@ fn violations_with(from: &str, to: &str) -> Vec<Violation> {
     let broken = GOOD.replacen(from, to, 1);
     let template =
         cfn::parse(&broken).unwrap_or_else(|e| panic!("the broken template does not parse: {e}"));
+    checks::all(&template)
+}
+
+/// The violations of GOOD with each `from` replaced by its `to` (each must occur exactly once).
+fn violations_with_all(edits: &[(&str, &str)]) -> Vec<Violation> {
+    let mut text = GOOD.to_owned();
+    for (from, to) in edits {
+        assert_eq!(
+            text.matches(from).count(),
+            1,
+            "the test's edit {from:?} must match exactly once"
+        );
+        text = text.replacen(from, to, 1);
+    }
+    let template =
+        cfn::parse(&text).unwrap_or_else(|e| panic!("the edited template does not parse: {e}"));
     checks::all(&template)
 }
 
@@ -649,14 +893,130 @@ fn a_bucket_without_the_tls_only_policy_fails() {
 }
 
 #[test]
-fn a_bucket_that_never_expires_objects_fails() {
+fn a_scratch_bucket_that_never_expires_objects_fails() {
     assert_fires(
         "Rules: [{Id: Expire, Status: Enabled, ExpirationInDays: 365}]",
         "Rules: [{Id: Expire, Status: Disabled, ExpirationInDays: 365}]",
         checks::BUCKET_PROTECTION,
         "Archive",
-        "lifecycle",
+        "expires objects",
     );
+}
+
+const RETAINED: (&str, &str) = (
+    "  Archive:\n    Type: AWS::S3::Bucket\n",
+    "  Archive:\n    Type: AWS::S3::Bucket\n    DeletionPolicy: Retain\n",
+);
+
+#[test]
+fn a_retained_bucket_that_expires_objects_by_default_fails() {
+    // The customer's copy: kept with the stack's deletion, so nothing may delete it unless asked.
+    let violations = violations_with_all(&[RETAINED]);
+    assert!(
+        violations
+            .iter()
+            .any(|v| v.check == checks::BUCKET_PROTECTION
+                && v.location == "Archive"
+                && v.problem.contains("ExpirationInDays")),
+        "{}",
+        listing(&violations)
+    );
+    let noncurrent = violations_with_all(&[
+        RETAINED,
+        (
+            "Rules: [{Id: Expire, Status: Enabled, ExpirationInDays: 365}]",
+            "Rules: [{Id: Old, Status: Enabled, NoncurrentVersionExpiration: {NoncurrentDays: 30}}]",
+        ),
+    ]);
+    assert!(
+        noncurrent
+            .iter()
+            .any(|v| v.location == "Archive" && v.problem.contains("NoncurrentVersionExpiration")),
+        "{}",
+        listing(&noncurrent)
+    );
+}
+
+#[test]
+fn a_retained_bucket_that_expires_only_when_a_parameter_asks_passes() {
+    let violations = violations_with_all(&[
+        RETAINED,
+        (
+            "Conditions:\n",
+            "  ExpireDays: {Type: Number, MinValue: 0, Default: 0}\nConditions:\n  Expires: !Not [!Equals [!Ref ExpireDays, 0]]\n",
+        ),
+        (
+            "Rules: [{Id: Expire, Status: Enabled, ExpirationInDays: 365}]",
+            "Rules: [{Id: Abort, Status: Enabled, AbortIncompleteMultipartUpload: {DaysAfterInitiation: 7}}, \
+             !If [Expires, {Id: Expire, Status: Enabled, ExpirationInDays: !Ref ExpireDays}, !Ref AWS::NoValue]]",
+        ),
+    ]);
+    assert!(violations.is_empty(), "{}", listing(&violations));
+}
+
+#[test]
+fn a_bucket_a_function_writes_without_the_create_only_deny_fails() {
+    let words = "s3:if-none-match is Null";
+    let deny =
+        "          - {Sid: DenyOverwrites, Effect: Deny, Principal: '*', Action: [s3:PutObject],\n";
+    assert_fires(deny, "          - {Sid: DenyOverwrites, Effect: Allow, Principal: {Service: s3.amazonaws.com}, Action: [s3:PutObject],\n", checks::CREATE_ONLY, "WriterRole.Policies[0].Write", words);
+    // Deleted outright, the whole statement.
+    let all = violations_with_all(&[(
+        deny,
+        "          - {Sid: DenyOverwrites, Effect: Deny, Principal: '*', Action: [s3:GetObject],\n",
+    )]);
+    assert!(
+        all.iter().any(|v| v.check == checks::CREATE_ONLY),
+        "{}",
+        listing(&all)
+    );
+    assert_fires(
+        "'s3:if-none-match': 'true'",
+        "'s3:if-none-match': 'false'",
+        checks::CREATE_ONLY,
+        "Write",
+        words,
+    );
+    assert_fires(
+        "Resource: [!Sub '${Archive.Arn}/${Prefix}*']",
+        "Resource: [!Sub '${Archive.Arn}/other/*']",
+        checks::CREATE_ONLY,
+        "Write",
+        words,
+    );
+    // Another key would narrow the deny to some requests only.
+    assert_fires(
+        "Bool: {'s3:ObjectCreationOperation': 'true'}}}",
+        "Bool: {'s3:ObjectCreationOperation': 'true'}, StringEquals: {'aws:PrincipalAccount': '111122223333'}}}",
+        checks::CREATE_ONLY,
+        "Write",
+        words,
+    );
+    assert_fires(
+        "Bool: {'s3:ObjectCreationOperation': 'true'}}}",
+        "Bool: {'s3:ObjectCreationOperation': 'false'}}}",
+        checks::CREATE_ONLY,
+        "Write",
+        words,
+    );
+}
+
+#[test]
+fn a_create_only_deny_for_the_whole_bucket_or_without_the_multipart_exemption_passes() {
+    for (from, to) in [
+        (
+            "Resource: [!Sub '${Archive.Arn}/${Prefix}*']",
+            "Resource: [!Sub '${Archive.Arn}/*']",
+        ),
+        (", Bool: {'s3:ObjectCreationOperation': 'true'}}}", "}}"),
+    ] {
+        let violations = violations_with_all(&[(from, to)]);
+        assert!(
+            violations.is_empty(),
+            "{from:?} -> {to:?}:{}",
+            listing(&violations)
+        );
+    }
 }
 
 #[test]

@@ -15,6 +15,7 @@ pub const QUEUE_ENCRYPTION: &str = "queue-encryption";
 pub const NO_WILDCARD_GRANTS: &str = "no-wildcard-grants";
 pub const VISIBILITY_TIMEOUT: &str = "visibility-timeout";
 pub const BUCKET_PROTECTION: &str = "bucket-protection";
+pub const CREATE_ONLY: &str = "create-only";
 pub const FUNCTION_SHAPE: &str = "function-shape";
 
 /// 14 days, the longest SQS keeps a message: a dead letter must wait that long for someone to look at it.
@@ -59,6 +60,7 @@ pub fn all(template: &Value) -> Vec<Violation> {
     out.extend(no_wildcard_grants(template));
     out.extend(visibility_timeout(template));
     out.extend(bucket_protection(template));
+    out.extend(create_only(template));
     out.extend(function_shape(template));
     out
 }
@@ -874,8 +876,14 @@ fn evaluate_key(template: &Value, expr: &Value, assignment: &Assignment) -> Resu
 
 const SSE_ALGORITHMS: &[&str] = &["AES256", "aws:kms", "aws:kms:dsse"];
 
-/// Every bucket: default encryption, all four Block Public Access settings, a bucket policy denying
-/// requests without TLS on the bucket and its objects, and a lifecycle rule that expires objects.
+/// Every bucket: default encryption, all four Block Public Access settings, and a bucket policy denying
+/// requests without TLS on the bucket and its objects. Then what its lifecycle may delete depends on who
+/// the data belongs to:
+/// - a bucket deleted with the stack holds scratch data (offloaded payloads): an enabled lifecycle rule
+///   must expire its objects, or they pile up forever;
+/// - a bucket the stack keeps when it is deleted (`DeletionPolicy: Retain`) holds the customer's own copy:
+///   with the template's default parameters no lifecycle rule may expire or remove anything in it. An
+///   expiry exists only when a parameter asks for one (compliance often needs years, not Workato's one).
 pub fn bucket_protection(template: &Value) -> Vec<Violation> {
     let mut out = Vec::new();
     for (name, bucket) in resources(template, "AWS::S3::Bucket") {
@@ -929,19 +937,84 @@ pub fn bucket_protection(template: &Value) -> Vec<Violation> {
             );
         }
 
-        let expires = props
-            .get("LifecycleConfiguration")
-            .and_then(|l| l.get("Rules"))
-            .map(items)
-            .unwrap_or_default()
-            .into_iter()
-            .any(|rule| {
-                rule.get("Status").and_then(Value::as_str) == Some("Enabled")
-                    && (rule.get("ExpirationInDays").is_some()
-                        || rule.get("ExpirationDate").is_some())
-            });
-        if !expires {
-            problem("has no enabled lifecycle rule that expires objects".into());
+        let retained = bucket.get("DeletionPolicy").and_then(Value::as_str) == Some("Retain");
+        let expires = lifecycle_rules(props).into_iter().any(|rule| {
+            rule_is_enabled(rule) && EXPIRATIONS[..2].iter().any(|e| rule.get(e).is_some())
+        });
+        if !retained && !expires {
+            problem(
+                "is deleted with the stack (no DeletionPolicy: Retain), so it holds scratch data, yet has no \
+                 enabled lifecycle rule that expires objects"
+                    .into(),
+            );
+        }
+    }
+    out.extend(retained_buckets_keep_everything_by_default(template));
+    out
+}
+
+/// Lifecycle rule properties that delete objects or versions.
+const EXPIRATIONS: &[&str] = &[
+    "ExpirationInDays",
+    "ExpirationDate",
+    "NoncurrentVersionExpiration",
+    "NoncurrentVersionExpirationInDays",
+];
+
+fn lifecycle_rules(props: &Value) -> Vec<&Value> {
+    props
+        .get("LifecycleConfiguration")
+        .and_then(|l| l.get("Rules"))
+        .map(items)
+        .unwrap_or_default()
+}
+
+fn rule_is_enabled(rule: &Value) -> bool {
+    rule.get("Status").and_then(Value::as_str) == Some("Enabled")
+}
+
+fn retained_buckets_keep_everything_by_default(template: &Value) -> Vec<Violation> {
+    let retained: Vec<&str> = resources(template, "AWS::S3::Bucket")
+        .filter(|(_, b)| b.get("DeletionPolicy").and_then(Value::as_str) == Some("Retain"))
+        .map(|(name, _)| name)
+        .collect();
+    if retained.is_empty() {
+        return Vec::new();
+    }
+    let defaults = match crate::cfn::resolve(template, &[]) {
+        Ok(t) => t,
+        Err(e) => {
+            return vec![violation(
+                BUCKET_PROTECTION,
+                retained.join(", "),
+                format!("cannot resolve the template with its default parameters to check the lifecycle: {e}"),
+            )]
+        }
+    };
+    let mut out = Vec::new();
+    for name in retained {
+        let Some(bucket) = defaults["Resources"].get(name) else {
+            continue; // not created with the default parameters
+        };
+        for rule in lifecycle_rules(properties(bucket)) {
+            let deletes: Vec<&str> = EXPIRATIONS
+                .iter()
+                .copied()
+                .filter(|e| rule.get(*e).is_some())
+                .collect();
+            if rule_is_enabled(rule) && !deletes.is_empty() {
+                out.push(violation(
+                    BUCKET_PROTECTION,
+                    name,
+                    format!(
+                        "is kept when the stack is deleted (DeletionPolicy: Retain), so it holds the customer's own \
+                         copy, yet with the default parameters its lifecycle rule {} deletes objects ({}): expire \
+                         only when a parameter asks",
+                        rule.get("Id").and_then(Value::as_str).unwrap_or("(no Id)"),
+                        deletes.join(", ")
+                    ),
+                ));
+            }
         }
     }
     out
@@ -1008,6 +1081,136 @@ fn bucket_resource_scope(resource: &Value, bucket: &str) -> Option<Scope> {
     } else {
         None
     }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Create-only writes
+
+/// Every bucket of this template that a role may `s3:PutObject` to has a bucket policy that denies, to
+/// everyone, a `PutObject` on what the role may write unless the request carries `If-None-Match`: an
+/// object, once written, cannot be overwritten, even by a compromised function (which could otherwise drop
+/// the header). The one exemption allowed is the documented one for the steps of a multipart upload that
+/// take no conditional header (`s3:ObjectCreationOperation` false); the completion is still denied.
+/// See <https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes-enforce.html>.
+pub fn create_only(template: &Value) -> Vec<Violation> {
+    let mut out = Vec::new();
+    for (role, definition) in resources(template, "AWS::IAM::Role") {
+        for (i, policy) in items(
+            properties(definition)
+                .get("Policies")
+                .unwrap_or(&Value::Null),
+        )
+        .into_iter()
+        .enumerate()
+        {
+            let statements = items(&policy["PolicyDocument"]["Statement"]);
+            for (j, statement) in statements.into_iter().enumerate() {
+                let puts = statement.get("Effect").and_then(Value::as_str) == Some("Allow")
+                    && items(statement.get("Action").unwrap_or(&Value::Null))
+                        .iter()
+                        .any(|a| a.as_str() == Some("s3:PutObject"));
+                if !puts {
+                    continue;
+                }
+                let at = match statement.get("Sid").and_then(Value::as_str) {
+                    Some(sid) => format!("{role}.Policies[{i}].{sid}"),
+                    None => format!("{role}.Policies[{i}].Statement[{j}]"),
+                };
+                for resource in items(statement.get("Resource").unwrap_or(&Value::Null)) {
+                    let Some((bucket, objects)) = objects_of_template_bucket(template, resource)
+                    else {
+                        continue; // not a bucket of this template: its policy is not ours to set
+                    };
+                    if !denies_unconditional_puts(template, bucket, &objects) {
+                        out.push(violation(
+                            CREATE_ONLY,
+                            &at,
+                            format!(
+                                "may s3:PutObject to {objects:?}, but no statement of {bucket}'s bucket policy (outside \
+                                 any Fn::If) denies Principal \"*\" s3:PutObject there when s3:if-none-match is Null: \
+                                 an object written could be overwritten"
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// `${Bucket.Arn}/...` or `arn:${AWS::Partition}:s3:::${Bucket}/...` naming a bucket of this template:
+/// (the bucket, the object ARN pattern as written).
+fn objects_of_template_bucket<'a>(
+    template: &'a Value,
+    resource: &Value,
+) -> Option<(&'a str, String)> {
+    let text = match resource.get("Fn::Sub")? {
+        Value::String(s) => s.as_str(),
+        Value::Array(args) => args.first()?.as_str()?,
+        _ => return None,
+    };
+    let (name, _) = resources(template, "AWS::S3::Bucket").find(|(name, _)| {
+        text.starts_with(&format!("${{{name}.Arn}}/"))
+            || text.starts_with(&format!("arn:${{AWS::Partition}}:s3:::${{{name}}}/"))
+    })?;
+    Some((name, text.to_owned()))
+}
+
+fn denies_unconditional_puts(template: &Value, bucket: &str, objects: &str) -> bool {
+    let whole_bucket = [
+        format!("${{{bucket}.Arn}}/*"),
+        format!("arn:${{AWS::Partition}}:s3:::${{{bucket}}}/*"),
+    ];
+    let holds = |v: Option<&Value>| v.is_some_and(is_true);
+    resources(template, "AWS::S3::BucketPolicy")
+        .filter(|(_, policy)| {
+            properties(policy)
+                .get("Bucket")
+                .is_some_and(|b| refers_to(b, bucket))
+        })
+        // A statement inside an Fn::If is absent under some parameters: only unconditional ones count.
+        .flat_map(|(_, policy)| {
+            properties(policy)["PolicyDocument"]["Statement"]
+                .as_array()
+                .map(|list| {
+                    list.iter()
+                        .filter(|s| s.get("Fn::If").is_none())
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default()
+        })
+        .any(|statement| {
+            let denies = statement.get("Effect").and_then(Value::as_str) == Some("Deny");
+            let everyone = principals(statement.get("Principal").unwrap_or(&Value::Null))
+                .iter()
+                .any(|p| p == "*");
+            // Exactly s3:PutObject: a broader deny under this condition would also refuse every read.
+            let put = items(statement.get("Action").unwrap_or(&Value::Null))
+                .iter()
+                .any(|a| a.as_str() == Some("s3:PutObject"));
+            let covers = items(statement.get("Resource").unwrap_or(&Value::Null))
+                .iter()
+                .filter_map(|r| match r.get("Fn::Sub")? {
+                    Value::String(s) => Some(s.as_str()),
+                    Value::Array(args) => args.first()?.as_str(),
+                    _ => None,
+                })
+                .any(|text| text == objects || whole_bucket.iter().any(|w| w == text));
+            let condition = statement.get("Condition").and_then(Value::as_object);
+            let unconditional_request = condition.is_some_and(|c| {
+                let null = c.get("Null").and_then(Value::as_object);
+                let bool_ = c.get("Bool").and_then(Value::as_object);
+                let null_ok =
+                    null.is_some_and(|n| n.len() == 1 && holds(n.get("s3:if-none-match")));
+                // Any other key would narrow the deny (to some principals, times, ...).
+                let bool_ok = bool_
+                    .is_none_or(|b| b.len() == 1 && holds(b.get("s3:ObjectCreationOperation")));
+                let only_these = c.keys().all(|k| k == "Null" || k == "Bool");
+                null_ok && bool_ok && only_these
+            });
+            denies && everyone && put && covers && unconditional_request
+        })
 }
 
 // ---------------------------------------------------------------------------------------------------------
