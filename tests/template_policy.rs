@@ -400,6 +400,86 @@ fn the_s3_writer_puts_with_if_none_match_as_the_bucket_policy_requires() {
 }
 
 // ---------------------------------------------------------------------------------------------------------
+// What a security review asks for (docs/deploy.md, "Security review: checkov"): each an option, off by
+// default because it needs a key or bucket of the customer's own, and set exactly where it applies when given.
+
+const KEY: &str = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+
+fn log_groups(template: &serde_json::Value) -> Vec<(String, serde_json::Value)> {
+    let groups: Vec<_> = template["Resources"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(_, r)| r["Type"] == "AWS::Logs::LogGroup")
+        .map(|(name, r)| (name.clone(), r["Properties"].clone()))
+        .collect();
+    assert!(!groups.is_empty(), "no log group in the deployed template");
+    groups
+}
+
+const EVERY_DESTINATION: &[(&str, &str)] = &[
+    ("EnableRestForwarder", "true"),
+    ("RestUrl", "https://logs.example.com/in"),
+    ("EnableAzureBlobWriter", "true"),
+    ("AzureBlobAccount", "auditlogs"),
+    ("AzureBlobContainer", "audit"),
+    (
+        "AzureBlobKeySecretArn",
+        "arn:aws:secretsmanager:eu-west-1:111122223333:secret:blob-AbCdEf",
+    ),
+    ("EnableAzureMonitorForwarder", "true"),
+];
+
+#[test]
+fn log_groups_use_the_customer_key_only_when_given() {
+    for (name, group) in log_groups(&deployed(EVERY_DESTINATION)) {
+        assert!(group.get("KmsKeyId").is_none(), "{name}: {group}");
+    }
+    let with_key: Vec<_> = [EVERY_DESTINATION, &[("LogsKmsKeyArn", KEY)]].concat();
+    let groups = log_groups(&deployed(&with_key));
+    assert_eq!(groups.len(), 4, "one log group per function");
+    for (name, group) in groups {
+        assert_eq!(group["KmsKeyId"], KEY, "{name}");
+    }
+}
+
+#[test]
+fn the_alarm_topic_is_encrypted_only_when_given_a_key() {
+    let topic = |parameters: &[(&str, &str)]| {
+        deployed(parameters)["Resources"]["AlarmTopic"]["Properties"].clone()
+    };
+    let plain = topic(&[("AlarmEmail", "secops@example.com")]);
+    assert!(plain.is_object(), "the alarm topic exists with AlarmEmail");
+    assert!(plain.get("KmsMasterKeyId").is_none(), "{plain}");
+    let encrypted = topic(&[
+        ("AlarmEmail", "secops@example.com"),
+        ("AlarmTopicKmsKeyArn", KEY),
+    ]);
+    assert_eq!(encrypted["KmsMasterKeyId"], KEY);
+}
+
+#[test]
+fn both_buckets_log_requests_only_when_given_a_target_bucket() {
+    let buckets = |parameters: &[(&str, &str)]| {
+        let template = deployed(parameters);
+        ["AuditBucket", "PayloadBucket"].map(|b| template["Resources"][b]["Properties"].clone())
+    };
+    for bucket in buckets(&[]) {
+        assert!(bucket.is_object());
+        assert!(bucket.get("LoggingConfiguration").is_none(), "{bucket}");
+    }
+    let [audit, payload] = buckets(&[("AccessLogBucketName", "access-logs-111122223333")]);
+    for (bucket, folder) in [(audit, "audit-bucket"), (payload, "payload-bucket")] {
+        let logging = &bucket["LoggingConfiguration"];
+        assert_eq!(logging["DestinationBucketName"], "access-logs-111122223333");
+        assert_eq!(
+            logging["LogFilePrefix"],
+            serde_json::json!({"Fn::Sub": format!("${{AWS::StackName}}/{folder}/")})
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
 // Each check fires: a good template, broken one way at a time.
 
 const GOOD: &str = r#"
