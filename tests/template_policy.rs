@@ -444,6 +444,74 @@ fn log_groups_use_the_customer_key_only_when_given() {
 }
 
 #[test]
+fn queues_use_the_customer_key_only_when_given() {
+    let queues = |template: &serde_json::Value| -> Vec<(String, serde_json::Value)> {
+        template["Resources"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(_, r)| r["Type"] == "AWS::SQS::Queue")
+            .map(|(name, r)| (name.clone(), r["Properties"].clone()))
+            .collect()
+    };
+    let key_grants = |template: &serde_json::Value| -> Vec<serde_json::Value> {
+        template["Resources"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(_, r)| r["Type"] == "AWS::IAM::Role")
+            .flat_map(|(_, r)| {
+                r["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .filter(|s| s["Sid"] == "UseTheQueueKeyThroughSqs")
+            .collect()
+    };
+    let plain = deployed(EVERY_DESTINATION);
+    assert_eq!(
+        queues(&plain).len(),
+        8,
+        "a queue and a dead-letter queue per destination"
+    );
+    for (name, queue) in queues(&plain) {
+        assert_eq!(
+            queue["SqsManagedSseEnabled"],
+            serde_json::json!(true),
+            "{name}"
+        );
+        assert!(queue.get("KmsMasterKeyId").is_none(), "{name}: {queue}");
+    }
+    assert!(key_grants(&plain).is_empty());
+
+    let with_key: Vec<_> = [EVERY_DESTINATION, &[("QueueKmsKeyArn", KEY)]].concat();
+    let encrypted = deployed(&with_key);
+    for (name, queue) in queues(&encrypted) {
+        assert_eq!(queue["KmsMasterKeyId"], KEY, "{name}");
+        // SQS refuses SSE-SQS and SSE-KMS together.
+        assert!(
+            queue.get("SqsManagedSseEnabled").is_none(),
+            "{name}: {queue}"
+        );
+    }
+    // Each function decrypts what it receives and encrypts what it dead-letters, only through SQS.
+    let grants = key_grants(&encrypted);
+    assert_eq!(grants.len(), 4, "one per function role: {grants:?}");
+    for grant in grants {
+        assert_eq!(
+            grant["Action"],
+            serde_json::json!(["kms:Decrypt", "kms:GenerateDataKey"])
+        );
+        assert_eq!(grant["Resource"], KEY);
+        assert_eq!(
+            grant["Condition"]["StringEquals"]["kms:ViaService"],
+            serde_json::json!({"Fn::Sub": "sqs.${AWS::Region}.amazonaws.com"})
+        );
+    }
+}
+
+#[test]
 fn the_alarm_topic_is_encrypted_only_when_given_a_key() {
     let topic = |parameters: &[(&str, &str)]| {
         deployed(parameters)["Resources"]["AlarmTopic"]["Properties"].clone()
