@@ -1,10 +1,14 @@
 //! `template.yaml` keeps the rules of issue 5 that `sam validate --lint` does not check: every function
 //! reports batch item failures, every queue has a dead-letter queue and encryption, no policy grants `*`,
 //! no parameter choice breaks "visibility timeout ≥ 6 × function timeout", every bucket is encrypted,
-//! blocks public access and denies plain HTTP.
+//! blocks public access and denies plain HTTP, a bucket the stack keeps (the customer's copy) deletes
+//! nothing with the default parameters, and a bucket a function writes refuses any write that could
+//! overwrite an object.
 //!
 //! The checks live in `template_policy/checks.rs`. Below, the shipped template must pass them all, and a
 //! small good template is broken one way at a time to show each check fires on exactly what it guards.
+//! `cfn::resolve` gives the shipped template as deployed with chosen parameters, for the tests of what
+//! each parameter turns on (the audit bucket's retention, Object Lock, the security-review options).
 
 #[path = "template_policy/cfn.rs"]
 mod cfn;
