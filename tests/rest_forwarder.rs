@@ -15,6 +15,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use auditstream::config::PipelineSettings;
 use auditstream::lambda::SqsFunction;
 use auditstream::log_batch::LogSinkDestination;
 use auditstream::pipeline::{Document, Pipeline, Prepared};
@@ -40,9 +41,10 @@ type RestFunction = SqsFunction<LogSinkDestination<HttpLogSink>>;
 
 /// The function as `rest-forwarder`'s main builds it, configured by `env` (the token inline).
 async fn function(env: &[(&str, &str)]) -> RestFunction {
-    let settings = RestSettings::from_env(env).unwrap_or_else(|e| panic!("{e}"));
+    let pipeline = PipelineSettings::from_env(env).unwrap_or_else(|e| panic!("{e}"));
+    let settings = RestSettings::from_env(env, pipeline.pipeline.template.as_ref()).unwrap_or_else(|e| panic!("{e}"));
     let sink = HttpLogSink::from_settings(settings).await.unwrap_or_else(|e| panic!("{e}"));
-    SqsFunction::new("rest-forwarder", Pipeline::default(), LogSinkDestination::new(sink, 4, RetryPolicy::default()))
+    SqsFunction::new("rest-forwarder", Pipeline::new(pipeline.pipeline), LogSinkDestination::new(sink, 4, RetryPolicy::default()))
 }
 
 /// The function sending to a Splunk HEC receiver: index `audit`, up to ten events per request,
@@ -223,6 +225,73 @@ async fn datadog_gets_a_gzipped_array_of_items_with_the_document_as_message() {
         assert_eq!(*event, serde_json::from_slice::<Value>(&doc.body).unwrap_or_default());
     }
     assert_eq!(dd.violations(), Vec::<String>::new());
+}
+
+/// Workato's documented Datadog template is the whole body it sends: here each rendered template
+/// is a log item of the array, not the `message` of another item.
+#[tokio::test]
+async fn datadog_sends_workatos_documented_template_as_the_log_item_itself() {
+    let dd = RestReceiver::start(Vendor::Datadog { api_key: DD_API_KEY.into() });
+    let url = dd.url();
+    let f = function(&[
+        ("AUDITSTREAM_REST_PRESET", "datadog"),
+        ("AUDITSTREAM_REST_URL", &url),
+        ("AUDITSTREAM_REST_TOKEN", DD_API_KEY),
+        ("AUDITSTREAM_REST_BATCH_MAX_EVENTS", "1000"),
+        ("AUDITSTREAM_LOG_TEMPLATE", r#"{"ddsource":"workato","service":"x","message":{{{log_message}}}}"#),
+    ])
+    .await;
+    let records = mixed_batch();
+
+    let response = f.handle(sqs_event(&records, Duration::from_secs(60))).await.unwrap_or_else(|e| panic!("{e}"));
+
+    assert_eq!(failed_ids(&response), BTreeSet::from([MALFORMED.to_owned()]));
+    assert_eq!(dd.violations(), Vec::<String>::new());
+    let requests = dd.requests();
+    assert_eq!(requests.len(), 1);
+    let items: Vec<Value> = serde_json::from_slice(&requests[0].body).unwrap_or_else(|e| panic!("{e}"));
+    let docs = docs_of(&records);
+    assert_eq!(items.len(), docs.len());
+    for (item, doc) in items.iter().zip(&docs) {
+        let keys: BTreeSet<&str> = item.as_object().map(|o| o.keys().map(String::as_str).collect()).unwrap_or_default();
+        assert_eq!(keys, BTreeSet::from(["ddsource", "message", "service"]), "{item}");
+        assert_eq!((item["ddsource"].as_str(), item["service"].as_str()), (Some("workato"), Some("x")));
+        // the message is the event, as JSON text; not another log object around it
+        let message: Value = serde_json::from_str(item["message"].as_str().unwrap_or_default()).unwrap_or_else(|e| panic!("{item}: {e}"));
+        assert_eq!(message, serde_json::from_slice::<Value>(&doc.body).unwrap_or_default());
+    }
+    // the masked lines stayed masked
+    assert!(requests[0].body_text().contains(r#"\"input\":{\"data\":\"masked\"}"#), "{}", requests[0].body_text());
+}
+
+/// A template with an `event` key is what a Workato user writes for a HEC endpoint: it is the
+/// envelope, sent as it is with `time` and the configured fields added; it is not put inside
+/// another envelope's `event`.
+#[tokio::test]
+async fn splunk_hec_sends_a_template_with_an_event_key_as_the_envelope_itself() {
+    let hec = RestReceiver::start(Vendor::SplunkHec { token: HEC_TOKEN.into(), allowed_indexes: vec!["audit".into()] });
+    let url = hec.url();
+    let f = hec_function(&url, &[("AUDITSTREAM_LOG_TEMPLATE", r#"{"sourcetype":"workato:audit","event":{{{log_message}}}}"#)]).await;
+    let records = mixed_batch();
+
+    let response = f.handle(sqs_event(&records, Duration::from_secs(60))).await.unwrap_or_else(|e| panic!("{e}"));
+
+    assert_eq!(failed_ids(&response), BTreeSet::from([MALFORMED.to_owned()]));
+    assert_eq!(hec.violations(), Vec::<String>::new());
+    let requests = hec.requests();
+    assert_eq!(requests.len(), 1);
+    let docs = docs_of(&records);
+    let expected: Vec<String> = docs
+        .iter()
+        .map(|d| format!(r#"{{"time":{},"source":"workato","index":"audit","sourcetype":"workato:audit","event":{}}}"#, splunk_time(d), text(d)))
+        .collect();
+    assert_eq!(requests[0].body_text(), expected.join("\n"));
+    // what HEC indexed is each event itself
+    let indexed = hec.accepted_events();
+    assert_eq!(indexed.len(), docs.len());
+    for (event, doc) in indexed.iter().zip(&docs) {
+        assert_eq!(*event, serde_json::from_slice::<Value>(&doc.body).unwrap_or_default());
+    }
 }
 
 #[tokio::test]
@@ -572,7 +641,7 @@ async fn the_token_is_read_from_secrets_manager() {
         ("AUDITSTREAM_REST_TOKEN_SECRET_KEY", "hec_token"),
     ];
     let aws = moto_sdk_config().await;
-    let sink = HttpLogSink::from_settings_with(RestSettings::from_env(&env[..]).unwrap_or_else(|e| panic!("{e}")), &aws).await.unwrap_or_else(|e| panic!("{e}"));
+    let sink = HttpLogSink::from_settings_with(RestSettings::from_env(&env[..], None).unwrap_or_else(|e| panic!("{e}")), &aws).await.unwrap_or_else(|e| panic!("{e}"));
     let f = SqsFunction::new("rest-forwarder", Pipeline::default(), LogSinkDestination::new(sink, 4, RetryPolicy::default()));
 
     let response = f.handle(sqs_event(&[("m-1".into(), job("j-1", 1, 10))], Duration::from_secs(60))).await.unwrap_or_else(|e| panic!("{e}"));
@@ -583,7 +652,7 @@ async fn the_token_is_read_from_secrets_manager() {
     // a secret that does not exist stops the function at init, naming the variable and the secret
     let missing = "arn:aws:secretsmanager:us-east-1:123456789012:secret:no-such-secret-AbCdEf";
     let env = [("AUDITSTREAM_REST_PRESET", "splunk_hec"), ("AUDITSTREAM_REST_URL", url.as_str()), ("AUDITSTREAM_REST_TOKEN_SECRET_ARN", missing)];
-    let err = match HttpLogSink::from_settings_with(RestSettings::from_env(&env[..]).unwrap_or_else(|e| panic!("{e}")), &aws).await {
+    let err = match HttpLogSink::from_settings_with(RestSettings::from_env(&env[..], None).unwrap_or_else(|e| panic!("{e}")), &aws).await {
         Ok(_) => panic!("a missing secret must fail"),
         Err(e) => e.to_string(),
     };

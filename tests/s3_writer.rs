@@ -243,3 +243,41 @@ async fn auditstream_run_writes_the_same_objects_to_a_directory_and_to_s3() {
     assert_eq!(local, remote.to_vec(), "the directory is laid out, byte for byte, as the bucket");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn auditstream_run_matches_type_filters_whatever_their_case_and_refuses_a_list_it_cannot_read() {
+    let cli = workspace_bin("auditstream-cli", "auditstream");
+    let dir = std::env::temp_dir().join(unique_name("filters-cli"));
+    let login = workspace_root().join("events/sqs-user-login.json");
+    let run = |var: &str, value: &str| {
+        let out = std::process::Command::new(&cli)
+            .args(["run", "--to", &format!("dir:{}", dir.display()), &login.display().to_string()])
+            .env(var, value)
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"));
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+
+    // USER_LOGIN selects user_login, user selects User
+    let (code, stdout, stderr) = run("AUDITSTREAM_INCLUDE_EVENT_TYPES", "USER_LOGIN");
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("1 read, 1 written"), "{stdout}");
+    assert!(!stderr.contains("WARN"), "a documented name, whatever its case, is no cause for a warning: {stderr}");
+    let (code, stdout, stderr) = run("AUDITSTREAM_EXCLUDE_RESOURCE_TYPES", "user");
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("1 read, 0 written, 0 duplicates, 1 filtered"), "{stdout}");
+
+    // another separator: refused at start, naming the variable
+    let (code, stdout, stderr) = run("AUDITSTREAM_INCLUDE_EVENT_TYPES", "user_login;user_logout");
+    assert_eq!(code, Some(2), "{stdout}\n{stderr}");
+    assert!(stderr.contains("AUDITSTREAM_INCLUDE_EVENT_TYPES=\"user_login;user_logout\" is not valid"), "{stderr}");
+
+    // an unknown name: applied (nothing matches it), warned about once, with the closest known name
+    let (code, stdout, stderr) = run("AUDITSTREAM_INCLUDE_EVENT_TYPES", "user_logn");
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("1 read, 0 written, 0 duplicates, 1 filtered"), "{stdout}");
+    let warning = "AUDITSTREAM_INCLUDE_EVENT_TYPES names \"user_logn\", which is no event type Workato documents (the closest is \"user_login\")";
+    assert_eq!(stderr.matches(warning).count(), 1, "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

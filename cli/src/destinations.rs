@@ -85,7 +85,7 @@ pub async fn build(spec: &DestSpec, settings: &mut PipelineSettings) -> Result<A
         DestSpec::Rest | DestSpec::Url(_) => {
             let rest = match spec {
                 DestSpec::Url(url) => RestSettings::for_url(&ProcessEnv, url).context("--to URL")?,
-                _ => RestSettings::from_env(&ProcessEnv).context("--to rest")?,
+                _ => RestSettings::from_env(&ProcessEnv, settings.pipeline.template.as_ref()).context("--to rest")?,
             };
             Arc::new(LogSinkDestination::new(HttpLogSink::from_settings(rest).await?, settings.concurrency, retry))
         }

@@ -122,7 +122,7 @@ impl Drop for Holding<'_> {
 pub async fn poll(args: PollArgs) -> Result<ExitCode> {
     let spec = DestSpec::parse(&args.to)?;
     let mut settings = PipelineSettings::from_env(&ProcessEnv)?;
-    settings.warn_about_template();
+    settings.log_warnings();
     let destination = destinations::build(&spec, &mut settings).await?;
     let dlq = match args.dlq {
         Some(url) => DeadLetterSettings::from_env(&[("AUDITSTREAM_DLQ_URL", url.as_str())][..]).context("--dlq")?.queue_url,

@@ -19,7 +19,7 @@ use crate::destinations::{self, DestSpec};
 pub async fn run(to: &str, inputs: &[PathBuf]) -> Result<ExitCode> {
     let spec = DestSpec::parse(to)?;
     let mut settings = PipelineSettings::from_env(&ProcessEnv)?;
-    settings.warn_about_template();
+    settings.log_warnings();
     let destination = destinations::build(&spec, &mut settings).await?;
     let pipeline = Arc::new(Pipeline::new(settings.pipeline.clone()));
 

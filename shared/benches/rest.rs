@@ -126,7 +126,7 @@ async fn run(lines: &[String], env: &[(String, String)]) -> (usize, Duration, Du
         Box::new(Discard)
     } else {
         let vars: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        let settings = RestSettings::from_env(&vars[..]).unwrap_or_else(|e| fail(&e.to_string()));
+        let settings = RestSettings::from_env(&vars[..], None).unwrap_or_else(|e| fail(&e.to_string()));
         let sink = HttpLogSink::from_settings(settings).await.unwrap_or_else(|e| fail(&e.to_string()));
         Box::new(LogSinkDestination::new(sink, CONCURRENCY, RetryPolicy::default()))
     };

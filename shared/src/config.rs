@@ -7,7 +7,7 @@
 //! | variable | default | meaning |
 //! |---|---|---|
 //! | `AUDITSTREAM_STREAMS` | `job_status,job_details,user_activity` | streams sent (see [`crate::filter`]) |
-//! | `AUDITSTREAM_INCLUDE_EVENT_TYPES` | (all) | activity event types sent, comma-separated |
+//! | `AUDITSTREAM_INCLUDE_EVENT_TYPES` | (all) | activity event types sent, comma-separated, any case |
 //! | `AUDITSTREAM_EXCLUDE_EVENT_TYPES` | (none) | activity event types not sent |
 //! | `AUDITSTREAM_INCLUDE_RESOURCE_TYPES` | (all) | activity resource types sent |
 //! | `AUDITSTREAM_EXCLUDE_RESOURCE_TYPES` | (none) | activity resource types not sent |
@@ -18,6 +18,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use crate::activity_types::TypeKind;
 use crate::filter::{EventFilter, Stream};
 use crate::key::{KeyLayout, KeyPrefix};
 use crate::pipeline::{PipelineConfig, DEFAULT_MAX_EVENT_BYTES};
@@ -79,10 +80,6 @@ pub trait EnvExt: Env {
         self.optional(var).ok_or(ConfigError::Missing { var, hint })
     }
 
-    fn list(&self, var: &'static str) -> BTreeSet<String> {
-        self.optional(var).map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()).unwrap_or_default()
-    }
-
     fn number(&self, var: &'static str, default: u64, range: std::ops::RangeInclusive<u64>) -> Result<u64, ConfigError> {
         let Some(text) = self.optional(var) else { return Ok(default) };
         let invalid = || ConfigError::Invalid { var, value: text.clone(), expected: format!("a whole number from {} to {}", range.start(), range.end()) };
@@ -111,7 +108,7 @@ pub trait EnvExt: Env {
 
 impl<E: Env + ?Sized> EnvExt for E {}
 
-/// The pipeline settings shared by every function, and a template problem to warn about once.
+/// The pipeline settings shared by every function, and what to warn about once per cold start.
 #[derive(Debug, Clone)]
 pub struct PipelineSettings {
     pub pipeline: PipelineConfig,
@@ -119,6 +116,64 @@ pub struct PipelineSettings {
     pub concurrency: usize,
     /// Set when `AUDITSTREAM_LOG_TEMPLATE` is set but ignored under Workato's fallback rule.
     pub template_problem: Option<TemplateProblem>,
+    /// Filter names that are no type Workato documents: applied as written, warned about.
+    pub unknown_type_names: Vec<UnknownTypeName>,
+}
+
+/// A name in a type filter that is no event or resource type Workato documents
+/// ([`crate::activity_types`]). It is applied as written — Workato may add types before the list
+/// here knows them — but a typo would silently match nothing, so it is warned about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownTypeName {
+    pub var: &'static str,
+    pub name: String,
+    pub kind: TypeKind,
+    /// The documented name nearest to it.
+    pub closest: Option<&'static str>,
+}
+
+impl std::fmt::Display for UnknownTypeName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} names {:?}, which is no {} Workato documents", self.var, self.name, self.kind.noun())?;
+        if let Some(closest) = self.closest {
+            write!(f, " (the closest is {closest:?})")?;
+        }
+        write!(f, "; it is applied as written")
+    }
+}
+
+/// The type filter variables, and the kind of name each holds.
+const TYPE_FILTERS: [(&str, TypeKind); 4] = [
+    ("AUDITSTREAM_INCLUDE_EVENT_TYPES", TypeKind::Event),
+    ("AUDITSTREAM_EXCLUDE_EVENT_TYPES", TypeKind::Event),
+    ("AUDITSTREAM_INCLUDE_RESOURCE_TYPES", TypeKind::Resource),
+    ("AUDITSTREAM_EXCLUDE_RESOURCE_TYPES", TypeKind::Resource),
+];
+
+/// Reads one type filter: names separated by commas (spaces around them allowed). A name holds
+/// letters, digits, `_` and `:` (`Tags::Models::Tag`), so any other character means the list was
+/// written with another separator (`;`, spaces, `|`…) and would silently match nothing: refused.
+fn type_list(env: &(impl Env + ?Sized), var: &'static str, kind: TypeKind, unknown: &mut Vec<UnknownTypeName>) -> Result<BTreeSet<String>, ConfigError> {
+    let Some(text) = env.optional(var) else { return Ok(BTreeSet::new()) };
+    let mut names = BTreeSet::new();
+    for name in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        if let Some(bad) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == ':')) {
+            let example = match kind {
+                TypeKind::Event => "user_login,user_logout",
+                TypeKind::Resource => "User,Flow",
+            };
+            return Err(ConfigError::Invalid {
+                var,
+                value: text.clone(),
+                expected: format!("{}s separated by commas, e.g. {example} (a name holds only letters, digits, `_` and `:`; this list holds {bad:?})", kind.noun()),
+            });
+        }
+        if !kind.is_known(name) {
+            unknown.push(UnknownTypeName { var, name: name.to_owned(), kind, closest: kind.closest(name) });
+        }
+        names.insert(name.to_owned());
+    }
+    Ok(names)
 }
 
 impl PipelineSettings {
@@ -142,12 +197,15 @@ impl PipelineSettings {
                 set
             }
         };
+        let mut unknown_type_names = Vec::new();
+        let [include_event_types, exclude_event_types, include_resource_types, exclude_resource_types] =
+            TYPE_FILTERS.map(|(var, kind)| type_list(env, var, kind, &mut unknown_type_names));
         let filter = EventFilter {
             streams,
-            include_event_types: env.list("AUDITSTREAM_INCLUDE_EVENT_TYPES"),
-            exclude_event_types: env.list("AUDITSTREAM_EXCLUDE_EVENT_TYPES"),
-            include_resource_types: env.list("AUDITSTREAM_INCLUDE_RESOURCE_TYPES"),
-            exclude_resource_types: env.list("AUDITSTREAM_EXCLUDE_RESOURCE_TYPES"),
+            include_event_types: include_event_types?,
+            exclude_event_types: exclude_event_types?,
+            include_resource_types: include_resource_types?,
+            exclude_resource_types: exclude_resource_types?,
         };
         let max_event_bytes = env.number("AUDITSTREAM_MAX_EVENT_BYTES", DEFAULT_MAX_EVENT_BYTES as u64, 1024..=(1 << 32))? as usize;
         let (template, template_problem) = match env.optional("AUDITSTREAM_LOG_TEMPLATE") {
@@ -166,13 +224,19 @@ impl PipelineSettings {
             pipeline: PipelineConfig { filter, max_event_bytes, template, key_layout, key_prefix },
             concurrency,
             template_problem,
+            unknown_type_names,
         })
     }
 
-    /// Logs the one warning per cold start that Workato's fallback rule calls for.
-    pub fn warn_about_template(&self) {
+    /// Logs, once per cold start (every `main` calls it once, after reading the settings), what
+    /// is configured but may not do what was meant: a template ignored under Workato's fallback
+    /// rule, filter names that are no documented type.
+    pub fn log_warnings(&self) {
         if let Some(problem) = &self.template_problem {
             tracing::warn!(variable = "AUDITSTREAM_LOG_TEMPLATE", "log message template ignored, events are sent unwrapped: {problem}");
+        }
+        for unknown in &self.unknown_type_names {
+            tracing::warn!(variable = unknown.var, name = %unknown.name, closest = unknown.closest, "{unknown}");
         }
     }
 }
@@ -197,6 +261,40 @@ mod tests {
         assert_eq!(s.pipeline.key_layout, KeyLayout::Standard);
         assert_eq!(s.concurrency, 16);
         assert!(s.pipeline.template.is_none() && s.template_problem.is_none());
+        assert!(s.unknown_type_names.is_empty());
+    }
+
+    #[test]
+    fn a_type_list_with_another_separator_is_refused_naming_the_variable() {
+        let cases = [
+            ("AUDITSTREAM_INCLUDE_EVENT_TYPES", "user_login;user_logout", "AUDITSTREAM_INCLUDE_EVENT_TYPES=\"user_login;user_logout\" is not valid: expected event types separated by commas, e.g. user_login,user_logout (a name holds only letters, digits, `_` and `:`; this list holds ';')"),
+            ("AUDITSTREAM_EXCLUDE_EVENT_TYPES", "user_login user_logout", "AUDITSTREAM_EXCLUDE_EVENT_TYPES=\"user_login user_logout\" is not valid: expected event types separated by commas, e.g. user_login,user_logout (a name holds only letters, digits, `_` and `:`; this list holds ' ')"),
+            ("AUDITSTREAM_INCLUDE_RESOURCE_TYPES", "User|Flow", "AUDITSTREAM_INCLUDE_RESOURCE_TYPES=\"User|Flow\" is not valid: expected resource types separated by commas, e.g. User,Flow (a name holds only letters, digits, `_` and `:`; this list holds '|')"),
+            ("AUDITSTREAM_EXCLUDE_RESOURCE_TYPES", "User,\"Flow\"", "AUDITSTREAM_EXCLUDE_RESOURCE_TYPES=\"User,\\\"Flow\\\"\" is not valid: expected resource types separated by commas, e.g. User,Flow (a name holds only letters, digits, `_` and `:`; this list holds '\"')"),
+        ];
+        for (var, value, want) in cases {
+            let err = PipelineSettings::from_env(&[(var, value)][..]).unwrap_err();
+            assert_eq!(err.to_string(), want);
+        }
+        for ok in ["user_login, user_logout", " user_login ,user_logout,", "Tags::Models::Tag,User"] {
+            assert!(PipelineSettings::from_env(&[("AUDITSTREAM_INCLUDE_RESOURCE_TYPES", ok)][..]).is_ok(), "{ok}");
+        }
+    }
+
+    #[test]
+    fn an_unknown_type_name_is_applied_and_warned_about_with_the_closest_known_name() {
+        let env = [("AUDITSTREAM_INCLUDE_EVENT_TYPES", "USER_LOGIN,user_logn"), ("AUDITSTREAM_EXCLUDE_RESOURCE_TYPES", "user,Flows,Tags::Models::Tag")];
+        let s = PipelineSettings::from_env(&env[..]).unwrap();
+        assert_eq!(s.pipeline.filter.include_event_types, ["USER_LOGIN".to_string(), "user_logn".to_string()].into_iter().collect());
+        assert_eq!(s.pipeline.filter.exclude_resource_types.len(), 3);
+        let warnings: Vec<String> = s.unknown_type_names.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            warnings,
+            [
+                "AUDITSTREAM_INCLUDE_EVENT_TYPES names \"user_logn\", which is no event type Workato documents (the closest is \"user_login\"); it is applied as written",
+                "AUDITSTREAM_EXCLUDE_RESOURCE_TYPES names \"Flows\", which is no resource type Workato documents (the closest is \"Flow\"); it is applied as written",
+            ]
+        );
     }
 
     #[test]

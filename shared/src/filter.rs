@@ -1,5 +1,7 @@
 //! Which events a stream sends (spec §1): job status, job details, user activity, plus the
-//! activity-log API's include/exclude lists of event types and resource types.
+//! activity-log API's include/exclude lists of event types and resource types. Type names match
+//! whatever their case: `USER_LOGIN` selects `user_login`, `user` selects `User` (ASCII case, the
+//! only case Workato's names have).
 
 use std::collections::BTreeSet;
 
@@ -98,23 +100,28 @@ impl EventFilter {
                 if !self.streams.contains(&Stream::UserActivity) {
                     return Err(FilteredOut::UserActivityOff);
                 }
-                if !self.include_event_types.is_empty() && !self.include_event_types.contains(&a.event_type) {
+                if !self.include_event_types.is_empty() && !listed(&self.include_event_types, &a.event_type) {
                     return Err(FilteredOut::EventTypeNotIncluded(a.event_type.clone()));
                 }
-                if self.exclude_event_types.contains(&a.event_type) {
+                if listed(&self.exclude_event_types, &a.event_type) {
                     return Err(FilteredOut::EventTypeExcluded(a.event_type.clone()));
                 }
                 let resource = a.resource_type.as_ref();
-                if !self.include_resource_types.is_empty() && !resource.is_some_and(|r| self.include_resource_types.contains(r)) {
+                if !self.include_resource_types.is_empty() && !resource.is_some_and(|r| listed(&self.include_resource_types, r)) {
                     return Err(FilteredOut::ResourceTypeNotIncluded(a.resource_type.clone()));
                 }
-                if let Some(r) = resource.filter(|r| self.exclude_resource_types.contains(*r)) {
+                if let Some(r) = resource.filter(|r| listed(&self.exclude_resource_types, r)) {
                     return Err(FilteredOut::ResourceTypeExcluded(r.clone()));
                 }
                 Ok(LinesMode::Keep)
             }
         }
     }
+}
+
+/// Whether a type list names `name`, whatever the case of either.
+fn listed(list: &BTreeSet<String>, name: &str) -> bool {
+    list.iter().any(|t| t.eq_ignore_ascii_case(name))
 }
 
 #[cfg(test)]
@@ -161,5 +168,17 @@ mod tests {
         assert_eq!(f.select(&activity("recipe_started", Some("Flow"))), Ok(LinesMode::Keep));
         // type lists never touch job events
         assert_eq!(f.select(&job()), Ok(LinesMode::Keep));
+    }
+
+    #[test]
+    fn type_names_match_whatever_their_case() {
+        let f = EventFilter { include_event_types: set(&["USER_LOGIN"]), include_resource_types: set(&["user"]), ..EventFilter::default() };
+        assert_eq!(f.select(&activity("user_login", Some("User"))), Ok(LinesMode::Keep));
+        assert_eq!(f.select(&activity("User_Login", Some("USER"))), Ok(LinesMode::Keep));
+        assert_eq!(f.select(&activity("user_logout", Some("User"))), Err(FilteredOut::EventTypeNotIncluded("user_logout".into())));
+        let f = EventFilter { exclude_event_types: set(&["Recipe_Stopped"]), exclude_resource_types: set(&["sharedaccount"]), ..EventFilter::default() };
+        assert_eq!(f.select(&activity("recipe_stopped", Some("Flow"))), Err(FilteredOut::EventTypeExcluded("recipe_stopped".into())));
+        assert_eq!(f.select(&activity("connection_created", Some("SharedAccount"))), Err(FilteredOut::ResourceTypeExcluded("SharedAccount".into())));
+        assert_eq!(f.select(&activity("connection_created", Some("Flow"))), Ok(LinesMode::Keep));
     }
 }

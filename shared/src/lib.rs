@@ -10,6 +10,7 @@
 //! Pure logic (everything up to the document) does no I/O; adapters for S3, a local directory and
 //! the other destinations live in [`stores`] and the destination modules.
 
+pub mod activity_types;
 pub mod azure;
 pub mod batch;
 pub mod batch_send;

@@ -16,6 +16,8 @@
 //! once filled in, or that has no log_message placeholder, is ignored and events go out as they
 //! are. [`LogTemplate::compile`] says why, so the function can warn once at cold start.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use crate::output::{JsonOut, StringContents};
 use crate::timestamp::Now;
 
@@ -54,6 +56,9 @@ enum Segment {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogTemplate {
     segments: Vec<Segment>,
+    /// The top-level keys of the template's own object; `None` when its top level is not an
+    /// object written in the template (a bare `{{{log_message}}}`, an array).
+    object_keys: Option<BTreeSet<String>>,
 }
 
 /// Why a template was ignored.
@@ -106,14 +111,27 @@ impl LogTemplate {
         if !has_message {
             return Err(TemplateProblem::NoLogMessage);
         }
-        let template = LogTemplate { segments };
+        let mut template = LogTemplate { segments, object_keys: None };
         // Valid JSON is checked with the placeholders filled in, the way events will see it.
         let mut sample = Vec::new();
         template.render(&mut sample, Now { epoch_nanos: 1_685_683_801_002_213_900 }, &|out: &mut dyn JsonOut| {
             out.raw(r#"{"id":"j-1","lines":[]}"#)
         });
         serde_json::from_slice::<serde::de::IgnoredAny>(&sample).map_err(|e| TemplateProblem::NotJson(e.to_string()))?;
+        let own_object = matches!(template.segments.first(), Some(Segment::Literal(l)) if l.trim_start().starts_with('{'));
+        if own_object {
+            template.object_keys = serde_json::from_slice::<BTreeMap<String, serde::de::IgnoredAny>>(&sample).ok().map(|m| m.into_keys().collect());
+        }
         Ok(template)
+    }
+
+    /// The top-level keys of the object the template writes around the event, e.g. `ddsource`,
+    /// `service` and `message` for `{"ddsource":"workato","service":"x","message":{{{log_message}}}}`;
+    /// `None` when the template's top level is the event itself or not an object. The REST presets
+    /// read it to tell a template that is already their vendor's object from one that is the event
+    /// they carry ([`crate::rest`]).
+    pub fn object_keys(&self) -> Option<&BTreeSet<String>> {
+        self.object_keys.as_ref()
     }
 
     /// The bytes the template adds around the event, an upper bound used for sizing.
@@ -206,6 +224,18 @@ mod tests {
         );
         // log_message_str alone satisfies the rule
         assert!(LogTemplate::compile(r#"{"line": {{{log_message_str}}}}"#).is_ok());
+    }
+
+    #[test]
+    fn the_keys_of_the_templates_own_object_are_known() {
+        let keys = |t: &str| LogTemplate::compile(t).unwrap().object_keys().map(|k| k.iter().cloned().collect::<Vec<_>>());
+        assert_eq!(keys(r#"{"ddsource":"workato","service":"x","message":{{{log_message}}}}"#), Some(vec!["ddsource".into(), "message".into(), "service".into()]));
+        assert_eq!(keys(r#" { "event" : {{{log_message}}}, "sourcetype":"workato" } "#), Some(vec!["event".into(), "sourcetype".into()]));
+        // escaped key names are read as JSON reads them
+        assert_eq!(keys(r#"{"mess\u0061ge":{{{log_message_str}}}}"#), Some(vec!["message".into()]));
+        // the event itself, or no object of the template's own
+        assert_eq!(keys("{{{log_message}}}"), None);
+        assert_eq!(keys(r#"[{{{log_message}}}]"#), None);
     }
 
     #[test]

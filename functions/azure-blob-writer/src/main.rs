@@ -21,7 +21,7 @@ async fn main() -> Result<(), Error> {
     auditstream::telemetry::init_json();
     let settings = PipelineSettings::from_env(&ProcessEnv)?;
     let blob = BlobSettings::from_env(&ProcessEnv)?;
-    settings.warn_about_template();
+    settings.log_warnings();
 
     // The AWS configuration reads the key's secret, S3 payload pointers and the dead-letter queue.
     let aws = aws_config::load_from_env().await;

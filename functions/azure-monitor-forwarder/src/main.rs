@@ -22,7 +22,7 @@ async fn main() -> Result<(), Error> {
     let settings = PipelineSettings::from_env(&ProcessEnv)?;
     let monitor = MonitorSettings::from_env(&ProcessEnv)?;
     let entra = EntraSettings::from_env(&ProcessEnv)?;
-    settings.warn_about_template();
+    settings.log_warnings();
 
     // The AWS configuration reads the client secret, S3 payload pointers and the dead-letter queue.
     let aws = aws_config::load_from_env().await;

@@ -25,8 +25,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 async fn main() -> Result<(), Error> {
     auditstream::telemetry::init_json();
     let settings = PipelineSettings::from_env(&ProcessEnv)?;
-    let rest = RestSettings::from_env(&ProcessEnv)?;
-    settings.warn_about_template();
+    let rest = RestSettings::from_env(&ProcessEnv, settings.pipeline.template.as_ref())?;
+    settings.log_warnings();
 
     let aws = aws_config::load_from_env().await;
     let sink = HttpLogSink::from_settings_with(rest, &aws).await?;

@@ -19,7 +19,7 @@ async fn main() -> Result<(), Error> {
     auditstream::telemetry::init_json();
     let settings = PipelineSettings::from_env(&ProcessEnv)?;
     let s3 = S3Settings::from_env(&ProcessEnv)?;
-    settings.warn_about_template();
+    settings.log_warnings();
 
     let mut pipeline = settings.pipeline.clone();
     pipeline.key_prefix = s3.prefix.clone();

@@ -20,14 +20,29 @@
 //!   - No top-level `timestamp`: Datadog drops logs dated more than 18 h in the past, and a
 //!     redelivered or replayed audit event may well be older; the event's own time fields stay in
 //!     the message.
+//! - **With `AUDITSTREAM_LOG_TEMPLATE`**: a template whose own object has a top-level `message` key
+//!   is already the log item — Workato's documented Datadog template,
+//!   `{"ddsource":"workato","service":"x","message":{{{log_message}}}}`, is the whole body Workato
+//!   sends — so each rendered template is an item of the array as it is, with `ddsource`,
+//!   `service` (and `ddtags`, `hostname` when set) added for the keys it does not set. A
+//!   `message` that is not a JSON string (the event object, as in that template) is sent as its
+//!   JSON text, as `message` is without a template: `HTTPLogItem.message` is a string, and Datadog
+//!   parses JSON text there into the log's attributes, so the event's fields are searchable either
+//!   way. An `AUDITSTREAM_DATADOG_*` variable set for a key the template sets too is refused at
+//!   start (one value, in one place). Any other template is the event an item carries, as its
+//!   `message`.
 //! - **Limits**: ≤ 1,000 items and ≤ 5 MB (5,000,000 bytes) uncompressed per request; ≤ 1 MB per
 //!   log (larger ones are truncated by Datadog with a 2xx, so they are sized down here first by
 //!   the shared rule, lines replaced by the placeholder).
 //! - **Responses**: 202; 408, 429, 500, 503 are retried; 400, 401, 403 are not; 413 splits.
 
-use super::json_text::{escaped_len_bound, push_string, push_string_contents};
+use std::collections::BTreeSet;
+
+use super::json_text::{escaped_len_bound, push_object_with_members, push_string, push_string_contents};
 use crate::config::{ConfigError, Env, EnvExt};
+use crate::json_scan::scan_flat_object;
 use crate::pipeline::Document;
+use crate::template::LogTemplate;
 
 pub const PATH: &str = "/api/v2/logs";
 pub const DEFAULT_SITE: &str = "datadoghq.com";
@@ -46,7 +61,18 @@ pub struct Datadog {
     pub service: String,
     /// `{"ddsource":…,"message":"` — the same for every item, rendered once.
     before_message: Vec<u8>,
+    /// Set when the log template is itself the log item: `"ddsource":…,` for each field it
+    /// does not set.
+    template_item: Option<Vec<u8>>,
 }
+
+/// The item fields and the variables that set them.
+const FIELD_VARS: [(&str, &str); 4] = [
+    ("ddsource", "AUDITSTREAM_DATADOG_SOURCE"),
+    ("ddtags", "AUDITSTREAM_DATADOG_TAGS"),
+    ("hostname", "AUDITSTREAM_DATADOG_HOSTNAME"),
+    ("service", "AUDITSTREAM_DATADOG_SERVICE"),
+];
 
 impl Datadog {
     pub fn new(source: String, tags: Option<String>, hostname: Option<String>, service: String) -> Datadog {
@@ -61,17 +87,54 @@ impl Datadog {
             }
         }
         before_message.extend_from_slice(b"\"message\":\"");
-        Datadog { source, tags, hostname, service, before_message }
+        Datadog { source, tags, hostname, service, before_message, template_item: None }
     }
 
-    pub fn from_env(env: &(impl Env + ?Sized)) -> Result<Datadog, ConfigError> {
+    /// The preset from its variables and the pipeline's log template, if any.
+    pub fn from_env(env: &(impl Env + ?Sized), template: Option<&LogTemplate>) -> Result<Datadog, ConfigError> {
         let tags = env.optional("AUDITSTREAM_DATADOG_TAGS").map(|t| t.split(',').map(str::trim).filter(|s| !s.is_empty()).collect::<Vec<_>>().join(","));
-        Ok(Datadog::new(
+        let mut dd = Datadog::new(
             env.optional("AUDITSTREAM_DATADOG_SOURCE").unwrap_or_else(|| "workato".to_owned()),
             tags.filter(|t| !t.is_empty()),
             env.optional("AUDITSTREAM_DATADOG_HOSTNAME"),
             env.optional("AUDITSTREAM_DATADOG_SERVICE").unwrap_or_else(|| "workato".to_owned()),
-        ))
+        );
+        if let Some(keys) = template.and_then(LogTemplate::object_keys).filter(|keys| keys.contains("message")) {
+            dd.template_item = Some(dd.members_missing_from(env, keys)?);
+        }
+        Ok(dd)
+    }
+
+    /// For a template that is the log item: the configured fields it does not set, as members.
+    fn members_missing_from(&self, env: &(impl Env + ?Sized), keys: &BTreeSet<String>) -> Result<Vec<u8>, ConfigError> {
+        let mut members = Vec::new();
+        for (key, var) in FIELD_VARS {
+            let value = match key {
+                "ddsource" => Some(self.source.as_str()),
+                "ddtags" => self.tags.as_deref(),
+                "hostname" => self.hostname.as_deref(),
+                _ => Some(self.service.as_str()),
+            };
+            match (keys.contains(key), env.optional(var)) {
+                (true, Some(set)) => {
+                    return Err(ConfigError::Invalid {
+                        var,
+                        value: set,
+                        expected: format!("unset: AUDITSTREAM_LOG_TEMPLATE is the whole Datadog log item and sets \"{key}\" itself (give it in one place)"),
+                    })
+                }
+                (true, None) => {}
+                (false, _) => {
+                    if let Some(value) = value {
+                        push_string(&mut members, key);
+                        members.push(b':');
+                        push_string(&mut members, value);
+                        members.push(b',');
+                    }
+                }
+            }
+        }
+        Ok(members)
     }
 
     /// The intake URL of a site.
@@ -106,12 +169,46 @@ impl Datadog {
             if i > 0 {
                 out.push(b',');
             }
+            if let Some(members) = &self.template_item {
+                if push_template_item(out, &doc.body, members) {
+                    continue;
+                }
+            }
             out.extend_from_slice(&self.before_message);
             push_string_contents(out, &doc.body);
             out.extend_from_slice(b"\"}");
         }
         out.push(b']');
     }
+}
+
+/// Appends a rendered template that is the log item: `members` first, and each top-level
+/// `message` that is not a string as its JSON text. False, appending nothing, if `item` is not a
+/// JSON object (a rendered template with an object of its own always is).
+fn push_template_item(out: &mut Vec<u8>, item: &[u8], members: &[u8]) -> bool {
+    let Ok(text) = std::str::from_utf8(item) else { return false };
+    let Ok(fields) = scan_flat_object(text) else { return false };
+    // The byte ranges of the `message` values to turn into strings; the values borrow from `text`.
+    let mut spans: Vec<(usize, usize)> = fields
+        .iter()
+        .filter(|(key, value)| key == "message" && !value.get().starts_with('"'))
+        .map(|(_, value)| {
+            let start = value.get().as_ptr() as usize - text.as_ptr() as usize;
+            (start, start + value.get().len())
+        })
+        .collect();
+    spans.sort_unstable();
+    let mut item_text = Vec::with_capacity(item.len() + members.len() + 16);
+    let mut at = 0;
+    for (start, end) in spans {
+        item_text.extend_from_slice(&item[at..start]);
+        item_text.push(b'"');
+        push_string_contents(&mut item_text, &item[start..end]);
+        item_text.push(b'"');
+        at = end;
+    }
+    item_text.extend_from_slice(&item[at..]);
+    push_object_with_members(out, &item_text, members)
 }
 
 #[cfg(test)]
@@ -141,11 +238,54 @@ mod tests {
 
     #[test]
     fn defaults_and_optional_fields() {
-        let dd = Datadog::from_env(&[("AUDITSTREAM_DATADOG_TAGS", " env:prod , ,team:ops")][..]).unwrap();
+        let dd = Datadog::from_env(&[("AUDITSTREAM_DATADOG_TAGS", " env:prod , ,team:ops")][..], None).unwrap();
         let doc = job_doc("j-1", "2024-01-01T00:00:00Z", "{}");
         let mut out = Vec::new();
         dd.encode(&[&doc], &mut out);
         assert_eq!(out, br#"[{"ddsource":"workato","ddtags":"env:prod,team:ops","service":"workato","message":"{}"}]"#);
+    }
+
+    fn templated(template: &str, event: &str) -> (LogTemplate, Document) {
+        let t = LogTemplate::compile(template).unwrap_or_else(|e| panic!("{template}: {e}"));
+        let mut body = Vec::new();
+        t.render(&mut body, crate::timestamp::Now { epoch_nanos: 1_685_683_801_002_213_900 }, &|o: &mut dyn crate::output::JsonOut| o.raw(event));
+        let mut doc = job_doc("j-1", "2024-01-01T00:00:00Z", "{}");
+        doc.body = body;
+        (t, doc)
+    }
+
+    #[test]
+    fn workatos_documented_template_is_the_log_item_itself() {
+        let (t, doc) = templated(r#"{"ddsource":"workato","service":"x","message":{{{log_message}}}}"#, r#"{"id":"j-1","note":"a \"q\""}"#);
+        let dd = Datadog::from_env(&[("AUDITSTREAM_DATADOG_TAGS", "env:prod")][..], Some(&t)).unwrap();
+        let mut out = Vec::new();
+        dd.encode(&[&doc, &doc], &mut out);
+        let item = r#"{"ddtags":"env:prod","ddsource":"workato","service":"x","message":"{\"id\":\"j-1\",\"note\":\"a \\\"q\\\"\"}"}"#;
+        assert_eq!(String::from_utf8(out.clone()).unwrap(), format!("[{item},{item}]"));
+        let items: Vec<serde_json::Value> = serde_json::from_slice(&out).unwrap();
+        assert_eq!(items[0]["message"].as_str().unwrap(), r#"{"id":"j-1","note":"a \"q\""}"#);
+        assert!(items[0].get("message").and_then(|m| m.get("message")).is_none(), "not nested in another log object");
+        // a message the template already makes a string is kept as it is, the defaults fill in
+        let (t, doc) = templated(r#"{"message":{{{log_message_str}}},"env":"staging"}"#, r#"{"id":"j-1"}"#);
+        let mut out = Vec::new();
+        Datadog::from_env(&[][..], Some(&t)).unwrap().encode(&[&doc], &mut out);
+        assert_eq!(out, br#"[{"ddsource":"workato","service":"workato","message":"{\"id\":\"j-1\"}","env":"staging"}]"#);
+    }
+
+    #[test]
+    fn a_template_without_a_message_is_the_message() {
+        // the older documented example, whose event sits under `logEntries`
+        let (t, doc) = templated(r#"{"source":"workato","logEntries": {{log_message}} }"#, r#"{"id":"j-1"}"#);
+        let mut out = Vec::new();
+        Datadog::from_env(&[][..], Some(&t)).unwrap().encode(&[&doc], &mut out);
+        assert_eq!(out, br#"[{"ddsource":"workato","service":"workato","message":"{\"source\":\"workato\",\"logEntries\": {\"id\":\"j-1\"} }"}]"#);
+    }
+
+    #[test]
+    fn a_variable_for_a_field_the_template_sets_is_refused() {
+        let t = LogTemplate::compile(r#"{"service":"x","message":{{{log_message}}}}"#).unwrap();
+        let err = Datadog::from_env(&[("AUDITSTREAM_DATADOG_SERVICE", "audit")][..], Some(&t)).unwrap_err().to_string();
+        assert_eq!(err, "AUDITSTREAM_DATADOG_SERVICE=\"audit\" is not valid: expected unset: AUDITSTREAM_LOG_TEMPLATE is the whole Datadog log item and sets \"service\" itself (give it in one place)");
     }
 
     #[test]
@@ -158,7 +298,7 @@ mod tests {
 
     #[test]
     fn a_maximal_document_fits_a_request_alone_even_if_every_byte_escapes() {
-        let dd = Datadog::from_env(&[][..]).unwrap();
+        let dd = Datadog::from_env(&[][..], None).unwrap();
         assert_eq!(dd.max_document_bytes(MAX_REQUEST_BYTES), MAX_LOG_BYTES);
         let small = dd.max_document_bytes(10_000);
         let doc = job_doc("j", "2024-01-01T00:00:00Z", &format!("[{}]", "\"".repeat(small - 2)));

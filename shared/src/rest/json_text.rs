@@ -76,6 +76,25 @@ pub fn push_single_line(out: &mut Vec<u8>, doc: &[u8]) {
     }
 }
 
+/// Appends the object `doc` (a JSON object, as a rendered template is) with `members` added
+/// before its own: `members` is a run of `"key":value,` entries, each ended by a comma, and goes
+/// right after the opening brace. Returns false, appending nothing, when `doc` does not start
+/// with `{` (after whitespace).
+pub fn push_object_with_members(out: &mut Vec<u8>, doc: &[u8], members: &[u8]) -> bool {
+    let Some(open) = doc.iter().position(|b| !b.is_ascii_whitespace()).filter(|&i| doc[i] == b'{') else {
+        return false;
+    };
+    let empty = doc[open + 1..].iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'}');
+    out.extend_from_slice(&doc[..=open]);
+    match members.strip_suffix(b",") {
+        // `{}` takes the members without a trailing comma
+        Some(without_comma) if empty => out.extend_from_slice(without_comma),
+        _ => out.extend_from_slice(members),
+    }
+    out.extend_from_slice(&doc[open + 1..]);
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,6 +122,21 @@ mod tests {
         let mut out = Vec::new();
         push_string(&mut out, "a\"b\\c\nd\u{1}");
         assert_eq!(out, br#""a\"b\\c\nd\u0001""#);
+    }
+
+    #[test]
+    fn members_go_first_in_the_object() {
+        let mut out = Vec::new();
+        assert!(push_object_with_members(&mut out, br#" {"message":{"id":1}} "#, br#""ddsource":"workato","#));
+        assert_eq!(out, br#" {"ddsource":"workato","message":{"id":1}} "#);
+        out.clear();
+        assert!(push_object_with_members(&mut out, b"{ }", br#""a":1,"#));
+        assert_eq!(out, br#"{"a":1 }"#);
+        out.clear();
+        assert!(push_object_with_members(&mut out, br#"{"a":1}"#, b""));
+        assert_eq!(out, br#"{"a":1}"#);
+        assert!(!push_object_with_members(&mut out, br#"[{"a":1}]"#, br#""b":2,"#));
+        assert_eq!(out, br#"{"a":1}"#, "nothing appended");
     }
 
     #[test]

@@ -33,6 +33,24 @@
 //!
 //! Every request also carries `X-Auditstream-Event-Ids` ([`headers`]) so a receiver can drop
 //! duplicates: delivery is at least once (a retried or redelivered request is sent again).
+//!
+//! # With a log template
+//!
+//! With `AUDITSTREAM_LOG_TEMPLATE` set, each document is the rendered template, and a preset sends
+//! it as the event it carries, never wrapped a second time in an object of the same kind:
+//!
+//! - **generic** and **sumo_logic**: the rendered template is the event, as the body (`json`) or
+//!   as one item or line of it; these presets add nothing around an event.
+//! - **splunk_hec**: a template whose own object has a top-level `event` key is the HEC envelope
+//!   itself and is sent as it is, `time` and the configured envelope fields added where it has
+//!   none; any other template is the envelope's `event` ([`splunk_hec`]).
+//! - **datadog**: a template whose own object has a top-level `message` key (Workato's documented
+//!   Datadog template) is the log item itself, `ddsource`/`service`/… added where it has none and
+//!   a non-string `message` sent as its JSON text; any other template is the item's `message`
+//!   ([`datadog`]).
+//!
+//! Which case applies is decided once, at cold start, from the template's own keys
+//! ([`crate::template::LogTemplate::object_keys`]), never from an event's.
 
 pub mod auth;
 pub mod datadog;
@@ -61,6 +79,7 @@ use crate::config::{ConfigError, Env, EnvExt};
 use crate::destination::SinkLimits;
 use crate::pipeline::Document;
 use crate::secret::Secret;
+use crate::template::LogTemplate;
 
 pub const PRESET_VAR: &str = "AUDITSTREAM_REST_PRESET";
 pub const URL_VAR: &str = "AUDITSTREAM_REST_URL";
@@ -154,7 +173,10 @@ pub struct RestSettings {
 }
 
 impl RestSettings {
-    pub fn from_env(env: &(impl Env + ?Sized)) -> Result<RestSettings, ConfigError> {
+    /// The destination from its variables. `template` is the pipeline's log template
+    /// (`PipelineSettings::pipeline.template`): whether a document is already the vendor's object
+    /// depends on it (see "With a log template" above).
+    pub fn from_env(env: &(impl Env + ?Sized), template: Option<&LogTemplate>) -> Result<RestSettings, ConfigError> {
         let name = env.choice(
             PRESET_VAR,
             PresetName::Generic,
@@ -206,8 +228,8 @@ impl RestSettings {
                     expected: "unset: only the generic preset has a choice of body format; the vendor presets send their vendor's format".into(),
                 })
             }
-            PresetName::SplunkHec => Preset::SplunkHec(SplunkHec::from_env(env)?),
-            PresetName::Datadog => Preset::Datadog(Datadog::from_env(env)?),
+            PresetName::SplunkHec => Preset::SplunkHec(SplunkHec::from_env(env, template)?),
+            PresetName::Datadog => Preset::Datadog(Datadog::from_env(env, template)?),
             PresetName::SumoLogic => Preset::SumoLogic(SumoLogic::from_env(env)?),
         };
         Ok(RestSettings {
@@ -224,7 +246,8 @@ impl RestSettings {
     }
 
     /// The generic preset for one URL (`auditstream run --to https://…`); every other variable is
-    /// read from `env` as usual.
+    /// read from `env` as usual. The generic preset sends a rendered template as the event it is,
+    /// so no template is needed here.
     pub fn for_url(env: &(impl Env + ?Sized), url: &str) -> Result<RestSettings, ConfigError> {
         struct WithUrl<'a, E: ?Sized> {
             env: &'a E,
@@ -239,7 +262,7 @@ impl RestSettings {
                 }
             }
         }
-        RestSettings::from_env(&WithUrl { env, url })
+        RestSettings::from_env(&WithUrl { env, url }, None)
     }
 
     /// The limits the batcher packs by. `max_request_bytes` there is a packing budget: documents
@@ -366,7 +389,7 @@ mod tests {
     use super::*;
 
     fn settings(env: &[(&str, &str)]) -> Result<RestSettings, ConfigError> {
-        RestSettings::from_env(env)
+        RestSettings::from_env(env, None)
     }
 
     #[test]

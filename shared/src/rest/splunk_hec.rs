@@ -15,6 +15,14 @@
 //!     extracted at search time), `index` (`AUDITSTREAM_SPLUNK_INDEX`; it must be one of the
 //!     token's allowed indexes). Unset `host` and `index` are left out: the token's defaults apply.
 //!   - `event`: the document itself, embedded as JSON (never re-parsed).
+//! - **With `AUDITSTREAM_LOG_TEMPLATE`**: a template whose own object has a top-level `event` key
+//!   (`{"event":{{{log_message}}},"sourcetype":"workato"}`, what a Workato user writes for a HEC
+//!   endpoint) is already the HEC envelope: it is sent as it is, with `time` (the event's) and the
+//!   configured `host`/`source`/`sourcetype`/`index` added for the keys it does not set. Such a
+//!   template may hold only the envelope's keys (`time`, `host`, `source`, `sourcetype`, `index`,
+//!   `event`, `fields`), and an `AUDITSTREAM_SPLUNK_*` variable set for a key the template sets too
+//!   is refused at start (one value, in one place). Any other template is the event the envelope
+//!   carries, as its `event`.
 //! - **Content-Type**: `application/json`; `Content-Encoding: gzip` if `AUDITSTREAM_REST_GZIP`.
 //! - **Limits**: Splunk Cloud documents 1 MB per request and Splunk Enterprise's
 //!   `max_content_length` is configurable, so requests stay within 1,000,000 bytes by default
@@ -31,15 +39,20 @@
 
 use std::io::Write;
 
-use super::json_text::push_string;
+use std::collections::BTreeSet;
+
+use super::json_text::{push_object_with_members, push_string};
 use crate::config::{ConfigError, Env, EnvExt};
 use crate::destination::DeliveryError;
 use crate::pipeline::Document;
+use crate::template::LogTemplate;
 
 pub const DEFAULT_PATH: &str = "/services/collector/event";
 pub const DEFAULT_MAX_REQUEST_BYTES: usize = 1_000_000;
 pub const MAX_REQUEST_BYTES: usize = 838_860_800;
 pub const CONTENT_TYPE: &str = "application/json";
+/// The keys of a HEC event envelope.
+pub const ENVELOPE_KEYS: [&str; 7] = ["time", "host", "source", "sourcetype", "index", "event", "fields"];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SplunkHec {
@@ -49,6 +62,17 @@ pub struct SplunkHec {
     pub index: Option<String>,
     /// `,"host":…,"event":` — the same for every event, rendered once.
     after_time: Vec<u8>,
+    /// Set when the log template is itself the envelope.
+    template_envelope: Option<TemplateEnvelope>,
+}
+
+/// What a template that is the whole HEC envelope is missing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct TemplateEnvelope {
+    /// The template sets no `time`: the event's is added.
+    add_time: bool,
+    /// `"source":…,` for each configured field the template does not set.
+    members: Vec<u8>,
 }
 
 impl SplunkHec {
@@ -63,16 +87,62 @@ impl SplunkHec {
             }
         }
         after_time.extend_from_slice(b",\"event\":");
-        SplunkHec { host, source, sourcetype, index, after_time }
+        SplunkHec { host, source, sourcetype, index, after_time, template_envelope: None }
     }
 
-    pub fn from_env(env: &(impl Env + ?Sized)) -> Result<SplunkHec, ConfigError> {
-        Ok(SplunkHec::new(
+    /// The preset from its variables and the pipeline's log template, if any.
+    pub fn from_env(env: &(impl Env + ?Sized), template: Option<&LogTemplate>) -> Result<SplunkHec, ConfigError> {
+        let mut hec = SplunkHec::new(
             env.optional("AUDITSTREAM_SPLUNK_HOST"),
             env.optional("AUDITSTREAM_SPLUNK_SOURCE").unwrap_or_else(|| "workato".to_owned()),
             env.optional("AUDITSTREAM_SPLUNK_SOURCETYPE").unwrap_or_else(|| "_json".to_owned()),
             env.optional("AUDITSTREAM_SPLUNK_INDEX"),
-        ))
+        );
+        if let Some(keys) = template.and_then(LogTemplate::object_keys).filter(|keys| keys.contains("event")) {
+            hec.template_envelope = Some(hec.envelope_from_template(env, keys)?);
+        }
+        Ok(hec)
+    }
+
+    /// Checks a template that is the whole envelope, and finds what it lacks.
+    fn envelope_from_template(&self, env: &(impl Env + ?Sized), keys: &BTreeSet<String>) -> Result<TemplateEnvelope, ConfigError> {
+        if let Some(other) = keys.iter().find(|k| !ENVELOPE_KEYS.contains(&k.as_str())) {
+            return Err(ConfigError::InvalidSecret {
+                var: "AUDITSTREAM_LOG_TEMPLATE",
+                reason: format!(
+                    "with AUDITSTREAM_REST_PRESET=splunk_hec a template with a top-level \"event\" is sent as the HEC envelope, which takes only {}; it also has {other:?} (put it inside \"event\" or \"fields\")",
+                    ENVELOPE_KEYS.join(", ")
+                ),
+            });
+        }
+        let mut members = Vec::new();
+        let fields = [
+            ("AUDITSTREAM_SPLUNK_HOST", "host", self.host.as_deref()),
+            ("AUDITSTREAM_SPLUNK_SOURCE", "source", Some(self.source.as_str())),
+            ("AUDITSTREAM_SPLUNK_SOURCETYPE", "sourcetype", Some(self.sourcetype.as_str())),
+            ("AUDITSTREAM_SPLUNK_INDEX", "index", self.index.as_deref()),
+        ];
+        for (var, key, value) in fields {
+            match (keys.contains(key), env.optional(var)) {
+                (true, Some(set)) => {
+                    return Err(ConfigError::Invalid {
+                        var,
+                        value: set,
+                        expected: format!("unset: AUDITSTREAM_LOG_TEMPLATE is the whole HEC envelope and sets \"{key}\" itself (give it in one place)"),
+                    })
+                }
+                (true, None) => {}
+                (false, _) => {
+                    if let Some(value) = value {
+                        push_string(&mut members, key);
+                        members.push(b':');
+                        push_string(&mut members, value);
+                        members.push(b',');
+                    }
+                }
+            }
+        }
+        Ok(TemplateEnvelope { add_time: !keys.contains("time"), members })
     }
 
     /// Checks the path: empty gets the event endpoint; endpoints for other bodies are refused.
@@ -94,13 +164,26 @@ impl SplunkHec {
 
     /// The request body: envelopes separated by newlines.
     pub fn encode(&self, docs: &[&Document], out: &mut Vec<u8>) {
+        let mut members = Vec::new();
         for (i, doc) in docs.iter().enumerate() {
             if i > 0 {
                 out.push(b'\n');
             }
+            let time = doc.meta.time();
+            if let Some(envelope) = &self.template_envelope {
+                members.clear();
+                if envelope.add_time {
+                    // Writing to a Vec cannot fail.
+                    let _ = write!(members, "\"time\":{}.{:03},", time.epoch_seconds, time.millis);
+                }
+                members.extend_from_slice(&envelope.members);
+                // A rendered template with an object of its own always starts with `{`.
+                if push_object_with_members(out, &doc.body, &members) {
+                    continue;
+                }
+            }
             out.extend_from_slice(b"{\"time\":");
             // Writing to a Vec cannot fail.
-            let time = doc.meta.time();
             let _ = write!(out, "{}.{:03}", time.epoch_seconds, time.millis);
             out.extend_from_slice(&self.after_time);
             out.extend_from_slice(&doc.body);
@@ -152,12 +235,12 @@ mod tests {
 
     #[test]
     fn unset_host_and_index_are_left_to_the_token() {
-        let hec = SplunkHec::from_env(&[][..]).unwrap();
+        let hec = SplunkHec::from_env(&[][..], None).unwrap();
         let doc = job_doc("j-1", "2022-10-19T22:30:46Z", "{}");
         let mut out = Vec::new();
         hec.encode(&[&doc], &mut out);
         assert_eq!(out, br#"{"time":1666218646.000,"source":"workato","sourcetype":"_json","event":{}}"#);
-        let hec = SplunkHec::from_env(&[("AUDITSTREAM_SPLUNK_SOURCE", "workato:\"prod\""), ("AUDITSTREAM_SPLUNK_SOURCETYPE", "workato:audit")][..]).unwrap();
+        let hec = SplunkHec::from_env(&[("AUDITSTREAM_SPLUNK_SOURCE", "workato:\"prod\""), ("AUDITSTREAM_SPLUNK_SOURCETYPE", "workato:audit")][..], None).unwrap();
         out.clear();
         hec.encode(&[&doc], &mut out);
         assert_eq!(out, br#"{"time":1666218646.000,"source":"workato:\"prod\"","sourcetype":"workato:audit","event":{}}"#);
@@ -196,6 +279,49 @@ mod tests {
                 r#"{REQUEST}: {{"text":"Incorrect index","code":7,"invalid-event-number":2}}; Splunk HEC refused this event alone (event 2 of the request: the 2 before it were indexed, the ones after it were not)"#
             )
         );
+    }
+
+    fn templated(template: &str, event: &str) -> (LogTemplate, Document) {
+        let t = LogTemplate::compile(template).unwrap_or_else(|e| panic!("{template}: {e}"));
+        let mut body = Vec::new();
+        t.render(&mut body, crate::timestamp::Now { epoch_nanos: 1_685_683_801_002_213_900 }, &|o: &mut dyn crate::output::JsonOut| o.raw(event));
+        let mut doc = job_doc("j-1", "2022-10-19T22:30:46Z", "{}");
+        doc.body = body;
+        (t, doc)
+    }
+
+    #[test]
+    fn a_template_with_an_event_key_is_the_envelope_itself() {
+        let (t, doc) = templated(r#"{"event":{{{log_message}}},"sourcetype":"workato:audit"}"#, r#"{"id":"j-1"}"#);
+        let hec = SplunkHec::from_env(&[("AUDITSTREAM_SPLUNK_INDEX", "audit")][..], Some(&t)).unwrap();
+        let mut out = Vec::new();
+        hec.encode(&[&doc, &doc], &mut out);
+        let once = r#"{"time":1666218646.000,"source":"workato","index":"audit","event":{"id":"j-1"},"sourcetype":"workato:audit"}"#;
+        assert_eq!(String::from_utf8(out.clone()).unwrap(), format!("{once}\n{once}"));
+        assert!(out.len() <= 2 * (doc.body.len() + hec.envelope_bytes()));
+        // a time of the template's own is kept, and none is added
+        let (t, doc) = templated(r#"{"time":1700000000.5,"event":{{{log_message}}}}"#, r#"{"id":"j-1"}"#);
+        let mut out = Vec::new();
+        SplunkHec::from_env(&[][..], Some(&t)).unwrap().encode(&[&doc], &mut out);
+        assert_eq!(out, br#"{"source":"workato","sourcetype":"_json","time":1700000000.5,"event":{"id":"j-1"}}"#);
+    }
+
+    #[test]
+    fn any_other_template_is_the_event_the_envelope_carries() {
+        let (t, doc) = templated(r#"{"service":"workato","log":{{{log_message}}}}"#, r#"{"id":"j-1"}"#);
+        let mut out = Vec::new();
+        SplunkHec::from_env(&[][..], Some(&t)).unwrap().encode(&[&doc], &mut out);
+        assert_eq!(out, br#"{"time":1666218646.000,"source":"workato","sourcetype":"_json","event":{"service":"workato","log":{"id":"j-1"}}}"#);
+    }
+
+    #[test]
+    fn an_envelope_template_must_be_a_valid_envelope_and_not_contradict_the_variables() {
+        let t = LogTemplate::compile(r#"{"event":{{{log_message}}},"service":"workato"}"#).unwrap();
+        let err = SplunkHec::from_env(&[][..], Some(&t)).unwrap_err().to_string();
+        assert_eq!(err, "AUDITSTREAM_LOG_TEMPLATE is not valid: with AUDITSTREAM_REST_PRESET=splunk_hec a template with a top-level \"event\" is sent as the HEC envelope, which takes only time, host, source, sourcetype, index, event, fields; it also has \"service\" (put it inside \"event\" or \"fields\")");
+        let t = LogTemplate::compile(r#"{"event":{{{log_message}}},"index":"audit"}"#).unwrap();
+        let err = SplunkHec::from_env(&[("AUDITSTREAM_SPLUNK_INDEX", "main")][..], Some(&t)).unwrap_err().to_string();
+        assert_eq!(err, "AUDITSTREAM_SPLUNK_INDEX=\"main\" is not valid: expected unset: AUDITSTREAM_LOG_TEMPLATE is the whole HEC envelope and sets \"index\" itself (give it in one place)");
     }
 
     #[test]
