@@ -387,6 +387,141 @@ async fn generic_ndjson_batches_put_each_document_on_its_own_line() {
     assert_eq!(receiver.violations(), Vec::<String>::new());
 }
 
+#[tokio::test]
+async fn generic_sends_a_two_mebibyte_event_whole_with_its_lines_as_workato_would() {
+    // Workato sends events of up to 40 MB to a REST endpoint; this one takes them.
+    let receiver = RestReceiver::start(Vendor::Generic {
+        path: "/ingest".into(),
+        auth: None,
+        format: GenericFormat::Json,
+    });
+    receiver.set_max_request_bytes(40 * 1024 * 1024);
+    let url = receiver.url();
+    let f = function(&[("AUDITSTREAM_REST_URL", &url)]).await;
+    let records = vec![("m-two-mib".to_owned(), job("j-two-mib", 6, 550_000))];
+
+    let response = f
+        .handle(sqs_event(&records, Duration::from_secs(60)))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    let requests = receiver.requests();
+    assert_eq!(requests.len(), 1);
+    let doc = document(&records[0].1);
+    assert!(
+        !doc.truncated && doc.body.len() > 2 * 1024 * 1024,
+        "{} bytes",
+        doc.body.len()
+    );
+    assert!(
+        requests[0].body == doc.body,
+        "the body is the whole document, lines included ({} bytes sent, {} expected)",
+        requests[0].body.len(),
+        doc.body.len()
+    );
+    assert_eq!(
+        receiver.accepted_events()[0]["lines"]
+            .as_array()
+            .map(Vec::len),
+        Some(6)
+    );
+    assert_eq!(receiver.violations(), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn an_event_over_datadogs_megabyte_per_log_loses_its_lines_with_a_warning_saying_what_sets_the_limit(
+) {
+    let dd = RestReceiver::start(Vendor::Datadog {
+        api_key: DD_API_KEY.into(),
+    });
+    let url = dd.url();
+    let f = function(&[
+        ("AUDITSTREAM_REST_PRESET", "datadog"),
+        ("AUDITSTREAM_REST_URL", &url),
+        ("AUDITSTREAM_REST_TOKEN", DD_API_KEY),
+    ])
+    .await;
+    // the lines carry a marker that must appear in no log line
+    let big =
+        job("j-over-a-mb", 3, 600_000).replace("\"q\":\"xxxx", "\"q\":\"MARKER-in-the-lines-xxxx");
+    let records = vec![
+        ("m-over-a-mb".to_owned(), big),
+        ("m-small".to_owned(), job("j-small", 2, 10)),
+    ];
+    let logs = CapturedLogs::default();
+    let _guard = logs.install();
+
+    let response = f
+        .handle(sqs_event(&records, Duration::from_secs(60)))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    let events = dd.accepted_events();
+    let big = events
+        .iter()
+        .find(|e| e["id"] == "j-over-a-mb")
+        .unwrap_or_else(|| panic!("not delivered: {events:?}"));
+    assert_eq!(big["lines"].as_str(), Some("Log lines exceed size limit"));
+    let logs = logs.text();
+    let warnings: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains("lines replaced by the size placeholder"))
+        .collect();
+    assert_eq!(
+        warnings.len(),
+        1,
+        "one warning, for the one event over the limit:\n{logs}"
+    );
+    let want = format!(
+        "the event is over {url}/api/v2/logs's limit of 1000000 bytes per event, below AUDITSTREAM_MAX_EVENT_BYTES (41943040); that limit is Datadog takes at most 1,000,000 bytes per log, and no setting raises that"
+    );
+    assert!(
+        warnings[0].contains("WARN")
+            && warnings[0].contains(&want)
+            && warnings[0].contains("message_id=\"m-over-a-mb\""),
+        "{}",
+        warnings[0]
+    );
+    assert!(!logs.contains("MARKER"), "event data in the logs:\n{logs}");
+    assert_eq!(dd.violations(), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_request_size_set_below_an_event_names_its_variable_when_the_lines_go() {
+    let receiver = RestReceiver::start(Vendor::Generic {
+        path: "/ingest".into(),
+        auth: None,
+        format: GenericFormat::Json,
+    });
+    let url = receiver.url();
+    let f = function(&[
+        ("AUDITSTREAM_REST_URL", &url),
+        ("AUDITSTREAM_REST_BATCH_MAX_BYTES", "1048576"),
+    ])
+    .await;
+    let records = vec![("m-1".to_owned(), job("j-1", 3, 600_000))];
+    let logs = CapturedLogs::default();
+    let _guard = logs.install();
+
+    let response = f
+        .handle(sqs_event(&records, Duration::from_secs(60)))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    assert_eq!(
+        receiver.accepted_events()[0]["lines"].as_str(),
+        Some("Log lines exceed size limit")
+    );
+    let logs = logs.text();
+    assert!(
+        logs.lines().any(|l| l.contains("message_id=\"m-1\"") && l.contains("limit of 1048576 bytes per event") && l.contains("that limit is set by AUDITSTREAM_REST_BATCH_MAX_BYTES: raise it to send such events whole")),
+        "{logs}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Retries, splitting, failures
 

@@ -31,7 +31,9 @@ enum Command {
     /// Run events from files through the pipeline and deliver them.
     #[command(long_about = "Run events from files through the pipeline and deliver them.\n\n\
 INPUT is a file holding one JSON event, an NDJSON file (one event per line), an SQS Lambda event \
-({\"Records\":[...]}, like the files in events/), or a directory of these.\n\n\
+({\"Records\":[...]}, like the files in events/), or a directory of these. A file or line over \
+AUDITSTREAM_MAX_EVENT_BYTES plus 1 MiB is refused without being read whole; directories are walked \
+once per file, following links, and a link loop is reported (see the README).\n\n\
 Prints a summary on stdout and progress on stderr. Exits 0 when every event was delivered, \
 duplicate or filtered; 1 when any failed (each failure is named on stderr, by file and line or \
 message id); 2 on a usage or configuration error.")]

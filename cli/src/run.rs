@@ -23,6 +23,7 @@ pub async fn run(to: &str, inputs: &[PathBuf]) -> Result<ExitCode> {
     let destination = destinations::build(&spec, &mut settings).await?;
     let pipeline = Arc::new(Pipeline::new(settings.pipeline.clone()));
 
+    let shape = BatchShape::for_max_event_bytes(settings.pipeline.max_event_bytes);
     let (files, problems) = expand_inputs(inputs);
     let total_bytes: u64 = files.iter().filter_map(|f| std::fs::metadata(f).ok()).map(|m| m.len()).sum();
     let progress = ProgressBar::new(total_bytes).with_style(
@@ -32,7 +33,7 @@ pub async fn run(to: &str, inputs: &[PathBuf]) -> Result<ExitCode> {
     // Files are read on a blocking thread, one batch ahead of delivery, so memory stays bounded.
     let (tx, rx) = tokio::sync::mpsc::channel::<InputBatch>(2);
     let reader = tokio::task::spawn_blocking(move || {
-        for batch in InputBatches::new(files, BatchShape::default()) {
+        for batch in InputBatches::new(files, shape) {
             if tx.blocking_send(batch).is_err() {
                 break;
             }

@@ -6,6 +6,7 @@
 
 use std::time::Instant;
 
+use crate::config::MAX_EVENT_BYTES_VAR;
 use crate::destination::{Delivered, DeliveryError, Destination, FailureKind};
 use crate::filter::FilteredOut;
 use crate::metrics::Counts;
@@ -84,7 +85,10 @@ impl BatchReport {
 pub async fn process_batch(pipeline: &Pipeline, destination: &dyn Destination, messages: Vec<InboundMessage>, deadline: Deadline) -> BatchReport {
     let started = Instant::now();
     let now = Now::capture();
-    let limit = destination.max_event_bytes().map_or(pipeline.config.max_event_bytes, |d| d.min(pipeline.config.max_event_bytes));
+    // A destination's own per-event limit applies when it is the lower one; when it then forces an
+    // event's lines out, a warning says what sets it, so that the limit can be raised.
+    let own_limit = destination.max_event_bytes().filter(|own| own.bytes < pipeline.config.max_event_bytes);
+    let limit = own_limit.map_or(pipeline.config.max_event_bytes, |own| own.bytes);
     let mut counts = Counts { received: messages.len() as u64, ..Counts::default() };
     let mut outcomes: Vec<(String, Option<Outcome>)> = Vec::with_capacity(messages.len());
     let mut docs = Vec::new();
@@ -94,6 +98,18 @@ pub async fn process_batch(pipeline: &Pipeline, destination: &dyn Destination, m
     for message in messages {
         let outcome = match pipeline.prepare_owned(message.body, now, limit) {
             Ok(Prepared::Ready(doc)) => {
+                if let (true, Some(own)) = (doc.truncated, own_limit) {
+                    // The message id and sizes only: never the event's content.
+                    tracing::warn!(
+                        message_id = ?message.id,
+                        limit = own.bytes,
+                        "lines replaced by the size placeholder: the event is over {}'s limit of {} bytes per event, below {MAX_EVENT_BYTES_VAR} ({}); that limit is {}",
+                        destination.describe(),
+                        own.bytes,
+                        pipeline.config.max_event_bytes,
+                        own.set_by
+                    );
+                }
                 counts.masked_lines += doc.masked_lines as u64;
                 counts.truncated += u64::from(doc.truncated);
                 doc_slots.push(outcomes.len());

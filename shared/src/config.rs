@@ -22,6 +22,9 @@ use crate::activity_types::TypeKind;
 use crate::filter::{EventFilter, Stream};
 use crate::key::{KeyLayout, KeyPrefix};
 use crate::pipeline::{PipelineConfig, DEFAULT_MAX_EVENT_BYTES};
+
+/// The size limit of a written event, for every destination.
+pub const MAX_EVENT_BYTES_VAR: &str = "AUDITSTREAM_MAX_EVENT_BYTES";
 use crate::template::{LogTemplate, TemplateProblem};
 
 /// Where variables are read from: the process environment, or a map in tests.
@@ -207,7 +210,7 @@ impl PipelineSettings {
             include_resource_types: include_resource_types?,
             exclude_resource_types: exclude_resource_types?,
         };
-        let max_event_bytes = env.number("AUDITSTREAM_MAX_EVENT_BYTES", DEFAULT_MAX_EVENT_BYTES as u64, 1024..=(1 << 32))? as usize;
+        let max_event_bytes = env.number(MAX_EVENT_BYTES_VAR, DEFAULT_MAX_EVENT_BYTES as u64, 1024..=(1 << 32))? as usize;
         let (template, template_problem) = match env.optional("AUDITSTREAM_LOG_TEMPLATE") {
             None => (None, None),
             Some(text) => match LogTemplate::compile(&text) {

@@ -98,7 +98,7 @@ pub trait Destination: Send + Sync {
 
     /// A per-event size limit the destination imposes, below the configured one (for example
     /// Datadog's 1 MB per log). The pipeline sizes events to fit.
-    fn max_event_bytes(&self) -> Option<usize> {
+    fn max_event_bytes(&self) -> Option<EventLimit> {
         None
     }
 
@@ -111,7 +111,7 @@ impl<D: Destination + ?Sized> Destination for Arc<D> {
     fn describe(&self) -> String {
         (**self).describe()
     }
-    fn max_event_bytes(&self) -> Option<usize> {
+    fn max_event_bytes(&self) -> Option<EventLimit> {
         (**self).max_event_bytes()
     }
     async fn deliver(&self, docs: Vec<Document>, deadline: Deadline) -> Vec<Result<Delivered, DeliveryError>> {
@@ -190,7 +190,40 @@ pub struct SinkLimits {
     /// Bytes of one request body as sent (after compression if the sink compresses).
     pub max_request_bytes: usize,
     /// Bytes of one event; larger events are sized down by the pipeline.
-    pub max_event_bytes: Option<usize>,
+    pub max_event_bytes: Option<EventLimit>,
+}
+
+/// A destination's own limit on the size of one event, and what sets it: when it is below
+/// `AUDITSTREAM_MAX_EVENT_BYTES` and forces an event's lines out, the warning says what to change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventLimit {
+    pub bytes: usize,
+    pub set_by: LimitSource,
+}
+
+impl EventLimit {
+    pub fn new(bytes: usize, set_by: LimitSource) -> Self {
+        EventLimit { bytes, set_by }
+    }
+}
+
+/// What sets a destination's per-event limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitSource {
+    /// A setting: the variable that raises it.
+    Variable(&'static str),
+    /// The service's own limit, which no setting raises, in words ("Datadog takes at most
+    /// 1,000,000 bytes per log").
+    Service(&'static str),
+}
+
+impl std::fmt::Display for LimitSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LimitSource::Variable(var) => write!(f, "set by {var}: raise it to send such events whole"),
+            LimitSource::Service(what) => write!(f, "{what}, and no setting raises that"),
+        }
+    }
 }
 
 /// A log service that takes one or more documents per request.

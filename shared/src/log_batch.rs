@@ -15,7 +15,7 @@ use std::pin::Pin;
 use async_trait::async_trait;
 use futures::stream::{self, StreamExt};
 
-use crate::destination::{Delivered, DeliveryError, Destination, FailureKind, LogSink, SinkLimits};
+use crate::destination::{Delivered, DeliveryError, Destination, EventLimit, FailureKind, LogSink, SinkLimits};
 use crate::pipeline::Document;
 use crate::retry::{Deadline, RetryPolicy};
 
@@ -83,7 +83,7 @@ impl<S: LogSink> Destination for LogSinkDestination<S> {
         self.sink.describe()
     }
 
-    fn max_event_bytes(&self) -> Option<usize> {
+    fn max_event_bytes(&self) -> Option<EventLimit> {
         self.sink.limits().max_event_bytes
     }
 

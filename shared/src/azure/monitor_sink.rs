@@ -29,7 +29,7 @@ use async_trait::async_trait;
 
 use super::entra_token::{AccessToken, ClientSecretSource, EntraSettings, EntraTokenSource, MONITOR_SCOPE};
 use crate::config::{ConfigError, Env, EnvExt};
-use crate::destination::{DeliveryError, LogSink, SinkLimits};
+use crate::destination::{DeliveryError, EventLimit, LimitSource, LogSink, SinkLimits};
 use crate::pipeline::Document;
 use crate::secret::fetch_secret_with;
 use super::SetupError;
@@ -148,7 +148,7 @@ impl LogSink for AzureMonitorSink {
     }
 
     fn limits(&self) -> SinkLimits {
-        SinkLimits { max_events: PACK_EVENTS, max_request_bytes: PACK_BYTES, max_event_bytes: Some(MAX_EVENT_BYTES) }
+        SinkLimits { max_events: PACK_EVENTS, max_request_bytes: PACK_BYTES, max_event_bytes: Some(EventLimit::new(MAX_EVENT_BYTES, LimitSource::Service("Azure Monitor truncates a field over 64 KB (the Event column)"))) }
     }
 
     async fn send(&self, docs: &[&Document]) -> Result<(), DeliveryError> {

@@ -9,14 +9,18 @@
 //!   - `json_array` (the default when batching): `[doc,doc,…]`, `Content-Type: application/json`.
 //!   - `ndjson`: one document per line, each line ended by `\n`,
 //!     `Content-Type: application/x-ndjson`.
-//! - **Limits**: 1 MiB (1,048,576 bytes) per request by default, the common default of web
-//!   servers and gateways; `AUDITSTREAM_REST_BATCH_MAX_BYTES` sets it (up to 100 MiB). Events
-//!   that would not fit a request alone are sized down by the shared rule.
+//! - **Limits**: by default a request holds one event of the largest size Workato sends to a REST
+//!   endpoint, 40 MiB ([`DEFAULT_MAX_EVENT_BYTES`], `AUDITSTREAM_MAX_EVENT_BYTES`'s default), with
+//!   the format's wrapping: 41,943,040 bytes for `json`, 41,943,041 for `ndjson`, 41,943,043 for
+//!   `json_array` ([`BodyFormat::default_max_request_bytes`]). So every event Workato would send arrives whole,
+//!   alone if need be; batched events are packed into requests within the same limit.
+//!   `AUDITSTREAM_REST_BATCH_MAX_BYTES` sets it (1,024 bytes to 100 MiB) for an endpoint that takes
+//!   less (many web servers and gateways stop at 1 MiB): events that would not fit a request alone
+//!   then have their lines replaced by the shared rule, with a warning naming that variable.
 
 use super::json_text::push_single_line;
-use crate::pipeline::Document;
+use crate::pipeline::{Document, DEFAULT_MAX_EVENT_BYTES};
 
-pub const DEFAULT_MAX_REQUEST_BYTES: usize = 1_048_576;
 pub const MAX_REQUEST_BYTES: usize = 100 * 1_048_576;
 pub const FORMAT_VAR: &str = "AUDITSTREAM_REST_BATCH_FORMAT";
 
@@ -45,6 +49,12 @@ impl BodyFormat {
             BodyFormat::JsonArray => (1, 2),
             BodyFormat::Ndjson => (1, 0),
         }
+    }
+
+    /// The default request size: one event of [`DEFAULT_MAX_EVENT_BYTES`] in this format.
+    pub fn default_max_request_bytes(self) -> usize {
+        let (per_doc, per_request) = self.overhead();
+        DEFAULT_MAX_EVENT_BYTES + per_doc + per_request
     }
 
     /// The request body.

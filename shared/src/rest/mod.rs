@@ -15,7 +15,7 @@
 //! | `AUDITSTREAM_REST_PRESET` | `generic` | `generic`, `splunk_hec`, `datadog` or `sumo_logic` |
 //! | `AUDITSTREAM_REST_URL` | (required; Datadog: from the site) | the endpoint; `https://` required, `http://` only for 127.0.0.0/8, ::1, localhost |
 //! | `AUDITSTREAM_REST_BATCH_MAX_EVENTS` | `1` | events per request: 1 is Workato's one POST per event; up to 10,000 (Datadog 1,000) |
-//! | `AUDITSTREAM_REST_BATCH_MAX_BYTES` | the preset's limit | bytes per request body, uncompressed: generic 1,048,576 (≤ 100 MiB), Splunk 1,000,000 (≤ 800 MiB), Datadog 5,000,000 (max), Sumo 1,000,000 (max) |
+//! | `AUDITSTREAM_REST_BATCH_MAX_BYTES` | the preset's limit | bytes per request body, uncompressed: generic 41,943,040 (one 40 MiB event, Workato's largest, plus the format's 0–3 bytes of wrapping; ≤ 100 MiB), Splunk 1,000,000 (≤ 800 MiB), Datadog 5,000,000 (max), Sumo 1,000,000 (max) |
 //! | `AUDITSTREAM_REST_BATCH_FORMAT` | `json` (1 event), else `json_array` | generic only: `json`, `json_array` or `ndjson` |
 //! | `AUDITSTREAM_REST_GZIP` | `false` | gzip request bodies (`Content-Encoding: gzip`; costs CPU, saves bandwidth) |
 //! | `AUDITSTREAM_REST_HEADERS` | (none) | extra headers, `Name: value; Other-Name: value` (values treated as secrets) |
@@ -30,6 +30,12 @@
 //! | `AUDITSTREAM_DATADOG_SITE` | `datadoghq.com` | the intake site ([`datadog`]) |
 //! | `AUDITSTREAM_DATADOG_SERVICE` / `_SOURCE` / `_TAGS` / `_HOSTNAME` | `workato`, `workato`, —, — | log item fields |
 //! | `AUDITSTREAM_SUMO_CATEGORY` / `_NAME` / `_HOST` / `_FIELDS` | — | `X-Sumo-*` headers ([`sumo_logic`]) |
+//!
+//! Sizes: a request never exceeds `AUDITSTREAM_REST_BATCH_MAX_BYTES`; events are packed into
+//! requests within it, and an event that would not fit a request alone (or Datadog's 1,000,000
+//! bytes per log) has its `lines` replaced by the size placeholder, as `AUDITSTREAM_MAX_EVENT_BYTES`
+//! does — with a warning naming the message and what sets the limit (the variable to raise, or the
+//! vendor's own limit), never the event's content.
 //!
 //! Every request also carries `X-Auditstream-Event-Ids` ([`headers`]) so a receiver can drop
 //! duplicates: delivery is at least once (a retried or redelivered request is sent again).
@@ -76,7 +82,7 @@ use self::splunk_hec::SplunkHec;
 use self::sumo_logic::SumoLogic;
 use self::token::{TokenSource, TOKEN_SECRET_ARN_VAR, TOKEN_VAR};
 use crate::config::{ConfigError, Env, EnvExt};
-use crate::destination::SinkLimits;
+use crate::destination::{EventLimit, LimitSource, SinkLimits};
 use crate::pipeline::Document;
 use crate::secret::Secret;
 use crate::template::LogTemplate;
@@ -197,15 +203,8 @@ impl RestSettings {
             Some(text) => parse_extra_headers(&text)?,
             None => HeaderMap::new(),
         };
-        let (default_bytes, max_bytes) = match name {
-            PresetName::Generic => (generic::DEFAULT_MAX_REQUEST_BYTES, generic::MAX_REQUEST_BYTES),
-            PresetName::SplunkHec => (splunk_hec::DEFAULT_MAX_REQUEST_BYTES, splunk_hec::MAX_REQUEST_BYTES),
-            PresetName::Datadog => (datadog::MAX_REQUEST_BYTES, datadog::MAX_REQUEST_BYTES),
-            PresetName::SumoLogic => (sumo_logic::MAX_REQUEST_BYTES, sumo_logic::MAX_REQUEST_BYTES),
-        };
         let max_events_cap = if name == PresetName::Datadog { datadog::MAX_EVENTS } else { MAX_EVENTS };
         let max_events = env.number(MAX_EVENTS_VAR, 1, 1..=max_events_cap as u64)? as usize;
-        let max_request_bytes = env.number(MAX_BYTES_VAR, default_bytes as u64, 1024..=max_bytes as u64)? as usize;
 
         let format_text = env.optional(generic::FORMAT_VAR);
         let preset = match name {
@@ -232,6 +231,13 @@ impl RestSettings {
             PresetName::Datadog => Preset::Datadog(Datadog::from_env(env, template)?),
             PresetName::SumoLogic => Preset::SumoLogic(SumoLogic::from_env(env)?),
         };
+        let (default_bytes, max_bytes) = match &preset {
+            Preset::Generic(format) => (format.default_max_request_bytes(), generic::MAX_REQUEST_BYTES),
+            Preset::SplunkHec(_) => (splunk_hec::DEFAULT_MAX_REQUEST_BYTES, splunk_hec::MAX_REQUEST_BYTES),
+            Preset::Datadog(_) => (datadog::MAX_REQUEST_BYTES, datadog::MAX_REQUEST_BYTES),
+            Preset::SumoLogic(_) => (sumo_logic::MAX_REQUEST_BYTES, sumo_logic::MAX_REQUEST_BYTES),
+        };
+        let max_request_bytes = env.number(MAX_BYTES_VAR, default_bytes as u64, 1024..=max_bytes as u64)? as usize;
         Ok(RestSettings {
             preset,
             endpoint,
@@ -277,11 +283,25 @@ impl RestSettings {
             Preset::Datadog(_) => wrapped / 5 * 4,
             _ => wrapped,
         };
-        let max_event_bytes = match &self.preset {
-            Preset::Datadog(dd) => dd.max_document_bytes(hard),
-            _ => hard.saturating_sub(per_request + per_doc),
-        };
-        SinkLimits { max_events: self.max_events, max_request_bytes: budget.max(hard / 2), max_event_bytes: Some(max_event_bytes) }
+        SinkLimits { max_events: self.max_events, max_request_bytes: budget.max(hard / 2), max_event_bytes: Some(self.max_event_bytes()) }
+    }
+
+    /// The largest document a request carries alone, and what sets it: the request size
+    /// (`AUDITSTREAM_REST_BATCH_MAX_BYTES`) unless that is already at the vendor's own limit.
+    fn max_event_bytes(&self) -> EventLimit {
+        let hard = self.max_request_bytes;
+        let (per_doc, per_request) = self.preset.overhead();
+        match &self.preset {
+            Preset::Datadog(dd) => {
+                let bytes = dd.max_document_bytes(hard);
+                let set_by = if bytes == datadog::MAX_LOG_BYTES { LimitSource::Service("Datadog takes at most 1,000,000 bytes per log") } else { LimitSource::Variable(MAX_BYTES_VAR) };
+                EventLimit::new(bytes, set_by)
+            }
+            Preset::SumoLogic(_) if hard == sumo_logic::MAX_REQUEST_BYTES => {
+                EventLimit::new(hard.saturating_sub(per_request + per_doc), LimitSource::Service("Sumo Logic takes at most 1,000,000 bytes per request"))
+            }
+            _ => EventLimit::new(hard.saturating_sub(per_request + per_doc), LimitSource::Variable(MAX_BYTES_VAR)),
+        }
     }
 
     /// The URL requests go to once the token is known: a Sumo Logic collector code kept in the
@@ -387,6 +407,7 @@ pub(crate) mod test_docs {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pipeline::DEFAULT_MAX_EVENT_BYTES;
 
     fn settings(env: &[(&str, &str)]) -> Result<RestSettings, ConfigError> {
         RestSettings::from_env(env, None)
@@ -397,10 +418,37 @@ mod tests {
         let s = settings(&[(URL_VAR, "https://logs.example.com/in")]).unwrap();
         assert_eq!(s.preset, Preset::Generic(BodyFormat::Json));
         assert_eq!(s.endpoint.url().as_str(), "https://logs.example.com/in");
-        assert_eq!((s.auth.clone(), s.token.clone(), s.gzip, s.max_events, s.max_request_bytes), (AuthScheme::None, TokenSource::None, false, 1, 1_048_576));
+        assert_eq!((s.auth.clone(), s.token.clone(), s.gzip, s.max_events, s.max_request_bytes), (AuthScheme::None, TokenSource::None, false, 1, 41_943_040));
         assert_eq!(s.timeout, Duration::from_secs(15));
-        assert_eq!(s.limits(), SinkLimits { max_events: 1, max_request_bytes: 1_048_576, max_event_bytes: Some(1_048_576) });
+        // one event of Workato's largest, 40 MiB, goes whole
+        let limit = EventLimit::new(DEFAULT_MAX_EVENT_BYTES, LimitSource::Variable(MAX_BYTES_VAR));
+        assert_eq!(s.limits(), SinkLimits { max_events: 1, max_request_bytes: DEFAULT_MAX_EVENT_BYTES, max_event_bytes: Some(limit) });
         assert_eq!(s.preset.content_type(), "application/json");
+    }
+
+    #[test]
+    fn the_generic_preset_sends_any_event_workato_sends_whole_and_packs_within_the_request_limit() {
+        let url = (URL_VAR, "https://logs.example.com/in");
+        let big = test_docs::job_doc("j-big", "2024-01-01T00:00:00Z", &format!("{{\"x\":\"{}\"}}", "a".repeat(DEFAULT_MAX_EVENT_BYTES - 8)));
+        assert_eq!(big.body.len(), DEFAULT_MAX_EVENT_BYTES);
+        for env in [vec![url], vec![url, (MAX_EVENTS_VAR, "10")], vec![url, (MAX_EVENTS_VAR, "10"), (generic::FORMAT_VAR, "ndjson")]] {
+            let s = settings(&env).unwrap();
+            assert_eq!(s.limits().max_event_bytes, Some(EventLimit::new(DEFAULT_MAX_EVENT_BYTES, LimitSource::Variable(MAX_BYTES_VAR))), "{env:?}");
+            let mut body = Vec::new();
+            s.preset.encode(&[&big], &mut body);
+            assert!(body.len() <= s.max_request_bytes, "{env:?}: a 40 MiB event alone is a request of {} bytes, over {}", body.len(), s.max_request_bytes);
+        }
+        // batched, requests stay within a configured limit
+        let s = settings(&[url, (MAX_EVENTS_VAR, "10"), (generic::FORMAT_VAR, "json_array"), (MAX_BYTES_VAR, "2000000")]).unwrap();
+        let docs: Vec<Document> = (0..5).map(|i| test_docs::job_doc(&format!("j-{i}"), "2024-01-01T00:00:00Z", &format!("{{\"x\":\"{}\"}}", "a".repeat(900_000)))).collect();
+        let limits = s.limits();
+        let batches = crate::batch_send::pack(&docs.iter().map(|d| d.body.len()).collect::<Vec<_>>(), crate::batch_send::BatchLimits { max_entries: limits.max_events, max_bytes: limits.max_request_bytes });
+        assert_eq!(batches, [0..2, 2..4, 4..5]);
+        for range in batches {
+            let mut body = Vec::new();
+            s.preset.encode(&docs[range].iter().collect::<Vec<_>>(), &mut body);
+            assert!(body.len() <= 2_000_000, "{}", body.len());
+        }
     }
 
     #[test]
@@ -425,7 +473,8 @@ mod tests {
         assert_eq!(s.extra_headers["x-env"], "prod");
         assert_eq!(s.timeout, Duration::from_secs(30));
         // 100 newlines reserved out of 2,000,000
-        assert_eq!(s.limits(), SinkLimits { max_events: 100, max_request_bytes: 1_999_900, max_event_bytes: Some(1_999_999) });
+        let limit = EventLimit::new(1_999_999, LimitSource::Variable(MAX_BYTES_VAR));
+        assert_eq!(s.limits(), SinkLimits { max_events: 100, max_request_bytes: 1_999_900, max_event_bytes: Some(limit) });
         let s = settings(&[(URL_VAR, "https://logs.example.com/in"), (MAX_EVENTS_VAR, "10")]).unwrap();
         assert_eq!(s.preset, Preset::Generic(BodyFormat::JsonArray));
     }
@@ -440,7 +489,7 @@ mod tests {
         assert_eq!(hec.index.as_deref(), Some("audit"));
         let limits = s.limits();
         assert_eq!(limits.max_events, 1);
-        assert_eq!(limits.max_event_bytes, Some(1_000_000 - hec.envelope_bytes()));
+        assert_eq!(limits.max_event_bytes, Some(EventLimit::new(1_000_000 - hec.envelope_bytes(), LimitSource::Variable(MAX_BYTES_VAR))));
     }
 
     #[test]
@@ -449,7 +498,11 @@ mod tests {
         assert_eq!(s.endpoint.url().as_str(), "https://http-intake.logs.datadoghq.eu/api/v2/logs");
         assert_eq!(s.auth, AuthScheme::Header { name: HeaderName::from_static("dd-api-key") });
         let limits = s.limits();
-        assert_eq!((limits.max_events, limits.max_event_bytes), (1000, Some(1_000_000)));
+        let per_log = EventLimit::new(1_000_000, LimitSource::Service("Datadog takes at most 1,000,000 bytes per log"));
+        assert_eq!((limits.max_events, limits.max_event_bytes), (1000, Some(per_log)));
+        // a smaller request size is what limits an event then
+        let s = settings(&[(PRESET_VAR, "datadog"), (TOKEN_VAR, "dd-api-key-value"), (MAX_BYTES_VAR, "1000000")]).unwrap();
+        assert_eq!(s.limits().max_event_bytes.map(|l| l.set_by), Some(LimitSource::Variable(MAX_BYTES_VAR)));
         assert!(limits.max_request_bytes < 4_000_000 && limits.max_request_bytes > 3_000_000, "{limits:?}");
         // a proxy URL gets the path; the site and a URL together are ambiguous
         let s = settings(&[(PRESET_VAR, "datadog"), (TOKEN_VAR, "dd-api-key-value"), (URL_VAR, "http://127.0.0.1:9000")]).unwrap();
@@ -464,7 +517,7 @@ mod tests {
         assert_eq!(s.endpoint.to_string(), "https://collectors.sumologic.com/receiver/v1/http/[redacted]");
         assert!(!format!("{s:?}").contains("SECRET"));
         assert_eq!(s.request_endpoint(None).url().as_str(), "https://collectors.sumologic.com/receiver/v1/http/ZaVnC4dhaV0SECRET");
-        assert_eq!(s.limits().max_event_bytes, Some(999_999));
+        assert_eq!(s.limits().max_event_bytes, Some(EventLimit::new(999_999, LimitSource::Service("Sumo Logic takes at most 1,000,000 bytes per request"))));
 
         let s = settings(&[(PRESET_VAR, "sumo_logic"), (URL_VAR, "https://collectors.sumologic.com/receiver/v1/http"), (TOKEN_VAR, "ZaVnC4dhaV0SECRET")]).unwrap();
         let e = s.request_endpoint(Some(&Secret::new("ZaVnC4dhaV0SECRET")));

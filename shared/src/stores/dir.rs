@@ -4,6 +4,12 @@
 //! Create-only like the cloud stores: the object is written to a temporary file, then linked into
 //! place, which fails if the name exists. A crash mid-write therefore never leaves a partial file
 //! under the final name, and an existing object is never replaced.
+//!
+//! Writes stay inside the directory: no symbolic link below it is followed. Each directory of a
+//! key is created, or checked to be a real directory, one at a time (a link `out/4848 ->
+//! /elsewhere` is refused, not written through), and a link at the object's own name is never
+//! taken for the object. Such a write fails permanently, naming the key. The root itself may be a
+//! link: it is the directory the user chose.
 
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
@@ -27,18 +33,75 @@ impl DirStore {
         &self.root
     }
 
-    fn write_new(path: &Path, body: &[u8]) -> Result<PutOutcome, std::io::Error> {
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)?;
+    fn write_new(root: &Path, key: &str, body: &[u8]) -> Result<PutOutcome, WriteError> {
+        let mut segments: Vec<&str> = key.split('/').collect();
+        let name = segments.pop().unwrap_or_default();
+        if [name].iter().chain(&segments).any(|s| s.is_empty() || *s == "." || *s == "..") {
+            return Err(WriteError::NotInside);
         }
+        match std::fs::metadata(root) {
+            Ok(found) if found.is_dir() => {}
+            Ok(_) => return Err(WriteError::Io(ErrorKind::NotADirectory.into())),
+            Err(_) => std::fs::create_dir_all(root)?,
+        }
+        let mut path = root.to_path_buf();
+        for (i, segment) in segments.iter().enumerate() {
+            path.push(segment);
+            match std::fs::create_dir(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(e.into()),
+            }
+            // `create_dir` leaves an existing link alone: look at what is there without following it.
+            let found = std::fs::symlink_metadata(&path)?;
+            if found.file_type().is_symlink() || !found.is_dir() {
+                return Err(WriteError::NotADirectory(segments[..=i].join("/")));
+            }
+        }
+        path.push(name);
         let tmp = path.with_extension(format!("tmp-{}-{:016x}", std::process::id(), rand::random::<u64>()));
-        std::fs::write(&tmp, body)?;
-        let linked = std::fs::hard_link(&tmp, path);
+        // `create_new` never follows a link at the temporary name either.
+        let written = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp).and_then(|mut f| std::io::Write::write_all(&mut f, body));
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e.into());
+        }
+        // Linking never follows a link at the final name: an existing name is "already there".
+        let linked = std::fs::hard_link(&tmp, &path);
         let _ = std::fs::remove_file(&tmp);
         match linked {
             Ok(()) => Ok(PutOutcome::Created),
-            Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(PutOutcome::AlreadyExists),
-            Err(e) => Err(e),
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => match std::fs::symlink_metadata(&path) {
+                Ok(found) if found.is_file() => Ok(PutOutcome::AlreadyExists),
+                Ok(_) => Err(WriteError::NotAFile),
+                Err(e) => Err(e.into()),
+            },
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// Why an object could not be written.
+#[derive(Debug, thiserror::Error)]
+enum WriteError {
+    #[error("{0} is a symbolic link or not a directory, and this store follows no link inside its directory")]
+    NotADirectory(String),
+    #[error("a symbolic link or something other than a file is at its name, and this store follows no link inside its directory")]
+    NotAFile,
+    #[error("the key has an empty, `.` or `..` segment, which would leave the directory")]
+    NotInside,
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+impl WriteError {
+    /// Links and odd keys will not change by trying again; some I/O errors will.
+    fn is_permanent(&self) -> bool {
+        match self {
+            WriteError::Io(e) => {
+                matches!(e.kind(), ErrorKind::PermissionDenied | ErrorKind::ReadOnlyFilesystem | ErrorKind::NotADirectory | ErrorKind::InvalidInput)
+            }
+            _ => true,
         }
     }
 }
@@ -50,20 +113,21 @@ impl ObjectStore for DirStore {
     }
 
     async fn put_new(&self, key: &ObjectKey, body: Bytes) -> Result<PutOutcome, DeliveryError> {
-        // Keys are made of safe segments (see `crate::key`), so joining cannot leave the root.
-        let path = self.root.join(key.as_str());
+        let root = self.root.clone();
         let describe = self.describe();
         let key = key.to_string();
-        tokio::task::spawn_blocking(move || Self::write_new(&path, &body))
-            .await
-            .map_err(|e| DeliveryError::transient(format!("{describe}: writing {key} was interrupted: {e}")))?
-            .map_err(|e| {
-                let message = format!("{describe}: cannot write {key}: {e}");
-                match e.kind() {
-                    ErrorKind::PermissionDenied | ErrorKind::ReadOnlyFilesystem | ErrorKind::NotADirectory | ErrorKind::InvalidInput => DeliveryError::permanent(message),
-                    _ => DeliveryError::transient(message),
-                }
-            })
+        let written = {
+            let key = key.clone();
+            tokio::task::spawn_blocking(move || Self::write_new(&root, &key, &body)).await
+        };
+        written.map_err(|e| DeliveryError::transient(format!("{describe}: writing {key} was interrupted: {e}")))?.map_err(|e| {
+            let message = format!("{describe}: cannot write {key}: {e}");
+            if e.is_permanent() {
+                DeliveryError::permanent(message)
+            } else {
+                DeliveryError::transient(message)
+            }
+        })
     }
 }
 
@@ -100,5 +164,77 @@ mod tests {
         assert!(err.is_permanent(), "{err:?}");
         assert!(err.message.contains("cannot write 3/jobs/2/19700101/j-1/"), "{err}");
         std::fs::remove_file(file).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_symbolic_link_inside_the_directory_is_never_written_through() {
+        let dir = std::env::temp_dir().join(format!("auditstream-dir-{}", rand::random::<u64>()));
+        let elsewhere =
+            std::env::temp_dir().join(format!("auditstream-elsewhere-{}", rand::random::<u64>()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::create_dir_all(&elsewhere).unwrap();
+        let store = DirStore::new(&dir);
+        // the key's first directory is a link out of the tree
+        std::os::unix::fs::symlink(&elsewhere, dir.join("3")).unwrap();
+        let err = store
+            .put_new(&key(), Bytes::from_static(b"{}"))
+            .await
+            .unwrap_err();
+        assert!(err.is_permanent(), "{err:?}");
+        assert_eq!(err.message, format!("dir:{}: cannot write {}: 3 is a symbolic link or not a directory, and this store follows no link inside its directory", dir.display(), key()));
+        assert_eq!(
+            std::fs::read_dir(&elsewhere).unwrap().count(),
+            0,
+            "nothing was written outside"
+        );
+
+        // a link deeper down, and a link at the object's own name
+        std::fs::remove_file(dir.join("3")).unwrap();
+        std::fs::create_dir_all(dir.join("3/jobs")).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, dir.join("3/jobs/2")).unwrap();
+        let err = store
+            .put_new(&key(), Bytes::from_static(b"{}"))
+            .await
+            .unwrap_err();
+        assert!(
+            err.is_permanent() && err.message.contains(": 3/jobs/2 is a symbolic link"),
+            "{err:?}"
+        );
+        std::fs::remove_file(dir.join("3/jobs/2")).unwrap();
+        let object = dir.join(key().as_str());
+        std::fs::create_dir_all(object.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink(elsewhere.join("target.json"), &object).unwrap();
+        let err = store
+            .put_new(&key(), Bytes::from_static(b"{}"))
+            .await
+            .unwrap_err();
+        assert!(err.is_permanent() && err.message.ends_with("a symbolic link or something other than a file is at its name, and this store follows no link inside its directory"), "{err:?}");
+        assert_eq!(
+            std::fs::read_dir(&elsewhere).unwrap().count(),
+            0,
+            "nothing was written outside"
+        );
+        // no temporary files are left behind
+        assert_eq!(
+            std::fs::read_dir(object.parent().unwrap()).unwrap().count(),
+            1
+        );
+
+        // the root itself may be a link: it is the directory the user chose
+        let via_link =
+            std::env::temp_dir().join(format!("auditstream-link-{}", rand::random::<u64>()));
+        std::os::unix::fs::symlink(&elsewhere, &via_link).unwrap();
+        assert_eq!(
+            DirStore::new(&via_link)
+                .put_new(&key(), Bytes::from_static(b"{}"))
+                .await
+                .unwrap(),
+            PutOutcome::Created
+        );
+        assert!(elsewhere.join(key().as_str()).is_file());
+        std::fs::remove_file(via_link).unwrap();
+        std::fs::remove_dir_all(dir).unwrap();
+        std::fs::remove_dir_all(elsewhere).unwrap();
     }
 }
