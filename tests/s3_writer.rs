@@ -281,3 +281,48 @@ fn auditstream_run_matches_type_filters_whatever_their_case_and_refuses_a_list_i
     assert_eq!(stderr.matches(warning).count(), 1, "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The README's local invoke, run for real: `cargo lambda watch` builds and starts `s3-writer` under
+/// Cargo Lambda's Runtime API emulator, which gives every invocation the deadline 600000 ms (1970);
+/// `cargo lambda invoke` sends `events/sqs-mixed-batch.json`. The commands are read from the README
+/// (only the bucket and the port differ), and what the invoke prints must be what the README shows:
+/// only the malformed message reported, the five events written, none abandoned.
+#[tokio::test]
+async fn the_readmes_cargo_lambda_example_writes_the_sample_batch() {
+    use auditstream_e2e::cargo_lambda::{cargo_lambda, free_port, ReadmeExample, Watch};
+    let Some(cargo_lambda) = cargo_lambda() else { return };
+    let started = std::time::Instant::now();
+    let example = ReadmeExample::read("## Invoking the functions locally");
+    let [watch, invoke] = <[_; 2]>::try_from(example.commands.clone()).unwrap_or_else(|c| panic!("the README's example should be two commands: {c:?}"));
+    assert!(watch.display().contains("cargo lambda watch") && invoke.display().contains("cargo lambda invoke s3-writer --data-file events/sqs-mixed-batch.json"), "{example:?}");
+
+    let bucket = create_bucket(&moto_s3_client(), "cargo-lambda").await;
+    let port = free_port().to_string();
+    let (watch, invoke) = (watch.replacing("my-audit-bucket", &bucket).replacing("9000", &port), invoke.replacing("9000", &port));
+    let bin_dir = cargo_lambda.parent().unwrap_or_else(|| panic!("{}", cargo_lambda.display())).to_path_buf();
+    let log = std::env::temp_dir().join(format!("{}.log", unique_name("cargo-lambda-watch")));
+    let running = Watch::start(watch.command(&bin_dir, &moto_env()), port.parse().unwrap_or(9000), log);
+
+    let mut answers = Vec::new();
+    for _ in 0..2 {
+        let out = invoke.command(&bin_dir, &[]).output().unwrap_or_else(|e| panic!("{}: {e}", invoke.display()));
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "{} failed ({}):\n{stdout}\n{}\nwatch:\n{}", invoke.display(), out.status, String::from_utf8_lossy(&out.stderr), running.output());
+        answers.push(stdout);
+    }
+    let took = started.elapsed();
+
+    // What the README shows, the first time and when SQS delivers the batch again.
+    let shown = example.output.join("\n");
+    for answer in &answers {
+        assert_eq!(answer.trim(), shown.trim(), "watch:\n{}", running.output());
+    }
+    let response: Value = serde_json::from_str(answers[0].trim()).unwrap_or_else(|e| panic!("{}: {e}", answers[0]));
+    assert_eq!(response, json!({"batchItemFailures": [{"itemIdentifier": MALFORMED}]}));
+    assert_eq!(keys(&bucket).await, SAMPLE_KEYS.iter().map(|k| k.to_string()).collect::<BTreeSet<_>>());
+    // the impossible deadline was noticed once, not taken at its word
+    let logs = running.output();
+    assert_eq!(logs.matches("had already passed when it started").count(), 1, "{logs}");
+    assert!(!logs.contains("abandoned"), "{logs}");
+    eprintln!("the README's cargo-lambda example: {took:?} (cargo lambda watch, two invokes)");
+}

@@ -225,6 +225,7 @@ services_start() {
 export AUDITSTREAM_TEST_MOTO_ENDPOINT=http://127.0.0.1:$moto_port
 export AUDITSTREAM_TEST_AZURITE_BLOB_ENDPOINT=http://127.0.0.1:$azurite_port/devstoreaccount1
 export AUDITSTREAM_TEST_PYTHON=$TEST_VENV/bin/python
+export AUDITSTREAM_TEST_CARGO_LAMBDA=$SAM_VENV/bin/cargo-lambda
 EOF
 }
 

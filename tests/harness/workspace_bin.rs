@@ -71,7 +71,7 @@ fn build(package: &str, bin: &str) -> Result<PathBuf, String> {
 }
 
 /// The variables cargo (and nextest) set for a test process, which a build started from it must not inherit.
-fn is_set_by_cargo_for_a_test(name: &str) -> bool {
+pub fn is_set_by_cargo_for_a_test(name: &str) -> bool {
     matches!(name, "CARGO_MANIFEST_DIR" | "CARGO_MANIFEST_PATH" | "CARGO_CRATE_NAME" | "CARGO_PRIMARY_PACKAGE" | "CARGO_TARGET_TMPDIR" | "OUT_DIR")
         || name.starts_with("CARGO_PKG_")
         || name.starts_with("CARGO_BIN_EXE_")
