@@ -69,14 +69,10 @@ fn is_zero_number(text: &str) -> bool {
     int == "0" && frac.is_none_or(|f| !f.is_empty() && f.bytes().all(|b| b == b'0')) && exponent_ok
 }
 
-/// True for a JSON string literal that reads `false` in any ASCII case once decoded.
+/// True for a JSON string literal that reads `false` in any ASCII case once decoded. An
+/// undecodable string (a lone surrogate) masks.
 fn is_false_string(literal: &str) -> bool {
-    const FALSE: &str = "false";
-    if !literal.contains('\\') {
-        return literal.len() == FALSE.len() + 2 && literal[1..literal.len() - 1].eq_ignore_ascii_case(FALSE);
-    }
-    // Escapes are rare here; an undecodable string (a lone surrogate) masks.
-    serde_json::from_str::<String>(literal).is_ok_and(|s| s.eq_ignore_ascii_case(FALSE))
+    decode_string(literal).is_some_and(|text| text.eq_ignore_ascii_case("false"))
 }
 
 /// Writes one step line as a JSON object into `out`, masking it when it asks for masking.
