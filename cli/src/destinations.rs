@@ -65,7 +65,11 @@ impl DestSpec {
         if text.starts_with("https://") || text.starts_with("http://") {
             return Ok(DestSpec::Url(text.to_owned()));
         }
-        bail!("--to {text:?} is not a destination: {DEST_HELP}")
+        // Shown without user info or query: a mistyped URL may still hold a token.
+        bail!(
+            "--to {:?} is not a destination: {DEST_HELP}",
+            auditstream::redact::url_text_for_message(text)
+        )
     }
 }
 

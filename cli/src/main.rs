@@ -13,14 +13,20 @@ mod send;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use auditstream::redact::Escaped;
 use clap::{Parser, Subcommand};
+use indicatif::ProgressBar;
 
 #[derive(Parser)]
-#[command(name = "auditstream", version, about = "Stream audit logs: mask, size and deliver audit events, as the auditstream Lambda functions do.",
+#[command(
+    name = "auditstream",
+    version,
+    about = "Stream audit logs: mask, size and deliver audit events, as the auditstream Lambda functions do.",
     long_about = "Stream audit logs: mask, size and deliver audit events, as the auditstream Lambda functions do.\n\n\
 Configuration comes from the same AUDITSTREAM_* environment variables as the functions \
 (AUDITSTREAM_STREAMS, AUDITSTREAM_LOG_TEMPLATE, AUDITSTREAM_MAX_EVENT_BYTES, ...; see the README). \
-AWS access uses the standard AWS configuration (profiles, AWS_REGION, AWS_ENDPOINT_URL for a local S3 or SQS).")]
+AWS access uses the standard AWS configuration (profiles, AWS_REGION, AWS_ENDPOINT_URL for a local S3 or SQS)."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -29,14 +35,16 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run events from files through the pipeline and deliver them.
-    #[command(long_about = "Run events from files through the pipeline and deliver them.\n\n\
+    #[command(
+        long_about = "Run events from files through the pipeline and deliver them.\n\n\
 INPUT is a file holding one JSON event, an NDJSON file (one event per line), an SQS Lambda event \
 ({\"Records\":[...]}, like the files in events/), or a directory of these. A file or line over \
 AUDITSTREAM_MAX_EVENT_BYTES plus 1 MiB is refused without being read whole; directories are walked \
 once per file, following links, and a link loop is reported (see the README).\n\n\
 Prints a summary on stdout and progress on stderr. Exits 0 when every event was delivered, \
 duplicate or filtered; 1 when any failed (each failure is named on stderr, by file and line or \
-message id); 2 on a usage or configuration error.")]
+message id); 2 on a usage or configuration error."
+    )]
     Run {
         /// Where to deliver: dir:PATH (files laid out as the S3 keys), s3://BUCKET[/PREFIX], rest (the
         /// REST destination configured by AUDITSTREAM_REST_*), https://URL (one JSON POST per event),
@@ -72,8 +80,15 @@ async fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("auditstream: {e:#}");
+            eprintln!("auditstream: {}", Escaped(&format!("{e:#}")));
             ExitCode::from(2)
         }
     }
+}
+
+/// Prints one line on stderr, above the progress bar, with control characters escaped
+/// ([`auditstream::redact::escape_controls`]): a message id, a file name or a server's words in it
+/// can neither start a line of their own (a forged `failed …`) nor drive the terminal.
+pub(crate) fn say(progress: &ProgressBar, line: &str) {
+    progress.suspend(|| eprintln!("{}", Escaped(line)));
 }

@@ -78,7 +78,7 @@ pub async fn redrive(args: RedriveArgs) -> Result<ExitCode> {
             Ok(started) => return watch_move_task(&sqs, &from_arn, started.task_handle().unwrap_or_default(), &to).await,
             Err(e) if args.method == Method::Auto => {
                 let e = classify("StartMessageMoveTask", &args.from, e);
-                eprintln!("the server did not start a message move task ({e}); moving messages by receive, send and delete instead");
+                eprintln!("the server did not start a message move task ({}); moving messages by receive, send and delete instead", auditstream::redact::Escaped(&e.to_string()));
             }
             Err(e) => bail!("{}", classify("StartMessageMoveTask", &args.from, e)),
         }
@@ -124,7 +124,12 @@ async fn watch_move_task(sqs: &aws_sdk_sqs::Client, from_arn: &str, handle: &str
             }
             Some(status @ ("FAILED" | "CANCELLED")) => {
                 progress.finish_and_clear();
-                eprintln!("message move task {status}: {}", task.failure_reason().unwrap_or("no reason given"));
+                eprintln!(
+                    "message move task {status}: {}",
+                    auditstream::redact::Escaped(
+                        task.failure_reason().unwrap_or("no reason given")
+                    )
+                );
                 println!("{moved} message(s) moved to {to} before the task stopped");
                 return Ok(ExitCode::from(1));
             }
@@ -173,14 +178,17 @@ async fn receive_send_delete(sqs: &aws_sdk_sqs::Client, from: &str, to: &str) ->
                 Ok(_) => done.push(handle),
                 Err(why) => {
                     failed += 1;
-                    progress.suspend(|| eprintln!("failed {id}: not moved, left in the dead-letter queue: {why}"));
+                    crate::say(
+                        &progress,
+                        &format!("failed {id}: not moved, left in the dead-letter queue: {why}"),
+                    );
                 }
             }
         }
         for r in delete_messages(sqs, from, &done, retry, Deadline::NONE).await {
             match r {
                 Ok(()) => moved += 1,
-                Err(why) => progress.suspend(|| eprintln!("a message was sent to {to} but could not be deleted from {from}, so it is in both: {why}")),
+                Err(why) => crate::say(&progress, &format!("a message was sent to {to} but could not be deleted from {from}, so it is in both: {why}")),
             }
         }
         progress.set_position(moved);

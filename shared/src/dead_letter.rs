@@ -13,10 +13,14 @@
 //!
 //! | attribute | value |
 //! |---|---|
-//! | `auditstream-error` | the failure, as logged (never event data: errors are built not to quote it) |
+//! | `auditstream-error` | the failure, as logged (never event data or a credential: errors are built not to quote them, see [`crate::redact`]) |
 //! | `auditstream-original-message-id` | the SQS message id it had on the source queue |
 //! | `auditstream-failed-at` | when, ISO-8601 UTC |
 //! | `auditstream-failed-in` | the function (or `auditstream poll`) that gave up on it |
+//!
+//! Both texts are written with [`escape_controls`]: a message id or an error carrying a newline or
+//! a terminal escape shows them as `\n`, `\u{1b}`, so whoever reads the attributes sees one line
+//! as it was meant.
 //!
 //! SQS allows 10 attributes per message. The original attributes come first (redrive needs
 //! them); ours fill the remaining places in the order above. Earlier `auditstream-*` attributes
@@ -26,6 +30,7 @@ use async_trait::async_trait;
 
 use crate::config::{ConfigError, Env, EnvExt};
 use crate::queue_message::{MessageAttribute, MessageAttributes, QueueMessage};
+use crate::redact::escape_controls;
 use crate::retry::{Deadline, RetryPolicy};
 use crate::sqs_queue::{send_messages, OutgoingMessage};
 
@@ -63,8 +68,14 @@ impl DeadLetter {
         let QueueMessage { id, body, attributes, .. } = original;
         let mut attributes = without_our_attributes(attributes);
         let ours = [
-            (ERROR_ATTRIBUTE, sqs_text(reason.error, MAX_ERROR_CHARS)),
-            (ORIGINAL_MESSAGE_ID_ATTRIBUTE, sqs_text(&id, 256)),
+            (
+                ERROR_ATTRIBUTE,
+                sqs_text(&escape_controls(reason.error), MAX_ERROR_CHARS),
+            ),
+            (
+                ORIGINAL_MESSAGE_ID_ATTRIBUTE,
+                sqs_text(&escape_controls(&id), 256),
+            ),
             (FAILED_AT_ATTRIBUTE, sqs_text(reason.failed_at, 64)),
             (FAILED_IN_ATTRIBUTE, sqs_text(reason.failed_in, 256)),
         ];
@@ -125,7 +136,7 @@ impl DeadLetterSettings {
             if !(url.starts_with("https://") || url.starts_with("http://")) || url.trim_end_matches('/').rsplit('/').next().is_none_or(str::is_empty) {
                 return Err(ConfigError::Invalid {
                     var: "AUDITSTREAM_DLQ_URL",
-                    value: url.clone(),
+                    value: crate::redact::url_text_for_message(url),
                     expected: "a queue URL like https://sqs.us-east-1.amazonaws.com/123456789012/audit-dlq (not an ARN or a name)".into(),
                 });
             }
@@ -205,6 +216,33 @@ mod tests {
         assert_eq!(letter.message.attributes[ERROR_ATTRIBUTE].as_text(), Some(REASON.error));
         assert_eq!(names(&letter).iter().filter(|n| n.starts_with('a') && n.len() == 2).count(), 8);
         assert_eq!(letter.dropped, [FAILED_AT_ATTRIBUTE, FAILED_IN_ATTRIBUTE]);
+    }
+
+    #[test]
+    fn an_id_or_error_cannot_forge_a_line_or_drive_a_terminal() {
+        let id = "m-1\x1b[2J\nfailed fake";
+        let letter = DeadLetter::new(
+            QueueMessage::new(id, "{}"),
+            Reason {
+                error: "message m-1\x1b[2J\nfailed fake: body is not JSON",
+                ..REASON
+            },
+        );
+        let attribute = |name: &str| {
+            letter.message.attributes[name]
+                .as_text()
+                .unwrap()
+                .to_owned()
+        };
+        assert_eq!(
+            attribute(ORIGINAL_MESSAGE_ID_ATTRIBUTE),
+            "m-1\\u{1b}[2J\\nfailed fake"
+        );
+        assert_eq!(
+            attribute(ERROR_ATTRIBUTE),
+            "message m-1\\u{1b}[2J\\nfailed fake: body is not JSON"
+        );
+        assert_eq!(letter.original_id, id, "the id stays what SQS knows it by");
     }
 
     #[test]

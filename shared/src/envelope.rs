@@ -16,6 +16,7 @@
 //!
 //! Pure: no I/O. Errors never quote the body.
 
+use crate::redact::Escaped;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -31,8 +32,17 @@ pub enum EnvelopeKind {
 impl std::fmt::Display for EnvelopeKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            EnvelopeKind::SnsNotification { topic_arn } => write!(f, "SNS notification from {topic_arn}"),
-            EnvelopeKind::EventBridge { source, detail_type } => write!(f, "EventBridge event {detail_type:?} from {source}"),
+            EnvelopeKind::SnsNotification { topic_arn } => {
+                write!(f, "SNS notification from {}", Escaped(topic_arn))
+            }
+            EnvelopeKind::EventBridge {
+                source,
+                detail_type,
+            } => write!(
+                f,
+                "EventBridge event {detail_type:?} from {}",
+                Escaped(source)
+            ),
         }
     }
 }
@@ -50,9 +60,9 @@ pub struct Unwrapped {
 /// A body that is an envelope but carries no event. Permanent: it will not change on redelivery.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EnvelopeError {
-    #[error("body is an SNS {kind} message from {topic_arn}, not a notification carrying an event (SNS sends these to confirm a subscription; confirm it in the SNS console or with aws sns confirm-subscription)")]
+    #[error("body is an SNS {} message from {}, not a notification carrying an event (SNS sends these to confirm a subscription; confirm it in the SNS console or with aws sns confirm-subscription)", Escaped(.kind), Escaped(.topic_arn))]
     SnsControlMessage { kind: String, topic_arn: String },
-    #[error("body is an SNS notification from {topic_arn} whose `Message` is not a string")]
+    #[error("body is an SNS notification from {} whose `Message` is not a string", Escaped(.topic_arn))]
     SnsMessageNotText { topic_arn: String },
 }
 

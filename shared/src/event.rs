@@ -69,9 +69,16 @@ pub enum EventError {
     #[error("body is a JSON object but not an audit event: it has neither the job fields (id, recipe_id, status) nor an activity `event_type` (or 2019 `event`)")]
     NotAnAuditEvent,
     #[error("{kind} event has no `{field}`")]
-    Missing { kind: &'static str, field: &'static str },
-    #[error("field `{field}` must be {expected}, found {found}")]
-    WrongType { field: String, expected: &'static str, found: &'static str },
+    Missing {
+        kind: &'static str,
+        field: &'static str,
+    },
+    #[error("field `{}` must be {expected}, found {found}", crate::redact::Escaped(.field))]
+    WrongType {
+        field: String,
+        expected: &'static str,
+        found: &'static str,
+    },
     #[error("field `{field}`: {source}")]
     BadTime { field: &'static str, source: TimestampError },
 }

@@ -26,6 +26,7 @@ use crate::payload_store::{PayloadStore, S3PayloadStore};
 use crate::pipeline::Pipeline;
 use crate::queue_batch::{settle, Disposition, QueueKind, QueueTools, RetryReason, Settled};
 use crate::queue_message::{QueueMessage, NO_ID};
+use crate::redact::Escaped;
 use crate::retry::Deadline;
 use crate::sqs_queue::{is_fifo, sqs_client};
 
@@ -173,17 +174,21 @@ pub fn batch_response(report: &BatchReport, destination: &str) -> Result<SqsBatc
 fn log_disposition(id: &str, failure: Option<&Failure>, disposition: &Disposition, destination: &str) {
     match (failure, disposition) {
         (Some(f), Disposition::DeadLettered) => {
-            tracing::error!(message_id = %id, destination, failure = "permanent", "message not delivered, sent to the dead-letter queue: {f}");
+            tracing::error!(message_id = %Escaped(id), destination, failure = "permanent", "message not delivered, sent to the dead-letter queue: {}", Escaped(&f.to_string()));
         }
         (Some(f), Disposition::Retry(RetryReason::DeadLetterFailed(why))) => {
-            tracing::error!(message_id = %id, destination, failure = "permanent", "message not delivered: {f}; sending it to the dead-letter queue failed too ({why}), so SQS will deliver it again");
+            tracing::error!(message_id = %Escaped(id), destination, failure = "permanent", "message not delivered: {}; sending it to the dead-letter queue failed too ({}), so SQS will deliver it again", Escaped(&f.to_string()), Escaped(why));
         }
         (Some(f), _) => {
-            let permanence = if f.is_permanent() { "permanent" } else { "transient" };
-            tracing::error!(message_id = %id, destination, failure = permanence, "message not delivered: {f}");
+            let permanence = if f.is_permanent() {
+                "permanent"
+            } else {
+                "transient"
+            };
+            tracing::error!(message_id = %Escaped(id), destination, failure = permanence, "message not delivered: {}", Escaped(&f.to_string()));
         }
         (None, Disposition::Retry(RetryReason::FifoOrder { after })) => {
-            tracing::warn!(message_id = %id, destination, "message delivered but reported as failed so that SQS redelivers it after message {after}, which failed before it in this FIFO batch");
+            tracing::warn!(message_id = %Escaped(id), destination, "message delivered but reported as failed so that SQS redelivers it after message {}, which failed before it in this FIFO batch", Escaped(after));
         }
         _ => {}
     }

@@ -96,7 +96,11 @@ impl PayloadPointer {
 
     /// `s3://bucket/key`, for messages.
     pub fn url(&self) -> String {
-        format!("s3://{}/{}", self.bucket, self.key)
+        format!(
+            "s3://{}/{}",
+            crate::redact::Escaped(&self.bucket),
+            crate::redact::Escaped(&self.key)
+        )
     }
 }
 

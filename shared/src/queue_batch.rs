@@ -204,7 +204,7 @@ pub async fn settle(tools: QueueTools<'_>, messages: Vec<QueueMessage>, kind: Qu
             let sent = sender.send(&letters, deadline).await;
             for ((i, letter), result) in slots.into_iter().zip(&letters).zip(sent) {
                 if !letter.dropped.is_empty() {
-                    tracing::warn!(message_id = %letter.original_id, dropped = ?letter.dropped, "dead letter keeps the message's own attributes; SQS allows 10, so some of ours were left out");
+                    tracing::warn!(message_id = %crate::redact::Escaped(&letter.original_id), dropped = ?letter.dropped, "dead letter keeps the message's own attributes; SQS allows 10, so some of ours were left out");
                 }
                 dispositions[i] = match result {
                     Ok(()) => {

@@ -15,6 +15,7 @@ use crate::envelope::{self, EnvelopeKind};
 use crate::payload_pointer::{has_size_attribute, PayloadPointer};
 use crate::payload_store::PayloadStore;
 use crate::queue_message::QueueMessage;
+use crate::redact::Escaped;
 use crate::retry::Deadline;
 
 /// Envelopes taken off one body at most (EventBridge → SNS → SQS is two); more is not a real
@@ -33,17 +34,18 @@ pub async fn resolve(message: QueueMessage, payloads: Option<&dyn PayloadStore>,
         Ok(Some(pointer)) => {
             let Some(store) = payloads else {
                 return Err(permanent(format!(
-                    "message {id} is an S3 payload pointer to {}{} but no payload store is configured to read it",
+                    "message {} is an S3 payload pointer to {}{} but no payload store is configured to read it",
+                    Escaped(&id),
                     pointer.url(),
                     inside(&envelopes)
                 )));
             };
             let payload = store.fetch(&pointer, deadline).await.map_err(|e| Failure::Input {
-                message: format!("payload of message {id}{}: {e}", inside(&envelopes)),
+                message: format!("payload of message {}{}: {e}", Escaped(&id), inside(&envelopes)),
                 permanent: e.permanent,
             })?;
             // The pointer's job is done; what it pointed at may itself be enveloped.
-            body = take_envelopes(payload, &mut envelopes, &mut has_size).map_err(|e| permanent(format!("payload of message {id} at {}: {e}", pointer.url())))?;
+            body = take_envelopes(payload, &mut envelopes, &mut has_size).map_err(|e| permanent(format!("payload of message {} at {}: {e}", Escaped(&id), pointer.url())))?;
         }
     }
     Ok(InboundMessage { id, body, sent_at_ms })

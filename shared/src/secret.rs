@@ -12,7 +12,8 @@
 
 use aws_sdk_secretsmanager::error::{DisplayErrorContext, ProvideErrorMetadata};
 
-/// What `Debug`, `Display` and [`Secret::scrub`] print in place of a value.
+/// What `Debug` and `Display` print in place of a value, and [`crate::redact::Redactor`] in place of
+/// a credential a server echoed.
 pub const REDACTED: &str = "[redacted]";
 
 /// A secret value, trimmed. `Debug` and `Display` print `[redacted]`; only [`Secret::expose`]
@@ -27,16 +28,6 @@ impl Secret {
 
     pub fn expose(&self) -> &str {
         &self.0
-    }
-
-    /// Replaces every occurrence of the secret in `text` (a server may echo what it was sent).
-    pub fn scrub(&self, text: &str) -> String {
-        if self.0.len() < 4 {
-            // Too short to search for without mangling ordinary words; such a token is rejected
-            // at configuration time anyway.
-            return text.to_owned();
-        }
-        text.replace(&self.0, REDACTED)
     }
 }
 
@@ -101,8 +92,6 @@ mod tests {
         let s = Secret::new(" tok-123456\n");
         assert_eq!(s.expose(), VALUE, "trimmed");
         assert_eq!(format!("{s} {s:?} {:?}", Some(&s)), "[redacted] Secret([redacted]) Some(Secret([redacted]))");
-        assert_eq!(s.scrub("bad token tok-123456!"), "bad token [redacted]!");
-        assert_eq!(Secret::new("abc").scrub("abc abcd"), "abc abcd", "too short to scrub");
     }
 
     #[test]

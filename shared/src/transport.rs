@@ -1,7 +1,45 @@
 //! What every HTTP destination (REST, Azure Blob, Azure Monitor, Entra ID) needs around its
-//! requests: a transport failure in words that never carry the URL, and gzip of a body.
+//! requests: the one builder of HTTP clients (which never follow a redirect), a transport failure
+//! in words that never carry the URL, and gzip of a body.
 
 use std::io::Write;
+use std::time::Duration;
+
+/// How long and over what an HTTP client may talk; everything else is the same for every client.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientOptions {
+    /// Per request; `None` when each call sets its own.
+    pub timeout: Option<Duration>,
+    pub connect_timeout: Duration,
+    /// Refuse plain `http://` (set unless the endpoint is a loopback one).
+    pub https_only: bool,
+}
+
+/// The HTTP client of every destination, built once per cold start. It follows no redirect: a
+/// redirect would re-send the request — its `Authorization` header, a client secret in a form
+/// body, a SAS token in the URL, the events — to whatever host the answer names (another domain,
+/// `http://10.x`), and a `Referer` would carry the URL there too. A 3xx answer is a permanent
+/// failure instead ([`redirect_not_followed`]): the operator configures the final URL.
+pub fn http_client(options: ClientOptions) -> Result<reqwest::Client, reqwest::Error> {
+    let mut builder = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .referer(false)
+        .connect_timeout(options.connect_timeout)
+        .tcp_nodelay(true)
+        .pool_idle_timeout(Duration::from_secs(50))
+        .user_agent(concat!("auditstream/", env!("CARGO_PKG_VERSION")))
+        .https_only(options.https_only);
+    if let Some(timeout) = options.timeout {
+        builder = builder.timeout(timeout);
+    }
+    builder.build()
+}
+
+/// Why a 3xx answer failed, and what to fix: the variable holding the URL to point at the final
+/// address.
+pub fn redirect_not_followed(url_var: &str) -> String {
+    format!("redirects are not followed (a redirect would carry the credentials and the events to another host): set {url_var} to the final URL")
+}
 
 /// A transport failure (no HTTP answer) in words, with its chain of causes and without the URL:
 /// a SAS token, a Sumo Logic code or a signed query may be in it.

@@ -10,7 +10,10 @@
 //! Failures: 403 (wrong key or SAS, clock skew), 404 (no such container) and other 4xx are
 //! permanent, with a message that names the account, container and blob and says what to check;
 //! 408, 429 and 5xx (`ServerBusy`, `OperationTimedOut`, `InternalError`) and connection errors are
-//! transient, and a `Retry-After` / `x-ms-retry-after-ms` is passed on to the retry policy.
+//! transient, and a `Retry-After` / `x-ms-retry-after-ms` is passed on to the retry policy. A 3xx
+//! is permanent: redirects are not followed (a SAS token would go with the request to another
+//! host). Messages quote the service's `<Code>` and `<Message>` only, through [`Redactor::quote`],
+//! and show the endpoint without user info or query.
 
 use std::time::{Duration, SystemTime};
 
@@ -21,7 +24,9 @@ use super::connection::{parse_secret_value, BlobAuth, BlobAuthSource, BlobSettin
 use super::shared_key::{encode_blob_path, RequestToSign};
 use crate::destination::{DeliveryError, ObjectStore, PutOutcome};
 use crate::key::{KeyPrefix, ObjectKey};
+use crate::redact::{url_for_message, Redactor};
 use crate::secret::{fetch_secret_with, SecretError};
+use crate::transport::redirect_not_followed;
 use super::SetupError;
 
 /// The Blob service REST version every request is made with.
@@ -37,6 +42,8 @@ pub struct AzureBlobStore {
     account: String,
     auth: BlobAuth,
     container: String,
+    /// The SAS token and what the endpoint URL carries, to remove from anything the service says.
+    redactor: Redactor,
 }
 
 impl AzureBlobStore {
@@ -47,7 +54,28 @@ impl AzureBlobStore {
             // SAS with an explicit endpoint: the host names the account well enough for messages.
             (_, None) => endpoint.host_str().unwrap_or("").split('.').next().unwrap_or("").to_owned(),
         };
-        AzureBlobStore { http, endpoint, account, auth, container }
+        let mut redactor = Redactor::new();
+        redactor.add_url(&endpoint, None);
+        if let BlobAuth::Sas(sas) = &auth {
+            let mut with_sas = endpoint.clone();
+            with_sas.set_query(Some(sas.query()));
+            redactor.add_url(&with_sas, None);
+        }
+        AzureBlobStore {
+            http,
+            endpoint,
+            account,
+            auth,
+            container,
+            redactor,
+        }
+    }
+
+    /// The endpoint for messages: no user info, no query.
+    fn endpoint_for_message(&self) -> String {
+        url_for_message(&self.endpoint)
+            .trim_end_matches('/')
+            .to_owned()
     }
 
     /// Builds the store from its settings, reading the credential from AWS Secrets Manager when the
@@ -68,7 +96,7 @@ impl AzureBlobStore {
     /// Where a blob is, for messages: `https://acct.blob.core.windows.net/container/key` (never
     /// with a SAS token).
     fn location(&self, key: &ObjectKey) -> String {
-        format!("{}/{}/{}", self.endpoint.as_str().trim_end_matches('/'), self.container, key)
+        format!("{}/{}/{}", self.endpoint_for_message(), self.container, key)
     }
 
     /// The request URL (SAS token included, if that is the auth) and its path as signed.
@@ -90,7 +118,7 @@ impl AzureBlobStore {
 #[async_trait]
 impl ObjectStore for AzureBlobStore {
     fn describe(&self) -> String {
-        format!("{}/{}", self.endpoint.as_str().trim_end_matches('/'), self.container)
+        format!("{}/{}", self.endpoint_for_message(), self.container)
     }
 
     async fn put_new(&self, key: &ObjectKey, body: Bytes) -> Result<PutOutcome, DeliveryError> {
@@ -110,12 +138,20 @@ impl ObjectStore for AzureBlobStore {
         for (name, value) in headers.iter().filter(|(n, _)| *n != "content-length") {
             request = request.header(*name, *value);
         }
+        let mut redactor = self.redactor.clone();
         if let BlobAuth::SharedKey(cred) = &self.auth {
-            let signed = RequestToSign { method: "PUT", path: url.path(), query: &[], headers: &headers };
-            request = request.header("authorization", cred.authorization(&signed));
+            let signed = RequestToSign {
+                method: "PUT",
+                path: url.path(),
+                query: &[],
+                headers: &headers,
+            };
+            let authorization = cred.authorization(&signed);
+            redactor.add_secret(&authorization);
+            request = request.header("authorization", authorization);
         }
         let ctx = self.context(key);
-        let response = match request.body(body).send().await {
+        let response = match request.body(body.clone()).send().await {
             Ok(r) => r,
             Err(e) => return Err(DeliveryError::transient(format!("{}: Put Blob failed: {}", ctx.location, crate::transport::transport_failure(&e)))),
         };
@@ -124,9 +160,15 @@ impl ObjectStore for AzureBlobStore {
             return Ok(PutOutcome::Created);
         }
         let retry_after = super::retry_after(response.headers());
-        let header_code = response.headers().get("x-ms-error-code").and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let body = response.bytes().await.unwrap_or_default();
-        let error = StorageError::parse(header_code, &body);
+        let header_code = response
+            .headers()
+            .get("x-ms-error-code")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let answer = response.bytes().await.unwrap_or_default();
+        let error = StorageError::parse(header_code, &answer, &|text| {
+            redactor.quote(text, &body, 200)
+        });
         classify(status, &error, &ctx).map_err(|e| e.with_retry_after(retry_after))
     }
 }
@@ -150,11 +192,23 @@ pub struct StorageError {
 }
 
 impl StorageError {
-    pub fn parse(header_code: Option<String>, body: &[u8]) -> StorageError {
+    /// The error of an answer `body`; the code and message as `quote` renders them (the
+    /// authentication detail is only looked at, never shown).
+    pub fn parse(
+        header_code: Option<String>,
+        body: &[u8],
+        quote: &dyn Fn(&str) -> String,
+    ) -> StorageError {
         let text = String::from_utf8_lossy(body);
         StorageError {
-            code: header_code.filter(|c| !c.is_empty()).or_else(|| xml_element(&text, "Code")).unwrap_or_default(),
-            message: xml_element(&text, "Message").map(|m| super::one_line(&m, 200)).unwrap_or_default(),
+            code: header_code
+                .filter(|c| !c.is_empty())
+                .or_else(|| xml_element(&text, "Code"))
+                .map(|c| quote(&c))
+                .unwrap_or_default(),
+            message: xml_element(&text, "Message")
+                .map(|m| quote(super::first_line(&m)))
+                .unwrap_or_default(),
             auth_detail: xml_element(&text, "AuthenticationErrorDetail").unwrap_or_default(),
         }
     }
@@ -174,6 +228,7 @@ pub fn classify(status: u16, error: &StorageError, ctx: &BlobContext<'_>) -> Res
     let said = if error.message.is_empty() { String::new() } else { format!(" ({})", error.message) };
     match (status, code) {
         (201, _) => Ok(PutOutcome::Created),
+        (300..=399, _) => Err(DeliveryError::permanent(format!("{what}: {}", redirect_not_followed("AUDITSTREAM_AZURE_BLOB_ENDPOINT (or BlobEndpoint in AZURE_STORAGE_CONNECTION_STRING)")))),
         (409, "BlobAlreadyExists") => Ok(PutOutcome::AlreadyExists),
         // We send no condition but If-None-Match: *, so a failed condition can only mean "exists".
         (412, _) => Ok(PutOutcome::AlreadyExists),
@@ -221,6 +276,10 @@ mod tests {
 
     fn ctx(sas: bool) -> BlobContext<'static> {
         BlobContext { account: "contoso", container: "audit-logs", location: "https://contoso.blob.core.windows.net/audit-logs/5/jobs/x.json".into(), sas }
+    }
+
+    fn as_is(text: &str) -> String {
+        text.to_owned()
     }
 
     fn err(code: &str) -> StorageError {
@@ -281,13 +340,22 @@ mod tests {
         let body = br#"<?xml version="1.0" encoding="utf-8"?><Error><Code>AuthenticationFailed</Code><Message>Server failed to authenticate the request. Make sure the value of the Authorization header is formed correctly including the signature.
 RequestId:5f1c
 Time:2026-11-25T21:00:00.0000000Z</Message><AuthenticationErrorDetail>The MAC signature found in the HTTP request 'x' is not the same as any computed signature.</AuthenticationErrorDetail></Error>"#;
-        let e = StorageError::parse(None, body);
+        let e = StorageError::parse(None, body, &as_is);
         assert_eq!(e.code, "AuthenticationFailed");
         assert_eq!(e.message, "Server failed to authenticate the request. Make sure the value of the Authorization header is formed correctly including the signature.");
         assert!(e.auth_detail.starts_with("The MAC signature"));
-        assert_eq!(StorageError::parse(Some("ServerBusy".into()), b"").code, "ServerBusy");
-        assert_eq!(StorageError::parse(None, b"not xml &amp;"), StorageError::default());
-        assert_eq!(xml_element("<Message>a &amp; b &lt;c&gt;</Message>", "Message").as_deref(), Some("a & b <c>"));
+        assert_eq!(
+            StorageError::parse(Some("ServerBusy".into()), b"", &as_is).code,
+            "ServerBusy"
+        );
+        assert_eq!(
+            StorageError::parse(None, b"not xml &amp;", &as_is),
+            StorageError::default()
+        );
+        assert_eq!(
+            xml_element("<Message>a &amp; b &lt;c&gt;</Message>", "Message").as_deref(),
+            Some("a & b <c>")
+        );
     }
 
     #[test]

@@ -137,9 +137,18 @@ fn from_variables(env: &(impl Env + ?Sized)) -> Result<(Option<String>, reqwest:
     if !valid_account_name(&account) {
         return Err(ConfigError::Invalid { var: ACCOUNT, value: account, expected: "a storage account name: 3-24 lowercase letters and digits".into() });
     }
-    let endpoint_text = env.optional(ENDPOINT).unwrap_or_else(|| format!("https://{account}.blob.core.windows.net"));
-    let endpoint = parse_endpoint(&endpoint_text).map_err(|why| ConfigError::Invalid { var: ENDPOINT, value: endpoint_text.clone(), expected: why })?;
-    let given: Vec<&'static str> = [KEY, SAS, KEY_SECRET_ARN].into_iter().filter(|v| env.optional(v).is_some()).collect();
+    let endpoint_text = env
+        .optional(ENDPOINT)
+        .unwrap_or_else(|| format!("https://{account}.blob.core.windows.net"));
+    let endpoint = parse_endpoint(&endpoint_text).map_err(|why| ConfigError::Invalid {
+        var: ENDPOINT,
+        value: crate::redact::url_text_for_message(&endpoint_text),
+        expected: why,
+    })?;
+    let given: Vec<&'static str> = [KEY, SAS, KEY_SECRET_ARN]
+        .into_iter()
+        .filter(|v| env.optional(v).is_some())
+        .collect();
     let auth = match given.as_slice() {
         [] => {
             return Err(ConfigError::Missing { var: KEY_SECRET_ARN, hint: "set it to the ARN of a Secrets Manager secret holding the account key or a SAS token (or, for local runs, AUDITSTREAM_AZURE_BLOB_KEY or AUDITSTREAM_AZURE_BLOB_SAS)" })

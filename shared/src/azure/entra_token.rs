@@ -9,8 +9,10 @@
 //! saw the 401 at the same time.
 //!
 //! Errors show Entra's `error` and the first line of its `error_description` (the `AADSTS…` code
-//! and text, which say what is wrong) and a hint for the common codes; never the client secret or
-//! a token.
+//! and text, which say what is wrong), quoted through [`Redactor::quote`] so that neither the
+//! client secret nor any bytes of the form sent are repeated, and a hint for the common codes;
+//! never a token. A redirect is not followed (it would re-post the client secret to another host):
+//! a 3xx fails permanently.
 //!
 //! Settings (Azure's own names, as the Azure SDKs and CLI read them):
 //!
@@ -29,7 +31,9 @@ use serde::Deserialize;
 
 use crate::config::{ConfigError, Env, EnvExt};
 use crate::destination::DeliveryError;
+use crate::redact::{url_for_message, url_text_for_message, Redactor};
 use crate::secret::Secret;
+use crate::transport::redirect_not_followed;
 
 pub const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com";
 /// The Logs Ingestion API's scope (public cloud; sovereign clouds use `monitor.azure.us`/`.cn`).
@@ -74,9 +78,21 @@ impl EntraSettings {
             }
             (None, None) => return Err(ConfigError::Missing { var: "AUDITSTREAM_AZURE_CLIENT_SECRET_ARN", hint: "set it to the ARN of a Secrets Manager secret holding the app's client secret (or, for local runs, set AZURE_CLIENT_SECRET)" }),
         };
-        let authority_text = env.optional("AZURE_AUTHORITY_HOST").unwrap_or_else(|| DEFAULT_AUTHORITY.to_owned());
-        let authority = parse_authority(&authority_text).map_err(|expected| ConfigError::Invalid { var: "AZURE_AUTHORITY_HOST", value: authority_text.clone(), expected })?;
-        Ok(EntraSettings { authority, tenant_id, client_id, secret })
+        let authority_text = env
+            .optional("AZURE_AUTHORITY_HOST")
+            .unwrap_or_else(|| DEFAULT_AUTHORITY.to_owned());
+        let authority =
+            parse_authority(&authority_text).map_err(|expected| ConfigError::Invalid {
+                var: "AZURE_AUTHORITY_HOST",
+                value: url_text_for_message(&authority_text),
+                expected,
+            })?;
+        Ok(EntraSettings {
+            authority,
+            tenant_id,
+            client_id,
+            secret,
+        })
     }
 
     /// `{authority}/{tenant}/oauth2/v2.0/token`.
@@ -125,13 +141,36 @@ pub struct EntraTokenSource {
     token_url: reqwest::Url,
     client_id: String,
     secret: Secret,
+    /// The client secret, in every form it is sent in.
+    redactor: Redactor,
     scope: String,
     cache: tokio::sync::Mutex<Option<Cached>>,
 }
 
 impl EntraTokenSource {
-    pub fn new(http: reqwest::Client, token_url: reqwest::Url, client_id: String, secret: Secret, scope: impl Into<String>) -> Self {
-        EntraTokenSource { http, token_url, client_id, secret, scope: scope.into(), cache: tokio::sync::Mutex::new(None) }
+    pub fn new(
+        http: reqwest::Client,
+        token_url: reqwest::Url,
+        client_id: String,
+        secret: Secret,
+        scope: impl Into<String>,
+    ) -> Self {
+        let redactor = Redactor::new().with_secret(secret.expose());
+        EntraTokenSource {
+            http,
+            token_url,
+            client_id,
+            secret,
+            redactor,
+            scope: scope.into(),
+            cache: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// What must never be quoted from an answer of this source's, or of a service its tokens are
+    /// sent to (add the token in use).
+    pub fn redactor(&self) -> &Redactor {
+        &self.redactor
     }
 
     /// A valid token: the cached one, or a new one.
@@ -173,22 +212,32 @@ impl EntraTokenSource {
             .header("content-type", "application/x-www-form-urlencoded")
             .header("accept", "application/json")
             .timeout(TOKEN_TIMEOUT)
-            .body(form)
+            .body(form.clone())
             .send()
             .await
-            .map_err(|e| DeliveryError::transient(format!("Entra ID token request to {} failed: {}", self.token_url, crate::transport::transport_failure(&e))))?;
+            .map_err(|e| {
+                DeliveryError::transient(format!(
+                    "Entra ID token request to {} failed: {}",
+                    url_for_message(&self.token_url),
+                    crate::transport::transport_failure(&e)
+                ))
+            })?;
         let status = response.status().as_u16();
         let retry_after = super::retry_after(response.headers());
         let body = response.bytes().await.unwrap_or_default();
-        match parse_token_response(status, &body) {
+        let quote = |text: &str| self.redactor.quote(text, form.as_bytes(), 300);
+        match parse_token_response(status, &body, &quote) {
             Ok((token, expires_in)) => {
                 let life = Duration::from_secs(expires_in);
                 let margin = Duration::from_secs(300).min(life / 5);
                 Ok(Cached { token: AccessToken(token.into()), refresh_at: started + life - margin })
             }
             Err(problem) => {
-                // A server may echo the client secret back; never pass it on.
-                let message = self.secret.scrub(&format!("Entra ID token request to {} for client {} failed: {problem}", self.token_url, self.client_id));
+                let message = format!(
+                    "Entra ID token request to {} for client {} failed: {problem}",
+                    url_for_message(&self.token_url),
+                    self.client_id
+                );
                 let transient = status == 408 || status == 429 || status >= 500 || status == 200;
                 Err(if transient { DeliveryError::transient(message).with_retry_after(retry_after) } else { DeliveryError::permanent(message) })
             }
@@ -207,8 +256,18 @@ struct TokenAnswer {
 }
 
 /// Reads a token endpoint's answer: the token and its lifetime in seconds, or what went wrong
-/// (with a hint for the common `AADSTS` codes). Pure.
-pub fn parse_token_response(status: u16, body: &[u8]) -> Result<(String, u64), String> {
+/// (with a hint for the common `AADSTS` codes; the server's words passed through `quote`). Pure.
+pub fn parse_token_response(
+    status: u16,
+    body: &[u8],
+    quote: &dyn Fn(&str) -> String,
+) -> Result<(String, u64), String> {
+    if (300..=399).contains(&status) {
+        return Err(format!(
+            "HTTP {status}: {}",
+            redirect_not_followed("AZURE_AUTHORITY_HOST")
+        ));
+    }
     let answer: Option<TokenAnswer> = serde_json::from_slice(body).ok();
     if status == 200 {
         let answer = answer.ok_or("HTTP 200 but the body is not a JSON token answer")?;
@@ -227,8 +286,12 @@ pub fn parse_token_response(status: u16, body: &[u8]) -> Result<(String, u64), S
     let Some(answer) = answer.filter(|a| a.error.is_some()) else {
         return Err(format!("HTTP {status} (no OAuth error in the answer)"));
     };
-    let error = answer.error.unwrap_or_default();
-    let description = answer.error_description.as_deref().map(|d| super::one_line(d, 300)).unwrap_or_default();
+    let error = quote(answer.error.as_deref().unwrap_or_default());
+    let description = answer
+        .error_description
+        .as_deref()
+        .map(|d| quote(super::first_line(d)))
+        .unwrap_or_default();
     let codes = answer.error_codes.unwrap_or_default();
     let hint = codes.iter().find_map(|code| match code {
         7000215 => Some("the client secret is wrong: check AZURE_CLIENT_SECRET or the secret in Secrets Manager (use the secret's Value, not its ID)"),
@@ -247,23 +310,21 @@ pub fn parse_token_response(status: u16, body: &[u8]) -> Result<(String, u64), S
 /// `application/x-www-form-urlencoded`: unreserved characters as they are, space as `+`, the rest
 /// percent-encoded.
 pub fn form_urlencoded(fields: &[(&str, &str)]) -> String {
-    let encode = |s: &str| {
-        let mut out = String::with_capacity(s.len());
-        for b in s.bytes() {
-            match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => out.push(b as char),
-                b' ' => out.push('+'),
-                _ => out.push_str(&format!("%{b:02X}")),
-            }
-        }
-        out
-    };
-    fields.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect::<Vec<_>>().join("&")
+    let encode = crate::redact::percent_encoded;
+    fields
+        .iter()
+        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn as_is(text: &str) -> String {
+        text.to_owned()
+    }
 
     #[test]
     fn the_form_is_encoded_as_browsers_do() {
@@ -275,8 +336,15 @@ mod tests {
 
     #[test]
     fn token_answers_are_read() {
-        assert_eq!(parse_token_response(200, br#"{"token_type":"Bearer","expires_in":3599,"access_token":"eyJ0"}"#), Ok(("eyJ0".into(), 3599)));
-        assert_eq!(parse_token_response(200, br#"{"token_type":"Bearer","expires_in":"3599","ext_expires_in":"3599","access_token":"eyJ0"}"#), Ok(("eyJ0".into(), 3599)));
+        assert_eq!(
+            parse_token_response(
+                200,
+                br#"{"token_type":"Bearer","expires_in":3599,"access_token":"eyJ0"}"#,
+                &as_is
+            ),
+            Ok(("eyJ0".into(), 3599))
+        );
+        assert_eq!(parse_token_response(200, br#"{"token_type":"Bearer","expires_in":"3599","ext_expires_in":"3599","access_token":"eyJ0"}"#, &as_is), Ok(("eyJ0".into(), 3599)));
         let cases: [(u16, &[u8], &str); 5] = [
             (
                 401,
@@ -293,7 +361,10 @@ mod tests {
             (200, br#"{"token_type":"Bearer","expires_in":3599}"#, "HTTP 200 but no access_token in the answer"),
         ];
         for (status, body, want) in cases {
-            assert_eq!(parse_token_response(status, body).unwrap_err(), want);
+            assert_eq!(
+                parse_token_response(status, body, &as_is).unwrap_err(),
+                want
+            );
         }
     }
 

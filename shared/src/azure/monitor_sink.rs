@@ -16,7 +16,10 @@
 //! reported with its message id, never silently cut.
 //!
 //! Failures: 401 gets a new token and one more try; 403 is permanent with the role hint; 413
-//! splits; 429 and 5xx are transient with `Retry-After`; other 4xx are permanent.
+//! splits; 429 and 5xx are transient with `Retry-After`; a 3xx is permanent (redirects are not
+//! followed: the bearer token and the events would go to another host); other 4xx are permanent.
+//! Messages quote Azure's `error.code` and the first line of `error.message` through
+//! [`Redactor::quote`] (never the client secret, the token or bytes of the rows sent).
 //!
 //! Settings: `AUDITSTREAM_AZURE_MONITOR_ENDPOINT` (a data collection endpoint, or the DCR's own
 //! logs ingestion endpoint), `AUDITSTREAM_AZURE_MONITOR_DCR_ID` (the DCR's immutable id,
@@ -31,7 +34,9 @@ use super::entra_token::{AccessToken, ClientSecretSource, EntraSettings, EntraTo
 use crate::config::{ConfigError, Env, EnvExt};
 use crate::destination::{DeliveryError, EventLimit, LimitSource, LogSink, SinkLimits};
 use crate::pipeline::Document;
+use crate::redact::{url_for_message, url_text_for_message};
 use crate::secret::fetch_secret_with;
+use crate::transport::redirect_not_followed;
 use super::SetupError;
 
 pub const API_VERSION: &str = "2023-01-01";
@@ -63,8 +68,18 @@ impl MonitorSettings {
         let text = env.required(ENDPOINT, "set it to the logs ingestion endpoint of the data collection rule (or its data collection endpoint), e.g. https://my-dce-5kyl.eastus-1.ingest.monitor.azure.com")?;
         let endpoint = reqwest::Url::parse(&text)
             .ok()
-            .filter(|u| (u.scheme() == "https" || super::is_loopback_http(u)) && u.query().is_none() && u.fragment().is_none())
-            .ok_or_else(|| ConfigError::Invalid { var: ENDPOINT, value: text.clone(), expected: "an https:// URL without query (plain http:// only to 127.0.0.1 or localhost)".into() })?;
+            .filter(|u| {
+                (u.scheme() == "https" || super::is_loopback_http(u))
+                    && u.query().is_none()
+                    && u.fragment().is_none()
+            })
+            .ok_or_else(|| ConfigError::Invalid {
+                var: ENDPOINT,
+                value: url_text_for_message(&text),
+                expected:
+                    "an https:// URL without query (plain http:// only to 127.0.0.1 or localhost)"
+                        .into(),
+            })?;
         let dcr_id = env.required(DCR, "set it to the immutable id of the data collection rule (dcr-…, shown in its JSON view)")?;
         let dcr_ok = dcr_id.strip_prefix("dcr-").is_some_and(|hex| !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit()));
         if !dcr_ok {
@@ -144,7 +159,7 @@ impl LogSink for AzureMonitorSink {
     fn describe(&self) -> String {
         let mut url = self.url.clone();
         url.set_query(None);
-        url.to_string()
+        url_for_message(&url)
     }
 
     fn limits(&self) -> SinkLimits {
@@ -179,9 +194,27 @@ impl LogSink for AzureMonitorSink {
             return Ok(());
         }
         let retry_after = super::retry_after(response.headers());
-        let header_code = response.headers().get("x-ms-error-code").and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let body = response.bytes().await.unwrap_or_default();
-        Err(classify(status, header_code, &body, &self.describe(), &request_id).with_retry_after(retry_after))
+        let header_code = response
+            .headers()
+            .get("x-ms-error-code")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let answer = response.bytes().await.unwrap_or_default();
+        // Anything quoted from the answer is checked against the rows sent (encoded again: only a
+        // failure pays for it), the client secret and the token in use.
+        let mut redactor = self.tokens.redactor().clone();
+        redactor.add_secret(token.expose());
+        let rows = super::monitor_rows::request_body(docs);
+        let quote = |text: &str| redactor.quote(text, &rows, 200);
+        Err(classify(
+            status,
+            header_code,
+            &answer,
+            &self.describe(),
+            &request_id,
+            &quote,
+        )
+        .with_retry_after(retry_after))
     }
 }
 
@@ -196,11 +229,27 @@ struct ErrorDetail {
     message: Option<String>,
 }
 
-/// Maps an ingestion error answer to a delivery error. Pure.
-pub fn classify(status: u16, header_code: Option<String>, body: &[u8], endpoint: &str, request_id: &str) -> DeliveryError {
-    let detail = serde_json::from_slice::<ErrorBody>(body).ok().and_then(|b| b.error);
-    let code = header_code.or_else(|| detail.as_ref().and_then(|d| d.code.clone())).unwrap_or_default();
-    let message = detail.and_then(|d| d.message).map(|m| super::one_line(&m, 200)).unwrap_or_default();
+/// Maps an ingestion error answer to a delivery error, the server's words passed through `quote`.
+/// Pure.
+pub fn classify(
+    status: u16,
+    header_code: Option<String>,
+    body: &[u8],
+    endpoint: &str,
+    request_id: &str,
+    quote: &dyn Fn(&str) -> String,
+) -> DeliveryError {
+    let detail = serde_json::from_slice::<ErrorBody>(body)
+        .ok()
+        .and_then(|b| b.error);
+    let code = header_code
+        .or_else(|| detail.as_ref().and_then(|d| d.code.clone()))
+        .map(|c| quote(&c))
+        .unwrap_or_default();
+    let message = detail
+        .and_then(|d| d.message)
+        .map(|m| quote(super::first_line(&m)))
+        .unwrap_or_default();
     let what = format!(
         "{endpoint}: HTTP {status}{}{}{} (x-ms-client-request-id {request_id})",
         if code.is_empty() { "" } else { " " },
@@ -209,6 +258,7 @@ pub fn classify(status: u16, header_code: Option<String>, body: &[u8], endpoint:
     );
     match status {
         413 => DeliveryError::too_large(what),
+        300..=399 => DeliveryError::permanent(format!("{what}: {}", redirect_not_followed("AUDITSTREAM_AZURE_MONITOR_ENDPOINT"))),
         408 | 429 | 500..=599 => DeliveryError::transient(what),
         401 => DeliveryError::permanent(format!("{what}: refused a freshly issued token too: do AZURE_TENANT_ID and the endpoint belong to the same cloud and tenant?")),
         403 => DeliveryError::permanent(format!(
@@ -223,6 +273,10 @@ pub fn classify(status: u16, header_code: Option<String>, body: &[u8], endpoint:
 mod tests {
     use super::*;
     use crate::destination::FailureKind;
+
+    fn as_is(text: &str) -> String {
+        text.to_owned()
+    }
 
     #[test]
     fn settings_build_the_ingestion_url() {
@@ -259,15 +313,40 @@ mod tests {
     #[test]
     fn answers_map_as_the_contract_says() {
         use FailureKind::*;
-        for (status, want) in [(413, TooLarge), (429, Transient), (500, Transient), (503, Transient), (408, Transient), (400, Permanent), (401, Permanent), (403, Permanent), (404, Permanent)] {
-            assert_eq!(classify(status, None, b"", "https://x", "id").kind, want, "{status}");
+        for (status, want) in [
+            (413, TooLarge),
+            (429, Transient),
+            (500, Transient),
+            (503, Transient),
+            (408, Transient),
+            (400, Permanent),
+            (401, Permanent),
+            (403, Permanent),
+            (404, Permanent),
+        ] {
+            assert_eq!(
+                classify(status, None, b"", "https://x", "id", &as_is).kind,
+                want,
+                "{status}"
+            );
         }
-        let e = classify(403, None, br#"{"error":{"code":"OperationFailed","message":"The authentication token provided does not have access to ingest data for the data collection rule with immutable Id 'dcr-1'.\nmore"}}"#, "https://x/dataCollectionRules/dcr-1/streams/Custom-T_CL", "rid");
+        let e = classify(403, None, br#"{"error":{"code":"OperationFailed","message":"The authentication token provided does not have access to ingest data for the data collection rule with immutable Id 'dcr-1'.\nmore"}}"#, "https://x/dataCollectionRules/dcr-1/streams/Custom-T_CL", "rid", &as_is);
         assert_eq!(
             e.message,
             "https://x/dataCollectionRules/dcr-1/streams/Custom-T_CL: HTTP 403 OperationFailed: The authentication token provided does not have access to ingest data for the data collection rule with immutable Id 'dcr-1'. (x-ms-client-request-id rid): the app (AZURE_CLIENT_ID) needs the Monitoring Metrics Publisher role on this data collection rule; a new role assignment can take up to 30 minutes to apply"
         );
-        assert_eq!(classify(413, Some("ContentLengthLimitExceeded".into()), b"", "https://x", "r").message, "https://x: HTTP 413 ContentLengthLimitExceeded (x-ms-client-request-id r)");
+        assert_eq!(
+            classify(
+                413,
+                Some("ContentLengthLimitExceeded".into()),
+                b"",
+                "https://x",
+                "r",
+                &as_is
+            )
+            .message,
+            "https://x: HTTP 413 ContentLengthLimitExceeded (x-ms-client-request-id r)"
+        );
     }
 
     #[test]

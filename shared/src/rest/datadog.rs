@@ -53,6 +53,34 @@ pub const CONTENT_TYPE: &str = "application/json";
 pub const API_KEY_HEADER: &str = "dd-api-key";
 pub const SITE_VAR: &str = "AUDITSTREAM_DATADOG_SITE";
 
+/// Datadog's documented error answer — `{"errors":[{"status":…,"title":…,"detail":…}]}` (the
+/// v2 `HTTPLogErrors`) or `{"errors":["Bad Request"]}` (`APIErrorResponse`) — as
+/// `title: detail (status)` items joined by `; `, each text passed through `quote`; `None` when the
+/// answer is not of that shape (then it is quoted whole).
+pub fn error_answer(reply: &str, quote: &dyn Fn(&str) -> String) -> Option<String> {
+    let answer: serde_json::Value = serde_json::from_str(reply).ok()?;
+    let errors = answer.get("errors")?.as_array()?;
+    let items: Vec<String> = errors
+        .iter()
+        .filter_map(|e| match e {
+            serde_json::Value::String(text) => Some(quote(text)),
+            serde_json::Value::Object(o) => {
+                let field = |name: &str| o.get(name).and_then(serde_json::Value::as_str).map(quote);
+                let words: Vec<String> = [field("title"), field("detail")]
+                    .into_iter()
+                    .flatten()
+                    .collect();
+                let status = field("status")
+                    .map(|s| format!(" ({s})"))
+                    .unwrap_or_default();
+                Some(format!("{}{status}", words.join(": ")))
+            }
+            _ => None,
+        })
+        .collect();
+    (!items.is_empty()).then(|| items.join("; "))
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Datadog {
     pub source: String,
@@ -215,6 +243,22 @@ fn push_template_item(out: &mut Vec<u8>, item: &[u8], members: &[u8]) -> bool {
 mod tests {
     use super::*;
     use crate::rest::test_docs::job_doc;
+
+    #[test]
+    fn only_the_documented_error_fields_are_quoted() {
+        let quote = |t: &str| t.replace("SECRET", "[redacted]");
+        let reply = r#"{"errors":[{"status":"400","title":"Bad Request","detail":"invalid item SECRET","source":{"echo":"EVENT-MARKER"}}]}"#;
+        assert_eq!(
+            error_answer(reply, &quote).as_deref(),
+            Some("Bad Request: invalid item [redacted] (400)")
+        );
+        assert_eq!(
+            error_answer(r#"{"errors":["Forbidden","SECRET"]}"#, &quote).as_deref(),
+            Some("Forbidden; [redacted]")
+        );
+        assert_eq!(error_answer("{}", &quote), None);
+        assert_eq!(error_answer("upstream timeout", &quote), None);
+    }
 
     #[test]
     fn items_carry_the_document_as_a_json_string() {

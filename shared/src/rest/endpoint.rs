@@ -19,6 +19,7 @@ use crate::config::ConfigError;
 pub struct Endpoint {
     url: Url,
     display: String,
+    secret_path_from: Option<usize>,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -56,7 +57,11 @@ impl Endpoint {
         if url.fragment().is_some() {
             return Err(invalid("a URL without a #fragment"));
         }
-        Ok(Endpoint { display: display(&url, secret_path_from), url })
+        Ok(Endpoint {
+            display: display(&url, secret_path_from),
+            url,
+            secret_path_from,
+        })
     }
 
     /// The full URL, credentials included: only for sending requests.
@@ -78,7 +83,11 @@ impl Endpoint {
     pub fn with_path(&self, path: &str, secret_path_from: Option<usize>) -> Endpoint {
         let mut url = self.url.clone();
         url.set_path(path);
-        Endpoint { display: display(&url, secret_path_from), url }
+        Endpoint {
+            display: display(&url, secret_path_from),
+            url,
+            secret_path_from,
+        }
     }
 
     /// The same endpoint with one more path segment (a Sumo Logic collector code kept in a secret).
@@ -87,7 +96,16 @@ impl Endpoint {
         if let Ok(mut segments) = url.path_segments_mut() {
             segments.pop_if_empty().push(segment);
         }
-        Endpoint { display: display(&url, secret_path_from), url }
+        Endpoint {
+            display: display(&url, secret_path_from),
+            url,
+            secret_path_from,
+        }
+    }
+
+    /// The index of the first path segment that is a secret, if any.
+    pub fn secret_path_from(&self) -> Option<usize> {
+        self.secret_path_from
     }
 
     /// Whether requests go over plain HTTP (loopback only).
@@ -105,29 +123,10 @@ fn is_loopback(url: &Url) -> bool {
     }
 }
 
-/// `scheme://host[:port]/path`, without user info or query, secret segments replaced.
+/// `scheme://host[:port]/path`, without user info or query, secret segments replaced: the one
+/// rendering of URLs in messages, [`crate::redact::url_for_message_hiding`].
 fn display(url: &Url, secret_path_from: Option<usize>) -> String {
-    let mut out = format!("{}://{}", url.scheme(), url.host_str().unwrap_or(""));
-    if let Some(port) = url.port() {
-        out.push_str(&format!(":{port}"));
-    }
-    match url.path_segments() {
-        Some(segments) => {
-            for (i, segment) in segments.enumerate() {
-                out.push('/');
-                if secret_path_from.is_some_and(|from| i >= from) && !segment.is_empty() {
-                    out.push_str("[redacted]");
-                } else {
-                    out.push_str(segment);
-                }
-            }
-        }
-        None => out.push_str(url.path()),
-    }
-    if url.query().is_some() {
-        out.push_str("?[query not shown]");
-    }
-    out
+    crate::redact::url_for_message_hiding(url, secret_path_from)
 }
 
 #[cfg(test)]

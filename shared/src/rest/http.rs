@@ -15,7 +15,11 @@
 //! | other 4xx (400, 401, 403, 404, …) | permanent |
 //!
 //! Errors name the endpoint (without credentials, see [`super::endpoint`]), the status and the
-//! vendor's error text when short — with the token scrubbed out should the server echo it.
+//! vendor's error text: its documented error fields when the answer has them (Splunk HEC's
+//! `text`/`code`, Datadog's `errors`), else the start of the answer — quoted through the sink's one
+//! [`Redactor`], so that neither a credential (the token, `base64(user:token)`, a configured header
+//! value, a URL's password or query) nor any bytes of the request (the events) are repeated should
+//! the server echo them.
 
 use std::time::Duration;
 
@@ -29,9 +33,12 @@ use super::{splunk_hec, Preset, RestSettings, MAX_BYTES_VAR};
 use crate::config::ConfigError;
 use crate::destination::{DeliveryError, LogSink, SinkLimits};
 use crate::pipeline::Document;
+use crate::redact::Redactor;
 use crate::retry::parse_retry_after;
 use crate::secret::{Secret, SecretError};
-use crate::transport::{error_chain, gzip, transport_failure};
+use crate::transport::{
+    error_chain, gzip, http_client, redirect_not_followed, transport_failure, ClientOptions,
+};
 
 /// Vendor error text longer than this is cut.
 const MAX_VENDOR_TEXT: usize = 300;
@@ -57,8 +64,8 @@ pub struct HttpLogSink {
     gzip: bool,
     max_request_bytes: usize,
     limits: SinkLimits,
-    /// To scrub from anything a server says back.
-    secret: Option<Secret>,
+    /// Every credential the requests carry, to remove from anything a server says back.
+    redactor: Redactor,
 }
 
 impl HttpLogSink {
@@ -90,17 +97,16 @@ impl HttpLogSink {
         if let Some((name, value)) = settings.auth.header(token.as_ref())? {
             headers.insert(name, value);
         }
-        let client = reqwest::Client::builder()
-            // A redirect would carry the token to wherever it points; the operator should
-            // configure the final URL instead.
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(settings.timeout)
-            .connect_timeout(Duration::from_secs(5).min(settings.timeout))
-            .tcp_nodelay(true)
-            .pool_idle_timeout(Duration::from_secs(50))
-            .https_only(!endpoint.is_plain_http())
-            .build()
-            .map_err(|e| SinkBuildError::Client { endpoint: endpoint.to_string(), reason: error_chain(&e.without_url()) })?;
+        let redactor = request_credentials(&settings, token.as_ref(), &headers, &endpoint);
+        let options = ClientOptions {
+            timeout: Some(settings.timeout),
+            connect_timeout: Duration::from_secs(5).min(settings.timeout),
+            https_only: !endpoint.is_plain_http(),
+        };
+        let client = http_client(options).map_err(|e| SinkBuildError::Client {
+            endpoint: endpoint.to_string(),
+            reason: error_chain(&e.without_url()),
+        })?;
         Ok(HttpLogSink {
             client,
             limits: settings.limits(),
@@ -109,7 +115,7 @@ impl HttpLogSink {
             preset: settings.preset,
             endpoint,
             headers,
-            secret: token,
+            redactor,
         })
     }
 
@@ -123,6 +129,20 @@ impl HttpLogSink {
         let mut body = Vec::with_capacity(docs_bytes + docs_bytes / 8 + 256 * docs.len());
         self.preset.encode(docs, &mut body);
         body
+    }
+
+    /// What the server answered to the request holding `docs`, fit for an error message: the
+    /// preset's documented error fields if the answer has them, else the answer; quoted through
+    /// the [`Redactor`] against the request body (encoded again: only a failure pays for it).
+    fn quote_reply(&self, reply: &str, docs: &[&Document]) -> String {
+        let body = self.encode(docs);
+        let quote = |text: &str| self.redactor.quote(text, &body, MAX_VENDOR_TEXT);
+        let documented = match &self.preset {
+            Preset::SplunkHec(_) => splunk_hec::error_answer(reply, &quote),
+            Preset::Datadog(_) => super::datadog::error_answer(reply, &quote),
+            Preset::Generic(_) | Preset::SumoLogic(_) => None,
+        };
+        documented.unwrap_or_else(|| quote(reply))
     }
 
     fn too_large(&self, what: &str, size: usize) -> DeliveryError {
@@ -168,7 +188,18 @@ impl LogSink for HttpLogSink {
         let status = response.status();
         let retry_after = response.headers().get(RETRY_AFTER).and_then(|v| v.to_str().ok()).map(str::to_owned);
         let text = read_some(response).await;
-        let mut outcome = classify(&self.endpoint.to_string(), status, retry_after.as_deref(), &text, self.secret.as_ref(), sent_bytes);
+        let vendor = if status.is_success() {
+            String::new()
+        } else {
+            self.quote_reply(&text, docs)
+        };
+        let mut outcome = classify(
+            &self.endpoint.to_string(),
+            status,
+            retry_after.as_deref(),
+            &vendor,
+            sent_bytes,
+        );
         if let Preset::SplunkHec(_) = self.preset {
             outcome = outcome.map_err(|err| splunk_hec::refused_event(err, status.as_u16(), &text, docs.len()));
         }
@@ -179,44 +210,62 @@ impl LogSink for HttpLogSink {
     }
 }
 
-/// What became of a request, from the status, `Retry-After` and the response body.
-pub fn classify(endpoint: &str, status: StatusCode, retry_after: Option<&str>, body: &str, secret: Option<&Secret>, sent_bytes: usize) -> Result<(), DeliveryError> {
+/// Every credential the sink's requests carry: the token, each sensitive header's value (the
+/// auth header, `AUDITSTREAM_REST_HEADERS`), `base64(user:token)` of Basic auth, and what the URL
+/// holds (password, query, a Sumo Logic code).
+fn request_credentials(
+    settings: &RestSettings,
+    token: Option<&Secret>,
+    headers: &HeaderMap,
+    endpoint: &Endpoint,
+) -> Redactor {
+    let mut redactor = Redactor::new();
+    if let Some(token) = token {
+        redactor.add_secret(token.expose());
+        if let super::auth::AuthScheme::Basic { username } = &settings.auth {
+            redactor.add_basic_credentials(username, token.expose());
+        }
+    }
+    for value in headers.values().filter(|v| v.is_sensitive()) {
+        redactor.add_header_value(value);
+    }
+    redactor.add_url(endpoint.url(), endpoint.secret_path_from());
+    redactor
+}
+
+/// What became of a request, from the status, `Retry-After` and the vendor's error text (already
+/// quoted, see [`HttpLogSink::quote_reply`]).
+pub fn classify(
+    endpoint: &str,
+    status: StatusCode,
+    retry_after: Option<&str>,
+    vendor: &str,
+    sent_bytes: usize,
+) -> Result<(), DeliveryError> {
     if status.is_success() {
         return Ok(());
     }
-    let reason = status.canonical_reason().map(|r| format!(" {r}")).unwrap_or_default();
-    let vendor = vendor_text(body, secret);
-    let vendor = if vendor.is_empty() { String::new() } else { format!(": {vendor}") };
+    let reason = status
+        .canonical_reason()
+        .map(|r| format!(" {r}"))
+        .unwrap_or_default();
+    let vendor = if vendor.is_empty() {
+        String::new()
+    } else {
+        format!(": {vendor}")
+    };
     let base = format!("POST {endpoint}: HTTP {}{reason}{vendor}", status.as_u16());
     let code = status.as_u16();
     Err(match code {
         408 | 429 | 500..=599 => DeliveryError::transient(base).with_retry_after(retry_after.and_then(parse_retry_after)),
         413 => DeliveryError::too_large(format!("{base} (request body {sent_bytes} bytes)")),
-        300..=399 => DeliveryError::permanent(format!("{base}; redirects are not followed (they would carry the token elsewhere): set AUDITSTREAM_REST_URL to the final URL")),
+        300..=399 => DeliveryError::permanent(format!("{base}; {}", redirect_not_followed("AUDITSTREAM_REST_URL"))),
         401 | 403 => DeliveryError::permanent(format!(
             "{base}; check the token (AUDITSTREAM_REST_TOKEN_SECRET_ARN, or AUDITSTREAM_REST_TOKEN locally) and AUDITSTREAM_REST_AUTH"
         )),
         404 | 405 => DeliveryError::permanent(format!("{base}; check AUDITSTREAM_REST_URL")),
         _ => DeliveryError::permanent(base),
     })
-}
-
-/// The vendor's error text: secret scrubbed, on one line, cut when long.
-fn vendor_text(body: &str, secret: Option<&Secret>) -> String {
-    let scrubbed = match secret {
-        Some(s) => s.scrub(body),
-        None => body.to_owned(),
-    };
-    let one_line: String = scrubbed.split_whitespace().collect::<Vec<_>>().join(" ");
-    let one_line: String = one_line.chars().filter(|c| !c.is_control()).collect();
-    if one_line.len() <= MAX_VENDOR_TEXT {
-        return one_line;
-    }
-    let mut cut = MAX_VENDOR_TEXT;
-    while !one_line.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    format!("{}… ({} bytes in all)", &one_line[..cut], body.len())
 }
 
 /// Reads the start of a response body (enough for an error text) and drains a little more so
@@ -246,7 +295,17 @@ mod tests {
     const EP: &str = "https://splunk.example.com:8088/services/collector/event";
 
     fn check(status: u16, retry_after: Option<&str>, body: &str) -> Result<(), DeliveryError> {
-        classify(EP, StatusCode::from_u16(status).unwrap(), retry_after, body, Some(&Secret::new("0000-TOKEN-1111")), 1234)
+        let vendor =
+            Redactor::new()
+                .with_secret("0000-TOKEN-1111")
+                .quote(body, b"", MAX_VENDOR_TEXT);
+        classify(
+            EP,
+            StatusCode::from_u16(status).unwrap(),
+            retry_after,
+            &vendor,
+            1234,
+        )
     }
 
     #[test]
@@ -308,5 +367,124 @@ mod tests {
         std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(packed.as_slice()), &mut back).unwrap();
         assert_eq!(back, body);
         assert!(packed.len() < body.len() / 4);
+    }
+}
+
+/// A careless server that answers 400 repeating everything it was sent, headers and body, and
+/// what the sink makes of it: errors that quote neither.
+#[cfg(test)]
+mod echo_tests {
+    use super::*;
+    use crate::rest::test_docs::job_doc;
+    use axum::http::{HeaderMap as AxumHeaders, StatusCode as AxumStatus, Uri};
+    use base64::Engine;
+
+    const TOKEN: &str = "tok-SECRET-7f3e9c2a";
+    const HEADER_SECRET: &str = "hdr-SECRET-41d2";
+    const QUERY_SECRET: &str = "qry-SECRET-99aa";
+    const MARKER: &str = "EVENT-FIELD-MARKER-5e1b";
+
+    /// Answers 400 with the request's headers and body in it: in HEC's `text`, in Datadog's
+    /// `errors[].detail`, or as the whole answer.
+    async fn echo(uri: Uri, headers: AxumHeaders, body: axum::body::Bytes) -> (AxumStatus, String) {
+        let mut said = String::new();
+        for (name, value) in &headers {
+            said.push_str(&format!(
+                "{name}: {}\n",
+                String::from_utf8_lossy(value.as_bytes())
+            ));
+        }
+        said.push_str(&format!("{uri}\n{}", String::from_utf8_lossy(&body)));
+        let answer = match uri.path() {
+            "/services/collector/event" => serde_json::json!({"text": format!("Invalid data format: {said}"), "code": 6}).to_string(),
+            "/api/v2/logs" => serde_json::json!({"errors": [{"status": "400", "title": "Bad Request", "detail": said}]}).to_string(),
+            _ => format!("cannot parse what you sent:\n{said}"),
+        };
+        (AxumStatus::BAD_REQUEST, answer)
+    }
+
+    async fn echo_server() -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a loopback port");
+        let base = format!(
+            "http://{}",
+            listener.local_addr().expect("the bound address")
+        );
+        tokio::spawn(
+            async move { axum::serve(listener, axum::Router::new().fallback(echo)).await },
+        );
+        base
+    }
+
+    #[tokio::test]
+    async fn an_echoing_server_gets_neither_credentials_nor_events_into_the_error() {
+        let base = echo_server().await;
+        let generic_url = format!("{base}/in?api_key={QUERY_SECRET}");
+        let headers = format!("X-Api-Key: {HEADER_SECRET}; X-Env: production");
+        let presets: [Vec<(&str, &str)>; 4] = [
+            vec![
+                ("AUDITSTREAM_REST_URL", &generic_url),
+                ("AUDITSTREAM_REST_AUTH", "basic"),
+                ("AUDITSTREAM_REST_USERNAME", "svc"),
+            ],
+            vec![
+                ("AUDITSTREAM_REST_URL", &generic_url),
+                ("AUDITSTREAM_REST_AUTH", "bearer"),
+            ],
+            vec![
+                ("AUDITSTREAM_REST_PRESET", "splunk_hec"),
+                ("AUDITSTREAM_REST_URL", &base),
+            ],
+            vec![
+                ("AUDITSTREAM_REST_PRESET", "datadog"),
+                ("AUDITSTREAM_REST_URL", &base),
+            ],
+        ];
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!("svc:{TOKEN}"));
+        let body = format!(
+            r#"{{"id":"j-echo-1","recipe_id":"7","status":"failed","lines":[{{"input":"{MARKER}"}}]}}"#
+        );
+        let doc = job_doc("j-echo-1", "2024-05-01T10:15:30Z", &body);
+        for preset in presets {
+            let mut env = preset.clone();
+            env.extend([
+                ("AUDITSTREAM_REST_TOKEN", TOKEN),
+                ("AUDITSTREAM_REST_HEADERS", headers.as_str()),
+            ]);
+            let settings =
+                RestSettings::from_env(&env[..]).unwrap_or_else(|e| panic!("{env:?}: {e}"));
+            let token = settings.token.resolve().await.unwrap();
+            let sink = HttpLogSink::new(settings, token).unwrap();
+
+            let err = sink
+                .send(&[&doc])
+                .await
+                .expect_err("the server answers 400")
+                .to_string();
+
+            assert!(err.contains("HTTP 400 Bad Request: "), "{env:?}: {err}");
+            for leak in [
+                TOKEN,
+                basic.as_str(),
+                basic.trim_end_matches('='),
+                HEADER_SECRET,
+                QUERY_SECRET,
+                MARKER,
+                "j-echo-1",
+                "production",
+            ] {
+                assert!(
+                    !err.contains(leak),
+                    "{env:?}: {leak} is in the error: {err}"
+                );
+            }
+            // The echo did arrive, and is shown with its credentials and request data taken out.
+            assert!(
+                err.contains(crate::redact::REDACTED) && err.contains(crate::redact::REQUEST_DATA),
+                "{env:?}: {err}"
+            );
+            assert!(!err.contains('\n'), "{err}");
+        }
     }
 }

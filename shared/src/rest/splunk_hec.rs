@@ -197,6 +197,25 @@ impl SplunkHec {
 /// refused K and did not index the ones after it, so `err` (the request's error, naming Splunk's
 /// text and code) becomes event K's, with the K before it accepted. Any other answer, or a K
 /// outside the request, leaves `err` about the whole request.
+/// HEC's documented error answer, `{"text":…,"code":N}` with `invalid-event-number` on a batch
+/// error, written again with only those members and its `text` passed through `quote`; `None`
+/// when the answer is not of that shape (then it is quoted whole).
+pub fn error_answer(reply: &str, quote: &dyn Fn(&str) -> String) -> Option<String> {
+    let answer: serde_json::Map<String, serde_json::Value> = serde_json::from_str(reply).ok()?;
+    let text = answer.get("text")?.as_str()?;
+    let code = answer.get("code")?.as_i64()?;
+    let text = serde_json::Value::String(quote(text));
+    Some(
+        match answer
+            .get("invalid-event-number")
+            .and_then(serde_json::Value::as_u64)
+        {
+            Some(k) => format!(r#"{{"text":{text},"code":{code},"invalid-event-number":{k}}}"#),
+            None => format!(r#"{{"text":{text},"code":{code}}}"#),
+        },
+    )
+}
+
 pub fn refused_event(err: DeliveryError, status: u16, body: &str, events: usize) -> DeliveryError {
     let invalid = match serde_json::from_str::<serde_json::Value>(body) {
         Ok(answer) if status == 400 => answer.get("invalid-event-number").and_then(serde_json::Value::as_u64),
@@ -214,6 +233,22 @@ pub fn refused_event(err: DeliveryError, status: u16, body: &str, events: usize)
 mod tests {
     use super::*;
     use crate::rest::test_docs::{activity_doc, job_doc};
+
+    #[test]
+    fn only_the_documented_members_of_an_error_answer_are_quoted() {
+        let quote = |t: &str| t.replace("SECRET", "[redacted]");
+        let reply = r#"{"text":"Invalid data format SECRET","code":6,"invalid-event-number":3,"echo":{"event":"EVENT-MARKER"}}"#;
+        assert_eq!(
+            error_answer(reply, &quote).as_deref(),
+            Some(r#"{"text":"Invalid data format [redacted]","code":6,"invalid-event-number":3}"#)
+        );
+        assert_eq!(
+            error_answer(r#"{"text":"Invalid token","code":4}"#, &quote).as_deref(),
+            Some(r#"{"text":"Invalid token","code":4}"#)
+        );
+        assert_eq!(error_answer("<html>proxy error</html>", &quote), None);
+        assert_eq!(error_answer(r#"{"message":"not HEC"}"#, &quote), None);
+    }
 
     #[test]
     fn envelopes_are_concatenated_with_the_event_embedded_as_is() {
