@@ -88,13 +88,14 @@ impl Redactor {
         self
     }
 
-    /// A header value sent with every request: whole, and its credential after the scheme
-    /// (`Basic <base64 of user:password>`, `Bearer <token>`, `Splunk <token>`).
+    /// A header value sent with every request: the credential after an authentication scheme
+    /// (`Basic <base64 of user:password>`, `Bearer <token>`, `Splunk <token>`: the scheme's name
+    /// is no secret and stays readable), else the whole value.
     pub fn add_header_value(&mut self, value: &HeaderValue) {
         let text = String::from_utf8_lossy(value.as_bytes());
-        self.add_secret(&text);
-        if let Some((_, credential)) = text.split_once(' ') {
-            self.add_secret(credential);
+        match text.split_once(' ') {
+            Some((scheme, credential)) if !scheme.is_empty() && scheme.bytes().all(|b| b.is_ascii_alphabetic()) => self.add_secret(credential),
+            _ => self.add_secret(&text),
         }
     }
 
@@ -418,7 +419,7 @@ mod tests {
         headers.add_header_value(&HeaderValue::from_str(&format!("Basic {basic}")).unwrap());
         assert_eq!(
             headers.redact(&format!("got Authorization: Basic {basic}")),
-            "got Authorization: [redacted]"
+            "got Authorization: Basic [redacted]"
         );
         assert_eq!(headers.redact(&format!("got {basic}")), "got [redacted]");
     }
