@@ -6,8 +6,9 @@
 //! - the activity audit log API reference, <https://docs.workato.com/workato-api/activity-reference.html>
 //!   (and its Embedded twin, <https://docs.workato.com/oem/oem-api/activity-reference.html>): every
 //!   resource type, and the event types of its first sections;
-//! - the audit log streaming samples of Workato's docs (job-history-replication, 2019), for the event
-//!   types streamed then: logins, recipes, folders, packages, connections, invitations.
+//! - the user-activity samples of Workato's audit log streaming page as published in 2019
+//!   (<https://docs.workato.com/job-history-replication.html>), for the event types streamed then:
+//!   logins, recipes, folders, packages, connections, invitations.
 //!
 //! The API reference lists more event types than are copied here. A name missing from these lists
 //! is still applied exactly as configured: it only costs one warning per cold start, so add a name
