@@ -14,7 +14,9 @@
 //! is still applied exactly as configured: it only costs one warning per cold start, so add a name
 //! here (with its source) when Workato documents it.
 
-/// Resource types (`resource.type`), as the API reference spells them.
+/// Resource types (`resource.type`), as the API reference spells them (its current version adds
+/// `CustomOauthKeyAssignment`, the workflow apps' `LCAP::Models::*` and
+/// `OrganizationAdapterPublication` to the list the Embedded page gives).
 pub const KNOWN_RESOURCE_TYPES: &[&str] = &[
     "Account",
     "AccountProperty",
@@ -29,13 +31,17 @@ pub const KNOWN_RESOURCE_TYPES: &[&str] = &[
     "AuditLogReplicationSettings",
     "CommunityAdapterPublication",
     "CustomOauthKey",
+    "CustomOauthKeyAssignment",
     "Deployment",
     "ExportManifest",
     "Flow",
     "Folder",
+    "LCAP::Models::App",
+    "LCAP::Models::Page",
     "LookupTable",
     "ManagedUserGrant",
     "MemberInvitation",
+    "OrganizationAdapterPublication",
     "Package",
     "PrivilegeGroup",
     "Project",
@@ -51,7 +57,7 @@ pub const KNOWN_RESOURCE_TYPES: &[&str] = &[
 
 /// Event types (`event_type`, or `event` in the 2019 stream samples).
 pub const KNOWN_EVENT_TYPES: &[&str] = &[
-    // API reference: Account, AccountProperty, Adapter, ApiAccessProfile
+    // API reference: Account, AccountProperty, Adapter, ApiAccessProfile, ApiClient
     "branding_updated",
     "account_property_created",
     "account_property_deleted",
@@ -67,6 +73,11 @@ pub const KNOWN_EVENT_TYPES: &[&str] = &[
     "access_profile_created",
     "access_profile_deleted",
     "access_profile_updated",
+    "developer_api_client_created",
+    "developer_api_client_deleted",
+    "developer_api_client_updated",
+    "token_leaked",
+    "token_regenerated",
     // the 2019 stream samples
     "user_login",
     "user_logout",
@@ -153,7 +164,7 @@ mod tests {
     #[test]
     fn names_are_known_whatever_their_case_and_the_closest_is_suggested() {
         assert!(TypeKind::Event.is_known("USER_LOGIN"));
-        assert!(TypeKind::Resource.is_known("user") && TypeKind::Resource.is_known("tags::models::tag"));
+        assert!(TypeKind::Resource.is_known("user") && TypeKind::Resource.is_known("tags::models::tag") && TypeKind::Resource.is_known("LCAP::Models::App"));
         assert!(!TypeKind::Event.is_known("User") && !TypeKind::Resource.is_known("user_login"));
         assert_eq!(TypeKind::Event.closest("user_logn"), Some("user_login"));
         assert_eq!(TypeKind::Event.closest("RECIPE_STOP"), Some("recipe_stopped"));

@@ -600,6 +600,7 @@ mod tests {
                     "AUDITSTREAM_REST_URL",
                     "http://user:SECRET@logs.example.com/in?token=SECRET",
                 )][..],
+                None,
             )
             .unwrap_err()
             .to_string(),

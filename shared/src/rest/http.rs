@@ -453,7 +453,7 @@ mod echo_tests {
                 ("AUDITSTREAM_REST_HEADERS", headers.as_str()),
             ]);
             let settings =
-                RestSettings::from_env(&env[..]).unwrap_or_else(|e| panic!("{env:?}: {e}"));
+                RestSettings::from_env(&env[..], None).unwrap_or_else(|e| panic!("{env:?}: {e}"));
             let token = settings.token.resolve().await.unwrap();
             let sink = HttpLogSink::new(settings, token).unwrap();
 
