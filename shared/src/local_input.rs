@@ -50,6 +50,9 @@ pub fn max_input_bytes(max_event_bytes: usize) -> u64 {
 
 const BOM: char = '\u{feff}';
 
+/// [`max_input_bytes`] in words, for messages.
+const LIMIT_RULE: &str = "AUDITSTREAM_MAX_EVENT_BYTES, or 6 MiB if larger, plus 1 MiB";
+
 /// A message that could not even be read (unreadable file, a line that is not UTF-8…).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InputProblem {
@@ -284,7 +287,7 @@ impl InputBatches {
                 // Refused without reading it whole. A regular file goes on at the next line; a pipe
                 // or a device may never end a line (`/dev/zero`), so nothing more is read from it.
                 stream.started = true;
-                let mut message = format!("line is over {limit} bytes, the most read as one event (AUDITSTREAM_MAX_EVENT_BYTES plus {INPUT_MARGIN_BYTES}): refused");
+                let mut message = format!("line is over {limit} bytes, the most read as one event ({LIMIT_RULE}): refused");
                 if !stream.regular {
                     message.push_str(&format!("; the rest of {} is not read (not a regular file, it may never end)", stream.name));
                     self.pending_problems.push(InputProblem { id, message });
@@ -319,7 +322,7 @@ impl InputBatches {
                 // is a single document (pretty-printed) over the limit, not thousands of bad lines.
                 if serde_json::from_str::<serde::de::IgnoredAny>(text).is_err() {
                     let message = format!(
-                        "{} is over {limit} bytes, the most read as one document (AUDITSTREAM_MAX_EVENT_BYTES plus {INPUT_MARGIN_BYTES}), and is not NDJSON (its first line is not a JSON value): refused",
+                        "{} is over {limit} bytes, the most read as one document ({LIMIT_RULE}), and is not NDJSON (its first line is not a JSON value): refused",
                         stream.name
                     );
                     self.pending_problems.push(InputProblem { id: stream.name.clone(), message });
@@ -669,8 +672,8 @@ mod tests {
         assert_eq!(
             problems,
             [
-                (format!("{n}:2"), "line is over 50 bytes, the most read as one event (AUDITSTREAM_MAX_EVENT_BYTES plus 1048576): refused".to_owned()),
-                (format!("{p}"), format!("{p} is over 50 bytes, the most read as one document (AUDITSTREAM_MAX_EVENT_BYTES plus 1048576), and is not NDJSON (its first line is not a JSON value): refused")),
+                (format!("{n}:2"), "line is over 50 bytes, the most read as one event (AUDITSTREAM_MAX_EVENT_BYTES, or 6 MiB if larger, plus 1 MiB): refused".to_owned()),
+                (format!("{p}"), format!("{p} is over 50 bytes, the most read as one document (AUDITSTREAM_MAX_EVENT_BYTES, or 6 MiB if larger, plus 1 MiB), and is not NDJSON (its first line is not a JSON value): refused")),
             ]
         );
         std::fs::remove_dir_all(dir).unwrap();
@@ -694,7 +697,7 @@ mod tests {
             problems,
             [InputProblem {
                 id: "/dev/zero:1".into(),
-                message: "line is over 1048576 bytes, the most read as one event (AUDITSTREAM_MAX_EVENT_BYTES plus 1048576): refused; the rest of /dev/zero is not read (not a regular file, it may never end)".into()
+                message: "line is over 1048576 bytes, the most read as one event (AUDITSTREAM_MAX_EVENT_BYTES, or 6 MiB if larger, plus 1 MiB): refused; the rest of /dev/zero is not read (not a regular file, it may never end)".into()
             }]
         );
     }
