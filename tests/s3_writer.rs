@@ -326,3 +326,41 @@ async fn the_readmes_cargo_lambda_example_writes_the_sample_batch() {
     assert!(!logs.contains("abandoned"), "{logs}");
     eprintln!("the README's cargo-lambda example: {took:?} (cargo lambda watch, two invokes)");
 }
+
+#[tokio::test]
+async fn auditstream_run_writes_an_event_of_another_stream_and_an_event_with_a_400_byte_id() {
+    let cli = workspace_bin("auditstream-cli", "auditstream");
+    let work = std::env::temp_dir().join(unique_name("spine-edges"));
+    let out_dir = work.join("out");
+    std::fs::create_dir_all(&work).unwrap_or_else(|e| panic!("{e}"));
+    // an API platform request log (neither a job nor an activity), and a job whose id is longer
+    // than a file name may be
+    let other = r#"{"request_id":"req-7f3a","workspace_id":4848,"timestamp":"2026-11-25T10:15:30Z","method":"GET","path":"/api/v1/users","status":200}"#;
+    let long_id = format!("j-{}", "x".repeat(398));
+    let job = format!(r#"{{"id":"{long_id}","recipe_id":3026581,"status":"succeeded","started_at":"2026-11-25T05:30:40Z","completed_at":"2026-11-25T05:30:46Z","context":{{"user_id":33359}}}}"#);
+    let input = work.join("events.ndjson");
+    std::fs::write(&input, format!("{other}\n{job}\n")).unwrap_or_else(|e| panic!("{e}"));
+    let run = || std::process::Command::new(&cli).args(["run", "--to"]).arg(format!("dir:{}", out_dir.display())).arg(&input).output().unwrap_or_else(|e| panic!("{e}"));
+
+    let out = run();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("2 read, 2 written, 0 duplicates, 0 filtered, 0 masked lines, 0 truncated, 0 failed"), "{stdout}\n{stderr}");
+
+    // each file is where the pipeline's key says, with the event in it
+    let pipeline = Pipeline::new(PipelineConfig::default());
+    let now = auditstream::timestamp::Now::capture();
+    let expected = [(other.to_owned(), "4848/other/20261125/req-7f3a/4848-other-req-7f3a-20261125101530-h"), (job.clone(), "33359/jobs/3026581/20261125/j-xxx")];
+    for (event, key_start) in expected {
+        let auditstream::pipeline::Prepared::Ready(doc) = pipeline.prepare(&event, now).unwrap_or_else(|e| panic!("{e}")) else { panic!("filtered") };
+        let key = doc.key.as_str();
+        assert!(key.starts_with(key_start), "{key}");
+        assert!(key.split('/').all(|segment| segment.len() <= 255), "{key}");
+        let written = std::fs::read_to_string(out_dir.join(key)).unwrap_or_else(|e| panic!("{key}: {e}"));
+        assert_eq!(written, event);
+    }
+    // the same again writes nothing new: the long id's shortened name is stable
+    let out = run();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("2 read, 0 written, 2 duplicates"), "{}", String::from_utf8_lossy(&out.stdout));
+    let _ = std::fs::remove_dir_all(&work);
+}

@@ -6,7 +6,7 @@
 //!
 //! | variable | default | meaning |
 //! |---|---|---|
-//! | `AUDITSTREAM_STREAMS` | `job_status,job_details,user_activity` | streams sent (see [`crate::filter`]) |
+//! | `AUDITSTREAM_STREAMS` | `job_status,job_details,user_activity,other` | streams sent (see [`crate::filter`]) |
 //! | `AUDITSTREAM_INCLUDE_EVENT_TYPES` | (all) | activity event types sent, comma-separated, any case |
 //! | `AUDITSTREAM_EXCLUDE_EVENT_TYPES` | (none) | activity event types not sent |
 //! | `AUDITSTREAM_INCLUDE_RESOURCE_TYPES` | (all) | activity resource types sent |
@@ -190,12 +190,12 @@ impl PipelineSettings {
                     let stream = Stream::from_name(name).ok_or_else(|| ConfigError::Invalid {
                         var: "AUDITSTREAM_STREAMS",
                         value: text.clone(),
-                        expected: "a comma-separated list of job_status, job_details, user_activity".into(),
+                        expected: format!("a comma-separated list of {}", Stream::all_names()),
                     })?;
                     set.insert(stream);
                 }
                 if set.is_empty() {
-                    return Err(ConfigError::Invalid { var: "AUDITSTREAM_STREAMS", value: text.clone(), expected: "at least one of job_status, job_details, user_activity".into() });
+                    return Err(ConfigError::Invalid { var: "AUDITSTREAM_STREAMS", value: text.clone(), expected: format!("at least one of {}", Stream::all_names()) });
                 }
                 set
             }
@@ -329,8 +329,8 @@ mod tests {
     #[test]
     fn bad_values_name_the_variable() {
         let cases = [
-            ("AUDITSTREAM_STREAMS", "jobs", "AUDITSTREAM_STREAMS=\"jobs\" is not valid: expected a comma-separated list of job_status, job_details, user_activity"),
-            ("AUDITSTREAM_STREAMS", ",", "AUDITSTREAM_STREAMS=\",\" is not valid: expected at least one of job_status, job_details, user_activity"),
+            ("AUDITSTREAM_STREAMS", "jobs", "AUDITSTREAM_STREAMS=\"jobs\" is not valid: expected a comma-separated list of job_status, job_details, user_activity, other"),
+            ("AUDITSTREAM_STREAMS", ",", "AUDITSTREAM_STREAMS=\",\" is not valid: expected at least one of job_status, job_details, user_activity, other"),
             ("AUDITSTREAM_MAX_EVENT_BYTES", "40MB", "AUDITSTREAM_MAX_EVENT_BYTES=\"40MB\" is not valid: expected a whole number from 1024 to 4294967296"),
             ("AUDITSTREAM_MAX_EVENT_BYTES", "10", "AUDITSTREAM_MAX_EVENT_BYTES=\"10\" is not valid: expected a whole number from 1024 to 4294967296"),
             ("AUDITSTREAM_KEY_LAYOUT", "partner", "AUDITSTREAM_KEY_LAYOUT=\"partner\" is not valid: expected one of standard, embedded"),

@@ -3,6 +3,19 @@
 //! Two families (spec §2): **job** events (job history, with or without step `lines`) and
 //! **activity** events (logins and user activity). Activity events come in today's API shape
 //! (`event_type`, `workspace`) and the 2019 stream shape (`event`, `team`); both are accepted.
+//!
+//! Any other JSON object is an **other** event (API platform request logs, Workato Log events,
+//! Genie conversations, streams not invented yet): it is delivered too, not refused. Nothing about
+//! its shape is known, so its few key fields are looked for by name, in a fixed order, and a field
+//! that is absent, `null`, empty or of an unexpected type is passed over for the next:
+//!
+//! - workspace: `workspace_id`, `workspace.id`, `account_id`, `account.id`, `team_id`, `team.id`
+//!   (a string or an integer);
+//! - time: `timestamp`, `@timestamp`, `time`, `event_time`, `created_at`, `occurred_at`,
+//!   `logged_at`, `date`, `started_at`, `completed_at`, `updated_at` (a string in one of the forms
+//!   of [`crate::timestamp`]); with none, the time the event was received;
+//! - id: `id`, `event_id`, `request_id`, `uuid`, `log_id`, `message_id` (a string or an integer).
+//!
 //! Everything else about the event stays raw: this module reads small top-level fields only.
 
 use serde_json::value::RawValue;
@@ -15,6 +28,7 @@ use crate::timestamp::{TimestampError, UtcTime};
 pub enum EventMeta {
     Job(JobMeta),
     Activity(ActivityMeta),
+    Other(OtherMeta),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,32 +56,53 @@ pub struct ActivityMeta {
     pub time: UtcTime,
 }
 
+/// An event that is neither a job nor an activity (see the module docs for where each field comes from).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OtherMeta {
+    /// The event's own id, if it has one (keys then also use a digest of the event).
+    pub id: Option<String>,
+    /// The workspace or account the event belongs to, if it names one.
+    pub workspace_id: Option<String>,
+    /// The event's time, or when it was received if it has none.
+    pub time: UtcTime,
+    /// The field `time` was read from; `None` when it is the receive time.
+    pub time_field: Option<&'static str>,
+}
+
+/// Where an other event's workspace may be: a top-level field or a path through nested objects.
+const OTHER_WORKSPACE_FIELDS: [&[&str]; 6] = [&["workspace_id"], &["workspace", "id"], &["account_id"], &["account", "id"], &["team_id"], &["team", "id"]];
+/// Where an other event's time may be, first match wins.
+const OTHER_TIME_FIELDS: [&str; 11] = ["timestamp", "@timestamp", "time", "event_time", "created_at", "occurred_at", "logged_at", "date", "started_at", "completed_at", "updated_at"];
+/// Where an other event's id may be, first match wins.
+const OTHER_ID_FIELDS: [&str; 6] = ["id", "event_id", "request_id", "uuid", "log_id", "message_id"];
+
 impl EventMeta {
     pub fn is_job(&self) -> bool {
         matches!(self, EventMeta::Job(_))
     }
 
-    /// The event's time: a job's `completed_at` (else `started_at`), an activity's `timestamp`.
+    /// The event's time: a job's `completed_at` (else `started_at`), an activity's `timestamp`,
+    /// an other event's first time field, else when it was received.
     pub fn time(&self) -> UtcTime {
         match self {
             EventMeta::Job(j) => j.time,
             EventMeta::Activity(a) => a.time,
+            EventMeta::Other(o) => o.time,
         }
     }
 
-    /// An id for logs and request headers: the job id, the activity id, or none.
+    /// An id for logs and request headers: the job id, the activity or other event's id, or none.
     pub fn event_id(&self) -> Option<&str> {
         match self {
             EventMeta::Job(j) => Some(&j.id),
             EventMeta::Activity(a) => a.id.as_deref(),
+            EventMeta::Other(o) => o.id.as_deref(),
         }
     }
 }
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum EventError {
-    #[error("body is a JSON object but not an audit event: it has neither the job fields (id, recipe_id, status) nor an activity `event_type` (or 2019 `event`)")]
-    NotAnAuditEvent,
     #[error("{kind} event has no `{field}`")]
     Missing {
         kind: &'static str,
@@ -83,8 +118,13 @@ pub enum EventError {
     BadTime { field: &'static str, source: TimestampError },
 }
 
-/// Classifies a scanned event and reads its key fields.
-pub fn classify(event: &ScannedObject<'_>) -> Result<EventMeta, EventError> {
+/// Classifies a scanned event and reads its key fields. `received` is the time of an other event
+/// that has none of its own.
+///
+/// An object with the job fields (`id`, `recipe_id` or `flow_id`, `status`) is a job, and one with
+/// `event_type` (or 2019 `event`) an activity: a malformed one is an error naming the field, since
+/// it claims a shape it does not have. Any other object is an other event, which cannot fail.
+pub fn classify(event: &ScannedObject<'_>, received: UtcTime) -> Result<EventMeta, EventError> {
     let is_job = event.has("status") && (event.has("recipe_id") || event.has("flow_id")) && event.has("id");
     if is_job {
         return job_meta(event).map(EventMeta::Job);
@@ -92,7 +132,7 @@ pub fn classify(event: &ScannedObject<'_>) -> Result<EventMeta, EventError> {
     if event.has("event_type") || event.has("event") {
         return activity_meta(event).map(EventMeta::Activity);
     }
-    Err(EventError::NotAnAuditEvent)
+    Ok(EventMeta::Other(other_meta(event, received)))
 }
 
 fn job_meta(event: &ScannedObject<'_>) -> Result<JobMeta, EventError> {
@@ -157,6 +197,21 @@ fn activity_meta(event: &ScannedObject<'_>) -> Result<ActivityMeta, EventError> 
     let timestamp = string_field("timestamp", event.raw("timestamp"))?.ok_or(EventError::Missing { kind: KIND, field: "timestamp" })?;
     let time = parse_time("timestamp", &timestamp)?;
     Ok(ActivityMeta { id, event_type, resource_type, workspace_id, time })
+}
+
+fn other_meta(event: &ScannedObject<'_>, received: UtcTime) -> OtherMeta {
+    // Fields of an unknown stream are read leniently: a value that is not what we look for is
+    // someone else's field of the same name, not a malformed event.
+    let workspace_id = OTHER_WORKSPACE_FIELDS.iter().find_map(|path| {
+        let (top, rest) = path.split_first()?;
+        nested_id(event.raw(top), rest, top).ok().flatten()
+    });
+    let time = OTHER_TIME_FIELDS.iter().find_map(|&field| {
+        let text = string_field(field, event.raw(field)).ok().flatten()?;
+        UtcTime::parse(&text).ok().map(|time| (time, field))
+    });
+    let id = OTHER_ID_FIELDS.iter().find_map(|&field| id_text(field, event.raw(field)?).ok().flatten());
+    OtherMeta { id, workspace_id, time: time.map_or(received, |(t, _)| t), time_field: time.map(|(_, f)| f) }
 }
 
 fn parse_time(field: &'static str, text: &str) -> Result<UtcTime, EventError> {
@@ -240,8 +295,75 @@ fn wrong(field: &str, expected: &'static str, raw: &RawValue) -> EventError {
 mod tests {
     use super::*;
 
+    /// When the events of these tests are received.
+    const RECEIVED: UtcTime = UtcTime { epoch_seconds: 1_764_000_000, millis: 123 };
+
     fn meta(json: &str) -> Result<EventMeta, EventError> {
-        classify(&ScannedObject::scan(json).unwrap())
+        classify(&ScannedObject::scan(json).unwrap(), RECEIVED)
+    }
+
+    fn other(json: &str) -> OtherMeta {
+        match meta(json) {
+            Ok(EventMeta::Other(o)) => o,
+            got => panic!("{json}: not an other event: {got:?}"),
+        }
+    }
+
+    fn at(text: &str) -> UtcTime {
+        UtcTime::parse(text).unwrap()
+    }
+
+    #[test]
+    fn any_other_object_is_an_other_event() {
+        // what today's streams and tomorrow's look like: neither job fields nor an activity type
+        let cases = [
+            // API platform request log
+            (r#"{"request_id":"req-7f3a","workspace_id":4848,"timestamp":"2026-11-25T10:15:30.250Z","method":"GET","status":200}"#,
+             OtherMeta { id: Some("req-7f3a".into()), workspace_id: Some("4848".into()), time: at("2026-11-25T10:15:30.250Z"), time_field: Some("timestamp") }),
+            // a log event with an account and an @timestamp
+            (r#"{"id":991,"account":{"id":"acme"},"@timestamp":"2026-11-25 10:15:30 UTC","message":"hello"}"#,
+             OtherMeta { id: Some("991".into()), workspace_id: Some("acme".into()), time: at("2026-11-25T10:15:30Z"), time_field: Some("@timestamp") }),
+            // a conversation: workspace object, created_at, uuid
+            (r#"{"uuid":"0b6d","workspace":{"id":12,"name":"Acme"},"created_at":"2026-11-25T02:15:30-08:00"}"#,
+             OtherMeta { id: Some("0b6d".into()), workspace_id: Some("12".into()), time: at("2026-11-25T10:15:30Z"), time_field: Some("created_at") }),
+            // nothing we know: no id, no workspace, and the receive time
+            (r#"{"hello":"world"}"#, OtherMeta { id: None, workspace_id: None, time: RECEIVED, time_field: None }),
+            (r#"{}"#, OtherMeta { id: None, workspace_id: None, time: RECEIVED, time_field: None }),
+        ];
+        for (input, want) in cases {
+            assert_eq!(other(input), want, "{input}");
+        }
+    }
+
+    #[test]
+    fn other_events_take_the_first_usable_field_of_each_list() {
+        // an unparseable or non-string time is passed over for the next time field
+        let o = other(r#"{"timestamp":"soon","time":1714558530,"created_at":"2026-11-25T10:15:30Z","updated_at":"2027-01-01T00:00:00Z"}"#);
+        assert_eq!((o.time, o.time_field), (at("2026-11-25T10:15:30Z"), Some("created_at")));
+        // a date alone is no time: the receive time is used
+        let o = other(r#"{"date":"2026-11-25"}"#);
+        assert_eq!((o.time, o.time_field), (RECEIVED, None));
+        // ids: empty, null, objects and fractions are not ids
+        let o = other(r#"{"id":"","event_id":null,"request_id":{"v":1},"uuid":1.5,"log_id":"L-1","message_id":"M"}"#);
+        assert_eq!(o.id.as_deref(), Some("L-1"));
+        // the list order decides, not the order in the event
+        let o = other(r#"{"message_id":"M","id":"I"}"#);
+        assert_eq!(o.id.as_deref(), Some("I"));
+        // workspaces: a name string in `workspace` is not an id; account_id comes next
+        let o = other(r#"{"workspace":"Acme","account_id":77,"team":{"id":3}}"#);
+        assert_eq!(o.workspace_id.as_deref(), Some("77"));
+        let o = other(r#"{"team":{"id":3},"workspace_id":""}"#);
+        assert_eq!(o.workspace_id.as_deref(), Some("3"));
+    }
+
+    #[test]
+    fn what_claims_to_be_a_job_or_an_activity_is_held_to_that_shape() {
+        // job fields or an activity type make an event a job or an activity, never other
+        assert!(matches!(meta(r#"{"id":"j","recipe_id":1,"status":"ok","account_id":1,"started_at":"2022-10-19T22:30:46Z"}"#), Ok(EventMeta::Job(_))));
+        assert!(matches!(meta(r#"{"event_type":"user_login","workspace":{"id":1},"timestamp":"2024-05-01T10:15:30Z"}"#), Ok(EventMeta::Activity(_))));
+        // a job without status, or a status without recipe, is other
+        assert!(matches!(meta(r#"{"id":"j","recipe_id":1,"account_id":1}"#), Ok(EventMeta::Other(_))));
+        assert!(matches!(meta(r#"{"id":"r","status":200}"#), Ok(EventMeta::Other(_))));
     }
 
     #[test]
@@ -285,7 +407,6 @@ mod tests {
     #[test]
     fn bad_events_get_errors_that_name_the_field() {
         let cases = [
-            (r#"{"hello":"world"}"#, EventError::NotAnAuditEvent),
             (r#"{"id":"j","recipe_id":1,"status":"ok","started_at":"2022-10-19T22:30:46Z"}"#,
              EventError::Missing { kind: "job", field: "context.user_id or account_id" }),
             (r#"{"id":"j","recipe_id":[1],"status":"ok"}"#,

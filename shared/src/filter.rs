@@ -1,7 +1,8 @@
 //! Which events a stream sends (spec §1): job status, job details, user activity, plus the
-//! activity-log API's include/exclude lists of event types and resource types. Type names match
-//! whatever their case: `USER_LOGIN` selects `user_login`, `user` selects `User` (ASCII case, the
-//! only case Workato's names have).
+//! activity-log API's include/exclude lists of event types and resource types; and `other`, every
+//! event that is neither a job nor an activity (see [`crate::event`]). The type lists apply to
+//! activity events only. Type names match whatever their case: `USER_LOGIN` selects `user_login`,
+//! `user` selects `User` (ASCII case, the only case Workato's names have).
 
 use std::collections::BTreeSet;
 
@@ -17,17 +18,25 @@ pub enum Stream {
     JobDetails,
     /// Logins and every other user-activity event.
     UserActivity,
+    /// Events that are neither jobs nor activities, with their (masked) `lines` if they have any.
+    Other,
 }
 
 impl Stream {
-    pub const ALL: [Stream; 3] = [Stream::JobStatus, Stream::JobDetails, Stream::UserActivity];
+    pub const ALL: [Stream; 4] = [Stream::JobStatus, Stream::JobDetails, Stream::UserActivity, Stream::Other];
 
     pub fn name(self) -> &'static str {
         match self {
             Stream::JobStatus => "job_status",
             Stream::JobDetails => "job_details",
             Stream::UserActivity => "user_activity",
+            Stream::Other => "other",
         }
+    }
+
+    /// Every stream's name, for messages: `job_status, job_details, user_activity, other`.
+    pub fn all_names() -> String {
+        Stream::ALL.map(Stream::name).join(", ")
     }
 
     pub fn from_name(name: &str) -> Option<Stream> {
@@ -63,6 +72,7 @@ impl Default for EventFilter {
 pub enum FilteredOut {
     JobStreamsOff,
     UserActivityOff,
+    OtherOff,
     EventTypeNotIncluded(String),
     EventTypeExcluded(String),
     ResourceTypeNotIncluded(Option<String>),
@@ -74,6 +84,7 @@ impl std::fmt::Display for FilteredOut {
         match self {
             FilteredOut::JobStreamsOff => f.write_str("job event, but neither job_status nor job_details is in AUDITSTREAM_STREAMS"),
             FilteredOut::UserActivityOff => f.write_str("activity event, but user_activity is not in AUDITSTREAM_STREAMS"),
+            FilteredOut::OtherOff => f.write_str("neither a job nor an activity event, and other is not in AUDITSTREAM_STREAMS"),
             FilteredOut::EventTypeNotIncluded(t) => write!(f, "event type {t} is not in AUDITSTREAM_INCLUDE_EVENT_TYPES"),
             FilteredOut::EventTypeExcluded(t) => write!(f, "event type {t} is in AUDITSTREAM_EXCLUDE_EVENT_TYPES"),
             FilteredOut::ResourceTypeNotIncluded(Some(t)) => write!(f, "resource type {t} is not in AUDITSTREAM_INCLUDE_RESOURCE_TYPES"),
@@ -87,6 +98,10 @@ impl EventFilter {
     /// Decides whether an event is sent and, for jobs, whether with its lines.
     pub fn select(&self, meta: &EventMeta) -> Result<LinesMode, FilteredOut> {
         match meta {
+            // Other events keep their lines (masked) like job details: nothing is known of them
+            // that could justify dropping a field.
+            EventMeta::Other(_) if self.streams.contains(&Stream::Other) => Ok(LinesMode::Keep),
+            EventMeta::Other(_) => Err(FilteredOut::OtherOff),
             EventMeta::Job(_) => {
                 if self.streams.contains(&Stream::JobDetails) {
                     Ok(LinesMode::Keep)
@@ -127,8 +142,12 @@ fn listed(list: &BTreeSet<String>, name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{ActivityMeta, JobMeta};
+    use crate::event::{ActivityMeta, JobMeta, OtherMeta};
     use crate::timestamp::UtcTime;
+
+    fn other() -> EventMeta {
+        EventMeta::Other(OtherMeta { id: None, workspace_id: None, time: UtcTime::from_epoch_seconds(0), time_field: None })
+    }
 
     fn job() -> EventMeta {
         EventMeta::Job(JobMeta { id: "j".into(), recipe_id: "1".into(), status: "succeeded".into(), user_id: "2".into(), time: UtcTime::from_epoch_seconds(0) })
@@ -166,8 +185,23 @@ mod tests {
         assert_eq!(f.select(&activity("user_login", Some("Flow"))), Err(FilteredOut::EventTypeExcluded("user_login".into())));
         assert_eq!(f.select(&activity("recipe_started", None)), Err(FilteredOut::ResourceTypeNotIncluded(None)));
         assert_eq!(f.select(&activity("recipe_started", Some("Flow"))), Ok(LinesMode::Keep));
-        // type lists never touch job events
+        // type lists never touch job events, nor other events
         assert_eq!(f.select(&job()), Ok(LinesMode::Keep));
+        assert_eq!(f.select(&other()), Ok(LinesMode::Keep));
+    }
+
+    #[test]
+    fn the_other_stream_is_on_by_default_and_keeps_lines() {
+        use Stream::*;
+        assert_eq!(Stream::from_name("other"), Some(Other));
+        assert!(EventFilter::default().streams.contains(&Other));
+        assert_eq!(EventFilter::default().select(&other()), Ok(LinesMode::Keep));
+        assert_eq!(filter(&[Other]).select(&other()), Ok(LinesMode::Keep));
+        assert_eq!(filter(&[JobStatus, JobDetails, UserActivity]).select(&other()), Err(FilteredOut::OtherOff));
+        // and it selects nothing else
+        assert_eq!(filter(&[Other]).select(&job()), Err(FilteredOut::JobStreamsOff));
+        assert_eq!(filter(&[Other]).select(&activity("user_login", None)), Err(FilteredOut::UserActivityOff));
+        assert_eq!(Stream::all_names(), "job_status, job_details, user_activity, other");
     }
 
     #[test]

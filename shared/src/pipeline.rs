@@ -125,7 +125,7 @@ impl Pipeline {
     /// Everything but the document's bytes when they are the input's, verbatim (`None`).
     fn plan(&self, body: &str, now: Now, limit: usize) -> Result<Plan, PrepareError> {
         let scanned = ScannedObject::scan(body)?;
-        let meta = classify(&scanned)?;
+        let meta = classify(&scanned, now.utc_time())?;
         let mode = match self.config.filter.select(&meta) {
             Ok(mode) => mode,
             Err(out) => return Ok(Plan::Filtered(out)),
@@ -305,6 +305,37 @@ mod tests {
     }
 
     #[test]
+    fn an_event_of_another_stream_is_delivered_masked_and_sized_like_a_job() {
+        let lines: Vec<String> = (0..4)
+            .map(|i| format!(r#"{{"step":{i},"input":{{"secret":"s3cr3t-{i}"}},"output":{{"v":"{}"}},"mask_data":{}}}"#, "o".repeat(200), i % 2 == 0))
+            .collect();
+        let body = format!(r#"{{"request_id":"req-1","workspace_id":4848,"timestamp":"2026-11-25T10:15:30Z","lines":[{}]}}"#, lines.join(","));
+        let doc = ready(Pipeline::default().prepare(&body, NOW).unwrap());
+        assert!(matches!(doc.meta, EventMeta::Other(_)));
+        assert!(doc.key.as_str().starts_with("4848/other/20261125/req-1/4848-other-req-1-20261125101530-h"), "{}", doc.key);
+        assert_eq!(doc.masked_lines, 2);
+        let text = String::from_utf8(doc.body).unwrap();
+        assert!(!text.contains("s3cr3t-0") && !text.contains("s3cr3t-2"), "{text}");
+        assert!(text.contains("s3cr3t-1") && text.contains("s3cr3t-3"), "unmasked lines are kept: {text}");
+        // over the limit, its lines become the placeholder and everything else stays
+        let small = Pipeline::new(PipelineConfig { max_event_bytes: 200, ..PipelineConfig::default() });
+        let doc = ready(small.prepare(&body, NOW).unwrap());
+        assert!(doc.truncated);
+        assert_eq!(String::from_utf8(doc.body).unwrap(), r#"{"request_id":"req-1","workspace_id":4848,"timestamp":"2026-11-25T10:15:30Z","lines":"Log lines exceed size limit"}"#);
+        // and an event without time is filed under the day it was received
+        let doc = ready(Pipeline::default().prepare(r#"{"hello":"world"}"#, NOW).unwrap());
+        assert!(doc.key.as_str().starts_with("_/other/20230602/h"), "{}", doc.key);
+        assert!(doc.key.as_str().ends_with("-20230602.json"), "{}", doc.key);
+    }
+
+    #[test]
+    fn the_other_stream_can_be_left_out() {
+        let mut config = PipelineConfig::default();
+        config.filter.streams = [Stream::JobStatus, Stream::JobDetails, Stream::UserActivity].into_iter().collect();
+        assert!(matches!(Pipeline::new(config).prepare(r#"{"hello":"world"}"#, NOW).unwrap(), Prepared::Filtered(FilteredOut::OtherOff)));
+    }
+
+    #[test]
     fn job_status_stream_sends_the_summary_only() {
         let mut config = PipelineConfig::default();
         config.filter.streams = [Stream::JobStatus].into_iter().collect();
@@ -319,7 +350,8 @@ mod tests {
         let cases = [
             ("{\"password\":\"hunter2\"", "body is not valid JSON: EOF while parsing an object at line 1 column 21"),
             ("[\"hunter2\"]", "body is JSON but not an object (an audit event is a JSON object)"),
-            ("{\"password\":\"hunter2\"}", "body is a JSON object but not an audit event: it has neither the job fields (id, recipe_id, status) nor an activity `event_type` (or 2019 `event`)"),
+            ("\"hunter2\"", "body is JSON but not an object (an audit event is a JSON object)"),
+            ("{\"id\":\"j\",\"recipe_id\":1,\"status\":\"hunter2\",\"account_id\":1}", "job event has no `completed_at or started_at`"),
         ];
         for (body, want) in cases {
             let err = p.prepare(body, NOW).unwrap_err().to_string();

@@ -5,6 +5,11 @@
 //! `Time#to_s` style (`2019-09-13 17:24:16 UTC`, `2019-08-01 06:43:54 -0700`). All of these are
 //! accepted. Only calendar arithmetic is needed, so this is a few functions rather than a
 //! date-time dependency.
+//!
+//! A [`UtcTime`] always lies within the years 0000 to 9999 (UTC), so a date is always eight digits
+//! and an object key's date folder always sorts. Four-digit years can only leave that range by an
+//! offset (`0000-01-01T00:30:00+01:00` is in the year -1, `9999-12-31T23:00:00-05:00` in 10000):
+//! such a time is clamped to the nearest end, `0000-01-01T00:00:00Z` or `9999-12-31T23:59:59.999Z`.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -17,6 +22,11 @@ pub struct UtcTime {
     /// Milliseconds past `epoch_seconds`, 0 to 999.
     pub millis: u16,
 }
+
+/// `0000-01-01T00:00:00Z`, the earliest [`UtcTime`].
+const MIN_EPOCH_SECONDS: i64 = -62_167_219_200;
+/// `9999-12-31T23:59:59Z`, the latest whole second of a [`UtcTime`].
+const MAX_EPOCH_SECONDS: i64 = 253_402_300_799;
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum TimestampError {
@@ -85,12 +95,22 @@ impl UtcTime {
             _ => return Err(err()),
         };
         let local = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second.min(59);
-        Ok(UtcTime { epoch_seconds: local - offset_seconds, millis })
+        Ok(UtcTime::clamped(local - offset_seconds, millis))
     }
 
-    /// A whole second since the Unix epoch.
+    /// A whole second since the Unix epoch (clamped to the years 0000 to 9999, see the module docs).
     pub fn from_epoch_seconds(epoch_seconds: i64) -> UtcTime {
-        UtcTime { epoch_seconds, millis: 0 }
+        UtcTime::clamped(epoch_seconds, 0)
+    }
+
+    fn clamped(epoch_seconds: i64, millis: u16) -> UtcTime {
+        if epoch_seconds < MIN_EPOCH_SECONDS {
+            UtcTime { epoch_seconds: MIN_EPOCH_SECONDS, millis: 0 }
+        } else if epoch_seconds > MAX_EPOCH_SECONDS {
+            UtcTime { epoch_seconds: MAX_EPOCH_SECONDS, millis: 999 }
+        } else {
+            UtcTime { epoch_seconds, millis }
+        }
     }
 
     /// `YYYYMMDD` in UTC, the date folder of an object key.
@@ -145,6 +165,12 @@ impl Now {
 
     pub fn epoch_micros(&self) -> u128 {
         self.epoch_nanos / 1_000
+    }
+
+    /// This moment as a [`UtcTime`]: the receive time of an event that carries no time of its own.
+    pub fn utc_time(&self) -> UtcTime {
+        let seconds = i64::try_from(self.epoch_nanos / 1_000_000_000).unwrap_or(i64::MAX);
+        UtcTime::clamped(seconds, (self.epoch_nanos / 1_000_000 % 1000) as u16)
     }
 }
 
@@ -243,6 +269,30 @@ mod tests {
         assert_eq!(now.iso8601_seconds(), "2023-06-02T05:30:01Z");
         assert_eq!(now.epoch_millis_fractional(), "1685683801002.2139");
         assert_eq!(now.epoch_micros(), 1_685_683_801_002_213);
+    }
+
+    #[test]
+    fn times_stay_within_the_years_0000_to_9999() {
+        let cases = [
+            ("0000-01-01T00:30:00+01:00", "00000101000000"),
+            ("0000-01-01T00:00:00Z", "00000101000000"),
+            ("9999-12-31T23:59:59Z", "99991231235959"),
+            ("9999-12-31T23:00:00-05:00", "99991231235959"),
+            ("1969-12-31T23:59:59Z", "19691231235959"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(UtcTime::parse(input).unwrap().compact_datetime(), want, "{input}");
+        }
+        assert_eq!(UtcTime::from_epoch_seconds(i64::MIN).compact_datetime(), "00000101000000");
+        assert_eq!(UtcTime::from_epoch_seconds(i64::MAX).compact_datetime(), "99991231235959");
+        assert_eq!(UtcTime::from_epoch_seconds(-1).compact_datetime(), "19691231235959");
+    }
+
+    #[test]
+    fn now_is_also_a_utc_time() {
+        let now = Now { epoch_nanos: 1_685_683_801_002_213_900 };
+        assert_eq!(now.utc_time(), UtcTime { epoch_seconds: 1_685_683_801, millis: 2 });
+        assert_eq!(Now { epoch_nanos: u128::MAX }.utc_time().compact_date(), "99991231");
     }
 
     #[test]

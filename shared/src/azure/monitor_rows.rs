@@ -2,8 +2,8 @@
 //!
 //! | column | type | value |
 //! |---|---|---|
-//! | `TimeGenerated` | datetime | the event's time in UTC, to the millisecond: a job's `completed_at` (else `started_at`), an activity's `timestamp` |
-//! | `EventKind` | string | `job` or `activity` |
+//! | `TimeGenerated` | datetime | the event's time in UTC, to the millisecond: a job's `completed_at` (else `started_at`), an activity's `timestamp`, an other event's first time field (else when it was received) |
+//! | `EventKind` | string | `job`, `activity`, or `other` (neither: see [`crate::event`]) |
 //! | `EventKey` | string | the event's object key (the S3/Blob name): stable, so duplicates from retries can be removed downstream |
 //! | `JobId` | string | jobs: `id` |
 //! | `RecipeId` | string | jobs: `recipe_id` (or `flow_id`) |
@@ -12,7 +12,7 @@
 //! | `ActivityId` | string | activities: `id` (2019-style events have none) |
 //! | `EventType` | string | activities: `event_type` (or the 2019 `event`) |
 //! | `ResourceType` | string | activities: `resource.type` |
-//! | `WorkspaceId` | string | activities: `workspace.id` (else 2019 `team.id`, else `user.id`) |
+//! | `WorkspaceId` | string | activities: `workspace.id` (else 2019 `team.id`, else `user.id`); other events: their workspace or account, when they name one |
 //! | `LinesTruncated` | boolean | the event's `lines` were replaced by `Log lines exceed size limit` |
 //! | `Event` | dynamic | the whole event as written to the other destinations (masked, sized, wrapped by the template if one is set) |
 //!
@@ -70,6 +70,15 @@ pub fn write_row(doc: &Document, out: &mut Vec<u8>) {
                 column("ResourceType", resource);
             }
             column("WorkspaceId", &a.workspace_id);
+        }
+        // An other event's id is in its EventKey and its Event; it gets no column of its own, so
+        // that the table's schema stays what the documented DCR declares.
+        EventMeta::Other(o) => {
+            column("EventKind", "other");
+            column("EventKey", doc.key.as_str());
+            if let Some(workspace) = &o.workspace_id {
+                column("WorkspaceId", workspace);
+            }
         }
     }
     let _ = write!(out, ",\"LinesTruncated\":{},\"Event\":", doc.truncated);
@@ -149,6 +158,29 @@ mod tests {
         let row: serde_json::Value = serde_json::from_slice(&row).unwrap();
         assert!(row.get("ActivityId").is_none() && row.get("ResourceType").is_none());
         assert_eq!(row["EventType"], "login");
+    }
+
+    #[test]
+    fn an_other_row_has_its_kind_key_and_workspace() {
+        let body = r#"{"request_id":"r-1","workspace":{"id":42},"created_at":"2026-11-25T10:15:30.250Z"}"#;
+        let doc = prepare(body);
+        let mut row = Vec::new();
+        write_row(&doc, &mut row);
+        let row: serde_json::Value = serde_json::from_slice(&row).unwrap();
+        assert_eq!(
+            row,
+            serde_json::json!({
+                "TimeGenerated": "2026-11-25T10:15:30.250Z", "EventKind": "other", "EventKey": doc.key.as_str(),
+                "WorkspaceId": "42", "LinesTruncated": false, "Event": serde_json::from_str::<serde_json::Value>(body).unwrap(),
+            })
+        );
+        assert!(doc.key.as_str().starts_with("42/other/20261125/r-1/"), "{}", doc.key);
+        // no workspace: no column; no time: when it was received
+        let mut row = Vec::new();
+        write_row(&prepare(r#"{"note":"x"}"#), &mut row);
+        let row: serde_json::Value = serde_json::from_slice(&row).unwrap();
+        assert!(row.get("WorkspaceId").is_none(), "{row}");
+        assert_eq!(row["TimeGenerated"], "1970-01-01T00:00:00.000Z");
     }
 
     #[test]

@@ -99,9 +99,17 @@ impl WriteError {
     fn is_permanent(&self) -> bool {
         match self {
             WriteError::Io(e) => {
-                matches!(e.kind(), ErrorKind::PermissionDenied | ErrorKind::ReadOnlyFilesystem | ErrorKind::NotADirectory | ErrorKind::InvalidInput)
+                matches!(e.kind(), ErrorKind::PermissionDenied | ErrorKind::ReadOnlyFilesystem | ErrorKind::NotADirectory | ErrorKind::InvalidInput) || is_name_too_long(e)
             }
             _ => true,
+        }
+    }
+
+    /// What to do about it, when the error alone does not say.
+    fn hint(&self) -> &'static str {
+        match self {
+            WriteError::Io(e) if is_name_too_long(e) => " (every key fits a file name, so the directory's own path is too long: choose a shorter --to dir: path)",
+            _ => "",
         }
     }
 }
@@ -121,7 +129,7 @@ impl ObjectStore for DirStore {
             tokio::task::spawn_blocking(move || Self::write_new(&root, &key, &body)).await
         };
         written.map_err(|e| DeliveryError::transient(format!("{describe}: writing {key} was interrupted: {e}")))?.map_err(|e| {
-            let message = format!("{describe}: cannot write {key}: {e}");
+            let message = format!("{describe}: cannot write {key}: {e}{}", e.hint());
             if e.is_permanent() {
                 DeliveryError::permanent(message)
             } else {
@@ -129,6 +137,15 @@ impl ObjectStore for DirStore {
             }
         })
     }
+}
+
+/// ENAMETOOLONG. Keys never hold a name over 255 bytes (see [`crate::key`]), so this comes from a
+/// root path near the system's path limit: the same for every retry, so permanent.
+fn is_name_too_long(e: &std::io::Error) -> bool {
+    #[cfg(unix)]
+    return e.raw_os_error() == Some(libc::ENAMETOOLONG);
+    #[cfg(not(unix))]
+    return e.kind() == ErrorKind::InvalidInput;
 }
 
 #[cfg(test)]
@@ -154,6 +171,33 @@ mod tests {
         // no temporary files are left behind
         assert_eq!(std::fs::read_dir(path.parent().unwrap()).unwrap().count(), 1);
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_key_from_an_event_with_a_400_byte_id_is_written() {
+        let dir = std::env::temp_dir().join(format!("auditstream-dir-{}", rand::random::<u64>()));
+        let meta = EventMeta::Job(JobMeta { id: "j".repeat(400), recipe_id: "2".into(), status: "/..".repeat(100), user_id: "3".into(), time: UtcTime::from_epoch_seconds(0) });
+        let key = ObjectKey::for_event(&meta, KeyLayout::Standard, &KeyPrefix::default(), b"");
+        let store = DirStore::new(&dir);
+        assert_eq!(store.put_new(&key, Bytes::from_static(b"{}")).await.unwrap(), PutOutcome::Created);
+        assert_eq!(store.put_new(&key, Bytes::from_static(b"{}")).await.unwrap(), PutOutcome::AlreadyExists);
+        assert_eq!(std::fs::read(dir.join(key.as_str())).unwrap(), b"{}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_root_too_long_for_the_file_system_is_a_permanent_error() {
+        // Linux allows 4,096 bytes per path: a root of 20 folders of 250 bytes leaves no room.
+        let mut root = std::env::temp_dir().join(format!("auditstream-long-{}", rand::random::<u64>()));
+        let top = root.clone();
+        for i in 0..20 {
+            root.push(format!("{i:03}{}", "d".repeat(247)));
+        }
+        let err = DirStore::new(&root).put_new(&key(), Bytes::new()).await.unwrap_err();
+        assert!(err.is_permanent(), "{err:?}");
+        assert!(err.message.contains("choose a shorter --to dir: path"), "{err}");
+        let _ = std::fs::remove_dir_all(top);
     }
 
     #[tokio::test]
