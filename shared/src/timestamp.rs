@@ -113,6 +113,15 @@ impl UtcTime {
         }
     }
 
+    /// Seconds since the Unix epoch with three decimals, as Splunk HEC's `time` takes them:
+    /// `1666243846.123`, and before 1970 `-0.750` (a quarter second before the epoch plus
+    /// `epoch_seconds` -1 and 250 ms), never `-1.250`.
+    pub fn epoch_seconds_decimal(&self) -> String {
+        let millis = i128::from(self.epoch_seconds) * 1000 + i128::from(self.millis);
+        let sign = if millis < 0 { "-" } else { "" };
+        format!("{sign}{}.{:03}", millis.abs() / 1000, millis.abs() % 1000)
+    }
+
     /// `YYYYMMDD` in UTC, the date folder of an object key.
     pub fn compact_date(&self) -> String {
         let (y, m, d) = civil_from_days(self.epoch_seconds.div_euclid(86_400));
@@ -286,6 +295,21 @@ mod tests {
         assert_eq!(UtcTime::from_epoch_seconds(i64::MIN).compact_datetime(), "00000101000000");
         assert_eq!(UtcTime::from_epoch_seconds(i64::MAX).compact_datetime(), "99991231235959");
         assert_eq!(UtcTime::from_epoch_seconds(-1).compact_datetime(), "19691231235959");
+    }
+
+    #[test]
+    fn epoch_seconds_keep_their_milliseconds_on_both_sides_of_1970() {
+        let cases = [
+            ("2022-10-20T05:30:46.123Z", "1666243846.123"),
+            ("1970-01-01T00:00:00Z", "0.000"),
+            ("1970-01-01T00:00:00.250Z", "0.250"),
+            ("1969-12-31T23:59:59.250Z", "-0.750"),
+            ("1969-12-31T23:59:58Z", "-2.000"),
+            ("0000-01-01T00:00:00Z", "-62167219200.000"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(UtcTime::parse(input).unwrap().epoch_seconds_decimal(), want, "{input}");
+        }
     }
 
     #[test]

@@ -7,8 +7,10 @@
 //! cannot be set there.
 //!
 //! Every request carries `X-Auditstream-Event-Ids`: the ids of its events, comma-separated, in
-//! body order — a job's `id`, an activity's `id`, or for a 2019 activity event without one the
-//! name its object key gives it (`h` + a digest of the event). Characters other than
+//! body order — a job's `id`, an activity's `id`, or the name its object key gives it: for a 2019
+//! activity event without an id (`h` + a digest of the event), and for every other event (neither a
+//! job nor an activity), whose key holds its id and a digest of its content (see [`crate::key`]):
+//! two such events that share an id are two events, not a retry. Characters other than
 //! `A–Z a–z 0–9 - _ . ~ :` are percent-encoded, so the list splits safely on commas. A redelivered
 //! or retried event carries the same id. When the list would be longer than
 //! [`MAX_IDS_HEADER_BYTES`] (large batches; many servers cap a header line at 8 KiB) it is replaced
@@ -20,6 +22,7 @@ use sha2::{Digest, Sha256};
 
 use super::auth::header_name_from;
 use crate::config::ConfigError;
+use crate::event::EventMeta;
 use crate::pipeline::Document;
 
 pub const HEADERS_VAR: &str = "AUDITSTREAM_REST_HEADERS";
@@ -72,7 +75,7 @@ pub fn event_ids_header(docs: &[&Document]) -> (HeaderName, HeaderValue) {
 
 /// The id an event is known by: its own, or the name its object key gives it.
 pub fn event_id(doc: &Document) -> std::borrow::Cow<'_, str> {
-    match doc.meta.event_id() {
+    match doc.meta.event_id().filter(|_| !matches!(doc.meta, EventMeta::Other(_))) {
         Some(id) => id.into(),
         None => {
             let key = doc.key.as_str();
@@ -98,7 +101,7 @@ fn push_encoded(out: &mut String, id: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{ActivityMeta, EventMeta, JobMeta};
+    use crate::event::{ActivityMeta, EventMeta, JobMeta, OtherMeta};
     use crate::key::{KeyLayout, KeyPrefix, ObjectKey};
     use crate::timestamp::UtcTime;
 
@@ -142,6 +145,20 @@ mod tests {
         let doc = Document { key, body: b"{}".to_vec(), meta, masked_lines: 0, truncated: false };
         assert_eq!(event_id(&doc), name);
         assert!(name.starts_with("9-user_login-h"), "{name}");
+    }
+
+    #[test]
+    fn an_other_event_is_named_by_its_key_which_holds_its_id_and_its_content() {
+        let doc = |body: &str| {
+            let meta = EventMeta::Other(OtherMeta { id: Some("req-1".into()), workspace_id: Some("9".into()), time: UtcTime::from_epoch_seconds(0), time_field: Some("timestamp") });
+            let key = ObjectKey::for_event(&meta, KeyLayout::Standard, &KeyPrefix::default(), body.as_bytes());
+            Document { key, body: body.as_bytes().to_vec(), meta, masked_lines: 0, truncated: false }
+        };
+        let (first, changed) = (doc(r#"{"request_id":"req-1","status":200}"#), doc(r#"{"request_id":"req-1","status":500}"#));
+        assert!(event_id(&first).starts_with("9-other-req-1-19700101000000-h"), "{}", event_id(&first));
+        // two events sharing an id are two objects, so receivers must not take one for the other
+        assert_ne!(event_id(&first), event_id(&changed));
+        assert_eq!(event_id(&first), event_id(&doc(r#"{"request_id":"req-1","status":200}"#)));
     }
 
     #[test]

@@ -8,8 +8,9 @@
 //! - **Body**: one envelope per event, envelopes separated by a newline — no array, no commas:
 //!   `{"time":1666243846.000,"host":"h","source":"workato","sourcetype":"_json","index":"audit","event":{…}}`
 //!   - `time`: the event's time (a job's `completed_at`, else `started_at`; an activity's
-//!     `timestamp`) in epoch seconds with the milliseconds the event's time gives (`.000` when
-//!     it has none). Splunk indexes the event at this time rather than at arrival.
+//!     `timestamp`; an other event's first time field, else when it was received) in epoch
+//!     seconds with the milliseconds the event's time gives (`.000` when it has none; before 1970
+//!     negative, `-0.750`). Splunk indexes the event at this time rather than at arrival.
 //!   - `host` (`AUDITSTREAM_SPLUNK_HOST`), `source` (`AUDITSTREAM_SPLUNK_SOURCE`, default
 //!     `workato`), `sourcetype` (`AUDITSTREAM_SPLUNK_SOURCETYPE`, default `_json` so fields are
 //!     extracted at search time), `index` (`AUDITSTREAM_SPLUNK_INDEX`; it must be one of the
@@ -174,7 +175,7 @@ impl SplunkHec {
                 members.clear();
                 if envelope.add_time {
                     // Writing to a Vec cannot fail.
-                    let _ = write!(members, "\"time\":{}.{:03},", time.epoch_seconds, time.millis);
+                    let _ = write!(members, "\"time\":{},", time.epoch_seconds_decimal());
                 }
                 members.extend_from_slice(&envelope.members);
                 // A rendered template with an object of its own always starts with `{`.
@@ -183,8 +184,7 @@ impl SplunkHec {
                 }
             }
             out.extend_from_slice(b"{\"time\":");
-            // Writing to a Vec cannot fail.
-            let _ = write!(out, "{}.{:03}", time.epoch_seconds, time.millis);
+            out.extend_from_slice(time.epoch_seconds_decimal().as_bytes());
             out.extend_from_slice(&self.after_time);
             out.extend_from_slice(&doc.body);
             out.push(b'}');
@@ -279,6 +279,16 @@ mod tests {
         out.clear();
         hec.encode(&[&doc], &mut out);
         assert_eq!(out, br#"{"time":1666218646.000,"source":"workato:\"prod\"","sourcetype":"workato:audit","event":{}}"#);
+    }
+
+    #[test]
+    fn times_before_1970_are_negative_epoch_seconds_with_their_milliseconds() {
+        let hec = SplunkHec::from_env(&[][..], None).unwrap();
+        for (time, want) in [("1969-12-31T23:59:59.250Z", "-0.750"), ("1969-12-31T23:59:58Z", "-2.000"), ("1970-01-01T00:00:00.250Z", "0.250")] {
+            let mut out = Vec::new();
+            hec.encode(&[&job_doc("j-1", time, "{}")], &mut out);
+            assert!(out.starts_with(format!(r#"{{"time":{want},"#).as_bytes()), "{time}: {}", String::from_utf8_lossy(&out));
+        }
     }
 
     #[test]
