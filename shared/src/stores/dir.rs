@@ -6,10 +6,11 @@
 //! under the final name, and an existing object is never replaced.
 //!
 //! Writes stay inside the directory: no symbolic link below it is followed. Each directory of a
-//! key is created, or checked to be a real directory, one at a time (a link `out/4848 ->
-//! /elsewhere` is refused, not written through), and a link at the object's own name is never
-//! taken for the object. Such a write fails permanently, naming the key. The root itself may be a
-//! link: it is the directory the user chose.
+//! key is created or opened from its parent without following a link (`openat(2)` with
+//! `O_NOFOLLOW` on Unix, so a link swapped in between a check and the write is not followed
+//! either): a link `out/4848 -> /elsewhere` is refused, not written through, and a link at the
+//! object's own name is never taken for the object. Such a write fails permanently, naming the
+//! key. The root itself may be a link: it is the directory the user chose.
 
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
@@ -44,40 +45,150 @@ impl DirStore {
             Ok(_) => return Err(WriteError::Io(ErrorKind::NotADirectory.into())),
             Err(_) => std::fs::create_dir_all(root)?,
         }
-        let mut path = root.to_path_buf();
+        // Each directory is opened from its parent, never through a link, and the file is created,
+        // linked and checked inside the directory opened last: a link put in place meanwhile is
+        // not followed either.
+        let mut dir = Dir::open_root(root)?;
         for (i, segment) in segments.iter().enumerate() {
-            path.push(segment);
-            match std::fs::create_dir(&path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(e.into()),
-            }
-            // `create_dir` leaves an existing link alone: look at what is there without following it.
-            let found = std::fs::symlink_metadata(&path)?;
-            if found.file_type().is_symlink() || !found.is_dir() {
-                return Err(WriteError::NotADirectory(segments[..=i].join("/")));
-            }
+            dir = dir.child(segment)?.ok_or_else(|| WriteError::NotADirectory(segments[..=i].join("/")))?;
         }
-        path.push(name);
-        let tmp = path.with_extension(format!("tmp-{}-{:016x}", std::process::id(), rand::random::<u64>()));
-        // `create_new` never follows a link at the temporary name either.
-        let written = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp).and_then(|mut f| std::io::Write::write_all(&mut f, body));
+        // A short temporary name, whatever the length of the object's own.
+        let tmp = format!(".tmp-{}-{:016x}", std::process::id(), rand::random::<u64>());
+        let written = dir.create_new(&tmp).and_then(|mut f| std::io::Write::write_all(&mut f, body));
         if let Err(e) = written {
-            let _ = std::fs::remove_file(&tmp);
+            let _ = dir.remove(&tmp);
             return Err(e.into());
         }
         // Linking never follows a link at the final name: an existing name is "already there".
-        let linked = std::fs::hard_link(&tmp, &path);
-        let _ = std::fs::remove_file(&tmp);
+        let linked = dir.link(&tmp, name);
+        let _ = dir.remove(&tmp);
         match linked {
             Ok(()) => Ok(PutOutcome::Created),
-            Err(e) if e.kind() == ErrorKind::AlreadyExists => match std::fs::symlink_metadata(&path) {
-                Ok(found) if found.is_file() => Ok(PutOutcome::AlreadyExists),
-                Ok(_) => Err(WriteError::NotAFile),
-                Err(e) => Err(e.into()),
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => match dir.is_file(name)? {
+                true => Ok(PutOutcome::AlreadyExists),
+                false => Err(WriteError::NotAFile),
             },
             Err(e) => Err(e.into()),
         }
+    }
+}
+
+/// An open directory under the root, reached without following a link (`openat(2)` with
+/// `O_NOFOLLOW`, so nothing changed by path between a check and a write).
+#[cfg(unix)]
+struct Dir(std::os::fd::OwnedFd);
+
+#[cfg(unix)]
+impl Dir {
+    fn name(name: &str) -> std::io::Result<std::ffi::CString> {
+        std::ffi::CString::new(name).map_err(|_| ErrorKind::InvalidInput.into())
+    }
+
+    fn check(result: libc::c_int) -> std::io::Result<libc::c_int> {
+        if result < 0 {
+            Err(std::io::Error::last_os_error())
+        } else {
+            Ok(result)
+        }
+    }
+
+    /// The root itself may be a link: it is the directory the user chose.
+    fn open_root(root: &Path) -> std::io::Result<Dir> {
+        Ok(Dir(std::fs::File::open(root)?.into()))
+    }
+
+    /// The directory `name` in this one, created if missing; `None` if a link or a file is there.
+    fn child(&self, name: &str) -> std::io::Result<Option<Dir>> {
+        use std::os::fd::{AsRawFd, FromRawFd};
+        let c = Self::name(name)?;
+        // SAFETY: a valid directory descriptor and a NUL-terminated name, both alive for the call.
+        if let Err(e) = Self::check(unsafe { libc::mkdirat(self.0.as_raw_fd(), c.as_ptr(), 0o777) }) {
+            if e.kind() != ErrorKind::AlreadyExists {
+                return Err(e);
+            }
+        }
+        let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+        // SAFETY: as above; the descriptor returned is owned by the `OwnedFd` alone.
+        match Self::check(unsafe { libc::openat(self.0.as_raw_fd(), c.as_ptr(), flags) }) {
+            Ok(fd) => Ok(Some(Dir(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }))),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ELOOP) | Some(libc::ENOTDIR)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A new file `name` in this directory; fails if anything, a link included, is there.
+    fn create_new(&self, name: &str) -> std::io::Result<std::fs::File> {
+        use std::os::fd::{AsRawFd, FromRawFd};
+        let c = Self::name(name)?;
+        let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+        // SAFETY: as in `child`.
+        let fd = Self::check(unsafe { libc::openat(self.0.as_raw_fd(), c.as_ptr(), flags, 0o666 as libc::c_uint) })?;
+        Ok(std::fs::File::from(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }))
+    }
+
+    /// Links `from` as `to` in this directory (`linkat` follows no link).
+    fn link(&self, from: &str, to: &str) -> std::io::Result<()> {
+        use std::os::fd::AsRawFd;
+        let (from, to) = (Self::name(from)?, Self::name(to)?);
+        let fd = self.0.as_raw_fd();
+        // SAFETY: as in `child`.
+        Self::check(unsafe { libc::linkat(fd, from.as_ptr(), fd, to.as_ptr(), 0) }).map(drop)
+    }
+
+    fn remove(&self, name: &str) -> std::io::Result<()> {
+        use std::os::fd::AsRawFd;
+        let c = Self::name(name)?;
+        // SAFETY: as in `child`.
+        Self::check(unsafe { libc::unlinkat(self.0.as_raw_fd(), c.as_ptr(), 0) }).map(drop)
+    }
+
+    /// Whether `name` is a regular file (a link is not).
+    fn is_file(&self, name: &str) -> std::io::Result<bool> {
+        use std::os::fd::AsRawFd;
+        let c = Self::name(name)?;
+        let mut stat = std::mem::MaybeUninit::<libc::stat>::uninit();
+        // SAFETY: as in `child`; `stat` is written by a successful call before it is read.
+        Self::check(unsafe { libc::fstatat(self.0.as_raw_fd(), c.as_ptr(), stat.as_mut_ptr(), libc::AT_SYMLINK_NOFOLLOW) })?;
+        let mode = unsafe { stat.assume_init() }.st_mode;
+        Ok(mode & libc::S_IFMT == libc::S_IFREG)
+    }
+}
+
+/// Elsewhere, the same checks by path: each directory is looked at without following a link.
+#[cfg(not(unix))]
+struct Dir(PathBuf);
+
+#[cfg(not(unix))]
+impl Dir {
+    fn open_root(root: &Path) -> std::io::Result<Dir> {
+        Ok(Dir(root.to_path_buf()))
+    }
+
+    fn child(&self, name: &str) -> std::io::Result<Option<Dir>> {
+        let path = self.0.join(name);
+        match std::fs::create_dir(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+        let found = std::fs::symlink_metadata(&path)?;
+        Ok((!found.file_type().is_symlink() && found.is_dir()).then_some(Dir(path)))
+    }
+
+    fn create_new(&self, name: &str) -> std::io::Result<std::fs::File> {
+        std::fs::OpenOptions::new().write(true).create_new(true).open(self.0.join(name))
+    }
+
+    fn link(&self, from: &str, to: &str) -> std::io::Result<()> {
+        std::fs::hard_link(self.0.join(from), self.0.join(to))
+    }
+
+    fn remove(&self, name: &str) -> std::io::Result<()> {
+        std::fs::remove_file(self.0.join(name))
+    }
+
+    fn is_file(&self, name: &str) -> std::io::Result<bool> {
+        Ok(std::fs::symlink_metadata(self.0.join(name))?.is_file())
     }
 }
 
