@@ -842,3 +842,63 @@ async fn auditstream_run_to_a_url_posts_each_event() {
     assert_eq!(ids, ["j-cli-0", "j-cli-1", "j-cli-2", "j-cli-3"]);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `auditstream run` against a careless server that answers 400 repeating the request (headers
+/// and body), with inputs whose names and message ids carry a terminal escape and a newline: what
+/// the command prints names every failure on one line each, escaped, and quotes neither a
+/// credential nor the event.
+#[tokio::test]
+async fn auditstream_run_prints_no_credential_no_event_and_no_control_character() {
+    use axum::http::{HeaderMap, StatusCode};
+    use base64::Engine;
+
+    const TOKEN: &str = "tok-SECRET-run-5c0f";
+    const HEADER_SECRET: &str = "hdr-SECRET-run-77b1";
+    const MARKER: &str = "EVENT-FIELD-MARKER-run-19e4";
+    async fn echo(headers: HeaderMap, body: String) -> (StatusCode, String) {
+        let said: Vec<String> = headers.iter().map(|(n, v)| format!("{n}: {}", String::from_utf8_lossy(v.as_bytes()))).collect();
+        (StatusCode::BAD_REQUEST, format!("rejected:\n{}\n{body}", said.join("\n")))
+    }
+    let server = auditstream_e2e::fake_server::FakeServer::start("echo-receiver", axum::Router::new().fallback(echo));
+    let dir = std::env::temp_dir().join(unique_name("rest-cli-leaks"));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let forged = "events\x1b[2J\nfailed fake.ndjson";
+    let event = format!(r#"{{"id":"j-leak-1","recipe_id":7,"status":"failed","completed_at":"2026-11-25T10:00:05Z","context":{{"user_id":4411}},"lines":[{{"input":{{"q":"{MARKER}"}}}}]}}"#);
+    std::fs::write(dir.join(forged), format!("not json\n{event}\n")).unwrap_or_else(|e| panic!("{e}"));
+    let records = serde_json::json!({"Records": [{"messageId": "m-1\u{1b}]0;owned\u{7}\r\nfailed fake", "body": "not json either"}]});
+    std::fs::write(dir.join("sqs.json"), records.to_string()).unwrap_or_else(|e| panic!("{e}"));
+    let cli = workspace_bin("auditstream-cli", "auditstream");
+
+    let out = std::process::Command::new(cli)
+        .args(["run", "--to", &format!("{}/ingest", server.base_url())])
+        .arg(&dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("AUDITSTREAM_REST_AUTH", "basic")
+        .env("AUDITSTREAM_REST_USERNAME", "svc")
+        .env("AUDITSTREAM_REST_TOKEN", TOKEN)
+        .env("AUDITSTREAM_REST_HEADERS", format!("X-Api-Key: {HEADER_SECRET}"))
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "stdout: {stdout}\nstderr: {stderr}");
+    assert!(stdout.contains("3 read, 0 written") && stdout.contains("3 failed"), "{stdout}");
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("svc:{TOKEN}"));
+    for leak in [TOKEN, basic.as_str(), HEADER_SECRET, MARKER] {
+        assert!(!stderr.contains(leak), "{leak} is in what the command printed:\n{stderr}");
+    }
+    assert!(!stderr.contains(['\x1b', '\x07', '\r']), "a control character reached the terminal:\n{stderr:?}");
+    // Every line is a failure or a log line (the sink's warning), each about one message.
+    assert!(stderr.lines().all(|l| l.starts_with("failed ") || l.starts_with(" WARN ")), "{stderr}");
+    assert!(!stderr.lines().any(|l| l.starts_with("failed fake")), "a name forged a line:\n{stderr}");
+    let lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with("failed ")).collect();
+    assert_eq!(lines.len(), 3, "{stderr}");
+    let named = |needle: &str| lines.iter().find(|l| l.contains(needle)).copied().unwrap_or_else(|| panic!("no line with {needle}:\n{stderr}"));
+    assert!(named(r"events\u{1b}[2J\nfailed fake.ndjson:1:").contains("body is not valid JSON"), "{stderr}");
+    let delivery = named(r"events\u{1b}[2J\nfailed fake.ndjson:2");
+    assert!(delivery.contains("HTTP 400 Bad Request: rejected:") && delivery.contains("Basic [redacted]") && delivery.contains("[request data]"), "{delivery}");
+    named(r"m-1\u{1b}]0;owned\u{7}\r\nfailed fake");
+    let _ = std::fs::remove_dir_all(&dir);
+}
