@@ -24,7 +24,8 @@ use serde_json::{json, Value};
 /// The malformed record of `events/sqs-mixed-batch.json`.
 const MALFORMED: &str = "4d1e7a20-5f6b-4c8d-9e0f-1a2b3c4d5e06";
 
-/// The five objects the sample events become (Workato's job layout; our activity layout).
+/// The five objects the sample events of the mixed batch become (Workato's job layout; our
+/// activity layout).
 const SAMPLE_KEYS: [&str; 5] = [
     "33359/jobs/1004057/20261125/j-AEcaPq12-FaIl01/33359-1004057-j-AEcaPq12-FaIl01-20261125053046-failed.json",
     "33359/jobs/3026581/20261125/j-AEcaNzd9-dGQ4Bf/33359-3026581-j-AEcaNzd9-dGQ4Bf-20261125053046-succeeded.json",
@@ -32,6 +33,15 @@ const SAMPLE_KEYS: [&str; 5] = [
     "4848/activities/20261125/123456789/4848-user_login-123456789-20261125101530.json",
     "4848/activities/20261125/hf30214978c546ecf6f15/4848-recipe_stopped-hf30214978c546ecf6f15-20261125195506.json",
 ];
+
+/// The object `events/sqs-other-event.json` becomes: an API request log, neither a job nor an
+/// activity, in the `other` stream (our layout: workspace, date, request id, time, digest).
+const OTHER_SAMPLE_KEY: &str = "4848/other/20261125/0f8e4a2c-7b1d-4e6f-9a3c-5d2b1e0f7a91/4848-other-0f8e4a2c-7b1d-4e6f-9a3c-5d2b1e0f7a91-20261125101602-hf7040688cddf79401b30.json";
+
+/// Every object the files of `events/` become.
+fn every_sample_key() -> BTreeSet<String> {
+    SAMPLE_KEYS.iter().chain([&OTHER_SAMPLE_KEY]).map(|k| k.to_string()).collect()
+}
 
 fn sample_event(name: &str) -> Value {
     let path = workspace_root().join("events").join(name);
@@ -192,7 +202,7 @@ async fn the_built_function_answers_every_sample_event() {
         let want = if name == "sqs-mixed-batch.json" { json!({"batchItemFailures": [{"itemIdentifier": MALFORMED}]}) } else { json!({"batchItemFailures": []}) };
         assert_eq!(response, want, "{name}");
     }
-    assert_eq!(keys(&bucket).await, SAMPLE_KEYS.iter().map(|k| k.to_string()).collect::<BTreeSet<_>>());
+    assert_eq!(keys(&bucket).await, every_sample_key());
 
     // one EMF line per batch, naming the function and counting what happened
     let emf = lambda.stdout().lines().filter(|l| l.contains("\"_aws\"")).map(|l| serde_json::from_str::<Value>(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect::<Vec<_>>();
@@ -226,10 +236,10 @@ async fn auditstream_run_writes_the_same_objects_to_a_directory_and_to_s3() {
     let out = run(vec!["run".into(), "--to".into(), format!("dir:{}", dir.display()), workspace_root().join("events").display().to_string()]);
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert_eq!(out.status.code(), Some(1), "one event failed\n{stdout}\n{stderr}");
-    assert!(stdout.contains("11 read, 5 written, 5 duplicates, 0 filtered, 2 masked lines, 0 truncated, 1 failed"), "{stdout}");
+    assert!(stdout.contains("12 read, 6 written, 5 duplicates, 0 filtered, 2 masked lines, 0 truncated, 1 failed"), "{stdout}");
     assert!(stderr.contains(&format!("failed {MALFORMED}: body is not valid JSON")), "{stderr}");
-    for key in SAMPLE_KEYS {
-        let text = std::fs::read_to_string(dir.join(key)).unwrap_or_else(|e| panic!("{key}: {e}"));
+    for key in every_sample_key() {
+        let text = std::fs::read_to_string(dir.join(&key)).unwrap_or_else(|e| panic!("{key}: {e}"));
         serde_json::from_str::<Value>(&text).unwrap_or_else(|e| panic!("{key}: {e}"));
     }
 

@@ -30,7 +30,7 @@ use crate::destinations::{self, DestSpec};
 pub const LONG_ABOUT: &str = "Process the messages of an SQS queue as the auditstream Lambda functions do.\n\n\
 Behaves like the Lambda event source mapping: receives up to --batch-size messages, resolves each \
 (SNS and EventBridge envelopes, S3 payload pointers), runs the pipeline and delivers to --to, then \
-deletes what was delivered, a duplicate, or filtered out. A permanent failure (not an audit event, a \
+deletes what was delivered, a duplicate, or filtered out. A permanent failure (not a JSON object, a \
 pointer to a missing object, ...) is sent to the dead-letter queue at once when --dlq (or \
 AUDITSTREAM_DLQ_URL) is set, and deleted; without one it is left on the queue. Transient failures are \
 left on the queue: SQS delivers them again after the visibility timeout, and the queue's redrive policy \

@@ -1,6 +1,6 @@
 //! Poison messages to the dead-letter queue at once, instead of a retry storm.
 //!
-//! A message that fails permanently (not JSON, not an audit event, a pointer to a missing
+//! A message that fails permanently (not a JSON object, a malformed job or activity, a pointer to a missing
 //! object, an event that cannot be sized under the limit) would fail the same way on every
 //! redelivery. When `AUDITSTREAM_DLQ_URL` is set, it is sent to that queue right away and then
 //! acknowledged; when the send fails, the message is reported as a batch item failure instead, so
