@@ -19,6 +19,9 @@ TEST_PY_REQUIREMENTS=("moto[server]==5.2.5" "amazon-sqs-extended-client==1.0.1")
 # --beta-features for rust-cargolambda (spec §7d "Verified on this machine class").
 SAM_VENV="$LOCAL/sam"
 SAM_PY_REQUIREMENTS=("aws-sam-cli==1.170.0" "cargo-lambda==1.9.2")
+# cargo-fuzz for the fuzz phase (scripts/fuzz), built from crates.io into its own root.
+CARGO_FUZZ_VERSION="0.13.2"
+CARGO_FUZZ_ROOT="$LOCAL/cargo"
 NPM_PREFIX="$LOCAL/npm"
 NPM_PACKAGES=("azurite@3.35.0")
 SAM_RUST_TARGET="aarch64-unknown-linux-gnu"
@@ -107,6 +110,21 @@ install_sam_tools() {
 _install_sam_tools() {
     ensure_venv "$SAM_VENV" "${SAM_PY_REQUIREMENTS[@]}"
     ensure_rust_target
+}
+
+# cargo-fuzz, for scripts/fuzz. `cargo install --locked` builds it with the versions its release was tested
+# with; the stamp is the binary's own answer to --version.
+install_cargo_fuzz() {
+    with_install_lock _install_cargo_fuzz
+}
+_install_cargo_fuzz() {
+    local bin="$CARGO_FUZZ_ROOT/bin/cargo-fuzz"
+    if [[ "$("$bin" --version 2>/dev/null)" == "cargo-fuzz $CARGO_FUZZ_VERSION" ]]; then
+        return 0
+    fi
+    log "installing into ${CARGO_FUZZ_ROOT#"$ROOT"/}: cargo-fuzz $CARGO_FUZZ_VERSION"
+    cargo install --quiet --locked --root "$CARGO_FUZZ_ROOT" --version "$CARGO_FUZZ_VERSION" cargo-fuzz </dev/null \
+        || die "cargo install cargo-fuzz failed (crates.io must be reachable); rerun to retry"
 }
 
 # ---------------------------------------------------------------------------------------------------------
