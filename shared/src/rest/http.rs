@@ -487,4 +487,51 @@ mod echo_tests {
             assert!(!err.contains('\n'), "{err}");
         }
     }
+
+    /// The same careless server behind the `rest-forwarder` handler with a dead-letter queue: the
+    /// message goes to the queue, and its `auditstream-error` attribute (what the handler also
+    /// logs) quotes no credential and no event; an id with a terminal escape is written escaped.
+    #[tokio::test]
+    async fn the_dead_letter_attributes_of_an_echoed_failure_carry_no_secret_and_no_event() {
+        use crate::dead_letter::{ERROR_ATTRIBUTE, ORIGINAL_MESSAGE_ID_ATTRIBUTE};
+        use crate::queue_batch::tests::MemoryDeadLetters;
+
+        let base = echo_server().await;
+        let url = format!("{base}/in?api_key={QUERY_SECRET}");
+        let headers = format!("X-Api-Key: {HEADER_SECRET}");
+        let env = [
+            ("AUDITSTREAM_REST_URL", url.as_str()),
+            ("AUDITSTREAM_REST_AUTH", "basic"),
+            ("AUDITSTREAM_REST_USERNAME", "svc"),
+            ("AUDITSTREAM_REST_TOKEN", TOKEN),
+            ("AUDITSTREAM_REST_HEADERS", headers.as_str()),
+        ];
+        let settings = RestSettings::from_env(&env[..], None).unwrap();
+        let token = settings.token.resolve().await.unwrap();
+        let sink = HttpLogSink::new(settings, token).unwrap();
+        let dlq = MemoryDeadLetters::default();
+        let sent = dlq.sent.clone();
+        let destination = crate::log_batch::LogSinkDestination::new(sink, 4, crate::retry::RetryPolicy::default());
+        let function = crate::lambda::SqsFunction::new("rest-forwarder", crate::pipeline::Pipeline::default(), destination).with_dead_letter_queue(dlq);
+        let body = format!(r#"{{"id":"j-echo-2","recipe_id":7,"status":"failed","completed_at":"2026-11-25T10:00:05Z","context":{{"user_id":4411}},"lines":[{{"input":{{"q":"{MARKER}"}}}}]}}"#);
+        let id = "m-1\x1b[2J\nfailed fake";
+        let records = serde_json::json!({"Records": [{"messageId": id, "receiptHandle": "rh", "body": body, "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1700000000000"}, "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:audit", "awsRegion": "us-east-1"}]});
+        let mut context = lambda_runtime::Context::default();
+        context.deadline = (std::time::SystemTime::now() + Duration::from_secs(60)).duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+        let event = lambda_runtime::LambdaEvent::new(serde_json::from_value(records).unwrap(), context);
+
+        let response = function.handle(event).await.unwrap();
+
+        assert!(response.batch_item_failures.is_empty(), "dead-lettered, so acknowledged: {response:?}");
+        let sent = sent.lock().unwrap();
+        assert_eq!(sent.len(), 1);
+        let attribute = |name: &str| sent[0].message.attributes[name].as_text().unwrap().to_owned();
+        let error = attribute(ERROR_ATTRIBUTE);
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!("svc:{TOKEN}"));
+        for leak in [TOKEN, basic.as_str(), HEADER_SECRET, QUERY_SECRET, MARKER] {
+            assert!(!error.contains(leak), "{leak} is in the dead letter's reason: {error}");
+        }
+        assert!(error.contains("HTTP 400 Bad Request") && error.contains("Basic [redacted]"), "{error}");
+        assert_eq!(attribute(ORIGINAL_MESSAGE_ID_ATTRIBUTE), "m-1\\u{1b}[2J\\nfailed fake");
+    }
 }
