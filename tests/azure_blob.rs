@@ -99,6 +99,28 @@ async fn every_event_becomes_one_blob_named_like_the_s3_key() {
 }
 
 #[tokio::test]
+async fn an_event_of_another_stream_and_ids_too_long_for_a_name_become_blobs_too() {
+    let az = Azurite::from_env();
+    let container = az.create_container("blob-edges").await;
+    let pipeline = pipeline("audit");
+    let long_id = format!("j-{}", "x".repeat(398));
+    let messages = vec![
+        InboundMessage::new("other", sqs_event("sqs-other-event.json").records.remove(0).body.unwrap_or_default()),
+        InboundMessage::new("long-id", format!(r#"{{"id":"{long_id}","recipe_id":7,"status":"..","completed_at":"2026-11-25T05:30:46Z","context":{{"user_id":5}}}}"#)),
+    ];
+    let report = deliver(store(&az, &container, BlobAuth::SharedKey(dev_credential())), &pipeline, messages.clone()).await;
+    assert_eq!((report.counts.written, report.counts.failed()), (2, 0), "{:?}", report.outcomes);
+    let expected = expected_documents(&pipeline, &messages);
+    assert_eq!(az.list_blobs(&container).await, expected.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>());
+    // the shortened id (`~` and a hash) and the odd status (`%2E%2E`) name the blob as they name the S3 object
+    assert!(expected.iter().any(|(k, _)| k.starts_with("audit/5/jobs/7/20261125/j-xxx") && k.contains('~') && k.ends_with("-%2E%2E.json")), "{expected:?}");
+    assert!(expected.iter().any(|(k, _)| k.starts_with("audit/4848/other/20261125/0f8e4a2c-7b1d-4e6f-9a3c-5d2b1e0f7a91/")), "{expected:?}");
+    for (name, body) in &expected {
+        assert_eq!(&az.get_blob(&container, name).await.body, body, "{name}");
+    }
+}
+
+#[tokio::test]
 async fn a_redelivered_batch_writes_no_second_blob() {
     let az = Azurite::from_env();
     let container = az.create_container("blob-redelivery").await;
