@@ -30,16 +30,19 @@ const MAX_EPOCH_SECONDS: i64 = 253_402_300_799;
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum TimestampError {
-    #[error("expected a date and time like 2022-10-19T22:30:46-07:00, found {0:?}")]
-    Format(String),
-    #[error("date or time out of range in {0:?}")]
-    Range(String),
+    /// The text is not one of the accepted forms. Only its length is kept: a time field can hold
+    /// anything a sender put there, and this error reaches logs and dead-letter attributes.
+    #[error("expected a date and time like 2022-10-19T22:30:46-07:00, found text of {chars} characters that is not one (not shown: it is event data)")]
+    Format { chars: usize },
+    /// The form is right but a month, day, hour, minute, second or offset is out of its range.
+    #[error("date or time out of range (month, day, hour, minute, second or offset) in text of {chars} characters (not shown: it is event data)")]
+    Range { chars: usize },
 }
 
 impl UtcTime {
     /// Parses the timestamp forms described in the module docs.
     pub fn parse(text: &str) -> Result<UtcTime, TimestampError> {
-        let err = || TimestampError::Format(shorten(text));
+        let err = || TimestampError::Format { chars: text.chars().count() };
         let b = text.trim().as_bytes();
         let num = |range: std::ops::Range<usize>| -> Result<i64, TimestampError> {
             let part = b.get(range).ok_or_else(err)?;
@@ -54,7 +57,7 @@ impl UtcTime {
         let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
         let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
         if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) || hour > 23 || minute > 59 || second > 60 {
-            return Err(TimestampError::Range(shorten(text)));
+            return Err(TimestampError::Range { chars: text.chars().count() });
         }
         let mut rest = &b[19..];
         // Fractional seconds: kept to the millisecond (digits past the third are cut, not rounded,
@@ -87,7 +90,7 @@ impl UtcTime {
                 let hours = i64::from((h1 - b'0') * 10 + (h2 - b'0'));
                 let minutes = i64::from((m1 - b'0') * 10 + (m2 - b'0'));
                 if hours > 23 || minutes > 59 {
-                    return Err(TimestampError::Range(shorten(text)));
+                    return Err(TimestampError::Range { chars: text.chars().count() });
                 }
                 let s = (hours * 60 + minutes) * 60;
                 if *sign == b'-' { -s } else { s }
@@ -183,10 +186,6 @@ impl Now {
     }
 }
 
-fn shorten(text: &str) -> String {
-    text.chars().take(40).collect()
-}
-
 fn is_leap(year: i64) -> bool {
     (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
 }
@@ -227,6 +226,22 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unreadable_time_is_described_never_quoted() {
+        // a time field can hold anything a sender put there; its error reaches logs and dead-letter
+        // attributes, so it says what is wrong and how long the text is, never what it says
+        for text in ["SECRETM0001", "2024-05-01TSECRETM0001", "2024-13-01T10:15:30Z SECRETM0001", "2024-05-01T10:15:30+25:00SECRETM0001"] {
+            let err = UtcTime::parse(text).unwrap_err();
+            let shown = err.to_string();
+            assert!(!shown.contains("SECRETM0001"), "{text:?} gave {shown:?}");
+            assert!(shown.contains(&format!("{} characters", text.chars().count())), "{shown}");
+        }
+        assert_eq!(
+            UtcTime::parse("yesterday").unwrap_err().to_string(),
+            "expected a date and time like 2022-10-19T22:30:46-07:00, found text of 9 characters that is not one (not shown: it is event data)"
+        );
+    }
 
     #[test]
     fn every_documented_form_becomes_utc() {
