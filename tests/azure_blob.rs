@@ -22,7 +22,8 @@ use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::LambdaEvent;
 
 /// Every sample event of `events/` but the mixed batch (which repeats them and adds a malformed one).
-const SAMPLE_FILES: [&str; 5] = ["sqs-job-succeeded.json", "sqs-job-failed.json", "sqs-job-masked-lines.json", "sqs-user-login.json", "sqs-recipe-stopped-by-system.json"];
+const SAMPLE_FILES: [&str; 5] =
+    ["sqs-job-succeeded.json", "sqs-job-failed.json", "sqs-job-masked-lines.json", "sqs-user-login.json", "sqs-recipe-stopped-by-system.json"];
 
 fn sqs_event(file: &str) -> SqsEvent {
     let path = workspace_root().join("events").join(file);
@@ -31,11 +32,7 @@ fn sqs_event(file: &str) -> SqsEvent {
 }
 
 fn sample_messages() -> Vec<InboundMessage> {
-    SAMPLE_FILES
-        .iter()
-        .flat_map(|f| sqs_event(f).records)
-        .map(|r| InboundMessage::new(r.message_id.unwrap_or_default(), r.body.unwrap_or_default()))
-        .collect()
+    SAMPLE_FILES.iter().flat_map(|f| sqs_event(f).records).map(|r| InboundMessage::new(r.message_id.unwrap_or_default(), r.body.unwrap_or_default())).collect()
 }
 
 fn pipeline(prefix: &str) -> Pipeline {
@@ -88,7 +85,10 @@ async fn every_event_becomes_one_blob_named_like_the_s3_key() {
     let names: Vec<String> = expected.iter().map(|(k, _)| k.clone()).collect();
     assert_eq!(az.list_blobs(&container).await, names);
     // the layout, pinned for one job and one activity (the same as S3's)
-    assert!(names.contains(&"audit/33359/jobs/3026581/20261125/j-AEcaNzd9-dGQ4Bf/33359-3026581-j-AEcaNzd9-dGQ4Bf-20261125053046-succeeded.json".to_owned()), "{names:#?}");
+    assert!(
+        names.contains(&"audit/33359/jobs/3026581/20261125/j-AEcaNzd9-dGQ4Bf/33359-3026581-j-AEcaNzd9-dGQ4Bf-20261125053046-succeeded.json".to_owned()),
+        "{names:#?}"
+    );
     assert!(names.iter().any(|n| n.starts_with("audit/4848/activities/20261125/123456789/4848-user_login-123456789-")), "{names:#?}");
 
     for (name, body) in &expected {
@@ -106,7 +106,10 @@ async fn an_event_of_another_stream_and_ids_too_long_for_a_name_become_blobs_too
     let long_id = format!("j-{}", "x".repeat(398));
     let messages = vec![
         InboundMessage::new("other", sqs_event("sqs-other-event.json").records.remove(0).body.unwrap_or_default()),
-        InboundMessage::new("long-id", format!(r#"{{"id":"{long_id}","recipe_id":7,"status":"..","completed_at":"2026-11-25T05:30:46Z","context":{{"user_id":5}}}}"#)),
+        InboundMessage::new(
+            "long-id",
+            format!(r#"{{"id":"{long_id}","recipe_id":7,"status":"..","completed_at":"2026-11-25T05:30:46Z","context":{{"user_id":5}}}}"#),
+        ),
     ];
     let report = deliver(store(&az, &container, BlobAuth::SharedKey(dev_credential())), &pipeline, messages.clone()).await;
     assert_eq!((report.counts.written, report.counts.failed()), (2, 0), "{:?}", report.outcomes);
@@ -217,7 +220,11 @@ async fn the_account_comes_from_a_connection_string_or_a_secret_in_secrets_manag
     let endpoint = az.endpoint.to_string();
 
     let connection = format!("DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={DEV_ACCOUNT_KEY};BlobEndpoint={endpoint};");
-    let env = [("AZURE_STORAGE_CONNECTION_STRING", connection.as_str()), ("AUDITSTREAM_AZURE_BLOB_CONTAINER", container.as_str()), ("AUDITSTREAM_AZURE_BLOB_PREFIX", "from-connection-string")];
+    let env = [
+        ("AZURE_STORAGE_CONNECTION_STRING", connection.as_str()),
+        ("AUDITSTREAM_AZURE_BLOB_CONTAINER", container.as_str()),
+        ("AUDITSTREAM_AZURE_BLOB_PREFIX", "from-connection-string"),
+    ];
     let (store, prefix) = AzureBlobStore::connect(BlobSettings::from_env(&env[..]).unwrap(), None).await.unwrap();
     let mut pipeline = pipeline("");
     pipeline.config.key_prefix = prefix;
@@ -246,7 +253,12 @@ async fn the_account_comes_from_a_connection_string_or_a_secret_in_secrets_manag
 
     // A secret that is neither a key nor a SAS token stops the setup, naming variable and ARN only.
     let bad = secrets.create_secret().name(format!("{name}-bad")).secret_string("hunter2").send().await.unwrap().arn.unwrap();
-    let env = [("AUDITSTREAM_AZURE_BLOB_ACCOUNT", "devstoreaccount1"), ("AUDITSTREAM_AZURE_BLOB_ENDPOINT", endpoint.as_str()), ("AUDITSTREAM_AZURE_BLOB_KEY_SECRET_ARN", bad.as_str()), ("AUDITSTREAM_AZURE_BLOB_CONTAINER", container.as_str())];
+    let env = [
+        ("AUDITSTREAM_AZURE_BLOB_ACCOUNT", "devstoreaccount1"),
+        ("AUDITSTREAM_AZURE_BLOB_ENDPOINT", endpoint.as_str()),
+        ("AUDITSTREAM_AZURE_BLOB_KEY_SECRET_ARN", bad.as_str()),
+        ("AUDITSTREAM_AZURE_BLOB_CONTAINER", container.as_str()),
+    ];
     let err = AzureBlobStore::connect(BlobSettings::from_env(&env[..]).unwrap(), Some(&aws)).await.err().expect("a bad secret fails the setup").to_string();
     assert!(err.starts_with(&format!("AUDITSTREAM_AZURE_BLOB_KEY_SECRET_ARN: secret {bad} cannot be used: the secret is neither a SAS token")), "{err}");
     assert!(!err.contains("hunter2"), "{err}");
@@ -273,7 +285,11 @@ async fn the_lambda_handler_reports_exactly_the_failed_messages() {
     let all_ids: Vec<String> = event.records.iter().map(|r| r.message_id.clone().unwrap()).collect();
     let malformed = "4d1e7a20-5f6b-4c8d-9e0f-1a2b3c4d5e06";
 
-    let function = SqsFunction::new("azure-blob-writer", pipeline(""), ObjectStoreDestination::new(store(&az, &container, BlobAuth::SharedKey(dev_credential())), 4, RetryPolicy::default()));
+    let function = SqsFunction::new(
+        "azure-blob-writer",
+        pipeline(""),
+        ObjectStoreDestination::new(store(&az, &container, BlobAuth::SharedKey(dev_credential())), 4, RetryPolicy::default()),
+    );
     let response = function.handle(lambda_event(event.clone())).await.unwrap();
     assert_eq!(failed_ids(&response), [malformed], "only the malformed message fails");
     assert_eq!(az.list_blobs(&container).await.len(), all_ids.len() - 1);
@@ -285,7 +301,11 @@ async fn the_lambda_handler_reports_exactly_the_failed_messages() {
 
     // a container that does not exist: every message is reported, none silently dropped
     let missing = auditstream_e2e::unique_name("no-such-container");
-    let function = SqsFunction::new("azure-blob-writer", pipeline(""), ObjectStoreDestination::new(store(&az, &missing, BlobAuth::SharedKey(dev_credential())), 4, RetryPolicy::default()));
+    let function = SqsFunction::new(
+        "azure-blob-writer",
+        pipeline(""),
+        ObjectStoreDestination::new(store(&az, &missing, BlobAuth::SharedKey(dev_credential())), 4, RetryPolicy::default()),
+    );
     let response = function.handle(lambda_event(event)).await.unwrap();
     let mut want = all_ids.clone();
     want.sort();

@@ -48,7 +48,13 @@ async fn deliver(dest: &LogSinkDestination<AzureMonitorSink>, messages: Vec<Inbo
 /// A job event with `lines` lines of about `line_bytes` each (every fifth one masked).
 fn job(i: usize, lines: usize, line_bytes: usize) -> String {
     let lines: Vec<String> = (0..lines)
-        .map(|n| format!(r#"{{"recipe_line_number":{n},"adapter_name":"http","input":{{"payload":"{}"}},"output":{{"ok":true}},"mask_data":{}}}"#, "x".repeat(line_bytes), n % 5 == 0))
+        .map(|n| {
+            format!(
+                r#"{{"recipe_line_number":{n},"adapter_name":"http","input":{{"payload":"{}"}},"output":{{"ok":true}},"mask_data":{}}}"#,
+                "x".repeat(line_bytes),
+                n % 5 == 0
+            )
+        })
         .collect();
     format!(
         r#"{{"id":"j-{i:05}","recipe_id":{},"status":"{}","started_at":"2026-11-25T10:00:00.000-08:00","completed_at":"2026-11-25T10:{:02}:{:02}.250-08:00","context":{{"user_id":"ou-{}"}},"error":null,"lines":[{}]}}"#,
@@ -62,7 +68,12 @@ fn job(i: usize, lines: usize, line_bytes: usize) -> String {
 }
 
 fn activity(i: usize) -> String {
-    format!(r#"{{"id":{},"event_type":"user_login","timestamp":"2026-11-25T10:15:{:02}.000Z","workspace":{{"id":4848}},"resource":{{"type":"User","id":{i}}},"details":{{"ip":"203.0.113.{}"}}}}"#, 900_000 + i, i % 60, i % 250)
+    format!(
+        r#"{{"id":{},"event_type":"user_login","timestamp":"2026-11-25T10:15:{:02}.000Z","workspace":{{"id":4848}},"resource":{{"type":"User","id":{i}}},"details":{{"ip":"203.0.113.{}"}}}}"#,
+        900_000 + i,
+        i % 60,
+        i % 250
+    )
 }
 
 fn messages(bodies: impl IntoIterator<Item = String>) -> Vec<InboundMessage> {
@@ -94,7 +105,11 @@ fn assert_no_violations(fake: &MonitorFake) {
 async fn rows_are_as_documented() {
     let fake = MonitorFake::start(FakeConfig::default());
     let dest = destination(sink(&fake, &[]).await, 4);
-    let inputs = messages([job(1, 3, 40), activity(2), r#"{"event":"recipe_stopped","team":{"id":4848},"details":{"stop_reason":"system"},"timestamp":"2019-09-13 17:24:16 UTC"}"#.to_owned()]);
+    let inputs = messages([
+        job(1, 3, 40),
+        activity(2),
+        r#"{"event":"recipe_stopped","team":{"id":4848},"details":{"stop_reason":"system"},"timestamp":"2019-09-13 17:24:16 UTC"}"#.to_owned(),
+    ]);
     let report = deliver(&dest, inputs.clone()).await;
     assert_eq!(report.counts.written, 3, "{:?}", report.outcomes);
     assert_no_violations(&fake);
@@ -140,7 +155,8 @@ async fn rows_are_as_documented() {
 async fn lines_are_replaced_before_azure_would_cut_them_and_what_cannot_fit_fails_alone() {
     let fake = MonitorFake::start(FakeConfig::default());
     let dest = destination(sink(&fake, &[]).await, 2);
-    let huge_details = format!(r#"{{"id":77,"event_type":"export","timestamp":"2026-11-25T10:15:30Z","workspace":{{"id":1}},"details":{{"blob":"{}"}}}}"#, "y".repeat(70_000));
+    let huge_details =
+        format!(r#"{{"id":77,"event_type":"export","timestamp":"2026-11-25T10:15:30Z","workspace":{{"id":1}},"details":{{"blob":"{}"}}}}"#, "y".repeat(70_000));
     let inputs = messages([job(1, 20, 5_000), huge_details, activity(3)]);
     let report = deliver(&dest, inputs.clone()).await;
     assert_no_violations(&fake);
@@ -310,7 +326,11 @@ async fn the_built_function_answers_the_sample_events_and_logs_no_secret() {
     drop(lambda);
 
     let wrong = "Wr0ng~secret.value_ZYXWVUTSRQPONMLK";
-    let lambda = LambdaFunction::new(&binary).function_name("azure-monitor-forwarder").envs(env_of(&fake, &[("AZURE_CLIENT_SECRET", wrong)])).spawn().unwrap_or_else(|e| panic!("{e}"));
+    let lambda = LambdaFunction::new(&binary)
+        .function_name("azure-monitor-forwarder")
+        .envs(env_of(&fake, &[("AZURE_CLIENT_SECRET", wrong)]))
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
     let response = lambda.invoke_file(events.join("sqs-user-login.json"), Duration::from_secs(30)).await.unwrap();
     assert_eq!(response, json!({"batchItemFailures": [{"itemIdentifier": "9b4f6c1e-1c3a-4e0f-8a55-0a1b2c3d4e04"}]}));
     // Log lines go to stderr (stdout carries the EMF metrics).

@@ -46,25 +46,13 @@ impl Run {
 
 /// `auditstream run --to dir:OUT INPUT…` with a clean environment, watched (Linux `/proc`).
 fn run(out: &Path, inputs: &[&Path]) -> Run {
-    assert!(
-        Path::new("/proc/self/status").exists(),
-        "this test watches memory through /proc (Linux)"
-    );
+    assert!(Path::new("/proc/self/status").exists(), "this test watches memory through /proc (Linux)");
     let mut command = Command::new(workspace_bin("auditstream-cli", "auditstream"));
-    command
-        .arg("run")
-        .arg("--to")
-        .arg(format!("dir:{}", out.display()))
-        .args(inputs);
-    command
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("NO_COLOR", "1");
+    command.arg("run").arg("--to").arg(format!("dir:{}", out.display())).args(inputs);
+    command.env_clear().env("PATH", std::env::var("PATH").unwrap_or_default()).env("NO_COLOR", "1");
     command.stdout(Stdio::piped()).stderr(Stdio::piped());
     let started = Instant::now();
-    let child = command
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawn auditstream: {e}"));
+    let child = command.spawn().unwrap_or_else(|e| panic!("spawn auditstream: {e}"));
     let pid = child.id();
     let done = Arc::new(AtomicBool::new(false));
     let watcher = {
@@ -78,23 +66,12 @@ fn run(out: &Path, inputs: &[&Path]) -> Run {
                     break;
                 };
                 let kb = |field: &str| {
-                    status.lines().find_map(|l| l.strip_prefix(field)).map(|v| {
-                        v.trim()
-                            .trim_end_matches("kB")
-                            .trim()
-                            .parse::<u64>()
-                            .unwrap_or(0)
-                            * 1024
-                    })
+                    status.lines().find_map(|l| l.strip_prefix(field)).map(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().unwrap_or(0) * 1024)
                 };
                 let Some(hwm) = kb("VmHWM:") else { break }; // a zombie: it has exited
                 peak = peak.max(hwm);
                 if killed.is_none() && (peak > MAX_RSS || started.elapsed() > MAX_TIME) {
-                    killed = Some(format!(
-                        "killed: peak RSS {} MB after {:?}",
-                        peak / 1_000_000,
-                        started.elapsed()
-                    ));
+                    killed = Some(format!("killed: peak RSS {} MB after {:?}", peak / 1_000_000, started.elapsed()));
                     // SAFETY: kill(2) on the child we spawned, which has not been waited for yet.
                     unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
                 }
@@ -103,16 +80,10 @@ fn run(out: &Path, inputs: &[&Path]) -> Run {
             (peak, killed)
         })
     };
-    let output = child
-        .wait_with_output()
-        .unwrap_or_else(|e| panic!("wait: {e}"));
+    let output = child.wait_with_output().unwrap_or_else(|e| panic!("wait: {e}"));
     done.store(true, Ordering::SeqCst);
     let (peak_rss, killed) = watcher.join().unwrap_or_else(|_| panic!("watcher"));
-    let run = Run {
-        output,
-        peak_rss,
-        elapsed: started.elapsed(),
-    };
+    let run = Run { output, peak_rss, elapsed: started.elapsed() };
     if let Some(why) = killed {
         panic!("auditstream run was {why}\n{}", run.describe());
     }
@@ -139,12 +110,7 @@ fn files_under(dir: &Path) -> Vec<String> {
             let path = entry.path();
             match entry.file_type() {
                 Ok(t) if t.is_dir() => walk(&path, root, out),
-                _ => out.push(
-                    path.strip_prefix(root)
-                        .unwrap_or(&path)
-                        .display()
-                        .to_string(),
-                ),
+                _ => out.push(path.strip_prefix(root).unwrap_or(&path).display().to_string()),
             }
         }
     }
@@ -156,16 +122,11 @@ fn files_under(dir: &Path) -> Vec<String> {
 
 /// The `N <what>` counts of the summary line.
 fn count(stdout: &str, what: &str) -> u64 {
-    let line = stdout
-        .lines()
-        .find(|l| l.contains(" read, "))
-        .unwrap_or_else(|| panic!("no summary in {stdout}"));
+    let line = stdout.lines().find(|l| l.contains(" read, ")).unwrap_or_else(|| panic!("no summary in {stdout}"));
     line.split(", ")
         .find_map(|part| {
             let (n, rest) = part.trim().split_once(' ')?;
-            rest.starts_with(what)
-                .then(|| n.parse::<u64>().ok())
-                .flatten()
+            rest.starts_with(what).then(|| n.parse::<u64>().ok()).flatten()
         })
         .unwrap_or_else(|| panic!("no `{what}` in {line}"))
 }
@@ -177,28 +138,10 @@ fn dev_zero_is_refused_at_once_with_bounded_memory() {
     let run = run(&work.join("out"), &[Path::new("/dev/zero")]);
 
     assert_eq!(run.output.status.code(), Some(1), "{}", run.describe());
-    assert!(
-        run.stderr()
-            .contains("failed /dev/zero:1: line is over 42991616 bytes"),
-        "{}",
-        run.describe()
-    );
-    assert!(
-        run.stderr().contains("the rest of /dev/zero is not read"),
-        "{}",
-        run.describe()
-    );
-    assert_eq!(
-        (count(&run.stdout(), "read"), count(&run.stdout(), "failed")),
-        (1, 1),
-        "{}",
-        run.describe()
-    );
-    eprintln!(
-        "/dev/zero refused in {:?} with a peak RSS of {} MB",
-        run.elapsed,
-        run.peak_rss / 1_000_000
-    );
+    assert!(run.stderr().contains("failed /dev/zero:1: line is over 42991616 bytes"), "{}", run.describe());
+    assert!(run.stderr().contains("the rest of /dev/zero is not read"), "{}", run.describe());
+    assert_eq!((count(&run.stdout(), "read"), count(&run.stdout(), "failed")), (1, 1), "{}", run.describe());
+    eprintln!("/dev/zero refused in {:?} with a peak RSS of {} MB", run.elapsed, run.peak_rss / 1_000_000);
     let _ = std::fs::remove_dir_all(work);
 }
 
@@ -207,11 +150,7 @@ fn a_bom_file_and_the_good_records_of_an_sqs_event_are_written_and_the_bad_recor
     let work = temp_dir("cli-records");
     let input = work.join("in");
     std::fs::create_dir_all(&input).unwrap_or_else(|e| panic!("{e}"));
-    std::fs::write(
-        input.join("bom.json"),
-        format!("\u{feff}{}\n", job("j-bom")),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(input.join("bom.json"), format!("\u{feff}{}\n", job("j-bom"))).unwrap_or_else(|e| panic!("{e}"));
     let records = serde_json::json!({"Records": [
         {"messageId": "m-good-1", "body": job("j-sqs-1")},
         {"messageId": "m-bad", "body": {"id": "j-sqs-2"}},
@@ -222,28 +161,12 @@ fn a_bom_file_and_the_good_records_of_an_sqs_event_are_written_and_the_bad_recor
     let run = run(&work.join("out"), &[&input]);
 
     assert_eq!(run.output.status.code(), Some(1), "{}", run.describe());
-    assert_eq!(
-        (
-            count(&run.stdout(), "read"),
-            count(&run.stdout(), "written"),
-            count(&run.stdout(), "failed")
-        ),
-        (4, 3, 1),
-        "{}",
-        run.describe()
-    );
-    assert!(
-        run.stderr().contains("failed m-bad: SQS record 1 in "),
-        "{}",
-        run.describe()
-    );
+    assert_eq!((count(&run.stdout(), "read"), count(&run.stdout(), "written"), count(&run.stdout(), "failed")), (4, 3, 1), "{}", run.describe());
+    assert!(run.stderr().contains("failed m-bad: SQS record 1 in "), "{}", run.describe());
     let written = files_under(&work.join("out"));
     assert_eq!(written.len(), 3, "{written:?}");
     for id in ["j-bom", "j-sqs-1", "j-sqs-3"] {
-        assert!(
-            written.iter().any(|f| f.contains(&format!("/{id}/"))),
-            "{id} not in {written:?}"
-        );
+        assert!(written.iter().any(|f| f.contains(&format!("/{id}/"))), "{id} not in {written:?}");
     }
     let _ = std::fs::remove_dir_all(work);
 }
@@ -255,12 +178,7 @@ fn a_directory_with_symlink_loops_is_walked_once_and_the_loops_are_named() {
     std::fs::create_dir_all(input.join("sub")).unwrap_or_else(|e| panic!("{e}"));
     std::fs::write(input.join("a.json"), job("j-a")).unwrap_or_else(|e| panic!("{e}"));
     std::fs::write(input.join("sub/b.json"), job("j-b")).unwrap_or_else(|e| panic!("{e}"));
-    for (link, target) in [
-        ("self-1", "."),
-        ("self-2", "."),
-        ("sub/up", ".."),
-        ("again.json", "a.json"),
-    ] {
+    for (link, target) in [("self-1", "."), ("self-2", "."), ("sub/up", ".."), ("again.json", "a.json")] {
         std::os::unix::fs::symlink(target, input.join(link)).unwrap_or_else(|e| panic!("{e}"));
     }
 
@@ -269,26 +187,14 @@ fn a_directory_with_symlink_loops_is_walked_once_and_the_loops_are_named() {
     assert_eq!(run.output.status.code(), Some(1), "{}", run.describe());
     // each file once: two events, written; three loops, named and counted as failed
     assert_eq!(
-        (
-            count(&run.stdout(), "read"),
-            count(&run.stdout(), "written"),
-            count(&run.stdout(), "duplicates"),
-            count(&run.stdout(), "failed")
-        ),
+        (count(&run.stdout(), "read"), count(&run.stdout(), "written"), count(&run.stdout(), "duplicates"), count(&run.stdout(), "failed")),
         (5, 2, 0, 3),
         "{}",
         run.describe()
     );
     for link in ["self-1", "self-2", "sub/up"] {
-        let line = format!(
-            "failed {}: symbolic link loop: leads back to",
-            input.join(link).display()
-        );
-        assert!(
-            run.stderr().contains(&line),
-            "no `{line}`\n{}",
-            run.describe()
-        );
+        let line = format!("failed {}: symbolic link loop: leads back to", input.join(link).display());
+        assert!(run.stderr().contains(&line), "no `{line}`\n{}", run.describe());
     }
     let _ = std::fs::remove_dir_all(work);
 }
@@ -307,32 +213,9 @@ fn a_symlink_inside_the_output_directory_is_not_written_through() {
     let run = run(&out, &[&input]);
 
     assert_eq!(run.output.status.code(), Some(1), "{}", run.describe());
-    assert_eq!(
-        (
-            count(&run.stdout(), "written"),
-            count(&run.stdout(), "failed")
-        ),
-        (0, 1),
-        "{}",
-        run.describe()
-    );
-    let named = format!(
-        "failed {}: dir:{}: cannot write 5/",
-        input.display(),
-        out.display()
-    );
-    assert!(
-        run.stderr().contains(&named)
-            && run
-                .stderr()
-                .contains(": 5 is a symbolic link or not a directory"),
-        "{}",
-        run.describe()
-    );
-    assert_eq!(
-        files_under(&elsewhere),
-        Vec::<String>::new(),
-        "nothing was written outside the output directory"
-    );
+    assert_eq!((count(&run.stdout(), "written"), count(&run.stdout(), "failed")), (0, 1), "{}", run.describe());
+    let named = format!("failed {}: dir:{}: cannot write 5/", input.display(), out.display());
+    assert!(run.stderr().contains(&named) && run.stderr().contains(": 5 is a symbolic link or not a directory"), "{}", run.describe());
+    assert_eq!(files_under(&elsewhere), Vec::<String>::new(), "nothing was written outside the output directory");
     let _ = std::fs::remove_dir_all(work);
 }

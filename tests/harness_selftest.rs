@@ -142,7 +142,12 @@ fn a_missing_service_fails_with_how_to_start_it() {
     let not_set = services::checked_endpoint("moto server", services::MOTO_ENDPOINT_VAR, None).unwrap_err();
     assert_eq!(not_set, ServiceError::NotConfigured { service: "moto server", var: services::MOTO_ENDPOINT_VAR });
     let message = not_set.to_string();
-    assert!(message.starts_with("moto server is not running: run the tests with scripts/test, or start services with `scripts/services start` and export what it prints"), "{message}");
+    assert!(
+        message.starts_with(
+            "moto server is not running: run the tests with scripts/test, or start services with `scripts/services start` and export what it prints"
+        ),
+        "{message}"
+    );
 
     // A port nobody listens on: bind one, note it, close it.
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
@@ -202,24 +207,12 @@ async fn moto_serves_sqs_with_a_redrive_policy() {
     assert!(dlq.arn.starts_with("arn:aws:sqs:us-east-1:"), "{}", dlq.arn);
 
     sqs.send_message().queue_url(&queue.url).message_body(r#"{"id":"j1"}"#).send().await.unwrap();
-    let received = sqs
-        .receive_message()
-        .queue_url(&queue.url)
-        .max_number_of_messages(10)
-        .wait_time_seconds(1)
-        .send()
-        .await
-        .unwrap();
+    let received = sqs.receive_message().queue_url(&queue.url).max_number_of_messages(10).wait_time_seconds(1).send().await.unwrap();
     let bodies: Vec<_> = received.messages().iter().filter_map(|m| m.body()).collect();
     assert_eq!(bodies, vec![r#"{"id":"j1"}"#]);
 
-    let attributes = sqs
-        .get_queue_attributes()
-        .queue_url(&queue.url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy)
-        .send()
-        .await
-        .unwrap();
+    let attributes =
+        sqs.get_queue_attributes().queue_url(&queue.url).attribute_names(aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy).send().await.unwrap();
     let policy = attributes.attributes().and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy)).unwrap();
     assert!(policy.contains(&dlq.arn), "{policy}");
 }
@@ -232,10 +225,7 @@ fn azurite_answers_at_its_blob_endpoint() {
 
 #[test]
 fn the_test_python_has_moto_boto3_and_the_sqs_extended_client() {
-    let output = std::process::Command::new(services::python())
-        .args(["-c", "import boto3, moto, sqs_extended_client; print('ok')"])
-        .output()
-        .unwrap();
+    let output = std::process::Command::new(services::python()).args(["-c", "import boto3, moto, sqs_extended_client; print('ok')"]).output().unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "ok");
 }

@@ -22,7 +22,10 @@ use auditstream::retry::RetryPolicy;
 use auditstream::stores::s3::{S3Settings, S3Store};
 use auditstream::timestamp::Now;
 use auditstream_e2e::fake_server::FakeServer;
-use auditstream_e2e::{create_bucket, create_queue, create_queue_with_dlq, moto_endpoint, moto_env, moto_s3_client, moto_sdk_config, moto_sqs_client, python, unique_name, workspace_bin, TestQueue};
+use auditstream_e2e::{
+    create_bucket, create_queue, create_queue_with_dlq, moto_endpoint, moto_env, moto_s3_client, moto_sdk_config, moto_sqs_client, python, unique_name,
+    workspace_bin, TestQueue,
+};
 use aws_lambda_events::event::sqs::SqsEvent;
 use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName, QueueAttributeName};
 use axum::http::StatusCode;
@@ -305,7 +308,8 @@ async fn send_then_poll_writes_a_thousand_events_exactly_once() {
     assert_eq!(expected.len(), 1000, "the generator makes 1000 distinct keys");
 
     // A low threshold sends the larger events through S3 pointers, the rest inline.
-    let sent = auditstream(&["send", "--queue", &queue.url, "--payload-bucket", &payloads, "--offload-threshold", "16384", input.to_str().unwrap()]).expect_code(0);
+    let sent =
+        auditstream(&["send", "--queue", &queue.url, "--payload-bucket", &payloads, "--offload-threshold", "16384", input.to_str().unwrap()]).expect_code(0);
     let sent_counts = counts(&sent.stdout());
     assert_eq!((sent_counts["read"], sent_counts["sent"], sent_counts["failed"]), (1000, 1000, 0), "{}", sent.stdout());
     let offloaded = sent_counts[&format!("offloaded to s3://{payloads})")];
@@ -325,7 +329,8 @@ async fn send_then_poll_writes_a_thousand_events_exactly_once() {
     // so concurrent receives now and then hand one message out twice (one of the failing runs
     // received 1001: a duplicate here, not a second object). Put concurrency back into this test
     // when moto locks its deletes.
-    let polled = auditstream(&["poll", "--queue", &queue.url, "--to", &format!("s3://{out}"), "--until-empty", "--wait-seconds", "2", "--parallel", "1"]).expect_code(0);
+    let polled =
+        auditstream(&["poll", "--queue", &queue.url, "--to", &format!("s3://{out}"), "--until-empty", "--wait-seconds", "2", "--parallel", "1"]).expect_code(0);
     let c = counts(&polled.stdout());
     assert_eq!((c["written"], c["failed"], c["not deleted"]), (1000, 0, 0), "{}", polled.stdout());
     assert!(c["received"] >= 1000, "{}", polled.stdout());
@@ -426,7 +431,8 @@ async fn a_pointer_to_a_missing_object_lands_in_the_dead_letter_queue_with_its_r
     let sent = sqs.send_message().queue_url(&queue.url).message_body(&pointer).message_attributes("ExtendedPayloadSize", size).send().await.unwrap();
     let message_id = sent.message_id().unwrap().to_owned();
 
-    let polled = auditstream(&["poll", "--queue", &queue.url, "--to", &format!("s3://{out}"), "--until-empty", "--wait-seconds", "1", "--dlq", &dlq.url]).expect_code(1);
+    let polled =
+        auditstream(&["poll", "--queue", &queue.url, "--to", &format!("s3://{out}"), "--until-empty", "--wait-seconds", "1", "--dlq", &dlq.url]).expect_code(1);
     assert!(polled.stderr().contains(&format!("failed {message_id} (sent to the dead-letter queue)")), "{}", polled.stderr());
 
     let dead = drain(&dlq).await;
@@ -454,7 +460,8 @@ async fn a_poison_message_is_dead_lettered_with_its_reason_and_redrive_brings_it
     let input = write_ndjson(&dir, "mixed.ndjson", &[events[0].clone(), "{\"password\":\"hunter2\"".into(), events[1].clone()]);
 
     auditstream(&["send", "--queue", &queue.url, input.to_str().unwrap()]).expect_code(0);
-    let polled = auditstream(&["poll", "--queue", &queue.url, "--to", &format!("s3://{out}"), "--until-empty", "--wait-seconds", "1", "--dlq", &dlq.url]).expect_code(1);
+    let polled =
+        auditstream(&["poll", "--queue", &queue.url, "--to", &format!("s3://{out}"), "--until-empty", "--wait-seconds", "1", "--dlq", &dlq.url]).expect_code(1);
     let c = counts(&polled.stdout());
     assert_eq!((c["received"], c["written"], c["failed"], c["sent to the dead-letter queue)"]), (3, 2, 1, 1), "{}", polled.stdout());
     assert!(!polled.stderr().contains("hunter2") && !polled.stdout().contains("hunter2"), "event data never appears in messages");
@@ -493,10 +500,15 @@ async fn on_a_fifo_queue_a_failure_holds_back_the_rest_of_its_batch_and_nothing_
     let input = write_ndjson(&dir, "ordered.ndjson", &[events[0].clone(), "not json".into(), events[1].clone()]);
 
     auditstream(&["send", "--queue", &url, "--group-id", "tenant-1", input.to_str().unwrap()]).expect_code(0);
-    let polled = auditstream(&["poll", "--queue", &url, "--to", &format!("s3://{out}"), "--until-empty", "--wait-seconds", "1", "--dlq", &dlq.url]).expect_code(1);
+    let polled =
+        auditstream(&["poll", "--queue", &url, "--to", &format!("s3://{out}"), "--until-empty", "--wait-seconds", "1", "--dlq", &dlq.url]).expect_code(1);
     let c = counts(&polled.stdout());
     assert_eq!((c["received"], c["failed"], c["sent to the dead-letter queue)"]), (3, 2, 0), "{}\n{}", polled.stdout(), polled.stderr());
-    assert!(polled.stderr().contains("(delivered, but left on the FIFO queue to follow message"), "the third message waits for the second: {}", polled.stderr());
+    assert!(
+        polled.stderr().contains("(delivered, but left on the FIFO queue to follow message"),
+        "the third message waits for the second: {}",
+        polled.stderr()
+    );
     assert_eq!(queue_depth(&queue).await, 2, "the failure and the message after it stay on the queue, in order");
     assert_eq!(queue_depth(&dlq).await, 0, "FIFO failures are left to the queue's own redrive policy");
     std::fs::remove_dir_all(dir).unwrap();
@@ -610,7 +622,8 @@ async fn the_lambda_handler_dead_letters_poison_messages_and_acknowledges_them()
     assert!(response.batch_item_failures.is_empty(), "dead-lettered messages are acknowledged: {response:?}");
 
     let dead = drain(&dlq).await;
-    let reasons: BTreeMap<String, String> = dead.iter().map(|m| (attribute(m, ORIGINAL_MESSAGE_ID_ATTRIBUTE).unwrap(), attribute(m, ERROR_ATTRIBUTE).unwrap())).collect();
+    let reasons: BTreeMap<String, String> =
+        dead.iter().map(|m| (attribute(m, ORIGINAL_MESSAGE_ID_ATTRIBUTE).unwrap(), attribute(m, ERROR_ATTRIBUTE).unwrap())).collect();
     assert_eq!(reasons.keys().collect::<Vec<_>>(), ["m-gone", "m-poison"]);
     assert!(reasons["m-poison"].starts_with("body is not valid JSON"), "{reasons:?}");
     assert!(reasons["m-gone"].contains("does not exist"), "{reasons:?}");
@@ -620,7 +633,11 @@ async fn the_lambda_handler_dead_letters_poison_messages_and_acknowledges_them()
     // A dead-letter queue that does not exist: the poison message is reported instead, nothing lost.
     let missing = format!("{}/123456789012/{}", moto_endpoint(), unique_name("no-such-dlq"));
     let env = [("AUDITSTREAM_DLQ_URL", missing.as_str())];
-    let destination = ObjectStoreDestination::new(S3Store::new(moto_s3_client(), S3Settings { bucket: out, prefix: KeyPrefix::default(), sse_kms_key_id: None }), 8, RetryPolicy::default());
+    let destination = ObjectStoreDestination::new(
+        S3Store::new(moto_s3_client(), S3Settings { bucket: out, prefix: KeyPrefix::default(), sse_kms_key_id: None }),
+        8,
+        RetryPolicy::default(),
+    );
     let function = SqsFunction::from_env_in(&env[..], "s3-writer", Pipeline::default(), destination, &aws).unwrap();
     let payload: SqsEvent = serde_json::from_value(serde_json::json!({"Records": [record("m-poison-2", "not json")]})).unwrap();
     let mut context = lambda_runtime::Context::default();
@@ -681,9 +698,17 @@ async fn a_forty_megabyte_event_goes_through_a_pointer_within_three_times_its_si
     let ratio = peak.saturating_sub(baseline) as f64 / event.len() as f64;
     eprintln!(
         "40 MB event ({} bytes) via S3 pointer: peak RSS {} MB, idle baseline {} MB: {ratio:.2}x the event for the event ({:.2}x in all), in {elapsed:?}",
-        event.len(), peak / 1_000_000, baseline / 1_000_000, peak as f64 / event.len() as f64
+        event.len(),
+        peak / 1_000_000,
+        baseline / 1_000_000,
+        peak as f64 / event.len() as f64
     );
-    assert!(ratio <= 3.0, "processing the event took {} bytes over the idle baseline of {baseline}: {ratio:.2}x the {} byte event", peak - baseline, event.len());
+    assert!(
+        ratio <= 3.0,
+        "processing the event took {} bytes over the idle baseline of {baseline}: {ratio:.2}x the {} byte event",
+        peak - baseline,
+        event.len()
+    );
     let (key, body) = expected_objects(&[event]).into_iter().next().unwrap();
     let written = s3.get_object().bucket(&out).key(&key).send().await.unwrap().body.collect().await.unwrap().into_bytes();
     assert!(written == body, "the object at {key} is the event as the pipeline prepares it");

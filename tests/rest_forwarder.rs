@@ -86,7 +86,12 @@ fn mixed_batch() -> Vec<(String, String)> {
     let path = workspace_root().join("events/sqs-mixed-batch.json");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let event: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}"));
-    event["Records"].as_array().unwrap_or_else(|| panic!("no Records")).iter().map(|r| (r["messageId"].as_str().unwrap_or_default().to_owned(), r["body"].as_str().unwrap_or_default().to_owned())).collect()
+    event["Records"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no Records"))
+        .iter()
+        .map(|r| (r["messageId"].as_str().unwrap_or_default().to_owned(), r["body"].as_str().unwrap_or_default().to_owned()))
+        .collect()
 }
 
 const MALFORMED: &str = "4d1e7a20-5f6b-4c8d-9e0f-1a2b3c4d5e06";
@@ -116,7 +121,13 @@ fn splunk_time(doc: &Document) -> String {
 /// A job event with `n` lines of `size`-byte payloads, every third line masked.
 fn job(id: &str, n: usize, size: usize) -> String {
     let lines: Vec<String> = (0..n)
-        .map(|i| format!(r#"{{"recipe_line_number":{i},"adapter_name":"http","input":{{"q":"{}"}},"output":{{"r":{i}}},"mask_data":{}}}"#, "x".repeat(size), i % 3 == 0))
+        .map(|i| {
+            format!(
+                r#"{{"recipe_line_number":{i},"adapter_name":"http","input":{{"q":"{}"}},"output":{{"r":{i}}},"mask_data":{}}}"#,
+                "x".repeat(size),
+                i % 3 == 0
+            )
+        })
         .collect();
     format!(
         r#"{{"id":"{id}","recipe_id":3026581,"status":"succeeded","started_at":"2026-11-25T10:00:00Z","completed_at":"2026-11-25T10:00:05Z","context":{{"user_id":4411}},"lines":[{}]}}"#,
@@ -330,9 +341,19 @@ async fn sumo_logic_gets_one_event_per_line_with_the_code_from_the_secret() {
 
 #[tokio::test]
 async fn generic_sends_one_json_post_per_event_like_workato() {
-    let receiver = RestReceiver::start(Vendor::Generic { path: "/ingest".into(), auth: Some(("authorization".into(), format!("Bearer {BEARER}"))), format: GenericFormat::Json });
+    let receiver = RestReceiver::start(Vendor::Generic {
+        path: "/ingest".into(),
+        auth: Some(("authorization".into(), format!("Bearer {BEARER}"))),
+        format: GenericFormat::Json,
+    });
     let url = receiver.url();
-    let f = function(&[("AUDITSTREAM_REST_URL", &url), ("AUDITSTREAM_REST_AUTH", "bearer"), ("AUDITSTREAM_REST_TOKEN", BEARER), ("AUDITSTREAM_REST_HEADERS", "X-Environment: test")]).await;
+    let f = function(&[
+        ("AUDITSTREAM_REST_URL", &url),
+        ("AUDITSTREAM_REST_AUTH", "bearer"),
+        ("AUDITSTREAM_REST_TOKEN", BEARER),
+        ("AUDITSTREAM_REST_HEADERS", "X-Environment: test"),
+    ])
+    .await;
     let records = mixed_batch();
 
     let response = f.handle(sqs_event(&records, Duration::from_secs(60))).await.unwrap_or_else(|e| panic!("{e}"));
@@ -356,7 +377,8 @@ async fn generic_sends_one_json_post_per_event_like_workato() {
 
 #[tokio::test]
 async fn generic_ndjson_batches_put_each_document_on_its_own_line() {
-    let receiver = RestReceiver::start(Vendor::Generic { path: "/bulk".into(), auth: Some(("x-api-key".into(), "k-123456".into())), format: GenericFormat::Ndjson });
+    let receiver =
+        RestReceiver::start(Vendor::Generic { path: "/bulk".into(), auth: Some(("x-api-key".into(), "k-123456".into())), format: GenericFormat::Ndjson });
     let url = receiver.url();
     let f = function(&[
         ("AUDITSTREAM_REST_URL", &url),
@@ -370,7 +392,8 @@ async fn generic_ndjson_batches_put_each_document_on_its_own_line() {
     .await;
     // a pretty-printed event keeps its line breaks through the pipeline; NDJSON must not
     let pretty = "{\n  \"event_type\": \"user_login\",\n  \"id\": 99,\n  \"workspace\": {\"id\": 4},\n  \"timestamp\": \"2026-11-25T10:15:30.000Z\"\n}";
-    let records: Vec<(String, String)> = (0..5).map(|i| (format!("m-{i}"), job(&format!("j-{i}"), 2, 10))).chain([("m-pretty".to_owned(), pretty.to_owned())]).collect();
+    let records: Vec<(String, String)> =
+        (0..5).map(|i| (format!("m-{i}"), job(&format!("j-{i}"), 2, 10))).chain([("m-pretty".to_owned(), pretty.to_owned())]).collect();
 
     let response = f.handle(sqs_event(&records, Duration::from_secs(60))).await.unwrap_or_else(|e| panic!("{e}"));
 
@@ -390,134 +413,75 @@ async fn generic_ndjson_batches_put_each_document_on_its_own_line() {
 #[tokio::test]
 async fn generic_sends_a_two_mebibyte_event_whole_with_its_lines_as_workato_would() {
     // Workato sends events of up to 40 MB to a REST endpoint; this one takes them.
-    let receiver = RestReceiver::start(Vendor::Generic {
-        path: "/ingest".into(),
-        auth: None,
-        format: GenericFormat::Json,
-    });
+    let receiver = RestReceiver::start(Vendor::Generic { path: "/ingest".into(), auth: None, format: GenericFormat::Json });
     receiver.set_max_request_bytes(40 * 1024 * 1024);
     let url = receiver.url();
     let f = function(&[("AUDITSTREAM_REST_URL", &url)]).await;
     let records = vec![("m-two-mib".to_owned(), job("j-two-mib", 6, 550_000))];
 
-    let response = f
-        .handle(sqs_event(&records, Duration::from_secs(60)))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let response = f.handle(sqs_event(&records, Duration::from_secs(60))).await.unwrap_or_else(|e| panic!("{e}"));
 
     assert!(response.batch_item_failures.is_empty(), "{response:?}");
     let requests = receiver.requests();
     assert_eq!(requests.len(), 1);
     let doc = document(&records[0].1);
-    assert!(
-        !doc.truncated && doc.body.len() > 2 * 1024 * 1024,
-        "{} bytes",
-        doc.body.len()
-    );
+    assert!(!doc.truncated && doc.body.len() > 2 * 1024 * 1024, "{} bytes", doc.body.len());
     assert!(
         requests[0].body == doc.body,
         "the body is the whole document, lines included ({} bytes sent, {} expected)",
         requests[0].body.len(),
         doc.body.len()
     );
-    assert_eq!(
-        receiver.accepted_events()[0]["lines"]
-            .as_array()
-            .map(Vec::len),
-        Some(6)
-    );
+    assert_eq!(receiver.accepted_events()[0]["lines"].as_array().map(Vec::len), Some(6));
     assert_eq!(receiver.violations(), Vec::<String>::new());
 }
 
 #[tokio::test]
-async fn an_event_over_datadogs_megabyte_per_log_loses_its_lines_with_a_warning_saying_what_sets_the_limit(
-) {
-    let dd = RestReceiver::start(Vendor::Datadog {
-        api_key: DD_API_KEY.into(),
-    });
+async fn an_event_over_datadogs_megabyte_per_log_loses_its_lines_with_a_warning_saying_what_sets_the_limit() {
+    let dd = RestReceiver::start(Vendor::Datadog { api_key: DD_API_KEY.into() });
     let url = dd.url();
-    let f = function(&[
-        ("AUDITSTREAM_REST_PRESET", "datadog"),
-        ("AUDITSTREAM_REST_URL", &url),
-        ("AUDITSTREAM_REST_TOKEN", DD_API_KEY),
-    ])
-    .await;
+    let f = function(&[("AUDITSTREAM_REST_PRESET", "datadog"), ("AUDITSTREAM_REST_URL", &url), ("AUDITSTREAM_REST_TOKEN", DD_API_KEY)]).await;
     // the lines carry a marker that must appear in no log line
-    let big =
-        job("j-over-a-mb", 3, 600_000).replace("\"q\":\"xxxx", "\"q\":\"MARKER-in-the-lines-xxxx");
-    let records = vec![
-        ("m-over-a-mb".to_owned(), big),
-        ("m-small".to_owned(), job("j-small", 2, 10)),
-    ];
+    let big = job("j-over-a-mb", 3, 600_000).replace("\"q\":\"xxxx", "\"q\":\"MARKER-in-the-lines-xxxx");
+    let records = vec![("m-over-a-mb".to_owned(), big), ("m-small".to_owned(), job("j-small", 2, 10))];
     let logs = CapturedLogs::default();
     let _guard = logs.install();
 
-    let response = f
-        .handle(sqs_event(&records, Duration::from_secs(60)))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let response = f.handle(sqs_event(&records, Duration::from_secs(60))).await.unwrap_or_else(|e| panic!("{e}"));
 
     assert!(response.batch_item_failures.is_empty(), "{response:?}");
     let events = dd.accepted_events();
-    let big = events
-        .iter()
-        .find(|e| e["id"] == "j-over-a-mb")
-        .unwrap_or_else(|| panic!("not delivered: {events:?}"));
+    let big = events.iter().find(|e| e["id"] == "j-over-a-mb").unwrap_or_else(|| panic!("not delivered: {events:?}"));
     assert_eq!(big["lines"].as_str(), Some("Log lines exceed size limit"));
     let logs = logs.text();
-    let warnings: Vec<&str> = logs
-        .lines()
-        .filter(|l| l.contains("lines replaced by the size placeholder"))
-        .collect();
-    assert_eq!(
-        warnings.len(),
-        1,
-        "one warning, for the one event over the limit:\n{logs}"
-    );
+    let warnings: Vec<&str> = logs.lines().filter(|l| l.contains("lines replaced by the size placeholder")).collect();
+    assert_eq!(warnings.len(), 1, "one warning, for the one event over the limit:\n{logs}");
     let want = format!(
         "the event is over {url}/api/v2/logs's limit of 1000000 bytes per event, below AUDITSTREAM_MAX_EVENT_BYTES (41943040); that limit is Datadog takes at most 1,000,000 bytes per log, and no setting raises that"
     );
-    assert!(
-        warnings[0].contains("WARN")
-            && warnings[0].contains(&want)
-            && warnings[0].contains("message_id=\"m-over-a-mb\""),
-        "{}",
-        warnings[0]
-    );
+    assert!(warnings[0].contains("WARN") && warnings[0].contains(&want) && warnings[0].contains("message_id=\"m-over-a-mb\""), "{}", warnings[0]);
     assert!(!logs.contains("MARKER"), "event data in the logs:\n{logs}");
     assert_eq!(dd.violations(), Vec::<String>::new());
 }
 
 #[tokio::test]
 async fn a_request_size_set_below_an_event_names_its_variable_when_the_lines_go() {
-    let receiver = RestReceiver::start(Vendor::Generic {
-        path: "/ingest".into(),
-        auth: None,
-        format: GenericFormat::Json,
-    });
+    let receiver = RestReceiver::start(Vendor::Generic { path: "/ingest".into(), auth: None, format: GenericFormat::Json });
     let url = receiver.url();
-    let f = function(&[
-        ("AUDITSTREAM_REST_URL", &url),
-        ("AUDITSTREAM_REST_BATCH_MAX_BYTES", "1048576"),
-    ])
-    .await;
+    let f = function(&[("AUDITSTREAM_REST_URL", &url), ("AUDITSTREAM_REST_BATCH_MAX_BYTES", "1048576")]).await;
     let records = vec![("m-1".to_owned(), job("j-1", 3, 600_000))];
     let logs = CapturedLogs::default();
     let _guard = logs.install();
 
-    let response = f
-        .handle(sqs_event(&records, Duration::from_secs(60)))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let response = f.handle(sqs_event(&records, Duration::from_secs(60))).await.unwrap_or_else(|e| panic!("{e}"));
 
     assert!(response.batch_item_failures.is_empty(), "{response:?}");
-    assert_eq!(
-        receiver.accepted_events()[0]["lines"].as_str(),
-        Some("Log lines exceed size limit")
-    );
+    assert_eq!(receiver.accepted_events()[0]["lines"].as_str(), Some("Log lines exceed size limit"));
     let logs = logs.text();
     assert!(
-        logs.lines().any(|l| l.contains("message_id=\"m-1\"") && l.contains("limit of 1048576 bytes per event") && l.contains("that limit is set by AUDITSTREAM_REST_BATCH_MAX_BYTES: raise it to send such events whole")),
+        logs.lines().any(|l| l.contains("message_id=\"m-1\"")
+            && l.contains("limit of 1048576 bytes per event")
+            && l.contains("that limit is set by AUDITSTREAM_REST_BATCH_MAX_BYTES: raise it to send such events whole")),
         "{logs}"
     );
 }
@@ -606,7 +570,13 @@ async fn a_413_splits_the_batch_and_an_event_too_large_alone_fails_alone() {
     // The endpoint takes less than Datadog's 5 MB (a proxy in front of it, say): it answers 413.
     dd.set_max_request_bytes(12_000);
     let url = dd.url();
-    let f = function(&[("AUDITSTREAM_REST_PRESET", "datadog"), ("AUDITSTREAM_REST_URL", &url), ("AUDITSTREAM_REST_TOKEN", DD_API_KEY), ("AUDITSTREAM_REST_BATCH_MAX_EVENTS", "1000")]).await;
+    let f = function(&[
+        ("AUDITSTREAM_REST_PRESET", "datadog"),
+        ("AUDITSTREAM_REST_URL", &url),
+        ("AUDITSTREAM_REST_TOKEN", DD_API_KEY),
+        ("AUDITSTREAM_REST_BATCH_MAX_EVENTS", "1000"),
+    ])
+    .await;
     let mut records: Vec<(String, String)> = (0..8).map(|i| (format!("m-{i}"), job(&format!("j-{i}"), 3, 600))).collect();
     records.insert(5, ("m-huge".into(), job("j-huge", 6, 4000)));
     let logs = CapturedLogs::default();
@@ -626,14 +596,22 @@ async fn a_413_splits_the_batch_and_an_event_too_large_alone_fails_alone() {
     assert!(requests.iter().filter(|r| r.status == 202).all(|r| r.body.len() <= 12_000));
     let logs = logs.text();
     let line = logs.lines().find(|l| l.contains("m-huge")).unwrap_or_else(|| panic!("no log line for m-huge:\n{logs}"));
-    assert!(line.contains(&format!("POST {url}/api/v2/logs: HTTP 413 Payload Too Large")) && line.contains("the event is too large for this endpoint even on its own"), "{line}");
+    assert!(
+        line.contains(&format!("POST {url}/api/v2/logs: HTTP 413 Payload Too Large"))
+            && line.contains("the event is too large for this endpoint even on its own"),
+        "{line}"
+    );
     assert_eq!(dd.violations(), Vec::<String>::new());
 }
 
 #[tokio::test]
 async fn a_401_fails_every_message_with_the_endpoint_named_and_the_token_nowhere() {
     const WRONG: &str = "gen-bearer-WRONG-0042";
-    let receiver = RestReceiver::start(Vendor::Generic { path: "/ingest".into(), auth: Some(("authorization".into(), format!("Bearer {BEARER}"))), format: GenericFormat::Json });
+    let receiver = RestReceiver::start(Vendor::Generic {
+        path: "/ingest".into(),
+        auth: Some(("authorization".into(), format!("Bearer {BEARER}"))),
+        format: GenericFormat::Json,
+    });
     let url = receiver.url();
     let f = function(&[("AUDITSTREAM_REST_URL", &url), ("AUDITSTREAM_REST_AUTH", "bearer"), ("AUDITSTREAM_REST_TOKEN", WRONG)]).await;
     let records: Vec<(String, String)> = (0..3).map(|i| (format!("m-{i}"), job(&format!("j-{i}"), 1, 10))).collect();
@@ -652,7 +630,10 @@ async fn a_401_fails_every_message_with_the_endpoint_named_and_the_token_nowhere
     assert!(!logs.contains(WRONG), "the token leaked into the logs:\n{logs}");
     for id in ["m-0", "m-1", "m-2"] {
         let line = logs.lines().find(|l| l.contains(id) && l.contains("HTTP 401")).unwrap_or_else(|| panic!("no error logged for {id}:\n{logs}"));
-        assert!(line.contains(&format!("POST {url}: HTTP 401 Unauthorized: {{\"error\":\"invalid credentials Bearer [redacted]\"}}; check the token")), "{line}");
+        assert!(
+            line.contains(&format!("POST {url}: HTTP 401 Unauthorized: {{\"error\":\"invalid credentials Bearer [redacted]\"}}; check the token")),
+            "{line}"
+        );
     }
 }
 
@@ -671,7 +652,10 @@ async fn a_wrong_splunk_token_is_a_403_naming_splunks_reason() {
     assert_eq!(hec.requests().len(), 1);
     let logs = logs.text();
     assert!(!logs.contains(wrong), "{logs}");
-    assert!(logs.contains(&format!(r#"POST {url}/services/collector/event: HTTP 403 Forbidden: {{"text":"Invalid token","code":4}}; check the token"#)), "{logs}");
+    assert!(
+        logs.contains(&format!(r#"POST {url}/services/collector/event: HTTP 403 Forbidden: {{"text":"Invalid token","code":4}}; check the token"#)),
+        "{logs}"
+    );
 }
 
 #[tokio::test]
@@ -696,7 +680,11 @@ async fn splunk_refusing_one_event_of_a_batch_fails_that_message_alone_and_dupli
     indexed.sort();
     assert_eq!(indexed, ["j-0", "j-1", "j-2", "j-4", "j-5", "j-6"], "every other event indexed exactly once");
     let requests: Vec<(u16, String)> = hec.requests().iter().map(|r| (r.status, r.header("x-auditstream-event-ids").unwrap_or_default().to_owned())).collect();
-    assert_eq!(requests, [(400, "j-0,j-1,j-2,j-3,j-4,j-5,j-6".to_owned()), (200, "j-4,j-5,j-6".to_owned())], "the events after the refused one are sent again, once");
+    assert_eq!(
+        requests,
+        [(400, "j-0,j-1,j-2,j-3,j-4,j-5,j-6".to_owned()), (200, "j-4,j-5,j-6".to_owned())],
+        "the events after the refused one are sent again, once"
+    );
     let logs = logs.text();
     assert!(!logs.contains(HEC_TOKEN), "{logs}");
     let failures: Vec<&str> = logs.lines().filter(|l| l.contains("message not delivered")).collect();
@@ -728,7 +716,10 @@ async fn nothing_is_lost_every_event_arrives_or_its_message_is_a_batch_item_fail
 
     let failed = failed_ids(&response);
     let received: BTreeSet<String> = receiver.accepted_events().iter().map(|e| e["id"].as_str().unwrap_or_default().to_owned()).collect();
-    let job_of: HashMap<&str, String> = records.iter().map(|(id, body)| (id.as_str(), serde_json::from_str::<Value>(body).map(|v| v["id"].as_str().unwrap_or_default().to_owned()).unwrap_or_default())).collect();
+    let job_of: HashMap<&str, String> = records
+        .iter()
+        .map(|(id, body)| (id.as_str(), serde_json::from_str::<Value>(body).map(|v| v["id"].as_str().unwrap_or_default().to_owned()).unwrap_or_default()))
+        .collect();
     for (id, _) in &records {
         let arrived = received.contains(&job_of[id.as_str()]);
         let reported = failed.contains(id);
@@ -760,7 +751,8 @@ async fn nothing_is_lost_every_event_arrives_or_its_message_is_a_batch_item_fail
 async fn moto_secret(value: &str) -> String {
     let aws = moto_sdk_config().await;
     let client = aws_sdk_secretsmanager::Client::new(&aws);
-    let out = client.create_secret().name(unique_name("rest-token")).secret_string(value).send().await.unwrap_or_else(|e| panic!("creating a secret in moto: {e:?}"));
+    let out =
+        client.create_secret().name(unique_name("rest-token")).secret_string(value).send().await.unwrap_or_else(|e| panic!("creating a secret in moto: {e:?}"));
     out.arn().unwrap_or_else(|| panic!("moto returned no ARN")).to_owned()
 }
 
@@ -776,7 +768,8 @@ async fn the_token_is_read_from_secrets_manager() {
         ("AUDITSTREAM_REST_TOKEN_SECRET_KEY", "hec_token"),
     ];
     let aws = moto_sdk_config().await;
-    let sink = HttpLogSink::from_settings_with(RestSettings::from_env(&env[..], None).unwrap_or_else(|e| panic!("{e}")), &aws).await.unwrap_or_else(|e| panic!("{e}"));
+    let sink =
+        HttpLogSink::from_settings_with(RestSettings::from_env(&env[..], None).unwrap_or_else(|e| panic!("{e}")), &aws).await.unwrap_or_else(|e| panic!("{e}"));
     let f = SqsFunction::new("rest-forwarder", Pipeline::default(), LogSinkDestination::new(sink, 4, RetryPolicy::default()));
 
     let response = f.handle(sqs_event(&[("m-1".into(), job("j-1", 1, 10))], Duration::from_secs(60))).await.unwrap_or_else(|e| panic!("{e}"));
@@ -812,7 +805,10 @@ async fn the_built_function_forwards_the_sample_batch_under_the_lambda_runtime_a
         .spawn()
         .unwrap_or_else(|e| panic!("{e}"));
 
-    let response = lambda.invoke_file(workspace_root().join("events/sqs-mixed-batch.json"), Duration::from_secs(60)).await.unwrap_or_else(|e| panic!("{e}\nstderr: {}", lambda.stderr()));
+    let response = lambda
+        .invoke_file(workspace_root().join("events/sqs-mixed-batch.json"), Duration::from_secs(60))
+        .await
+        .unwrap_or_else(|e| panic!("{e}\nstderr: {}", lambda.stderr()));
 
     assert_eq!(response, json!({"batchItemFailures": [{"itemIdentifier": MALFORMED}]}));
     assert_eq!(hec.accepted_events().len(), 5);
@@ -831,7 +827,13 @@ async fn auditstream_run_to_a_url_posts_each_event() {
     std::fs::write(&input, lines.join("\n") + "\n").unwrap_or_else(|e| panic!("{e}"));
     let cli = workspace_bin("auditstream-cli", "auditstream");
 
-    let out = std::process::Command::new(cli).args(["run", "--to", &receiver.url()]).arg(&input).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default()).output().unwrap_or_else(|e| panic!("{e}"));
+    let out = std::process::Command::new(cli)
+        .args(["run", "--to", &receiver.url()])
+        .arg(&input)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
 
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "exit {:?}\nstdout: {stdout}\nstderr: {}", out.status, String::from_utf8_lossy(&out.stderr));
@@ -863,7 +865,9 @@ async fn auditstream_run_prints_no_credential_no_event_and_no_control_character(
     let dir = std::env::temp_dir().join(unique_name("rest-cli-leaks"));
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
     let forged = "events\x1b[2J\nfailed fake.ndjson";
-    let event = format!(r#"{{"id":"j-leak-1","recipe_id":7,"status":"failed","completed_at":"2026-11-25T10:00:05Z","context":{{"user_id":4411}},"lines":[{{"input":{{"q":"{MARKER}"}}}}]}}"#);
+    let event = format!(
+        r#"{{"id":"j-leak-1","recipe_id":7,"status":"failed","completed_at":"2026-11-25T10:00:05Z","context":{{"user_id":4411}},"lines":[{{"input":{{"q":"{MARKER}"}}}}]}}"#
+    );
     std::fs::write(dir.join(forged), format!("not json\n{event}\n")).unwrap_or_else(|e| panic!("{e}"));
     let records = serde_json::json!({"Records": [{"messageId": "m-1\u{1b}]0;owned\u{7}\r\nfailed fake", "body": "not json either"}]});
     std::fs::write(dir.join("sqs.json"), records.to_string()).unwrap_or_else(|e| panic!("{e}"));

@@ -36,7 +36,8 @@ const SAMPLE_KEYS: [&str; 5] = [
 
 /// The object `events/sqs-other-event.json` becomes: an API request log, neither a job nor an
 /// activity, in the `other` stream (our layout: workspace, date, request id, time, digest).
-const OTHER_SAMPLE_KEY: &str = "4848/other/20261125/0f8e4a2c-7b1d-4e6f-9a3c-5d2b1e0f7a91/4848-other-0f8e4a2c-7b1d-4e6f-9a3c-5d2b1e0f7a91-20261125101602-hf7040688cddf79401b30.json";
+const OTHER_SAMPLE_KEY: &str =
+    "4848/other/20261125/0f8e4a2c-7b1d-4e6f-9a3c-5d2b1e0f7a91/4848-other-0f8e4a2c-7b1d-4e6f-9a3c-5d2b1e0f7a91-20261125101602-hf7040688cddf79401b30.json";
 
 /// Every object the files of `events/` become.
 fn every_sample_key() -> BTreeSet<String> {
@@ -148,7 +149,10 @@ async fn a_redelivered_batch_writes_no_second_object() {
     assert_eq!(first, second);
 
     // counted as duplicates, not as writes
-    let messages: Vec<InboundMessage> = batch["Records"].as_array().into_iter().flatten()
+    let messages: Vec<InboundMessage> = batch["Records"]
+        .as_array()
+        .into_iter()
+        .flatten()
         .map(|r| InboundMessage::new(r["messageId"].as_str().unwrap_or_default(), r["body"].as_str().unwrap_or_default()))
         .collect();
     let report = process_batch(&function.pipeline, &function.destination, messages, Deadline::NONE).await;
@@ -164,7 +168,10 @@ async fn a_missing_bucket_gives_every_message_a_clear_failure() {
     let response = function.handle(lambda_event(&batch)).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(failed_ids(&response).len(), 6, "every message is reported: {response:?}");
 
-    let messages: Vec<InboundMessage> = batch["Records"].as_array().into_iter().flatten()
+    let messages: Vec<InboundMessage> = batch["Records"]
+        .as_array()
+        .into_iter()
+        .flatten()
         .map(|r| InboundMessage::new(r["messageId"].as_str().unwrap_or_default(), r["body"].as_str().unwrap_or_default()))
         .collect();
     let report = process_batch(&function.pipeline, &function.destination, messages, Deadline::NONE).await;
@@ -192,20 +199,32 @@ async fn the_built_function_answers_every_sample_event() {
         .spawn()
         .unwrap_or_else(|e| panic!("{e}"));
 
-    let mut names: Vec<String> = std::fs::read_dir(workspace_root().join("events")).unwrap_or_else(|e| panic!("{e}"))
-        .filter_map(Result::ok).map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| n.ends_with(".json")).collect();
+    let mut names: Vec<String> = std::fs::read_dir(workspace_root().join("events"))
+        .unwrap_or_else(|e| panic!("{e}"))
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".json"))
+        .collect();
     names.sort();
     assert!(names.len() >= 6, "{names:?}");
     for name in &names {
-        let response = lambda.invoke_file(workspace_root().join("events").join(name), Duration::from_secs(60)).await
+        let response = lambda
+            .invoke_file(workspace_root().join("events").join(name), Duration::from_secs(60))
+            .await
             .unwrap_or_else(|e| panic!("{name}: {e}\nstderr: {}", lambda.stderr()));
-        let want = if name == "sqs-mixed-batch.json" { json!({"batchItemFailures": [{"itemIdentifier": MALFORMED}]}) } else { json!({"batchItemFailures": []}) };
+        let want =
+            if name == "sqs-mixed-batch.json" { json!({"batchItemFailures": [{"itemIdentifier": MALFORMED}]}) } else { json!({"batchItemFailures": []}) };
         assert_eq!(response, want, "{name}");
     }
     assert_eq!(keys(&bucket).await, every_sample_key());
 
     // one EMF line per batch, naming the function and counting what happened
-    let emf = lambda.stdout().lines().filter(|l| l.contains("\"_aws\"")).map(|l| serde_json::from_str::<Value>(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect::<Vec<_>>();
+    let emf = lambda
+        .stdout()
+        .lines()
+        .filter(|l| l.contains("\"_aws\""))
+        .map(|l| serde_json::from_str::<Value>(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect::<Vec<_>>();
     assert_eq!(emf.len(), names.len(), "stdout:\n{}", lambda.stdout());
     let mixed = emf.iter().find(|m| m["Received"] == 6).unwrap_or_else(|| panic!("no EMF line for the mixed batch: {emf:?}"));
     // the single-event files come first in name order only for some of the five events
@@ -220,7 +239,8 @@ async fn the_built_function_answers_every_sample_event() {
 
 #[tokio::test]
 async fn the_built_function_stops_at_init_naming_a_missing_variable() {
-    let lambda = LambdaFunction::new(workspace_bin("s3-writer", "s3-writer")).function_name("s3-writer").envs(moto_env()).spawn().unwrap_or_else(|e| panic!("{e}"));
+    let lambda =
+        LambdaFunction::new(workspace_bin("s3-writer", "s3-writer")).function_name("s3-writer").envs(moto_env()).spawn().unwrap_or_else(|e| panic!("{e}"));
     let err = lambda.invoke(sample_event("sqs-user-login.json"), Duration::from_secs(30)).await.expect_err("no bucket configured");
     assert!(err.to_string().contains("AUDITSTREAM_S3_BUCKET is not set"), "{err}");
 }
@@ -229,9 +249,7 @@ async fn the_built_function_stops_at_init_naming_a_missing_variable() {
 async fn auditstream_run_writes_the_same_objects_to_a_directory_and_to_s3() {
     let cli = workspace_bin("auditstream-cli", "auditstream");
     let dir = std::env::temp_dir().join(unique_name("spine-cli"));
-    let run = |args: Vec<String>| {
-        std::process::Command::new(&cli).args(args).envs(moto_env()).output().unwrap_or_else(|e| panic!("{e}"))
-    };
+    let run = |args: Vec<String>| std::process::Command::new(&cli).args(args).envs(moto_env()).output().unwrap_or_else(|e| panic!("{e}"));
 
     let out = run(vec!["run".into(), "--to".into(), format!("dir:{}", dir.display()), workspace_root().join("events").display().to_string()]);
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
@@ -249,7 +267,18 @@ async fn auditstream_run_writes_the_same_objects_to_a_directory_and_to_s3() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(keys(&bucket).await, BTreeSet::from([format!("p/{}", SAMPLE_KEYS[1])]));
     let local = std::fs::read(dir.join(SAMPLE_KEYS[1])).unwrap_or_else(|e| panic!("{e}"));
-    let remote = s3.get_object().bucket(&bucket).key(format!("p/{}", SAMPLE_KEYS[1])).send().await.unwrap_or_else(|e| panic!("{e:?}")).body.collect().await.unwrap_or_else(|e| panic!("{e}")).into_bytes();
+    let remote = s3
+        .get_object()
+        .bucket(&bucket)
+        .key(format!("p/{}", SAMPLE_KEYS[1]))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"))
+        .body
+        .collect()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_bytes();
     assert_eq!(local, remote.to_vec(), "the directory is laid out, byte for byte, as the bucket");
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -304,7 +333,10 @@ async fn the_readmes_cargo_lambda_example_writes_the_sample_batch() {
     let started = std::time::Instant::now();
     let example = ReadmeExample::read("## Invoking the functions locally");
     let [watch, invoke] = <[_; 2]>::try_from(example.commands.clone()).unwrap_or_else(|c| panic!("the README's example should be two commands: {c:?}"));
-    assert!(watch.display().contains("cargo lambda watch") && invoke.display().contains("cargo lambda invoke s3-writer --data-file events/sqs-mixed-batch.json"), "{example:?}");
+    assert!(
+        watch.display().contains("cargo lambda watch") && invoke.display().contains("cargo lambda invoke s3-writer --data-file events/sqs-mixed-batch.json"),
+        "{example:?}"
+    );
 
     let bucket = create_bucket(&moto_s3_client(), "cargo-lambda").await;
     let port = free_port().to_string();
@@ -317,7 +349,14 @@ async fn the_readmes_cargo_lambda_example_writes_the_sample_batch() {
     for _ in 0..2 {
         let out = invoke.command(&bin_dir, &[]).output().unwrap_or_else(|e| panic!("{}: {e}", invoke.display()));
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(out.status.success(), "{} failed ({}):\n{stdout}\n{}\nwatch:\n{}", invoke.display(), out.status, String::from_utf8_lossy(&out.stderr), running.output());
+        assert!(
+            out.status.success(),
+            "{} failed ({}):\n{stdout}\n{}\nwatch:\n{}",
+            invoke.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr),
+            running.output()
+        );
         answers.push(stdout);
     }
     let took = started.elapsed();
@@ -347,10 +386,14 @@ async fn auditstream_run_writes_an_event_of_another_stream_and_an_event_with_a_4
     // than a file name may be
     let other = r#"{"request_id":"req-7f3a","workspace_id":4848,"timestamp":"2026-11-25T10:15:30Z","method":"GET","path":"/api/v1/users","status":200}"#;
     let long_id = format!("j-{}", "x".repeat(398));
-    let job = format!(r#"{{"id":"{long_id}","recipe_id":3026581,"status":"succeeded","started_at":"2026-11-25T05:30:40Z","completed_at":"2026-11-25T05:30:46Z","context":{{"user_id":33359}}}}"#);
+    let job = format!(
+        r#"{{"id":"{long_id}","recipe_id":3026581,"status":"succeeded","started_at":"2026-11-25T05:30:40Z","completed_at":"2026-11-25T05:30:46Z","context":{{"user_id":33359}}}}"#
+    );
     let input = work.join("events.ndjson");
     std::fs::write(&input, format!("{other}\n{job}\n")).unwrap_or_else(|e| panic!("{e}"));
-    let run = || std::process::Command::new(&cli).args(["run", "--to"]).arg(format!("dir:{}", out_dir.display())).arg(&input).output().unwrap_or_else(|e| panic!("{e}"));
+    let run = || {
+        std::process::Command::new(&cli).args(["run", "--to"]).arg(format!("dir:{}", out_dir.display())).arg(&input).output().unwrap_or_else(|e| panic!("{e}"))
+    };
 
     let out = run();
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
@@ -360,7 +403,8 @@ async fn auditstream_run_writes_an_event_of_another_stream_and_an_event_with_a_4
     // each file is where the pipeline's key says, with the event in it
     let pipeline = Pipeline::new(PipelineConfig::default());
     let now = auditstream::timestamp::Now::capture();
-    let expected = [(other.to_owned(), "4848/other/20261125/req-7f3a/4848-other-req-7f3a-20261125101530-h"), (job.clone(), "33359/jobs/3026581/20261125/j-xxx")];
+    let expected =
+        [(other.to_owned(), "4848/other/20261125/req-7f3a/4848-other-req-7f3a-20261125101530-h"), (job.clone(), "33359/jobs/3026581/20261125/j-xxx")];
     for (event, key_start) in expected {
         let auditstream::pipeline::Prepared::Ready(doc) = pipeline.prepare(&event, now).unwrap_or_else(|e| panic!("{e}")) else { panic!("filtered") };
         let key = doc.key.as_str();

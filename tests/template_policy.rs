@@ -20,8 +20,7 @@ use checks::Violation;
 const TEMPLATE_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml");
 
 fn shipped_template() -> serde_json::Value {
-    let text = std::fs::read_to_string(TEMPLATE_PATH)
-        .unwrap_or_else(|e| panic!("cannot read {TEMPLATE_PATH}: {e}"));
+    let text = std::fs::read_to_string(TEMPLATE_PATH).unwrap_or_else(|e| panic!("cannot read {TEMPLATE_PATH}: {e}"));
     cfn::parse(&text).unwrap_or_else(|e| panic!("{TEMPLATE_PATH}: {e}"))
 }
 
@@ -33,11 +32,7 @@ fn listing(violations: &[Violation]) -> String {
 fn the_shipped_template_passes_every_check() {
     let template = shipped_template();
     let violations = checks::all(&template);
-    assert!(
-        violations.is_empty(),
-        "template.yaml breaks these rules:{}",
-        listing(&violations)
-    );
+    assert!(violations.is_empty(), "template.yaml breaks these rules:{}", listing(&violations));
 }
 
 #[test]
@@ -45,35 +40,14 @@ fn the_shipped_template_has_what_the_checks_look_at() {
     // Guards against the checks passing on an empty or moved template.
     let template = shipped_template();
     let count = |kind| checks::resources(&template, kind).count();
-    assert_eq!(
-        count("AWS::Serverless::Function"),
-        4,
-        "one function per destination"
-    );
-    assert_eq!(
-        count("AWS::SQS::Queue"),
-        8,
-        "a queue and a dead-letter queue per destination"
-    );
-    assert_eq!(
-        count("AWS::S3::Bucket"),
-        2,
-        "the audit bucket and the large-payload bucket"
-    );
+    assert_eq!(count("AWS::Serverless::Function"), 4, "one function per destination");
+    assert_eq!(count("AWS::SQS::Queue"), 8, "a queue and a dead-letter queue per destination");
+    assert_eq!(count("AWS::S3::Bucket"), 2, "the audit bucket and the large-payload bucket");
     assert_eq!(count("AWS::IAM::Role"), 4, "an explicit role per function");
-    let mut binaries: Vec<&str> = checks::resources(&template, "AWS::Serverless::Function")
-        .filter_map(|(_, f)| f["Metadata"]["BuildProperties"]["Binary"].as_str())
-        .collect();
+    let mut binaries: Vec<&str> =
+        checks::resources(&template, "AWS::Serverless::Function").filter_map(|(_, f)| f["Metadata"]["BuildProperties"]["Binary"].as_str()).collect();
     binaries.sort_unstable();
-    assert_eq!(
-        binaries,
-        [
-            "azure-blob-writer",
-            "azure-monitor-forwarder",
-            "rest-forwarder",
-            "s3-writer"
-        ]
-    );
+    assert_eq!(binaries, ["azure-blob-writer", "azure-monitor-forwarder", "rest-forwarder", "s3-writer"]);
 }
 
 /// Variables the template may set that no source file of ours names: read by a library.
@@ -88,10 +62,7 @@ fn every_variable_the_template_sets_is_read_by_the_code() {
     for dir in ["shared/src", "functions"] {
         read_rust_sources(&std::path::Path::new(root).join(dir), &mut sources);
     }
-    assert!(
-        sources.len() > 10_000,
-        "found almost no Rust sources under {root}/shared/src and functions/"
-    );
+    assert!(sources.len() > 10_000, "found almost no Rust sources under {root}/shared/src and functions/");
     let mut sets: Vec<(String, String)> = Vec::new();
     let globals = &template["Globals"]["Function"]["Environment"]["Variables"];
     for name in globals.as_object().into_iter().flat_map(|m| m.keys()) {
@@ -103,10 +74,7 @@ fn every_variable_the_template_sets_is_read_by_the_code() {
             sets.push((function.to_owned(), name.clone()));
         }
     }
-    assert!(
-        sets.len() > 20,
-        "the template sets almost no variables: {sets:?}"
-    );
+    assert!(sets.len() > 20, "the template sets almost no variables: {sets:?}");
     let unread: Vec<String> = sets
         .iter()
         .filter(|(_, name)| !READ_BY_LIBRARIES.contains(&name.as_str()))
@@ -122,17 +90,13 @@ fn every_variable_the_template_sets_is_read_by_the_code() {
 }
 
 fn read_rust_sources(dir: &std::path::Path, out: &mut String) {
-    let entries =
-        std::fs::read_dir(dir).unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()));
+    let entries = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()));
     for entry in entries {
-        let path = entry
-            .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
-            .path();
+        let path = entry.unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display())).path();
         if path.is_dir() {
             read_rust_sources(&path, out);
         } else if path.extension().is_some_and(|e| e == "rs") {
-            let text = std::fs::read_to_string(&path)
-                .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+            let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
             out.push_str(&text);
         }
     }
@@ -142,9 +106,7 @@ fn read_rust_sources(dir: &std::path::Path, out: &mut String) {
 fn every_mapped_visibility_timeout_is_six_timeouts_plus_the_window() {
     // The table is data: recompute it so a hand edit cannot drift from the rule it encodes.
     let template = shipped_template();
-    let table = template["Mappings"]["VisibilityTimeouts"]
-        .as_object()
-        .expect("VisibilityTimeouts mapping");
+    let table = template["Mappings"]["VisibilityTimeouts"].as_object().expect("VisibilityTimeouts mapping");
     let allowed = |param: &str| -> Vec<String> {
         template["Parameters"][param]["AllowedValues"]
             .as_array()
@@ -155,25 +117,13 @@ fn every_mapped_visibility_timeout_is_six_timeouts_plus_the_window() {
     };
     let timeouts = allowed("FunctionTimeout");
     let windows = allowed("MaximumBatchingWindowInSeconds");
-    assert_eq!(
-        table.len(),
-        timeouts.len(),
-        "one row per FunctionTimeout value"
-    );
+    assert_eq!(table.len(), timeouts.len(), "one row per FunctionTimeout value");
     for t in &timeouts {
         let row = table[t].as_object().unwrap_or_else(|| panic!("row {t}"));
-        assert_eq!(
-            row.len(),
-            windows.len(),
-            "row {t}: one entry per batching window value"
-        );
+        assert_eq!(row.len(), windows.len(), "row {t}: one entry per batching window value");
         for w in &windows {
             let expected = 6 * t.parse::<i64>().unwrap() + w.parse::<i64>().unwrap();
-            assert_eq!(
-                row[w].as_i64(),
-                Some(expected),
-                "VisibilityTimeouts[{t}][{w}]"
-            );
+            assert_eq!(row[w].as_i64(), Some(expected), "VisibilityTimeouts[{t}][{w}]");
             assert!(expected <= 43_200, "SQS allows at most 12 hours");
         }
     }
@@ -185,31 +135,22 @@ fn every_mapped_visibility_timeout_is_six_timeouts_plus_the_window() {
 
 /// The shipped template as CloudFormation deploys it with these parameters (the rest at their defaults).
 fn deployed(parameters: &[(&str, &str)]) -> serde_json::Value {
-    cfn::resolve(&shipped_template(), parameters)
-        .unwrap_or_else(|e| panic!("template.yaml with {parameters:?}: {e}"))
+    cfn::resolve(&shipped_template(), parameters).unwrap_or_else(|e| panic!("template.yaml with {parameters:?}: {e}"))
 }
 
 fn audit_bucket(template: &serde_json::Value) -> &serde_json::Value {
     let bucket = &template["Resources"]["AuditBucket"]["Properties"];
-    assert!(
-        bucket.is_object(),
-        "no AuditBucket in the deployed template"
-    );
+    assert!(bucket.is_object(), "no AuditBucket in the deployed template");
     bucket
 }
 
 fn lifecycle_rules(template: &serde_json::Value) -> Vec<serde_json::Value> {
-    audit_bucket(template)["LifecycleConfiguration"]["Rules"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
+    audit_bucket(template)["LifecycleConfiguration"]["Rules"].as_array().cloned().unwrap_or_default()
 }
 
 /// A number CloudFormation passes as a string ("365") or the template wrote as a number (365).
 fn number(value: &serde_json::Value) -> Option<i64> {
-    value
-        .as_i64()
-        .or_else(|| value.as_str().and_then(|s| s.parse().ok()))
+    value.as_i64().or_else(|| value.as_str().and_then(|s| s.parse().ok()))
 }
 
 #[test]
@@ -225,18 +166,12 @@ fn by_default_the_audit_bucket_never_expires_or_moves_an_object() {
             "Transition",
             "NoncurrentVersionTransitions",
         ] {
-            assert!(
-                rule.get(deleting).is_none(),
-                "with the default parameters, lifecycle rule {rule} has {deleting}"
-            );
+            assert!(rule.get(deleting).is_none(), "with the default parameters, lifecycle rule {rule} has {deleting}");
         }
     }
     // Incomplete multipart uploads are not objects: cleaning them up stays (it deletes no audit copy).
     assert!(
-        lifecycle_rules(&template)
-            .iter()
-            .any(|r| r["Status"] == "Enabled"
-                && number(&r["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"]).is_some()),
+        lifecycle_rules(&template).iter().any(|r| r["Status"] == "Enabled" && number(&r["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"]).is_some()),
         "the audit bucket should still abort incomplete multipart uploads: {:?}",
         lifecycle_rules(&template)
     );
@@ -245,53 +180,32 @@ fn by_default_the_audit_bucket_never_expires_or_moves_an_object() {
 #[test]
 fn an_expiry_exists_only_when_asked_and_keeps_deleted_versions_as_long() {
     let template = deployed(&[("AuditExpirationDays", "2557")]);
-    let expiring: Vec<_> = lifecycle_rules(&template)
-        .into_iter()
-        .filter(|r| r.get("ExpirationInDays").is_some())
-        .collect();
+    let expiring: Vec<_> = lifecycle_rules(&template).into_iter().filter(|r| r.get("ExpirationInDays").is_some()).collect();
     assert_eq!(expiring.len(), 1, "one expiring rule: {expiring:?}");
     let rule = &expiring[0];
     assert_eq!(rule["Status"], "Enabled");
     assert_eq!(number(&rule["ExpirationInDays"]), Some(2557));
     // With versioning an expiry only adds a delete marker; the version it hides is removed as many days
     // later, so no version is ever removed before it is that old.
-    assert_eq!(
-        number(&rule["NoncurrentVersionExpiration"]["NoncurrentDays"]),
-        Some(2557)
-    );
+    assert_eq!(number(&rule["NoncurrentVersionExpiration"]["NoncurrentDays"]), Some(2557));
     assert!(rule.get("Transitions").is_none(), "{rule}");
     // 0 is "never", the default.
     let never = deployed(&[("AuditExpirationDays", "0")]);
-    assert!(lifecycle_rules(&never)
-        .iter()
-        .all(|r| r.get("ExpirationInDays").is_none()
-            && r.get("NoncurrentVersionExpiration").is_none()));
+    assert!(lifecycle_rules(&never).iter().all(|r| r.get("ExpirationInDays").is_none() && r.get("NoncurrentVersionExpiration").is_none()));
 }
 
 #[test]
 fn a_transition_to_a_colder_storage_class_exists_only_when_asked() {
-    let template = deployed(&[
-        ("AuditTransitionStorageClass", "GLACIER_IR"),
-        ("AuditTransitionDays", "90"),
-    ]);
-    let transitions: Vec<_> = lifecycle_rules(&template)
-        .into_iter()
-        .filter_map(|r| r.get("Transitions").cloned())
-        .collect();
+    let template = deployed(&[("AuditTransitionStorageClass", "GLACIER_IR"), ("AuditTransitionDays", "90")]);
+    let transitions: Vec<_> = lifecycle_rules(&template).into_iter().filter_map(|r| r.get("Transitions").cloned()).collect();
     assert_eq!(transitions.len(), 1, "{transitions:?}");
-    let [only] = transitions[0]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default()
-    else {
+    let [only] = transitions[0].as_array().map(Vec::as_slice).unwrap_or_default() else {
         panic!("one transition: {transitions:?}");
     };
     assert_eq!(only["StorageClass"], "GLACIER_IR");
     assert_eq!(number(&only["TransitionInDays"]), Some(90));
     // A transition deletes nothing.
-    assert!(lifecycle_rules(&template)
-        .iter()
-        .all(|r| r.get("ExpirationInDays").is_none()));
+    assert!(lifecycle_rules(&template).iter().all(|r| r.get("ExpirationInDays").is_none()));
 }
 
 #[test]
@@ -300,48 +214,26 @@ fn object_lock_is_off_by_default_and_sets_the_asked_mode_and_days() {
     assert!(audit_bucket(&off).get("ObjectLockEnabled").is_none());
     assert!(audit_bucket(&off).get("ObjectLockConfiguration").is_none());
     for mode in ["GOVERNANCE", "COMPLIANCE"] {
-        let on = deployed(&[
-            ("AuditObjectLockMode", mode),
-            ("AuditObjectLockRetentionDays", "2557"),
-        ]);
+        let on = deployed(&[("AuditObjectLockMode", mode), ("AuditObjectLockRetentionDays", "2557")]);
         let bucket = audit_bucket(&on);
-        assert_eq!(
-            bucket["ObjectLockEnabled"],
-            serde_json::json!(true),
-            "{mode}"
-        );
+        assert_eq!(bucket["ObjectLockEnabled"], serde_json::json!(true), "{mode}");
         let lock = &bucket["ObjectLockConfiguration"];
         assert_eq!(lock["ObjectLockEnabled"], "Enabled", "{mode}: {lock}");
         let retention = &lock["Rule"]["DefaultRetention"];
         assert_eq!(retention["Mode"], mode, "{lock}");
         assert_eq!(number(&retention["Days"]), Some(2557), "{lock}");
-        assert!(
-            retention.get("Years").is_none(),
-            "Days and Years exclude each other: {lock}"
-        );
+        assert!(retention.get("Years").is_none(), "Days and Years exclude each other: {lock}");
     }
 }
 
 #[test]
 fn the_audit_bucket_is_versioned_by_default_and_always_with_object_lock() {
-    let status = |parameters: &[(&str, &str)]| {
-        audit_bucket(&deployed(parameters))["VersioningConfiguration"]["Status"]
-            .as_str()
-            .map(str::to_owned)
-    };
+    let status = |parameters: &[(&str, &str)]| audit_bucket(&deployed(parameters))["VersioningConfiguration"]["Status"].as_str().map(str::to_owned);
     assert_eq!(status(&[]).as_deref(), Some("Enabled"));
     assert_eq!(status(&[("AuditBucketVersioning", "Disabled")]), None);
     // Object Lock requires versioning: asking for the lock turns it on whatever the versioning parameter says.
     for mode in ["GOVERNANCE", "COMPLIANCE"] {
-        assert_eq!(
-            status(&[
-                ("AuditBucketVersioning", "Disabled"),
-                ("AuditObjectLockMode", mode)
-            ])
-            .as_deref(),
-            Some("Enabled"),
-            "{mode}"
-        );
+        assert_eq!(status(&[("AuditBucketVersioning", "Disabled"), ("AuditObjectLockMode", mode)]).as_deref(), Some("Enabled"), "{mode}");
     }
 }
 
@@ -349,24 +241,13 @@ fn the_audit_bucket_is_versioned_by_default_and_always_with_object_lock() {
 fn the_audit_bucket_policy_denies_every_unconditional_put_under_the_audit_prefix() {
     for prefix in ["", "audit/"] {
         let template = deployed(&[("S3Prefix", prefix)]);
-        let statements = template["Resources"]["AuditBucketPolicy"]["Properties"]["PolicyDocument"]
-            ["Statement"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
+        let statements = template["Resources"]["AuditBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"].as_array().cloned().unwrap_or_default();
         let deny = statements
             .iter()
             .find(|s| s["Effect"] == "Deny" && s["Action"] == "s3:PutObject")
             .unwrap_or_else(|| panic!("no Deny of s3:PutObject in {statements:?}"));
-        assert_eq!(
-            deny["Principal"], "*",
-            "everyone, the writer's own role included"
-        );
-        assert_eq!(
-            deny["Resource"],
-            serde_json::json!({"Fn::Sub": "${AuditBucket.Arn}/${S3Prefix}*"}),
-            "what the S3 writer may write"
-        );
+        assert_eq!(deny["Principal"], "*", "everyone, the writer's own role included");
+        assert_eq!(deny["Resource"], serde_json::json!({"Fn::Sub": "${AuditBucket.Arn}/${S3Prefix}*"}), "what the S3 writer may write");
         // Denied when the request has no If-None-Match; the steps of a multipart upload that cannot carry
         // the header (s3:ObjectCreationOperation false) pass, its completion does not.
         assert_eq!(
@@ -383,20 +264,9 @@ fn the_audit_bucket_policy_denies_every_unconditional_put_under_the_audit_prefix
 fn the_s3_writer_puts_with_if_none_match_as_the_bucket_policy_requires() {
     // The bucket policy above refuses any PutObject without the header: the one writer must send it.
     // (tests/s3_writer.rs shows the header working: a second delivery counts as a duplicate.)
-    let source = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/src/stores/s3.rs"
-    ))
-    .expect("shared/src/stores/s3.rs");
-    assert_eq!(
-        source.matches(".put_object()").count(),
-        1,
-        "one PutObject call"
-    );
-    assert!(
-        source.contains(".if_none_match(\"*\")"),
-        "S3Store::put_new must send If-None-Match: *"
-    );
+    let source = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/src/stores/s3.rs")).expect("shared/src/stores/s3.rs");
+    assert_eq!(source.matches(".put_object()").count(), 1, "one PutObject call");
+    assert!(source.contains(".if_none_match(\"*\")"), "S3Store::put_new must send If-None-Match: *");
     assert!(
         !source.contains("create_multipart_upload") && !source.contains("copy_object"),
         "a multipart upload or copy to the audit bucket needs If-None-Match on its completion too"
@@ -427,10 +297,7 @@ const EVERY_DESTINATION: &[(&str, &str)] = &[
     ("EnableAzureBlobWriter", "true"),
     ("AzureBlobAccount", "auditlogs"),
     ("AzureBlobContainer", "audit"),
-    (
-        "AzureBlobKeySecretArn",
-        "arn:aws:secretsmanager:eu-west-1:111122223333:secret:blob-AbCdEf",
-    ),
+    ("AzureBlobKeySecretArn", "arn:aws:secretsmanager:eu-west-1:111122223333:secret:blob-AbCdEf"),
     ("EnableAzureMonitorForwarder", "true"),
 ];
 
@@ -464,27 +331,14 @@ fn queues_use_the_customer_key_only_when_given() {
             .into_iter()
             .flatten()
             .filter(|(_, r)| r["Type"] == "AWS::IAM::Role")
-            .flat_map(|(_, r)| {
-                r["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default()
-            })
+            .flat_map(|(_, r)| r["Properties"]["Policies"][0]["PolicyDocument"]["Statement"].as_array().cloned().unwrap_or_default())
             .filter(|s| s["Sid"] == "UseTheQueueKeyThroughSqs")
             .collect()
     };
     let plain = deployed(EVERY_DESTINATION);
-    assert_eq!(
-        queues(&plain).len(),
-        8,
-        "a queue and a dead-letter queue per destination"
-    );
+    assert_eq!(queues(&plain).len(), 8, "a queue and a dead-letter queue per destination");
     for (name, queue) in queues(&plain) {
-        assert_eq!(
-            queue["SqsManagedSseEnabled"],
-            serde_json::json!(true),
-            "{name}"
-        );
+        assert_eq!(queue["SqsManagedSseEnabled"], serde_json::json!(true), "{name}");
         assert!(queue.get("KmsMasterKeyId").is_none(), "{name}: {queue}");
     }
     assert!(key_grants(&plain).is_empty());
@@ -494,39 +348,25 @@ fn queues_use_the_customer_key_only_when_given() {
     for (name, queue) in queues(&encrypted) {
         assert_eq!(queue["KmsMasterKeyId"], KEY, "{name}");
         // SQS refuses SSE-SQS and SSE-KMS together.
-        assert!(
-            queue.get("SqsManagedSseEnabled").is_none(),
-            "{name}: {queue}"
-        );
+        assert!(queue.get("SqsManagedSseEnabled").is_none(), "{name}: {queue}");
     }
     // Each function decrypts what it receives and encrypts what it dead-letters, only through SQS.
     let grants = key_grants(&encrypted);
     assert_eq!(grants.len(), 4, "one per function role: {grants:?}");
     for grant in grants {
-        assert_eq!(
-            grant["Action"],
-            serde_json::json!(["kms:Decrypt", "kms:GenerateDataKey"])
-        );
+        assert_eq!(grant["Action"], serde_json::json!(["kms:Decrypt", "kms:GenerateDataKey"]));
         assert_eq!(grant["Resource"], KEY);
-        assert_eq!(
-            grant["Condition"]["StringEquals"]["kms:ViaService"],
-            serde_json::json!({"Fn::Sub": "sqs.${AWS::Region}.amazonaws.com"})
-        );
+        assert_eq!(grant["Condition"]["StringEquals"]["kms:ViaService"], serde_json::json!({"Fn::Sub": "sqs.${AWS::Region}.amazonaws.com"}));
     }
 }
 
 #[test]
 fn the_alarm_topic_is_encrypted_only_when_given_a_key() {
-    let topic = |parameters: &[(&str, &str)]| {
-        deployed(parameters)["Resources"]["AlarmTopic"]["Properties"].clone()
-    };
+    let topic = |parameters: &[(&str, &str)]| deployed(parameters)["Resources"]["AlarmTopic"]["Properties"].clone();
     let plain = topic(&[("AlarmEmail", "secops@example.com")]);
     assert!(plain.is_object(), "the alarm topic exists with AlarmEmail");
     assert!(plain.get("KmsMasterKeyId").is_none(), "{plain}");
-    let encrypted = topic(&[
-        ("AlarmEmail", "secops@example.com"),
-        ("AlarmTopicKmsKeyArn", KEY),
-    ]);
+    let encrypted = topic(&[("AlarmEmail", "secops@example.com"), ("AlarmTopicKmsKeyArn", KEY)]);
     assert_eq!(encrypted["KmsMasterKeyId"], KEY);
 }
 
@@ -544,10 +384,7 @@ fn both_buckets_log_requests_only_when_given_a_target_bucket() {
     for (bucket, folder) in [(audit, "audit-bucket"), (payload, "payload-bucket")] {
         let logging = &bucket["LoggingConfiguration"];
         assert_eq!(logging["DestinationBucketName"], "access-logs-111122223333");
-        assert_eq!(
-            logging["LogFilePrefix"],
-            serde_json::json!({"Fn::Sub": format!("${{AWS::StackName}}/{folder}/")})
-        );
+        assert_eq!(logging["LogFilePrefix"], serde_json::json!({"Fn::Sub": format!("${{AWS::StackName}}/{folder}/")}));
     }
 }
 
@@ -658,14 +495,9 @@ Resources:
 
 /// The violations of GOOD with `from` replaced by `to` (which must occur exactly once).
 fn violations_with(from: &str, to: &str) -> Vec<Violation> {
-    assert_eq!(
-        GOOD.matches(from).count(),
-        1,
-        "the test's edit {from:?} must match GOOD exactly once"
-    );
+    assert_eq!(GOOD.matches(from).count(), 1, "the test's edit {from:?} must match GOOD exactly once");
     let broken = GOOD.replacen(from, to, 1);
-    let template =
-        cfn::parse(&broken).unwrap_or_else(|e| panic!("the broken template does not parse: {e}"));
+    let template = cfn::parse(&broken).unwrap_or_else(|e| panic!("the broken template does not parse: {e}"));
     checks::all(&template)
 }
 
@@ -673,15 +505,10 @@ fn violations_with(from: &str, to: &str) -> Vec<Violation> {
 fn violations_with_all(edits: &[(&str, &str)]) -> Vec<Violation> {
     let mut text = GOOD.to_owned();
     for (from, to) in edits {
-        assert_eq!(
-            text.matches(from).count(),
-            1,
-            "the test's edit {from:?} must match exactly once"
-        );
+        assert_eq!(text.matches(from).count(), 1, "the test's edit {from:?} must match exactly once");
         text = text.replacen(from, to, 1);
     }
-    let template =
-        cfn::parse(&text).unwrap_or_else(|e| panic!("the edited template does not parse: {e}"));
+    let template = cfn::parse(&text).unwrap_or_else(|e| panic!("the edited template does not parse: {e}"));
     checks::all(&template)
 }
 
@@ -689,9 +516,7 @@ fn violations_with_all(edits: &[(&str, &str)]) -> Vec<Violation> {
 fn assert_fires(from: &str, to: &str, check: &str, location: &str, words: &str) {
     let violations = violations_with(from, to);
     assert!(
-        violations
-            .iter()
-            .any(|v| v.check == check && v.location.contains(location) && v.problem.contains(words)),
+        violations.iter().any(|v| v.check == check && v.location.contains(location) && v.problem.contains(words)),
         "replacing {from:?} by {to:?} should make [{check}] fire at {location} about {words:?}; got:{}",
         listing(&violations)
     );
@@ -717,13 +542,7 @@ fn a_function_without_report_batch_item_failures_fails() {
 
 #[test]
 fn a_function_without_an_sqs_event_fails() {
-    assert_fires(
-        "          Type: SQS\n",
-        "          Type: SNS\n",
-        checks::REPORT_BATCH_ITEM_FAILURES,
-        "Writer",
-        "no SQS event",
-    );
+    assert_fires("          Type: SQS\n", "          Type: SNS\n", checks::REPORT_BATCH_ITEM_FAILURES, "Writer", "no SQS event");
 }
 
 #[test]
@@ -769,24 +588,12 @@ fn a_max_receive_count_that_may_be_below_five_fails() {
         "Inbox",
         "below 5",
     );
-    assert_fires(
-        "maxReceiveCount: !Ref MaxReceiveCount",
-        "maxReceiveCount: 3",
-        checks::DEAD_LETTER_QUEUES,
-        "Inbox",
-        "below 5",
-    );
+    assert_fires("maxReceiveCount: !Ref MaxReceiveCount", "maxReceiveCount: 3", checks::DEAD_LETTER_QUEUES, "Inbox", "below 5");
 }
 
 #[test]
 fn a_dead_letter_queue_keeping_messages_less_than_14_days_fails() {
-    assert_fires(
-        "MessageRetentionPeriod: 1209600, ",
-        "MessageRetentionPeriod: 345600, ",
-        checks::DEAD_LETTER_QUEUES,
-        "DeadLetters",
-        "14 days",
-    );
+    assert_fires("MessageRetentionPeriod: 1209600, ", "MessageRetentionPeriod: 345600, ", checks::DEAD_LETTER_QUEUES, "DeadLetters", "14 days");
 }
 
 #[test]
@@ -809,24 +616,12 @@ fn an_unencrypted_queue_fails() {
 
 #[test]
 fn a_wildcard_action_fails() {
-    assert_fires(
-        "Action: s3:PutObject",
-        "Action: 's3:Put*'",
-        checks::NO_WILDCARD_GRANTS,
-        "WriterRole",
-        "s3:Put*",
-    );
+    assert_fires("Action: s3:PutObject", "Action: 's3:Put*'", checks::NO_WILDCARD_GRANTS, "WriterRole", "s3:Put*");
 }
 
 #[test]
 fn a_wildcard_resource_fails() {
-    assert_fires(
-        "Resource: !Sub '${Archive.Arn}/${Prefix}*'",
-        "Resource: '*'",
-        checks::NO_WILDCARD_GRANTS,
-        "WriterRole.Policies[0].Write",
-        "\"*\"",
-    );
+    assert_fires("Resource: !Sub '${Archive.Arn}/${Prefix}*'", "Resource: '*'", checks::NO_WILDCARD_GRANTS, "WriterRole.Policies[0].Write", "\"*\"");
     assert_fires(
         "Resource: !Sub '${Archive.Arn}/${Prefix}*'",
         "Resource: !Sub 'arn:${AWS::Partition}:s3:::*'",
@@ -886,13 +681,7 @@ fn a_managed_policy_fails() {
 
 #[test]
 fn a_function_left_to_sams_generated_role_fails() {
-    assert_fires(
-        "      Role: !GetAtt WriterRole.Arn\n",
-        "",
-        checks::NO_WILDCARD_GRANTS,
-        "Writer",
-        "has no Role",
-    );
+    assert_fires("      Role: !GetAtt WriterRole.Arn\n", "", checks::NO_WILDCARD_GRANTS, "Writer", "has no Role");
     assert_fires(
         "      Role: !GetAtt WriterRole.Arn\n",
         "      Policies: [SQSPollerPolicy: {QueueName: !GetAtt Inbox.QueueName}]\n",
@@ -926,24 +715,12 @@ fn a_mapped_visibility_timeout_below_six_timeouts_fails() {
 
 #[test]
 fn a_visibility_timeout_that_ignores_the_batching_window_fails() {
-    assert_fires(
-        "'60': {'0': 360, '5': 365}",
-        "'60': {'0': 360, '5': 360}",
-        checks::VISIBILITY_TIMEOUT,
-        "Inbox",
-        "batching window 5 s",
-    );
+    assert_fires("'60': {'0': 360, '5': 365}", "'60': {'0': 360, '5': 360}", checks::VISIBILITY_TIMEOUT, "Inbox", "batching window 5 s");
 }
 
 #[test]
 fn a_parameter_value_missing_from_the_mapping_fails() {
-    assert_fires(
-        "AllowedValues: [30, 60], Default: 60",
-        "AllowedValues: [30, 60, 90], Default: 60",
-        checks::VISIBILITY_TIMEOUT,
-        "Inbox",
-        "no entry [90]",
-    );
+    assert_fires("AllowedValues: [30, 60], Default: 60", "AllowedValues: [30, 60, 90], Default: 60", checks::VISIBILITY_TIMEOUT, "Inbox", "no entry [90]");
 }
 
 #[test]
@@ -984,64 +761,22 @@ fn a_bucket_without_encryption_fails() {
         "Archive",
         "BucketEncryption",
     );
-    assert_fires(
-        "{SSEAlgorithm: AES256}",
-        "{SSEAlgorithm: none}",
-        checks::BUCKET_PROTECTION,
-        "Archive",
-        "SSEAlgorithm",
-    );
+    assert_fires("{SSEAlgorithm: AES256}", "{SSEAlgorithm: none}", checks::BUCKET_PROTECTION, "Archive", "SSEAlgorithm");
 }
 
 #[test]
 fn a_bucket_without_full_block_public_access_fails() {
-    assert_fires(
-        "RestrictPublicBuckets: true",
-        "RestrictPublicBuckets: false",
-        checks::BUCKET_PROTECTION,
-        "Archive",
-        "RestrictPublicBuckets",
-    );
-    assert_fires(
-        "        BlockPublicAcls: true\n",
-        "",
-        checks::BUCKET_PROTECTION,
-        "Archive",
-        "BlockPublicAcls",
-    );
+    assert_fires("RestrictPublicBuckets: true", "RestrictPublicBuckets: false", checks::BUCKET_PROTECTION, "Archive", "RestrictPublicBuckets");
+    assert_fires("        BlockPublicAcls: true\n", "", checks::BUCKET_PROTECTION, "Archive", "BlockPublicAcls");
 }
 
 #[test]
 fn a_bucket_without_the_tls_only_policy_fails() {
     let words = "aws:SecureTransport is false";
-    assert_fires(
-        "Bucket: !Ref Archive",
-        "Bucket: !Ref SomethingElse",
-        checks::BUCKET_PROTECTION,
-        "Archive",
-        words,
-    );
-    assert_fires(
-        "'aws:SecureTransport': 'false'",
-        "'aws:SecureTransport': 'true'",
-        checks::BUCKET_PROTECTION,
-        "Archive",
-        words,
-    );
-    assert_fires(
-        "Resource: [!GetAtt Archive.Arn, !Sub '${Archive.Arn}/*']",
-        "Resource: [!GetAtt Archive.Arn]",
-        checks::BUCKET_PROTECTION,
-        "Archive",
-        words,
-    );
-    assert_fires(
-        "Action: 's3:*'",
-        "Action: 's3:GetObject'",
-        checks::BUCKET_PROTECTION,
-        "Archive",
-        words,
-    );
+    assert_fires("Bucket: !Ref Archive", "Bucket: !Ref SomethingElse", checks::BUCKET_PROTECTION, "Archive", words);
+    assert_fires("'aws:SecureTransport': 'false'", "'aws:SecureTransport': 'true'", checks::BUCKET_PROTECTION, "Archive", words);
+    assert_fires("Resource: [!GetAtt Archive.Arn, !Sub '${Archive.Arn}/*']", "Resource: [!GetAtt Archive.Arn]", checks::BUCKET_PROTECTION, "Archive", words);
+    assert_fires("Action: 's3:*'", "Action: 's3:GetObject'", checks::BUCKET_PROTECTION, "Archive", words);
 }
 
 #[test]
@@ -1055,21 +790,14 @@ fn a_scratch_bucket_that_never_expires_objects_fails() {
     );
 }
 
-const RETAINED: (&str, &str) = (
-    "  Archive:\n    Type: AWS::S3::Bucket\n",
-    "  Archive:\n    Type: AWS::S3::Bucket\n    DeletionPolicy: Retain\n",
-);
+const RETAINED: (&str, &str) = ("  Archive:\n    Type: AWS::S3::Bucket\n", "  Archive:\n    Type: AWS::S3::Bucket\n    DeletionPolicy: Retain\n");
 
 #[test]
 fn a_retained_bucket_that_expires_objects_by_default_fails() {
     // The customer's copy: kept with the stack's deletion, so nothing may delete it unless asked.
     let violations = violations_with_all(&[RETAINED]);
     assert!(
-        violations
-            .iter()
-            .any(|v| v.check == checks::BUCKET_PROTECTION
-                && v.location == "Archive"
-                && v.problem.contains("ExpirationInDays")),
+        violations.iter().any(|v| v.check == checks::BUCKET_PROTECTION && v.location == "Archive" && v.problem.contains("ExpirationInDays")),
         "{}",
         listing(&violations)
     );
@@ -1080,23 +808,14 @@ fn a_retained_bucket_that_expires_objects_by_default_fails() {
             "Rules: [{Id: Old, Status: Enabled, NoncurrentVersionExpiration: {NoncurrentDays: 30}}]",
         ),
     ]);
-    assert!(
-        noncurrent
-            .iter()
-            .any(|v| v.location == "Archive" && v.problem.contains("NoncurrentVersionExpiration")),
-        "{}",
-        listing(&noncurrent)
-    );
+    assert!(noncurrent.iter().any(|v| v.location == "Archive" && v.problem.contains("NoncurrentVersionExpiration")), "{}", listing(&noncurrent));
 }
 
 #[test]
 fn a_retained_bucket_that_expires_only_when_a_parameter_asks_passes() {
     let violations = violations_with_all(&[
         RETAINED,
-        (
-            "Conditions:\n",
-            "  ExpireDays: {Type: Number, MinValue: 0, Default: 0}\nConditions:\n  Expires: !Not [!Equals [!Ref ExpireDays, 0]]\n",
-        ),
+        ("Conditions:\n", "  ExpireDays: {Type: Number, MinValue: 0, Default: 0}\nConditions:\n  Expires: !Not [!Equals [!Ref ExpireDays, 0]]\n"),
         (
             "Rules: [{Id: Expire, Status: Enabled, ExpirationInDays: 365}]",
             "Rules: [{Id: Abort, Status: Enabled, AbortIncompleteMultipartUpload: {DaysAfterInitiation: 7}}, \
@@ -1109,33 +828,19 @@ fn a_retained_bucket_that_expires_only_when_a_parameter_asks_passes() {
 #[test]
 fn a_bucket_a_function_writes_without_the_create_only_deny_fails() {
     let words = "s3:if-none-match is Null";
-    let deny =
-        "          - {Sid: DenyOverwrites, Effect: Deny, Principal: '*', Action: [s3:PutObject],\n";
-    assert_fires(deny, "          - {Sid: DenyOverwrites, Effect: Allow, Principal: {Service: s3.amazonaws.com}, Action: [s3:PutObject],\n", checks::CREATE_ONLY, "WriterRole.Policies[0].Write", words);
-    // Deleted outright, the whole statement.
-    let all = violations_with_all(&[(
+    let deny = "          - {Sid: DenyOverwrites, Effect: Deny, Principal: '*', Action: [s3:PutObject],\n";
+    assert_fires(
         deny,
-        "          - {Sid: DenyOverwrites, Effect: Deny, Principal: '*', Action: [s3:GetObject],\n",
-    )]);
-    assert!(
-        all.iter().any(|v| v.check == checks::CREATE_ONLY),
-        "{}",
-        listing(&all)
-    );
-    assert_fires(
-        "'s3:if-none-match': 'true'",
-        "'s3:if-none-match': 'false'",
+        "          - {Sid: DenyOverwrites, Effect: Allow, Principal: {Service: s3.amazonaws.com}, Action: [s3:PutObject],\n",
         checks::CREATE_ONLY,
-        "Write",
+        "WriterRole.Policies[0].Write",
         words,
     );
-    assert_fires(
-        "Resource: [!Sub '${Archive.Arn}/${Prefix}*']",
-        "Resource: [!Sub '${Archive.Arn}/other/*']",
-        checks::CREATE_ONLY,
-        "Write",
-        words,
-    );
+    // Deleted outright, the whole statement.
+    let all = violations_with_all(&[(deny, "          - {Sid: DenyOverwrites, Effect: Deny, Principal: '*', Action: [s3:GetObject],\n")]);
+    assert!(all.iter().any(|v| v.check == checks::CREATE_ONLY), "{}", listing(&all));
+    assert_fires("'s3:if-none-match': 'true'", "'s3:if-none-match': 'false'", checks::CREATE_ONLY, "Write", words);
+    assert_fires("Resource: [!Sub '${Archive.Arn}/${Prefix}*']", "Resource: [!Sub '${Archive.Arn}/other/*']", checks::CREATE_ONLY, "Write", words);
     // Another key would narrow the deny to some requests only.
     assert_fires(
         "Bool: {'s3:ObjectCreationOperation': 'true'}}}",
@@ -1144,61 +849,23 @@ fn a_bucket_a_function_writes_without_the_create_only_deny_fails() {
         "Write",
         words,
     );
-    assert_fires(
-        "Bool: {'s3:ObjectCreationOperation': 'true'}}}",
-        "Bool: {'s3:ObjectCreationOperation': 'false'}}}",
-        checks::CREATE_ONLY,
-        "Write",
-        words,
-    );
+    assert_fires("Bool: {'s3:ObjectCreationOperation': 'true'}}}", "Bool: {'s3:ObjectCreationOperation': 'false'}}}", checks::CREATE_ONLY, "Write", words);
 }
 
 #[test]
 fn a_create_only_deny_for_the_whole_bucket_or_without_the_multipart_exemption_passes() {
-    for (from, to) in [
-        (
-            "Resource: [!Sub '${Archive.Arn}/${Prefix}*']",
-            "Resource: [!Sub '${Archive.Arn}/*']",
-        ),
-        (", Bool: {'s3:ObjectCreationOperation': 'true'}}}", "}}"),
-    ] {
+    for (from, to) in
+        [("Resource: [!Sub '${Archive.Arn}/${Prefix}*']", "Resource: [!Sub '${Archive.Arn}/*']"), (", Bool: {'s3:ObjectCreationOperation': 'true'}}}", "}}")]
+    {
         let violations = violations_with_all(&[(from, to)]);
-        assert!(
-            violations.is_empty(),
-            "{from:?} -> {to:?}:{}",
-            listing(&violations)
-        );
+        assert!(violations.is_empty(), "{from:?} -> {to:?}:{}", listing(&violations));
     }
 }
 
 #[test]
 fn a_function_not_built_as_an_arm64_rust_binary_fails() {
-    assert_fires(
-        "Architectures: [arm64]",
-        "Architectures: [x86_64]",
-        checks::FUNCTION_SHAPE,
-        "Writer",
-        "arm64",
-    );
-    assert_fires(
-        "BuildMethod: rust-cargolambda, ",
-        "BuildMethod: makefile, ",
-        checks::FUNCTION_SHAPE,
-        "Writer",
-        "rust-cargolambda",
-    );
-    assert_fires(
-        "LoggingConfig: {LogFormat: JSON}",
-        "LoggingConfig: {LogFormat: Text}",
-        checks::FUNCTION_SHAPE,
-        "Writer",
-        "JSON",
-    );
-    assert_fires(
-        ", BuildProperties: {Binary: s3-writer}",
-        "",
-        checks::FUNCTION_SHAPE,
-        "Writer",
-        "Binary",
-    );
+    assert_fires("Architectures: [arm64]", "Architectures: [x86_64]", checks::FUNCTION_SHAPE, "Writer", "arm64");
+    assert_fires("BuildMethod: rust-cargolambda, ", "BuildMethod: makefile, ", checks::FUNCTION_SHAPE, "Writer", "rust-cargolambda");
+    assert_fires("LoggingConfig: {LogFormat: JSON}", "LoggingConfig: {LogFormat: Text}", checks::FUNCTION_SHAPE, "Writer", "JSON");
+    assert_fires(", BuildProperties: {Binary: s3-writer}", "", checks::FUNCTION_SHAPE, "Writer", "Binary");
 }

@@ -66,10 +66,7 @@ impl DestSpec {
             return Ok(DestSpec::Url(text.to_owned()));
         }
         // Shown without user info or query: a mistyped URL may still hold a token.
-        bail!(
-            "--to {:?} is not a destination: {DEST_HELP}",
-            auditstream::redact::url_text_for_message(text)
-        )
+        bail!("--to {:?} is not a destination: {DEST_HELP}", auditstream::redact::url_text_for_message(text))
     }
 }
 

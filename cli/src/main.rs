@@ -35,16 +35,14 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run events from files through the pipeline and deliver them.
-    #[command(
-        long_about = "Run events from files through the pipeline and deliver them.\n\n\
+    #[command(long_about = "Run events from files through the pipeline and deliver them.\n\n\
 INPUT is a file holding one JSON event, an NDJSON file (one event per line), an SQS Lambda event \
 ({\"Records\":[...]}, like the files in events/), or a directory of these. A file or line over \
 AUDITSTREAM_MAX_EVENT_BYTES plus 1 MiB is refused without being read whole; directories are walked \
 once per file, following links, and a link loop is reported (see the README).\n\n\
 Prints a summary on stdout and progress on stderr. Exits 0 when every event was delivered, \
 duplicate or filtered; 1 when any failed (each failure is named on stderr, by file and line or \
-message id); 2 on a usage or configuration error."
-    )]
+message id); 2 on a usage or configuration error.")]
     Run {
         /// Where to deliver: dir:PATH (files laid out as the S3 keys), s3://BUCKET[/PREFIX], rest (the
         /// REST destination configured by AUDITSTREAM_REST_*), https://URL (one JSON POST per event),

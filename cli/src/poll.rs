@@ -135,7 +135,8 @@ pub async fn poll(args: PollArgs) -> Result<ExitCode> {
         Some(s) => s,
         None => queue_visibility_timeout(&sqs, &args.queue).await?,
     };
-    let progress = ProgressBar::new_spinner().with_style(ProgressStyle::with_template("{spinner} {elapsed} {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+    let progress =
+        ProgressBar::new_spinner().with_style(ProgressStyle::with_template("{spinner} {elapsed} {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
     progress.enable_steady_tick(Duration::from_millis(200));
     let poller = Arc::new(Poller {
         sqs: sqs.clone(),
@@ -159,10 +160,7 @@ pub async fn poll(args: PollArgs) -> Result<ExitCode> {
         tokio::spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
                 poller.stop.store(true, Ordering::SeqCst);
-                crate::say(
-                    &poller.progress,
-                    "stopping: finishing the receives and batches in hand (Ctrl-C again to abort)",
-                );
+                crate::say(&poller.progress, "stopping: finishing the receives and batches in hand (Ctrl-C again to abort)");
                 let _ = tokio::signal::ctrl_c().await;
                 std::process::exit(130);
             }
@@ -205,11 +203,7 @@ async fn run_poller(p: Arc<Poller>) -> Result<()> {
             Err(e) if !e.is_permanent() && receive_failures < retry.max_attempts => {
                 receive_failures += 1;
                 crate::say(&p.progress, &format!("receive failed, retrying: {e}"));
-                tokio::time::sleep(
-                    e.retry_after
-                        .unwrap_or(Duration::from_millis(250 << receive_failures.min(6))),
-                )
-                .await;
+                tokio::time::sleep(e.retry_after.unwrap_or(Duration::from_millis(250 << receive_failures.min(6)))).await;
                 continue;
             }
             Err(e) => bail!("{e}"),
@@ -246,7 +240,8 @@ async fn settle_and_delete(p: &Poller, messages: Vec<(QueueMessage, String)>, re
         processed_by: "auditstream poll",
     };
     let settled = settle(tools, messages, p.kind, deadline).await;
-    let (done_ids, done_handles): (Vec<&str>, Vec<String>) = settled.iter().zip(handles).filter(|((_, _, d), _)| !d.is_retry()).map(|((id, _, _), h)| (id, h)).unzip();
+    let (done_ids, done_handles): (Vec<&str>, Vec<String>) =
+        settled.iter().zip(handles).filter(|((_, _, d), _)| !d.is_retry()).map(|((id, _, _), h)| (id, h)).unzip();
     let deleted = delete_messages(&p.sqs, &p.queue, &done_handles, retry, Deadline::NONE).await;
     let not_deleted: Vec<(&str, String)> = done_ids.into_iter().zip(deleted).filter_map(|(id, r)| r.err().map(|why| (id, why))).collect();
     report(p, &settled, &not_deleted).await;
@@ -257,10 +252,14 @@ async fn report(p: &Poller, settled: &Settled, not_deleted: &[(&str, String)]) {
     for (id, outcome, disposition) in settled.iter() {
         let line = match (outcome, disposition) {
             (Outcome::Failed(f), Disposition::DeadLettered) => format!("failed {id} (sent to the dead-letter queue): {f}"),
-            (Outcome::Failed(f), Disposition::Retry(RetryReason::DeadLetterFailed(why))) => format!("failed {id} (left on the queue: sending it to the dead-letter queue failed: {why}): {f}"),
+            (Outcome::Failed(f), Disposition::Retry(RetryReason::DeadLetterFailed(why))) => {
+                format!("failed {id} (left on the queue: sending it to the dead-letter queue failed: {why}): {f}")
+            }
             (Outcome::Failed(f), _) if f.is_permanent() => format!("failed {id} (permanent, left on the queue for its redrive policy): {f}"),
             (Outcome::Failed(f), _) => format!("failed {id} (transient, left on the queue): {f}"),
-            (_, Disposition::Retry(RetryReason::FifoOrder { after })) => format!("held {id} (delivered, but left on the FIFO queue to follow message {after}, which failed)"),
+            (_, Disposition::Retry(RetryReason::FifoOrder { after })) => {
+                format!("held {id} (delivered, but left on the FIFO queue to follow message {after}, which failed)")
+            }
             _ => continue,
         };
         failed += 1;

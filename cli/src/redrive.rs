@@ -78,7 +78,10 @@ pub async fn redrive(args: RedriveArgs) -> Result<ExitCode> {
             Ok(started) => return watch_move_task(&sqs, &from_arn, started.task_handle().unwrap_or_default(), &to).await,
             Err(e) if args.method == Method::Auto => {
                 let e = classify("StartMessageMoveTask", &args.from, e);
-                eprintln!("the server did not start a message move task ({}); moving messages by receive, send and delete instead", auditstream::redact::Escaped(&e.to_string()));
+                eprintln!(
+                    "the server did not start a message move task ({}); moving messages by receive, send and delete instead",
+                    auditstream::redact::Escaped(&e.to_string())
+                );
             }
             Err(e) => bail!("{}", classify("StartMessageMoveTask", &args.from, e)),
         }
@@ -97,7 +100,8 @@ async fn source_queue(sqs: &aws_sdk_sqs::Client, dlq: &str) -> Result<String> {
 }
 
 async fn queue_attribute(sqs: &aws_sdk_sqs::Client, queue: &str, name: QueueAttributeName) -> Result<Option<String>> {
-    let output = sqs.get_queue_attributes().queue_url(queue).attribute_names(name.clone()).send().await.map_err(|e| classify("GetQueueAttributes", queue, e))?;
+    let output =
+        sqs.get_queue_attributes().queue_url(queue).attribute_names(name.clone()).send().await.map_err(|e| classify("GetQueueAttributes", queue, e))?;
     Ok(output.attributes().and_then(|a| a.get(&name)).cloned())
 }
 
@@ -106,12 +110,14 @@ async fn queue_arn(sqs: &aws_sdk_sqs::Client, queue: &str) -> Result<String> {
 }
 
 async fn watch_move_task(sqs: &aws_sdk_sqs::Client, from_arn: &str, handle: &str, to: &str) -> Result<ExitCode> {
-    let progress = ProgressBar::new(0).with_style(ProgressStyle::with_template("{spinner} moved {pos}/{len} {wide_bar} {elapsed}").unwrap_or_else(|_| ProgressStyle::default_bar()));
+    let progress = ProgressBar::new(0)
+        .with_style(ProgressStyle::with_template("{spinner} moved {pos}/{len} {wide_bar} {elapsed}").unwrap_or_else(|_| ProgressStyle::default_bar()));
     progress.enable_steady_tick(Duration::from_millis(200));
     let stop = ctrl_c_flag();
     loop {
         tokio::time::sleep(Duration::from_secs(1)).await;
-        let tasks = sqs.list_message_move_tasks().source_arn(from_arn).max_results(10).send().await.map_err(|e| classify("ListMessageMoveTasks", from_arn, e))?;
+        let tasks =
+            sqs.list_message_move_tasks().source_arn(from_arn).max_results(10).send().await.map_err(|e| classify("ListMessageMoveTasks", from_arn, e))?;
         let Some(task) = tasks.results().iter().find(|t| t.task_handle().is_none_or(|h| h == handle || handle.is_empty())) else { continue };
         progress.set_length(task.approximate_number_of_messages_to_move().unwrap_or(0).max(0) as u64);
         progress.set_position(task.approximate_number_of_messages_moved().max(0) as u64);
@@ -124,12 +130,7 @@ async fn watch_move_task(sqs: &aws_sdk_sqs::Client, from_arn: &str, handle: &str
             }
             Some(status @ ("FAILED" | "CANCELLED")) => {
                 progress.finish_and_clear();
-                eprintln!(
-                    "message move task {status}: {}",
-                    auditstream::redact::Escaped(
-                        task.failure_reason().unwrap_or("no reason given")
-                    )
-                );
+                eprintln!("message move task {status}: {}", auditstream::redact::Escaped(task.failure_reason().unwrap_or("no reason given")));
                 println!("{moved} message(s) moved to {to} before the task stopped");
                 return Ok(ExitCode::from(1));
             }
@@ -145,7 +146,8 @@ async fn watch_move_task(sqs: &aws_sdk_sqs::Client, from_arn: &str, handle: &str
 
 async fn receive_send_delete(sqs: &aws_sdk_sqs::Client, from: &str, to: &str) -> Result<ExitCode> {
     let waiting = queue_attribute(sqs, from, QueueAttributeName::ApproximateNumberOfMessages).await?.and_then(|n| n.parse().ok()).unwrap_or(0u64);
-    let progress = ProgressBar::new(waiting).with_style(ProgressStyle::with_template("{spinner} moved {pos}/~{len} {wide_bar} {elapsed}").unwrap_or_else(|_| ProgressStyle::default_bar()));
+    let progress = ProgressBar::new(waiting)
+        .with_style(ProgressStyle::with_template("{spinner} moved {pos}/~{len} {wide_bar} {elapsed}").unwrap_or_else(|_| ProgressStyle::default_bar()));
     let stop = ctrl_c_flag();
     let retry = RetryPolicy::default();
     let fifo_destination = is_fifo(to);
@@ -178,10 +180,7 @@ async fn receive_send_delete(sqs: &aws_sdk_sqs::Client, from: &str, to: &str) ->
                 Ok(_) => done.push(handle),
                 Err(why) => {
                     failed += 1;
-                    crate::say(
-                        &progress,
-                        &format!("failed {id}: not moved, left in the dead-letter queue: {why}"),
-                    );
+                    crate::say(&progress, &format!("failed {id}: not moved, left in the dead-letter queue: {why}"));
                 }
             }
         }

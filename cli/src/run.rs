@@ -79,7 +79,13 @@ pub async fn run(to: &str, inputs: &[PathBuf]) -> Result<ExitCode> {
     println!(
         "{} read, {} written, {} duplicates, {} filtered, {} masked lines, {} truncated, {} failed -> {}",
         counts.received + unreadable,
-        counts.written, counts.duplicates, counts.filtered, counts.masked_lines, counts.truncated, failed, described
+        counts.written,
+        counts.duplicates,
+        counts.filtered,
+        counts.masked_lines,
+        counts.truncated,
+        failed,
+        described
     );
     Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }

@@ -212,7 +212,10 @@ async fn publish(client: &aws_sdk_sns::Client, topic_arn: &str, messages: &[Outg
     .await
 }
 
-fn sns_error<E: aws_sdk_sns::error::ProvideErrorMetadata + std::error::Error + 'static>(topic: &str, err: aws_sdk_sns::error::SdkError<E, aws_sdk_sns::config::http::HttpResponse>) -> DeliveryError {
+fn sns_error<E: aws_sdk_sns::error::ProvideErrorMetadata + std::error::Error + 'static>(
+    topic: &str,
+    err: aws_sdk_sns::error::SdkError<E, aws_sdk_sns::config::http::HttpResponse>,
+) -> DeliveryError {
     use aws_sdk_sns::error::SdkError;
     let message = format!("PublishBatch to {topic} failed: {}", aws_sdk_sns::error::DisplayErrorContext(&err));
     let transient = match &err {

@@ -26,9 +26,7 @@ use auditstream::timestamp::Now;
 
 use crate::event::{Planted, SECRET_PREFIX};
 
-const NOW: Now = Now {
-    epoch_nanos: 1_685_683_801_002_213_900,
-};
+const NOW: Now = Now { epoch_nanos: 1_685_683_801_002_213_900 };
 
 /// A property that did not hold, with what is needed to see why.
 #[derive(Debug)]
@@ -41,11 +39,7 @@ pub struct Violation {
 
 impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} ({})\n  input:  {}\n  output: {}",
-            self.what, self.scenario, self.input, self.output
-        )
+        write!(f, "{} ({})\n  input:  {}\n  output: {}", self.what, self.scenario, self.input, self.output)
     }
 }
 
@@ -63,18 +57,9 @@ enum Embedding {
 /// The templates every event is tried with.
 const TEMPLATES: [(&str, Embedding); 4] = [
     ("", Embedding::Verbatim),
-    (
-        r#"{"service":"workato","event":{{{log_message}}}}"#,
-        Embedding::Verbatim,
-    ),
-    (
-        r#"{"message":{{{log_message_str}}},"at":"{{{now}}}"}"#,
-        Embedding::Escaped,
-    ),
-    (
-        r#"{"text":"{{{log_message}}}","ms":{{{now_utc}}}}"#,
-        Embedding::Escaped,
-    ),
+    (r#"{"service":"workato","event":{{{log_message}}}}"#, Embedding::Verbatim),
+    (r#"{"message":{{{log_message_str}}},"at":"{{{now}}}"}"#, Embedding::Escaped),
+    (r#"{"text":"{{{log_message}}}","ms":{{{now_utc}}}}"#, Embedding::Escaped),
 ];
 
 /// Runs `planted` through every configuration and both scanners; the first property that fails.
@@ -83,12 +68,7 @@ pub fn check_event(planted: &Planted) -> Result<(), Violation> {
     let (result, logs) = with_logs(|| check_every_configuration(planted));
     result?;
     if logs.contains(SECRET_PREFIX) {
-        return Err(violation(
-            planted,
-            "a secret marker was logged",
-            "while preparing",
-            logs.as_bytes(),
-        ));
+        return Err(violation(planted, "a secret marker was logged", "while preparing", logs.as_bytes()));
     }
     Ok(())
 }
@@ -97,39 +77,20 @@ fn check_every_configuration(planted: &Planted) -> Result<(), Violation> {
     let body = planted.body.as_str();
     check_scanners_agree(body)?;
     for (template_text, embedding) in TEMPLATES {
-        let template = (!template_text.is_empty())
-            .then(|| LogTemplate::compile(template_text).expect("the oracle's templates compile"));
+        let template = (!template_text.is_empty()).then(|| LogTemplate::compile(template_text).expect("the oracle's templates compile"));
         for lines_mode in [LinesMode::Keep, LinesMode::Drop] {
             let streams = match lines_mode {
                 LinesMode::Keep => Stream::ALL.into_iter().collect(),
                 _ => [Stream::JobStatus].into_iter().collect(),
             };
-            let config = PipelineConfig {
-                filter: EventFilter {
-                    streams,
-                    ..EventFilter::default()
-                },
-                template: template.clone(),
-                ..PipelineConfig::default()
-            };
+            let config = PipelineConfig { filter: EventFilter { streams, ..EventFilter::default() }, template: template.clone(), ..PipelineConfig::default() };
             let pipeline = Pipeline::new(config);
             let scenario = format!("{lines_mode:?} lines, template {template_text:?}");
             let result = pipeline.prepare(body, NOW);
             let doc = delivered(planted, result, &scenario)?;
-            check_document(
-                planted,
-                &doc.body,
-                embedding,
-                lines_mode == LinesMode::Keep && !doc.truncated,
-                &scenario,
-            )?;
+            check_document(planted, &doc.body, embedding, lines_mode == LinesMode::Keep && !doc.truncated, &scenario)?;
             if doc.truncated {
-                return Err(violation(
-                    planted,
-                    "an event far below the size limit had its lines replaced",
-                    &scenario,
-                    &doc.body,
-                ));
+                return Err(violation(planted, "an event far below the size limit had its lines replaced", &scenario, &doc.body));
             }
             if lines_mode == LinesMode::Keep && planted.has_steps {
                 // One byte less than the event needs: its lines give way to the size placeholder,
@@ -141,12 +102,7 @@ fn check_every_configuration(planted: &Planted) -> Result<(), Violation> {
                     Err(e @ PrepareError::TooLarge { .. }) => {
                         let text = format!("{e} / {e:?}");
                         if text.contains(SECRET_PREFIX) {
-                            return Err(violation(
-                                planted,
-                                "an error message quotes a secret",
-                                &scenario,
-                                text.as_bytes(),
-                            ));
+                            return Err(violation(planted, "an error message quotes a secret", &scenario, text.as_bytes()));
                         }
                     }
                     other => {
@@ -162,12 +118,7 @@ fn check_every_configuration(planted: &Planted) -> Result<(), Violation> {
                 let result = pipeline.prepare_owned(body.to_owned(), NOW, usize::MAX);
                 let owned = delivered(planted, result, &scenario)?;
                 if owned.body != doc.body {
-                    return Err(violation(
-                        planted,
-                        "prepare_owned wrote other bytes than prepare",
-                        &scenario,
-                        &owned.body,
-                    ));
+                    return Err(violation(planted, "prepare_owned wrote other bytes than prepare", &scenario, &owned.body));
                 }
             }
         }
@@ -193,27 +144,12 @@ fn check_reference_scan_masks_alike(planted: &Planted) -> Result<(), Violation> 
         match (fast, reference) {
             (Ok(fast), Ok(reference)) => {
                 if fast != reference {
-                    return Err(violation(
-                        planted,
-                        "the fast and the reference scanner mask differently",
-                        &scenario,
-                        &reference,
-                    ));
+                    return Err(violation(planted, "the fast and the reference scanner mask differently", &scenario, &reference));
                 }
-                check_document(
-                    planted,
-                    &reference,
-                    Embedding::Verbatim,
-                    mode == LinesMode::Keep,
-                    &scenario,
-                )?;
+                check_document(planted, &reference, Embedding::Verbatim, mode == LinesMode::Keep, &scenario)?;
             }
             (fast, reference) => {
-                let what = format!(
-                    "a generated event was not scanned: fast {:?}, reference {:?}",
-                    fast.err(),
-                    reference.err()
-                );
+                let what = format!("a generated event was not scanned: fast {:?}, reference {:?}", fast.err(), reference.err());
                 return Err(violation(planted, &what, &scenario, b""));
             }
         }
@@ -222,61 +158,26 @@ fn check_reference_scan_masks_alike(planted: &Planted) -> Result<(), Violation> 
 }
 
 /// A generated job event must be delivered; an error must not quote a secret either way.
-fn delivered(
-    planted: &Planted,
-    result: Result<Prepared, PrepareError>,
-    scenario: &str,
-) -> Result<auditstream::pipeline::Document, Violation> {
+fn delivered(planted: &Planted, result: Result<Prepared, PrepareError>, scenario: &str) -> Result<auditstream::pipeline::Document, Violation> {
     match result {
         Ok(Prepared::Ready(doc)) => Ok(doc),
-        Ok(Prepared::Filtered(why)) => Err(violation(
-            planted,
-            &format!("a job event was filtered: {why}"),
-            scenario,
-            b"",
-        )),
+        Ok(Prepared::Filtered(why)) => Err(violation(planted, &format!("a job event was filtered: {why}"), scenario, b"")),
         Err(e) => {
             let text = format!("{e} / {e:?}");
             if text.contains(SECRET_PREFIX) {
-                return Err(violation(
-                    planted,
-                    "an error message quotes a secret",
-                    scenario,
-                    text.as_bytes(),
-                ));
+                return Err(violation(planted, "an error message quotes a secret", scenario, text.as_bytes()));
             }
-            Err(violation(
-                planted,
-                &format!("a valid job event was refused: {e}"),
-                scenario,
-                b"",
-            ))
+            Err(violation(planted, &format!("a valid job event was refused: {e}"), scenario, b""))
         }
     }
 }
 
-fn check_document(
-    planted: &Planted,
-    out: &[u8],
-    embedding: Embedding,
-    lines_kept: bool,
-    scenario: &str,
-) -> Result<(), Violation> {
+fn check_document(planted: &Planted, out: &[u8], embedding: Embedding, lines_kept: bool, scenario: &str) -> Result<(), Violation> {
     if memchr_find(out, SECRET_PREFIX.as_bytes()) {
-        return Err(violation(
-            planted,
-            "a secret marker reached the output",
-            scenario,
-            out,
-        ));
+        return Err(violation(planted, "a secret marker reached the output", scenario, out));
     }
     if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(out) {
-        return Err(violation(
-            planted,
-            &format!("the output is not JSON: {e}"),
-            scenario,
-            out,
-        ));
+        return Err(violation(planted, &format!("the output is not JSON: {e}"), scenario, out));
     }
     for control in &planted.controls {
         if control.in_lines && !lines_kept {
@@ -290,26 +191,14 @@ fn check_document(
             }
         };
         if !memchr_find(out, expected.as_bytes()) {
-            return Err(violation(
-                planted,
-                &format!(
-                    "a value that must be kept is not in the output byte-for-byte: {expected}"
-                ),
-                scenario,
-                out,
-            ));
+            return Err(violation(planted, &format!("a value that must be kept is not in the output byte-for-byte: {expected}"), scenario, out));
         }
     }
     Ok(())
 }
 
 fn violation(planted: &Planted, what: &str, scenario: &str, output: &[u8]) -> Violation {
-    Violation {
-        what: what.to_owned(),
-        scenario: scenario.to_owned(),
-        input: planted.body.clone(),
-        output: String::from_utf8_lossy(output).into_owned(),
-    }
+    Violation { what: what.to_owned(), scenario: scenario.to_owned(), input: planted.body.clone(), output: String::from_utf8_lossy(output).into_owned() }
 }
 
 fn memchr_find(haystack: &[u8], needle: &[u8]) -> bool {
@@ -319,13 +208,9 @@ fn memchr_find(haystack: &[u8], needle: &[u8]) -> bool {
 /// Runs `f` with everything it logs through `tracing`, at every level, captured as text.
 pub fn with_logs<T>(f: impl FnOnce() -> T) -> (T, String) {
     let buffer = LogBuffer::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(buffer.clone())
-        .with_max_level(tracing::Level::TRACE)
-        .finish();
+    let subscriber = tracing_subscriber::fmt().with_writer(buffer.clone()).with_max_level(tracing::Level::TRACE).finish();
     let result = tracing::subscriber::with_default(subscriber, f);
-    let logs =
-        String::from_utf8_lossy(&buffer.0.lock().unwrap_or_else(|e| e.into_inner())).into_owned();
+    let logs = String::from_utf8_lossy(&buffer.0.lock().unwrap_or_else(|e| e.into_inner())).into_owned();
     (result, logs)
 }
 
@@ -334,10 +219,7 @@ struct LogBuffer(Arc<Mutex<Vec<u8>>>);
 
 impl io::Write for LogBuffer {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend_from_slice(buf);
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(buf);
         Ok(buf.len())
     }
     fn flush(&mut self) -> io::Result<()> {
@@ -376,12 +258,7 @@ enum ValueSummary {
 type LineSummary = (Vec<(String, usize, usize)>, bool);
 
 fn summarize(input: &str, result: Result<ScannedObject<'_>, ScanError>) -> Outcome {
-    let span = |text: &str| {
-        (
-            (text.as_ptr() as usize).wrapping_sub(input.as_ptr() as usize),
-            text.len(),
-        )
-    };
+    let span = |text: &str| ((text.as_ptr() as usize).wrapping_sub(input.as_ptr() as usize), text.len());
     match result {
         Ok(scanned) => Outcome::Fields(
             scanned
@@ -393,9 +270,7 @@ fn summarize(input: &str, result: Result<ScannedObject<'_>, ScanError>) -> Outco
                             let (at, len) = span(raw.get());
                             ValueSummary::Raw(at, len)
                         }
-                        FieldValue::Lines(Lines::Other(raw)) => {
-                            ValueSummary::Other(raw.get().to_owned())
-                        }
+                        FieldValue::Lines(Lines::Other(raw)) => ValueSummary::Other(raw.get().to_owned()),
                         FieldValue::Lines(Lines::Steps(lines)) => ValueSummary::Steps(
                             lines
                                 .iter()
@@ -419,9 +294,7 @@ fn summarize(input: &str, result: Result<ScannedObject<'_>, ScanError>) -> Outco
         ),
         Err(ScanError::Syntax(_)) => Outcome::Syntax,
         Err(ScanError::NotAnObject) => Outcome::NotAnObject,
-        Err(ScanError::BadLines(m)) => {
-            Outcome::BadLines(m.split(" at line ").next().unwrap_or_default().to_owned())
-        }
+        Err(ScanError::BadLines(m)) => Outcome::BadLines(m.split(" at line ").next().unwrap_or_default().to_owned()),
         Err(ScanError::TooDeep) => Outcome::TooDeep,
     }
 }
@@ -467,13 +340,7 @@ mod tests {
         Planted {
             body: body.to_owned(),
             secrets,
-            controls: controls
-                .iter()
-                .map(|c| Control {
-                    text: (*c).to_owned(),
-                    in_lines: true,
-                })
-                .collect(),
+            controls: controls.iter().map(|c| Control { text: (*c).to_owned(), in_lines: true }).collect(),
             has_steps: true,
             shapes: Vec::new(),
         }
@@ -484,9 +351,7 @@ mod tests {
     #[test]
     fn the_oracle_passes_a_masked_event_and_finds_each_kind_of_failure() {
         let ok = planted(
-            &format!(
-                r#"{{{JOB},"lines":[{{"input":"SECRETM00001","mask_data":true}},{{"input":"CONTROLK00002","mask_data":false}}]}}"#
-            ),
+            &format!(r#"{{{JOB},"lines":[{{"input":"SECRETM00001","mask_data":true}},{{"input":"CONTROLK00002","mask_data":false}}]}}"#),
             1,
             &[r#""CONTROLK00002""#],
         );
@@ -498,11 +363,7 @@ mod tests {
         assert!(v.what.contains("secret marker reached the output"), "{v}");
 
         // A value said to be kept is not in the output byte-for-byte (here: it is masked).
-        let blanked = planted(
-            &format!(r#"{{{JOB},"lines":[{{"input":"CONTROLK00001","mask_data":true}}]}}"#),
-            0,
-            &[r#""CONTROLK00001""#],
-        );
+        let blanked = planted(&format!(r#"{{{JOB},"lines":[{{"input":"CONTROLK00001","mask_data":true}}]}}"#), 0, &[r#""CONTROLK00001""#]);
         let v = check_event(&blanked).unwrap_err();
         assert!(v.what.contains("must be kept"), "{v}");
 
@@ -518,9 +379,6 @@ mod tests {
             tracing::trace!(field = "SECRETM00001", "a trace");
             tracing::error!("an error");
         });
-        assert!(
-            logs.contains("SECRETM00001") && logs.contains("an error"),
-            "{logs}"
-        );
+        assert!(logs.contains("SECRETM00001") && logs.contains("an error"), "{logs}");
     }
 }

@@ -95,9 +95,7 @@ pub struct LineSpec {
 impl LineSpec {
     /// The rule: a line masks unless every `mask_data` in it says no.
     pub fn masks(&self) -> bool {
-        self.fields
-            .iter()
-            .any(|f| matches!(f, LineField::MaskData(MaskData::Masks(_))))
+        self.fields.iter().any(|f| matches!(f, LineField::MaskData(MaskData::Masks(_))))
     }
 }
 
@@ -186,10 +184,7 @@ pub enum ErrorSpec {
     /// An array: replaced whole, so every marker in it is secret.
     Array(Vec<Value>),
     /// A string holding an input that is not a strict JSON object.
-    LooseString(
-        Loose,
-        #[arbitrary(with = up_to::<4, ErrorField>)] Vec<ErrorField>,
-    ),
+    LooseString(Loose, #[arbitrary(with = up_to::<4, ErrorField>)] Vec<ErrorField>),
 }
 
 #[derive(Debug, Clone, Copy, Arbitrary)]
@@ -264,9 +259,7 @@ pub enum Spelling {
 }
 
 /// Up to `N` items, the count drawn evenly (a derived `Vec` is most often empty or of one item).
-fn up_to<'a, const N: usize, T: Arbitrary<'a>>(
-    u: &mut arbitrary::Unstructured<'a>,
-) -> arbitrary::Result<Vec<T>> {
+fn up_to<'a, const N: usize, T: Arbitrary<'a>>(u: &mut arbitrary::Unstructured<'a>) -> arbitrary::Result<Vec<T>> {
     let n = u.int_in_range(0..=N)?;
     (0..n).map(|_| T::arbitrary(u)).collect()
 }
@@ -297,13 +290,8 @@ impl EventSpec {
     /// Writes the event's JSON text and records its markers and controls.
     pub fn render(&self) -> Planted {
         let mut w = Writer::new(self);
-        let fields: Vec<TopField> = [
-            TopField::Lines(self.lines.clone()),
-            TopField::Error(self.error.clone()),
-        ]
-        .into_iter()
-        .chain(self.fields.iter().cloned())
-        .collect();
+        let fields: Vec<TopField> =
+            [TopField::Lines(self.lines.clone()), TopField::Error(self.error.clone())].into_iter().chain(self.fields.iter().cloned()).collect();
         let identity_at = usize::from(self.identity_at) % (fields.len() + 1);
         w.out.push('{');
         let mut first = true;
@@ -334,13 +322,7 @@ impl EventSpec {
         w.out.push('}');
         w.shapes.sort_unstable();
         w.shapes.dedup();
-        Planted {
-            body: w.out,
-            secrets: w.secrets,
-            controls: w.controls,
-            has_steps: w.has_steps,
-            shapes: w.shapes,
-        }
+        Planted { body: w.out, secrets: w.secrets, controls: w.controls, has_steps: w.has_steps, shapes: w.shapes }
     }
 }
 
@@ -450,8 +432,7 @@ impl<'s> Writer<'s> {
                 let at = usize::from(at) % name.len().max(1);
                 for (i, c) in name.chars().enumerate() {
                     if i == at {
-                        self.out
-                            .push_str(&escape(c, matches!(spelling, Spelling::EscapeOneUpper(_))));
+                        self.out.push_str(&escape(c, matches!(spelling, Spelling::EscapeOneUpper(_))));
                     } else {
                         self.out.push(c);
                     }
@@ -463,9 +444,7 @@ impl<'s> Writer<'s> {
                 }
             }
         }
-        if !matches!(spelling, Spelling::Plain)
-            && matches!(name, "lines" | "error" | "mask_data" | "input" | "output")
-        {
+        if !matches!(spelling, Spelling::Plain) && matches!(name, "lines" | "error" | "mask_data" | "input" | "output") {
             self.shape("escaped key");
         }
         self.out.push('"');
@@ -493,10 +472,7 @@ impl<'s> Writer<'s> {
     fn control(&mut self, value: &Value, in_lines: bool) {
         let start = self.out.len();
         self.value(value, Class::Control, 0);
-        self.controls.push(Control {
-            text: self.out[start..].to_owned(),
-            in_lines,
-        });
+        self.controls.push(Control { text: self.out[start..].to_owned(), in_lines });
     }
 
     fn lines(&mut self, lines: &LinesSpec) {
@@ -562,11 +538,7 @@ impl<'s> Writer<'s> {
                     self.mask_data(mask_data);
                 }
                 LineField::Input(value) | LineField::Output(value) => {
-                    self.key(if matches!(field, LineField::Input(_)) {
-                        "input"
-                    } else {
-                        "output"
-                    });
+                    self.key(if matches!(field, LineField::Input(_)) { "input" } else { "output" });
                     if masks {
                         self.secret_value(value);
                     } else {
@@ -585,10 +557,7 @@ impl<'s> Writer<'s> {
                     } else {
                         let start = self.out.len();
                         self.error(error, Class::Control);
-                        self.controls.push(Control {
-                            text: self.out[start..].to_owned(),
-                            in_lines: true,
-                        });
+                        self.controls.push(Control { text: self.out[start..].to_owned(), in_lines: true });
                     }
                 }
             }
@@ -664,11 +633,7 @@ impl<'s> Writer<'s> {
     fn cased(&mut self, word: &str, bits: u8) {
         self.out.push('"');
         for (i, c) in word.chars().enumerate() {
-            self.out.push(if bits >> i & 1 == 1 {
-                c.to_ascii_uppercase()
-            } else {
-                c
-            });
+            self.out.push(if bits >> i & 1 == 1 { c.to_ascii_uppercase() } else { c });
         }
         self.out.push('"');
     }
@@ -778,8 +743,7 @@ impl<'s> Writer<'s> {
     fn json_string(&mut self, text: &str) {
         // serde_json writes a string the strict way; markers are ASCII letters and digits, so
         // they stay literal inside it.
-        self.out
-            .push_str(&serde_json::to_string(text).unwrap_or_default());
+        self.out.push_str(&serde_json::to_string(text).unwrap_or_default());
     }
 
     /// A value whose markers are secret, wrapped in an array with one more secret when it has
@@ -800,9 +764,7 @@ impl<'s> Writer<'s> {
             Value::Number(n) => self.out.push_str(&n.to_string()),
             Value::Bool(b) => self.out.push_str(if *b { "true" } else { "false" }),
             Value::Null => self.out.push_str("null"),
-            Value::Array(_) | Value::Object(_) if depth >= MAX_VALUE_DEPTH => {
-                self.text(TextStyle::Plain, class)
-            }
+            Value::Array(_) | Value::Object(_) if depth >= MAX_VALUE_DEPTH => self.text(TextStyle::Plain, class),
             Value::Array(items) => {
                 self.out.push('[');
                 for (i, item) in items.iter().enumerate() {

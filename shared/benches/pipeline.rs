@@ -79,17 +79,18 @@ fn throughput(events: &[String], bytes: usize) {
     let now = Now::capture();
     let rounds = 5;
     let best = |f: &dyn Fn() -> usize| -> (Duration, usize) {
-        (0..rounds).map(|_| {
-            let start = Instant::now();
-            let n = f();
-            (start.elapsed(), n)
-        }).min_by_key(|(d, _)| *d).unwrap_or_default()
+        (0..rounds)
+            .map(|_| {
+                let start = Instant::now();
+                let n = f();
+                (start.elapsed(), n)
+            })
+            .min_by_key(|(d, _)| *d)
+            .unwrap_or_default()
     };
     let (validate_str, _) = best(&|| events.iter().filter(|e| serde_json::from_str::<serde::de::IgnoredAny>(e).is_ok()).count());
     let (validate_slice, _) = best(&|| events.iter().filter(|e| serde_json::from_slice::<serde::de::IgnoredAny>(e.as_bytes()).is_ok()).count());
-    let (prepare, ready) = best(&|| {
-        events.iter().filter(|e| matches!(pipeline.prepare(e, now), Ok(Prepared::Ready(_)))).count()
-    });
+    let (prepare, ready) = best(&|| events.iter().filter(|e| matches!(pipeline.prepare(e, now), Ok(Prepared::Ready(_)))).count());
     assert_eq!(ready, events.len(), "every generated event should prepare");
     let (nesting, _) = best(&|| events.iter().filter(|e| !auditstream::nesting::exceeds(e.as_bytes(), 128)).count());
     let (scan, _) = best(&|| events.iter().filter(|e| auditstream::json_scan::ScannedObject::scan(e).is_ok()).count());
@@ -97,18 +98,31 @@ fn throughput(events: &[String], bytes: usize) {
     println!("\n== throughput per core (best of {rounds}) ==");
     println!("serde_json validation (from_str):   {:8.1} MB/s", mbps(validate_str));
     println!("serde_json validation (from_slice): {:8.1} MB/s", mbps(validate_slice));
-    println!("pipeline prepare (scan, classify, mask, size, key, write): {:8.1} MB/s, {:.1} µs/event",
-        mbps(prepare), prepare.as_secs_f64() * 1e6 / events.len() as f64);
+    println!(
+        "pipeline prepare (scan, classify, mask, size, key, write): {:8.1} MB/s, {:.1} µs/event",
+        mbps(prepare),
+        prepare.as_secs_f64() * 1e6 / events.len() as f64
+    );
     println!("  of which: scan {:.1} MB/s (its nesting check alone {:.1} MB/s)", mbps(scan), mbps(nesting));
-    println!("  the serde_json-based reference scan, nesting check included: {:.1} MB/s", mbps(best(&|| events.iter().filter(|e| auditstream::json_scan::ScannedObject::scan_reference(e).is_ok()).count()).0));
-    println!("ratio vs from_str: {:.2}x   vs from_slice: {:.2}x   (target >= 0.70x)",
-        validate_str.as_secs_f64() / prepare.as_secs_f64(), validate_slice.as_secs_f64() / prepare.as_secs_f64());
+    println!(
+        "  the serde_json-based reference scan, nesting check included: {:.1} MB/s",
+        mbps(best(&|| events.iter().filter(|e| auditstream::json_scan::ScannedObject::scan_reference(e).is_ok()).count()).0)
+    );
+    println!(
+        "ratio vs from_str: {:.2}x   vs from_slice: {:.2}x   (target >= 0.70x)",
+        validate_str.as_secs_f64() / prepare.as_secs_f64(),
+        validate_slice.as_secs_f64() / prepare.as_secs_f64()
+    );
 }
 
 /// Peak heap while preparing one 40 MB event, input included, as a multiple of its size.
 fn peak_memory() {
     println!("\n== peak memory for one large event ==");
-    for (label, size, limit) in [("40 MB event, under the 40 MiB limit", 40_000_000, None), ("60 MB event, lines replaced", 60_000_000, None), ("40 MB event, 1 MB destination limit", 40_000_000, Some(1_000_000))] {
+    for (label, size, limit) in [
+        ("40 MB event, under the 40 MiB limit", 40_000_000, None),
+        ("60 MB event, lines replaced", 60_000_000, None),
+        ("40 MB event, 1 MB destination limit", 40_000_000, Some(1_000_000)),
+    ] {
         let body = big_event(size);
         let pipeline = Pipeline::default();
         let before = LIVE.load(Ordering::Relaxed);
@@ -124,8 +138,13 @@ fn peak_memory() {
         };
         // `before` already holds the input; count it, as the Lambda holds the SQS body too.
         let used = peak - before + body.len();
-        println!("{label}: input {:.1} MB, written {:.1} MB (truncated: {truncated}), peak {:.1} MB = {:.2}x input (target <= 3x)",
-            body.len() as f64 / 1e6, written as f64 / 1e6, used as f64 / 1e6, used as f64 / body.len() as f64);
+        println!(
+            "{label}: input {:.1} MB, written {:.1} MB (truncated: {truncated}), peak {:.1} MB = {:.2}x input (target <= 3x)",
+            body.len() as f64 / 1e6,
+            written as f64 / 1e6,
+            used as f64 / 1e6,
+            used as f64 / body.len() as f64
+        );
     }
 }
 
@@ -167,7 +186,10 @@ fn big_event(size: usize) -> String {
         let data = "x".repeat(line_payload);
         lines.push(format!(r#"{{"recipe_line_number":{i},"adapter_name":"http","adapter_operation":"get","input":{{"q":"{data}"}},"output":{{"r":"{data}"}},"error":null,"mask_data":{},"line_stat":{{"total":0.1}}}}"#, i % 5 == 0));
     }
-    format!(r#"{{"id":"j-big","recipe_id":1,"status":"succeeded","completed_at":"2026-11-24T22:30:46-07:00","context":{{"user_id":7}},"lines":[{}]}}"#, lines.join(","))
+    format!(
+        r#"{{"id":"j-big","recipe_id":1,"status":"succeeded","completed_at":"2026-11-24T22:30:46-07:00","context":{{"user_id":7}},"lines":[{}]}}"#,
+        lines.join(",")
+    )
 }
 
 /// A deterministic workload shaped like gen_events.py: 70% job details, 10% failed, 20% activity.

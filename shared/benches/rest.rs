@@ -53,7 +53,8 @@ fn main() {
         std::process::exit(2)
     });
     let file = std::fs::File::open(&path).unwrap_or_else(|e| fail(&format!("{path}: {e}")));
-    let lines: Vec<String> = std::io::BufReader::new(file).lines().map(|l| l.unwrap_or_else(|e| fail(&format!("{path}: {e}")))).filter(|l| !l.trim().is_empty()).collect();
+    let lines: Vec<String> =
+        std::io::BufReader::new(file).lines().map(|l| l.unwrap_or_else(|e| fail(&format!("{path}: {e}")))).filter(|l| !l.trim().is_empty()).collect();
     let total_bytes: usize = lines.iter().map(String::len).sum();
     println!("workload: {path}: {} events, {:.1} MB", lines.len(), total_bytes as f64 / 1e6);
 
@@ -72,7 +73,14 @@ fn main() {
         ("generic, 1 event per POST (Workato)", vec![("AUDITSTREAM_REST_URL".to_owned(), format!("{base}/ingest"))]),
         ("generic, 100 per POST, NDJSON", batched(&base, "generic", &[("AUDITSTREAM_REST_BATCH_FORMAT", "ndjson")])),
         ("generic, 100 per POST, NDJSON, gzip", batched(&base, "generic", &[("AUDITSTREAM_REST_BATCH_FORMAT", "ndjson"), ("AUDITSTREAM_REST_GZIP", "true")])),
-        ("splunk_hec, 100 per POST", batched(&base, "splunk_hec", &[("AUDITSTREAM_REST_TOKEN", "00000000-1111-2222-3333-444444444444"), ("AUDITSTREAM_REST_BATCH_MAX_BYTES", "104857600")])),
+        (
+            "splunk_hec, 100 per POST",
+            batched(
+                &base,
+                "splunk_hec",
+                &[("AUDITSTREAM_REST_TOKEN", "00000000-1111-2222-3333-444444444444"), ("AUDITSTREAM_REST_BATCH_MAX_BYTES", "104857600")],
+            ),
+        ),
         ("datadog, 100 per POST", batched(&base, "datadog", &[("AUDITSTREAM_REST_TOKEN", "0123456789abcdef0123456789abcdef")])),
     ];
     let repeat: usize = std::env::var("AUDITSTREAM_BENCH_REPEAT").ok().and_then(|r| r.parse().ok()).unwrap_or(3).max(1);
@@ -130,8 +138,11 @@ async fn run(lines: &[String], env: &[(String, String)]) -> (usize, Duration, Du
         let sink = HttpLogSink::from_settings(settings).await.unwrap_or_else(|e| fail(&e.to_string()));
         Box::new(LogSinkDestination::new(sink, CONCURRENCY, RetryPolicy::default()))
     };
-    let messages: Vec<Vec<InboundMessage>> =
-        lines.chunks(BATCH_MESSAGES).enumerate().map(|(b, chunk)| chunk.iter().enumerate().map(|(i, l)| InboundMessage::new(format!("events:{}", b * BATCH_MESSAGES + i + 1), l.clone())).collect()).collect();
+    let messages: Vec<Vec<InboundMessage>> = lines
+        .chunks(BATCH_MESSAGES)
+        .enumerate()
+        .map(|(b, chunk)| chunk.iter().enumerate().map(|(i, l)| InboundMessage::new(format!("events:{}", b * BATCH_MESSAGES + i + 1), l.clone())).collect())
+        .collect();
     let cpu_start = cpu_time();
     let start = Instant::now();
     let mut written = 0;

@@ -191,7 +191,9 @@ mod tests {
     }
 
     fn job(id: &str) -> String {
-        format!(r#"{{"id":"{id}","recipe_id":1,"status":"succeeded","account_id":9,"completed_at":"2024-01-01T00:00:00Z","lines":[{{"input":{{"p":1}},"mask_data":true}}]}}"#)
+        format!(
+            r#"{{"id":"{id}","recipe_id":1,"status":"succeeded","account_id":9,"completed_at":"2024-01-01T00:00:00Z","lines":[{{"input":{{"p":1}},"mask_data":true}}]}}"#
+        )
     }
 
     #[tokio::test]

@@ -61,7 +61,14 @@ pub fn pack(sizes: &[usize], limits: BatchLimits) -> Vec<Range<usize>> {
 /// Sends entries `0..sizes.len()` in batches. `send` gets the indices of one request's entries
 /// and answers for each (any index it leaves out is retried), or fails the whole request. Up to
 /// `parallel` requests are in flight. Returns, per entry, the service's id or why it was not sent.
-pub async fn send_all<F, Fut>(sizes: &[usize], limits: BatchLimits, parallel: usize, retry: RetryPolicy, deadline: Deadline, send: F) -> Vec<Result<String, String>>
+pub async fn send_all<F, Fut>(
+    sizes: &[usize],
+    limits: BatchLimits,
+    parallel: usize,
+    retry: RetryPolicy,
+    deadline: Deadline,
+    send: F,
+) -> Vec<Result<String, String>>
 where
     F: Fn(Vec<usize>) -> Fut,
     Fut: Future<Output = Result<Vec<(usize, EntryResult)>, DeliveryError>>,
@@ -75,31 +82,31 @@ where
                 .run(deadline, |_| {
                     let batch = batch.clone();
                     async move {
-                    let pending: Vec<usize> = {
-                        let done = lock(results_ref);
-                        batch.clone().filter(|i| done[*i].is_none()).collect()
-                    };
-                    let answers = send(pending.clone()).await?;
-                    let mut done = lock(results_ref);
-                    let mut retry_reason = None;
-                    let mut answered = vec![false; pending.len()];
-                    for (i, result) in answers {
-                        if let Some(slot) = pending.iter().position(|p| *p == i) {
-                            answered[slot] = true;
+                        let pending: Vec<usize> = {
+                            let done = lock(results_ref);
+                            batch.clone().filter(|i| done[*i].is_none()).collect()
+                        };
+                        let answers = send(pending.clone()).await?;
+                        let mut done = lock(results_ref);
+                        let mut retry_reason = None;
+                        let mut answered = vec![false; pending.len()];
+                        for (i, result) in answers {
+                            if let Some(slot) = pending.iter().position(|p| *p == i) {
+                                answered[slot] = true;
+                            }
+                            match result {
+                                EntryResult::Done(id) => done[i] = Some(Ok(id)),
+                                EntryResult::Failed(why) => done[i] = Some(Err(why)),
+                                EntryResult::Retry(why) => retry_reason = Some(why),
+                            }
                         }
-                        match result {
-                            EntryResult::Done(id) => done[i] = Some(Ok(id)),
-                            EntryResult::Failed(why) => done[i] = Some(Err(why)),
-                            EntryResult::Retry(why) => retry_reason = Some(why),
+                        if answered.iter().any(|a| !a) && retry_reason.is_none() {
+                            retry_reason = Some("the service did not answer for this entry".into());
                         }
-                    }
-                    if answered.iter().any(|a| !a) && retry_reason.is_none() {
-                        retry_reason = Some("the service did not answer for this entry".into());
-                    }
-                    match retry_reason {
-                        Some(why) => Err(DeliveryError::transient(why)),
-                        None => Ok(()),
-                    }
+                        match retry_reason {
+                            Some(why) => Err(DeliveryError::transient(why)),
+                            None => Ok(()),
+                        }
                     }
                 })
                 .await;
@@ -169,7 +176,13 @@ mod tests {
         .await;
         assert_eq!(
             results,
-            vec![Ok("id-0".into()), Err("InvalidMessageContents".into()), Ok("id-2".into()), Err("still throttled; gave up after 3 attempts".into()), Ok("id-4".into())]
+            vec![
+                Ok("id-0".into()),
+                Err("InvalidMessageContents".into()),
+                Ok("id-2".into()),
+                Err("still throttled; gave up after 3 attempts".into()),
+                Ok("id-4".into())
+            ]
         );
         assert_eq!(calls.load(Ordering::SeqCst), 3);
     }

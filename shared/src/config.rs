@@ -87,7 +87,11 @@ pub trait EnvExt: Env {
         let Some(text) = self.optional(var) else { return Ok(default) };
         let invalid = || ConfigError::Invalid { var, value: text.clone(), expected: format!("a whole number from {} to {}", range.start(), range.end()) };
         let n: u64 = text.replace('_', "").parse().map_err(|_| invalid())?;
-        if range.contains(&n) { Ok(n) } else { Err(invalid()) }
+        if range.contains(&n) {
+            Ok(n)
+        } else {
+            Err(invalid())
+        }
     }
 
     fn flag(&self, var: &'static str, default: bool) -> Result<bool, ConfigError> {
@@ -168,7 +172,10 @@ fn type_list(env: &(impl Env + ?Sized), var: &'static str, kind: TypeKind, unkno
             return Err(ConfigError::Invalid {
                 var,
                 value: text.clone(),
-                expected: format!("{}s separated by commas, e.g. {example} (a name holds only letters, digits, `_` and `:`; this list holds {bad:?})", kind.noun()),
+                expected: format!(
+                    "{}s separated by commas, e.g. {example} (a name holds only letters, digits, `_` and `:`; this list holds {bad:?})",
+                    kind.noun()
+                ),
             });
         }
         if !kind.is_known(name) {
@@ -195,7 +202,11 @@ impl PipelineSettings {
                     set.insert(stream);
                 }
                 if set.is_empty() {
-                    return Err(ConfigError::Invalid { var: "AUDITSTREAM_STREAMS", value: text.clone(), expected: format!("at least one of {}", Stream::all_names()) });
+                    return Err(ConfigError::Invalid {
+                        var: "AUDITSTREAM_STREAMS",
+                        value: text.clone(),
+                        expected: format!("at least one of {}", Stream::all_names()),
+                    });
                 }
                 set
             }
@@ -329,7 +340,11 @@ mod tests {
     #[test]
     fn bad_values_name_the_variable() {
         let cases = [
-            ("AUDITSTREAM_STREAMS", "jobs", "AUDITSTREAM_STREAMS=\"jobs\" is not valid: expected a comma-separated list of job_status, job_details, user_activity, other"),
+            (
+                "AUDITSTREAM_STREAMS",
+                "jobs",
+                "AUDITSTREAM_STREAMS=\"jobs\" is not valid: expected a comma-separated list of job_status, job_details, user_activity, other",
+            ),
             ("AUDITSTREAM_STREAMS", ",", "AUDITSTREAM_STREAMS=\",\" is not valid: expected at least one of job_status, job_details, user_activity, other"),
             ("AUDITSTREAM_MAX_EVENT_BYTES", "40MB", "AUDITSTREAM_MAX_EVENT_BYTES=\"40MB\" is not valid: expected a whole number from 1024 to 4294967296"),
             ("AUDITSTREAM_MAX_EVENT_BYTES", "10", "AUDITSTREAM_MAX_EVENT_BYTES=\"10\" is not valid: expected a whole number from 1024 to 4294967296"),

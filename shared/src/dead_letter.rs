@@ -68,14 +68,8 @@ impl DeadLetter {
         let QueueMessage { id, body, attributes, .. } = original;
         let mut attributes = without_our_attributes(attributes);
         let ours = [
-            (
-                ERROR_ATTRIBUTE,
-                sqs_text(&escape_controls(reason.error), MAX_ERROR_CHARS),
-            ),
-            (
-                ORIGINAL_MESSAGE_ID_ATTRIBUTE,
-                sqs_text(&escape_controls(&id), 256),
-            ),
+            (ERROR_ATTRIBUTE, sqs_text(&escape_controls(reason.error), MAX_ERROR_CHARS)),
+            (ORIGINAL_MESSAGE_ID_ATTRIBUTE, sqs_text(&escape_controls(&id), 256)),
             (FAILED_AT_ATTRIBUTE, sqs_text(reason.failed_at, 64)),
             (FAILED_IN_ATTRIBUTE, sqs_text(reason.failed_in, 256)),
         ];
@@ -176,7 +170,8 @@ mod tests {
     use super::*;
     use crate::payload_pointer::PayloadPointer;
 
-    const REASON: Reason<'static> = Reason { error: "body is not valid JSON: expected value at line 1 column 1", failed_at: "2026-11-20T10:15:30.000+00:00", failed_in: "s3-writer" };
+    const REASON: Reason<'static> =
+        Reason { error: "body is not valid JSON: expected value at line 1 column 1", failed_at: "2026-11-20T10:15:30.000+00:00", failed_in: "s3-writer" };
 
     fn names(letter: &DeadLetter) -> Vec<&str> {
         letter.message.attributes.keys().map(String::as_str).collect()
@@ -199,7 +194,10 @@ mod tests {
     fn a_pointer_keeps_its_body_and_size_attribute_so_redrive_works() {
         let pointer = PayloadPointer { bucket: "payloads".into(), key: "k".into() }.to_body();
         let original = QueueMessage::new("m-2", pointer.clone()).with_attribute("ExtendedPayloadSize", MessageAttribute::number(5_242_880));
-        let letter = DeadLetter::new(original, Reason { error: "payload of message m-2: s3://payloads/k: GetObject failed: the payload object does not exist", ..REASON });
+        let letter = DeadLetter::new(
+            original,
+            Reason { error: "payload of message m-2: s3://payloads/k: GetObject failed: the payload object does not exist", ..REASON },
+        );
         assert_eq!(letter.message.body, pointer);
         assert_eq!(letter.message.attributes["ExtendedPayloadSize"], MessageAttribute::number(5_242_880));
         assert_eq!(without_our_attributes(letter.message.attributes.clone()).keys().collect::<Vec<_>>(), ["ExtendedPayloadSize"]);
@@ -221,27 +219,10 @@ mod tests {
     #[test]
     fn an_id_or_error_cannot_forge_a_line_or_drive_a_terminal() {
         let id = "m-1\x1b[2J\nfailed fake";
-        let letter = DeadLetter::new(
-            QueueMessage::new(id, "{}"),
-            Reason {
-                error: "message m-1\x1b[2J\nfailed fake: body is not JSON",
-                ..REASON
-            },
-        );
-        let attribute = |name: &str| {
-            letter.message.attributes[name]
-                .as_text()
-                .unwrap()
-                .to_owned()
-        };
-        assert_eq!(
-            attribute(ORIGINAL_MESSAGE_ID_ATTRIBUTE),
-            "m-1\\u{1b}[2J\\nfailed fake"
-        );
-        assert_eq!(
-            attribute(ERROR_ATTRIBUTE),
-            "message m-1\\u{1b}[2J\\nfailed fake: body is not JSON"
-        );
+        let letter = DeadLetter::new(QueueMessage::new(id, "{}"), Reason { error: "message m-1\x1b[2J\nfailed fake: body is not JSON", ..REASON });
+        let attribute = |name: &str| letter.message.attributes[name].as_text().unwrap().to_owned();
+        assert_eq!(attribute(ORIGINAL_MESSAGE_ID_ATTRIBUTE), "m-1\\u{1b}[2J\\nfailed fake");
+        assert_eq!(attribute(ERROR_ATTRIBUTE), "message m-1\\u{1b}[2J\\nfailed fake: body is not JSON");
         assert_eq!(letter.original_id, id, "the id stays what SQS knows it by");
     }
 

@@ -164,14 +164,10 @@ impl<S: ObjectStore> Destination for ObjectStoreDestination<S> {
             .map(|(i, doc)| async move {
                 let key = doc.key;
                 let body = bytes::Bytes::from(doc.body);
-                let outcome = self
-                    .retry
-                    .run(deadline, |_| self.store.put_new(&key, body.clone()))
-                    .await
-                    .map(|put| match put {
-                        PutOutcome::Created => Delivered::Written,
-                        PutOutcome::AlreadyExists => Delivered::Duplicate,
-                    });
+                let outcome = self.retry.run(deadline, |_| self.store.put_new(&key, body.clone())).await.map(|put| match put {
+                    PutOutcome::Created => Delivered::Written,
+                    PutOutcome::AlreadyExists => Delivered::Duplicate,
+                });
                 (i, outcome)
             })
             .buffer_unordered(self.concurrency)

@@ -35,14 +35,7 @@ impl std::fmt::Display for EnvelopeKind {
             EnvelopeKind::SnsNotification { topic_arn } => {
                 write!(f, "SNS notification from {}", Escaped(topic_arn))
             }
-            EnvelopeKind::EventBridge {
-                source,
-                detail_type,
-            } => write!(
-                f,
-                "EventBridge event {detail_type:?} from {}",
-                Escaped(source)
-            ),
+            EnvelopeKind::EventBridge { source, detail_type } => write!(f, "EventBridge event {detail_type:?} from {}", Escaped(source)),
         }
     }
 }
@@ -191,7 +184,11 @@ mod tests {
             ("SNS notification, legacy size attribute", sns_notification("[\"p\"]", legacy_size), Some((sns_arn.clone(), "[\"p\"]", Some(12)))),
             ("EventBridge event", eventbridge_event(EVENT), Some((bridge.clone(), EVENT, None))),
             ("SNS notification of an EventBridge event (taken off one at a time)", sns_notification(&nested, ""), Some((sns_arn, &nested, None))),
-            ("an event mentioning the marker keys in its data", r#"{"id":"j","lines":[{"input":{"TopicArn":"a","Type":"Notification","Message":"m","detail-type":"x","source":"s","detail":{}}}]}"#.into(), None),
+            (
+                "an event mentioning the marker keys in its data",
+                r#"{"id":"j","lines":[{"input":{"TopicArn":"a","Type":"Notification","Message":"m","detail-type":"x","source":"s","detail":{}}}]}"#.into(),
+                None,
+            ),
             ("marker keys but not an envelope", r#"{"TopicArn":"a","Type":"Other","Message":"m"}"#.into(), None),
             ("marker key with a non-string value", r#"{"detail-type":1,"source":"s","detail":{}}"#.into(), None),
             ("invalid JSON", r#"{"TopicArn":"#.into(), None),

@@ -72,7 +72,8 @@ pub struct OtherMeta {
 /// Where an other event's workspace may be: a top-level field or a path through nested objects.
 const OTHER_WORKSPACE_FIELDS: [&[&str]; 6] = [&["workspace_id"], &["workspace", "id"], &["account_id"], &["account", "id"], &["team_id"], &["team", "id"]];
 /// Where an other event's time may be, first match wins.
-const OTHER_TIME_FIELDS: [&str; 11] = ["timestamp", "@timestamp", "time", "event_time", "created_at", "occurred_at", "logged_at", "date", "started_at", "completed_at", "updated_at"];
+const OTHER_TIME_FIELDS: [&str; 11] =
+    ["timestamp", "@timestamp", "time", "event_time", "created_at", "occurred_at", "logged_at", "date", "started_at", "completed_at", "updated_at"];
 /// Where an other event's id may be, first match wins.
 const OTHER_ID_FIELDS: [&str; 6] = ["id", "event_id", "request_id", "uuid", "log_id", "message_id"];
 
@@ -104,16 +105,9 @@ impl EventMeta {
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum EventError {
     #[error("{kind} event has no `{field}`")]
-    Missing {
-        kind: &'static str,
-        field: &'static str,
-    },
+    Missing { kind: &'static str, field: &'static str },
     #[error("field `{}` must be {expected}, found {found}", crate::redact::Escaped(.field))]
-    WrongType {
-        field: String,
-        expected: &'static str,
-        found: &'static str,
-    },
+    WrongType { field: String, expected: &'static str, found: &'static str },
     #[error("field `{field}`: {source}")]
     BadTime { field: &'static str, source: TimestampError },
 }
@@ -164,8 +158,8 @@ fn job_meta(event: &ScannedObject<'_>) -> Result<JobMeta, EventError> {
     let time = match string_field("completed_at", event.raw("completed_at"))? {
         Some(t) => parse_time("completed_at", &t)?,
         None => {
-            let started = string_field("started_at", event.raw("started_at"))?
-                .ok_or(EventError::Missing { kind: KIND, field: "completed_at or started_at" })?;
+            let started =
+                string_field("started_at", event.raw("started_at"))?.ok_or(EventError::Missing { kind: KIND, field: "completed_at or started_at" })?;
             parse_time("started_at", &started)?
         }
     };
@@ -190,8 +184,7 @@ fn activity_meta(event: &ScannedObject<'_>) -> Result<ActivityMeta, EventError> 
         Some(w) => w,
         None => match nested_id(event.raw("team"), &["id"], "team.id")? {
             Some(t) => t,
-            None => nested_id(event.raw("user"), &["id"], "user.id")?
-                .ok_or(EventError::Missing { kind: KIND, field: "workspace.id (or 2019 team.id)" })?,
+            None => nested_id(event.raw("user"), &["id"], "user.id")?.ok_or(EventError::Missing { kind: KIND, field: "workspace.id (or 2019 team.id)" })?,
         },
     };
     let timestamp = string_field("timestamp", event.raw("timestamp"))?.ok_or(EventError::Missing { kind: KIND, field: "timestamp" })?;
@@ -249,9 +242,7 @@ fn string_field(field: &str, raw: Option<&RawValue>) -> Result<Option<String>, E
     match raw {
         None => Ok(None),
         Some(r) if r.get() == "null" => Ok(None),
-        Some(r) if r.get().starts_with('"') => {
-            serde_json::from_str(r.get()).map(Some).map_err(|_| wrong(field, "a string", r))
-        }
+        Some(r) if r.get().starts_with('"') => serde_json::from_str(r.get()).map(Some).map_err(|_| wrong(field, "a string", r)),
         Some(r) => Err(wrong(field, "a string", r)),
     }
 }
@@ -318,14 +309,25 @@ mod tests {
         // what today's streams and tomorrow's look like: neither job fields nor an activity type
         let cases = [
             // API platform request log
-            (r#"{"request_id":"req-7f3a","workspace_id":4848,"timestamp":"2026-11-25T10:15:30.250Z","method":"GET","status":200}"#,
-             OtherMeta { id: Some("req-7f3a".into()), workspace_id: Some("4848".into()), time: at("2026-11-25T10:15:30.250Z"), time_field: Some("timestamp") }),
+            (
+                r#"{"request_id":"req-7f3a","workspace_id":4848,"timestamp":"2026-11-25T10:15:30.250Z","method":"GET","status":200}"#,
+                OtherMeta {
+                    id: Some("req-7f3a".into()),
+                    workspace_id: Some("4848".into()),
+                    time: at("2026-11-25T10:15:30.250Z"),
+                    time_field: Some("timestamp"),
+                },
+            ),
             // a log event with an account and an @timestamp
-            (r#"{"id":991,"account":{"id":"acme"},"@timestamp":"2026-11-25 10:15:30 UTC","message":"hello"}"#,
-             OtherMeta { id: Some("991".into()), workspace_id: Some("acme".into()), time: at("2026-11-25T10:15:30Z"), time_field: Some("@timestamp") }),
+            (
+                r#"{"id":991,"account":{"id":"acme"},"@timestamp":"2026-11-25 10:15:30 UTC","message":"hello"}"#,
+                OtherMeta { id: Some("991".into()), workspace_id: Some("acme".into()), time: at("2026-11-25T10:15:30Z"), time_field: Some("@timestamp") },
+            ),
             // a conversation: workspace object, created_at, uuid
-            (r#"{"uuid":"0b6d","workspace":{"id":12,"name":"Acme"},"created_at":"2026-11-25T02:15:30-08:00"}"#,
-             OtherMeta { id: Some("0b6d".into()), workspace_id: Some("12".into()), time: at("2026-11-25T10:15:30Z"), time_field: Some("created_at") }),
+            (
+                r#"{"uuid":"0b6d","workspace":{"id":12,"name":"Acme"},"created_at":"2026-11-25T02:15:30-08:00"}"#,
+                OtherMeta { id: Some("0b6d".into()), workspace_id: Some("12".into()), time: at("2026-11-25T10:15:30Z"), time_field: Some("created_at") },
+            ),
             // nothing we know: no id, no workspace, and the receive time
             (r#"{"hello":"world"}"#, OtherMeta { id: None, workspace_id: None, time: RECEIVED, time_field: None }),
             (r#"{}"#, OtherMeta { id: None, workspace_id: None, time: RECEIVED, time_field: None }),
@@ -368,38 +370,59 @@ mod tests {
 
     #[test]
     fn a_current_job_reads_its_key_fields() {
-        let m = meta(r#"{"id":"j-AEcaNzd9-dGQ4Bf","recipe_id":3026581,"status":"succeeded","account_id":1,
+        let m = meta(
+            r#"{"id":"j-AEcaNzd9-dGQ4Bf","recipe_id":3026581,"status":"succeeded","account_id":1,
             "started_at":"2022-10-19T22:30:40-07:00","completed_at":"2022-10-19T22:30:46-07:00",
-            "context":{"user_id":33359,"recipe_id":3026581}}"#).unwrap();
+            "context":{"user_id":33359,"recipe_id":3026581}}"#,
+        )
+        .unwrap();
         let EventMeta::Job(j) = m else { panic!("not a job") };
-        assert_eq!((j.id.as_str(), j.recipe_id.as_str(), j.status.as_str(), j.user_id.as_str()),
-                   ("j-AEcaNzd9-dGQ4Bf", "3026581", "succeeded", "33359"));
+        assert_eq!((j.id.as_str(), j.recipe_id.as_str(), j.status.as_str(), j.user_id.as_str()), ("j-AEcaNzd9-dGQ4Bf", "3026581", "succeeded", "33359"));
         assert_eq!(j.time.compact_datetime(), "20221020053046");
     }
 
     #[test]
     fn job_fallbacks_follow_the_spec() {
         // no context: account_id; no completed_at: started_at; 2019 integer id and flow_id
-        let m = meta(r#"{"id":994216821,"flow_id":1004057,"status":"failed","account_id":4848,
-            "started_at":"2019-09-13T15:27:27-07:00","completed_at":null}"#).unwrap();
+        let m = meta(
+            r#"{"id":994216821,"flow_id":1004057,"status":"failed","account_id":4848,
+            "started_at":"2019-09-13T15:27:27-07:00","completed_at":null}"#,
+        )
+        .unwrap();
         let EventMeta::Job(j) = m else { panic!("not a job") };
         assert_eq!((j.id.as_str(), j.recipe_id.as_str(), j.user_id.as_str()), ("994216821", "1004057", "4848"));
         assert_eq!(j.time.compact_datetime(), "20190913222727");
         // 2019 report.workato.job_context.user_id
-        let m = meta(r#"{"id":1,"flow_id":2,"status":"succeeded","started_at":"2019-09-13T15:27:27Z",
-            "report":{"workato":{"job_context":{"user_id":77}}}}"#).unwrap();
+        let m = meta(
+            r#"{"id":1,"flow_id":2,"status":"succeeded","started_at":"2019-09-13T15:27:27Z",
+            "report":{"workato":{"job_context":{"user_id":77}}}}"#,
+        )
+        .unwrap();
         assert!(matches!(m, EventMeta::Job(ref j) if j.user_id == "77"));
     }
 
     #[test]
     fn both_activity_shapes_are_accepted() {
-        let current = meta(r#"{"id":123456789,"event_type":"user_login","timestamp":"2024-05-01T10:15:30.000Z",
-            "workspace":{"id":4848},"user":{"id":61439},"resource":{"id":61439,"type":"User"}}"#).unwrap();
-        assert_eq!(current, EventMeta::Activity(ActivityMeta {
-            id: Some("123456789".into()), event_type: "user_login".into(), resource_type: Some("User".into()),
-            workspace_id: "4848".into(), time: UtcTime::parse("2024-05-01T10:15:30Z").unwrap() }));
-        let legacy = meta(r#"{"event":"recipe_stopped","details":{"force":true},"team":{"id":4848},
-            "resource":{"type":"Flow","id":1002398},"timestamp":"2019-09-13 19:55:06 UTC"}"#).unwrap();
+        let current = meta(
+            r#"{"id":123456789,"event_type":"user_login","timestamp":"2024-05-01T10:15:30.000Z",
+            "workspace":{"id":4848},"user":{"id":61439},"resource":{"id":61439,"type":"User"}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            current,
+            EventMeta::Activity(ActivityMeta {
+                id: Some("123456789".into()),
+                event_type: "user_login".into(),
+                resource_type: Some("User".into()),
+                workspace_id: "4848".into(),
+                time: UtcTime::parse("2024-05-01T10:15:30Z").unwrap()
+            })
+        );
+        let legacy = meta(
+            r#"{"event":"recipe_stopped","details":{"force":true},"team":{"id":4848},
+            "resource":{"type":"Flow","id":1002398},"timestamp":"2019-09-13 19:55:06 UTC"}"#,
+        )
+        .unwrap();
         let EventMeta::Activity(a) = legacy else { panic!("not activity") };
         assert_eq!((a.id, a.event_type.as_str(), a.workspace_id.as_str()), (None, "recipe_stopped", "4848"));
     }
@@ -407,20 +430,28 @@ mod tests {
     #[test]
     fn bad_events_get_errors_that_name_the_field() {
         let cases = [
-            (r#"{"id":"j","recipe_id":1,"status":"ok","started_at":"2022-10-19T22:30:46Z"}"#,
-             EventError::Missing { kind: "job", field: "context.user_id or account_id" }),
-            (r#"{"id":"j","recipe_id":[1],"status":"ok"}"#,
-             EventError::WrongType { field: "recipe_id".into(), expected: "a string or integer", found: "an array" }),
-            (r#"{"id":"j","recipe_id":1,"status":7,"account_id":1}"#,
-             EventError::WrongType { field: "status".into(), expected: "a string", found: "a number" }),
-            (r#"{"id":"j","recipe_id":1,"status":"ok","account_id":1}"#,
-             EventError::Missing { kind: "job", field: "completed_at or started_at" }),
-            (r#"{"id":"j","recipe_id":1,"status":"ok","context":"x","account_id":1}"#,
-             EventError::WrongType { field: "context".into(), expected: "an object", found: "a string" }),
-            (r#"{"event_type":"user_login","timestamp":"2024-05-01T10:15:30Z"}"#,
-             EventError::Missing { kind: "activity", field: "workspace.id (or 2019 team.id)" }),
-            (r#"{"event_type":"user_login","workspace":{"id":1}}"#,
-             EventError::Missing { kind: "activity", field: "timestamp" }),
+            (
+                r#"{"id":"j","recipe_id":1,"status":"ok","started_at":"2022-10-19T22:30:46Z"}"#,
+                EventError::Missing { kind: "job", field: "context.user_id or account_id" },
+            ),
+            (
+                r#"{"id":"j","recipe_id":[1],"status":"ok"}"#,
+                EventError::WrongType { field: "recipe_id".into(), expected: "a string or integer", found: "an array" },
+            ),
+            (
+                r#"{"id":"j","recipe_id":1,"status":7,"account_id":1}"#,
+                EventError::WrongType { field: "status".into(), expected: "a string", found: "a number" },
+            ),
+            (r#"{"id":"j","recipe_id":1,"status":"ok","account_id":1}"#, EventError::Missing { kind: "job", field: "completed_at or started_at" }),
+            (
+                r#"{"id":"j","recipe_id":1,"status":"ok","context":"x","account_id":1}"#,
+                EventError::WrongType { field: "context".into(), expected: "an object", found: "a string" },
+            ),
+            (
+                r#"{"event_type":"user_login","timestamp":"2024-05-01T10:15:30Z"}"#,
+                EventError::Missing { kind: "activity", field: "workspace.id (or 2019 team.id)" },
+            ),
+            (r#"{"event_type":"user_login","workspace":{"id":1}}"#, EventError::Missing { kind: "activity", field: "timestamp" }),
         ];
         for (input, want) in cases {
             assert_eq!(meta(input).unwrap_err(), want, "{input}");

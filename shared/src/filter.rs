@@ -154,7 +154,13 @@ mod tests {
     }
 
     fn activity(event_type: &str, resource: Option<&str>) -> EventMeta {
-        EventMeta::Activity(ActivityMeta { id: None, event_type: event_type.into(), resource_type: resource.map(Into::into), workspace_id: "1".into(), time: UtcTime::from_epoch_seconds(0) })
+        EventMeta::Activity(ActivityMeta {
+            id: None,
+            event_type: event_type.into(),
+            resource_type: resource.map(Into::into),
+            workspace_id: "1".into(),
+            time: UtcTime::from_epoch_seconds(0),
+        })
     }
 
     fn filter(streams: &[Stream]) -> EventFilter {
@@ -177,7 +183,8 @@ mod tests {
 
     #[test]
     fn type_lists_narrow_activity_events() {
-        let f = EventFilter { include_event_types: set(&["user_login", "user_logout"]), exclude_resource_types: set(&["SharedAccount"]), ..EventFilter::default() };
+        let f =
+            EventFilter { include_event_types: set(&["user_login", "user_logout"]), exclude_resource_types: set(&["SharedAccount"]), ..EventFilter::default() };
         assert_eq!(f.select(&activity("user_login", Some("User"))), Ok(LinesMode::Keep));
         assert_eq!(f.select(&activity("recipe_started", Some("Flow"))), Err(FilteredOut::EventTypeNotIncluded("recipe_started".into())));
         assert_eq!(f.select(&activity("user_logout", Some("SharedAccount"))), Err(FilteredOut::ResourceTypeExcluded("SharedAccount".into())));

@@ -97,9 +97,7 @@ impl<'a> ScannedObject<'a> {
     /// returns. About half as fast.
     pub fn scan_reference(input: &'a str) -> Result<Self, ScanError> {
         let mut de = serde_json::Deserializer::from_str(input);
-        let fields = de
-            .deserialize_any(TopVisitor)
-            .map_err(|e| classify_error(e, input))?;
+        let fields = de.deserialize_any(TopVisitor).map_err(|e| classify_error(e, input))?;
         de.end().map_err(|e| ScanError::Syntax(e.to_string()))?;
         // Borrowed raw values are skipped by serde_json without its recursion limit, so depth is
         // checked here, over the already validated text.
@@ -135,9 +133,7 @@ impl<'a> ScannedObject<'a> {
 /// Splits a small JSON object (such as `context` or the inner `error` document) into raw fields.
 pub fn scan_flat_object(input: &str) -> Result<Vec<(Key<'_>, &RawValue)>, ScanError> {
     let mut de = serde_json::Deserializer::from_str(input);
-    let fields = de
-        .deserialize_any(FlatObjectVisitor)
-        .map_err(|e| classify_error(e, input))?;
+    let fields = de.deserialize_any(FlatObjectVisitor).map_err(|e| classify_error(e, input))?;
     de.end().map_err(|e| ScanError::Syntax(e.to_string()))?;
     Ok(fields)
 }
@@ -221,11 +217,7 @@ impl<'de> Visitor<'de> for TopVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut fields = Vec::with_capacity(32);
         while let Some(key) = map.next_key_seed(KeySeed)? {
-            let value = if key == "lines" {
-                FieldValue::Lines(map.next_value_seed(LinesSeed)?)
-            } else {
-                FieldValue::Raw(map.next_value::<&'de RawValue>()?)
-            };
+            let value = if key == "lines" { FieldValue::Lines(map.next_value_seed(LinesSeed)?) } else { FieldValue::Raw(map.next_value::<&'de RawValue>()?) };
             fields.push((key, value));
         }
         Ok(fields)

@@ -256,17 +256,33 @@ mod tests {
     fn job_keys_follow_workatos_layouts() {
         let cases = [
             // spec §3.1, with the 14-digit time of the pattern (the docs' example shows 8 digits)
-            (job("j-KGAKfhsz-GYoLeD", "succeeded", "2022-06-14T10:11:12Z"), KeyLayout::Standard, "",
-             "1234/jobs/456/20220614/j-KGAKfhsz-GYoLeD/1234-456-j-KGAKfhsz-GYoLeD-20220614101112-succeeded.json"),
+            (
+                job("j-KGAKfhsz-GYoLeD", "succeeded", "2022-06-14T10:11:12Z"),
+                KeyLayout::Standard,
+                "",
+                "1234/jobs/456/20220614/j-KGAKfhsz-GYoLeD/1234-456-j-KGAKfhsz-GYoLeD-20220614101112-succeeded.json",
+            ),
             // the UTC date decides the folder
-            (job("j-1", "failed", "2022-06-14T22:00:00-07:00"), KeyLayout::Standard, "audit",
-             "audit/1234/jobs/456/20220615/j-1/1234-456-j-1-20220615050000-failed.json"),
+            (
+                job("j-1", "failed", "2022-06-14T22:00:00-07:00"),
+                KeyLayout::Standard,
+                "audit",
+                "audit/1234/jobs/456/20220615/j-1/1234-456-j-1-20220615050000-failed.json",
+            ),
             // spec §3.2: numeric ids padded to 21 digits and split every 3
-            (job("100", "succeeded", "2018-05-21T00:00:00Z"), KeyLayout::Embedded, "",
-             "1234/jobs/456/20180521/000/000/000/000/000/000/100/1234-456-100-20180521000000-succeeded.json"),
+            (
+                job("100", "succeeded", "2018-05-21T00:00:00Z"),
+                KeyLayout::Embedded,
+                "",
+                "1234/jobs/456/20180521/000/000/000/000/000/000/100/1234-456-100-20180521000000-succeeded.json",
+            ),
             // string handles stay as they are in the embedded layout
-            (job("j-AEcaNzd9-dGQ4Bf", "succeeded", "2018-05-21T00:00:00Z"), KeyLayout::Embedded, "/p/q/",
-             "p/q/1234/jobs/456/20180521/j-AEcaNzd9-dGQ4Bf/1234-456-j-AEcaNzd9-dGQ4Bf-20180521000000-succeeded.json"),
+            (
+                job("j-AEcaNzd9-dGQ4Bf", "succeeded", "2018-05-21T00:00:00Z"),
+                KeyLayout::Embedded,
+                "/p/q/",
+                "p/q/1234/jobs/456/20180521/j-AEcaNzd9-dGQ4Bf/1234-456-j-AEcaNzd9-dGQ4Bf-20180521000000-succeeded.json",
+            ),
         ];
         for (meta, layout, prefix, want) in cases {
             assert_eq!(key(&meta, layout, prefix), want);
@@ -275,9 +291,17 @@ mod tests {
 
     #[test]
     fn activity_keys_use_the_event_id_or_a_digest() {
-        let mut a = ActivityMeta { id: Some("123456789".into()), event_type: "user_login".into(), resource_type: None, workspace_id: "4848".into(), time: UtcTime::parse("2024-05-01T10:15:30.000Z").unwrap() };
-        assert_eq!(key(&EventMeta::Activity(a.clone()), KeyLayout::Standard, ""),
-                   "4848/activities/20240501/123456789/4848-user_login-123456789-20240501101530.json");
+        let mut a = ActivityMeta {
+            id: Some("123456789".into()),
+            event_type: "user_login".into(),
+            resource_type: None,
+            workspace_id: "4848".into(),
+            time: UtcTime::parse("2024-05-01T10:15:30.000Z").unwrap(),
+        };
+        assert_eq!(
+            key(&EventMeta::Activity(a.clone()), KeyLayout::Standard, ""),
+            "4848/activities/20240501/123456789/4848-user_login-123456789-20240501101530.json"
+        );
         a.id = None;
         let meta = EventMeta::Activity(a);
         let one = ObjectKey::for_event(&meta, KeyLayout::Standard, &KeyPrefix::default(), br#"{"event":"user_login"}"#);
@@ -393,18 +417,23 @@ mod tests {
         let body = br#"{"request_id":"req-7f3a","workspace_id":4848,"timestamp":"2026-11-25T10:15:30Z"}"#;
         let digest = format!("h{}", &hex_sha256(body)[..20]);
         let other = |id: Option<&str>, workspace: Option<&str>, time_field: Option<&'static str>| {
-            EventMeta::Other(OtherMeta { id: id.map(Into::into), workspace_id: workspace.map(Into::into), time: UtcTime::parse("2026-11-25T10:15:30Z").unwrap(), time_field })
+            EventMeta::Other(OtherMeta {
+                id: id.map(Into::into),
+                workspace_id: workspace.map(Into::into),
+                time: UtcTime::parse("2026-11-25T10:15:30Z").unwrap(),
+                time_field,
+            })
         };
         let key_of = |meta: &EventMeta| ObjectKey::for_event(meta, KeyLayout::Standard, &KeyPrefix::default(), body).to_string();
         let cases = [
-            (other(Some("req-7f3a"), Some("4848"), Some("timestamp")),
-             format!("4848/other/20261125/req-7f3a/4848-other-req-7f3a-20261125101530-{digest}.json")),
+            (
+                other(Some("req-7f3a"), Some("4848"), Some("timestamp")),
+                format!("4848/other/20261125/req-7f3a/4848-other-req-7f3a-20261125101530-{digest}.json"),
+            ),
             // no workspace: `_`
-            (other(Some("req-7f3a"), None, Some("timestamp")),
-             format!("_/other/20261125/req-7f3a/_-other-req-7f3a-20261125101530-{digest}.json")),
+            (other(Some("req-7f3a"), None, Some("timestamp")), format!("_/other/20261125/req-7f3a/_-other-req-7f3a-20261125101530-{digest}.json")),
             // no id: the digest names the event
-            (other(None, Some("4848"), Some("timestamp")),
-             format!("4848/other/20261125/{digest}/4848-other-{digest}-20261125101530.json")),
+            (other(None, Some("4848"), Some("timestamp")), format!("4848/other/20261125/{digest}/4848-other-{digest}-20261125101530.json")),
             // no time of its own: the receive date, and no time of day in the name
             (other(None, None, None), format!("_/other/20261125/{digest}/_-other-{digest}-20261125.json")),
         ];

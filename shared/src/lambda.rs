@@ -64,7 +64,13 @@ impl<D: Destination> SqsFunction<D> {
     }
 
     /// [`Self::from_env`] reading variables from `env`.
-    pub fn from_env_in(env: &(impl Env + ?Sized), name: impl Into<String>, pipeline: Pipeline, destination: D, aws: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
+    pub fn from_env_in(
+        env: &(impl Env + ?Sized),
+        name: impl Into<String>,
+        pipeline: Pipeline,
+        destination: D,
+        aws: &aws_config::SdkConfig,
+    ) -> Result<Self, ConfigError> {
         let dlq = DeadLetterSettings::from_env(env)?;
         let mut function = Self::new(name, pipeline, destination).with_payload_store(S3PayloadStore::new(crate::stores::s3::s3_client(aws)));
         if let Some(url) = dlq.queue_url {
@@ -153,8 +159,19 @@ pub fn settled_response(settled: &Settled, destination: &str) -> Result<SqsBatch
         }
     }
     let c = &settled.report.counts;
-    tracing::info!(received = c.received, written = c.written, duplicates = c.duplicates, filtered = c.filtered, masked_lines = c.masked_lines,
-        truncated = c.truncated, failed = c.failed(), dead_lettered = c.dead_lettered, redelivered = items.len(), destination, "batch done");
+    tracing::info!(
+        received = c.received,
+        written = c.written,
+        duplicates = c.duplicates,
+        filtered = c.filtered,
+        masked_lines = c.masked_lines,
+        truncated = c.truncated,
+        failed = c.failed(),
+        dead_lettered = c.dead_lettered,
+        redelivered = items.len(),
+        destination,
+        "batch done"
+    );
     response(items)
 }
 
@@ -166,8 +183,17 @@ pub fn batch_response(report: &BatchReport, destination: &str) -> Result<SqsBatc
         items.push(id);
     }
     let c = &report.counts;
-    tracing::info!(received = c.received, written = c.written, duplicates = c.duplicates, filtered = c.filtered, masked_lines = c.masked_lines,
-        truncated = c.truncated, failed = c.failed(), destination, "batch done");
+    tracing::info!(
+        received = c.received,
+        written = c.written,
+        duplicates = c.duplicates,
+        filtered = c.filtered,
+        masked_lines = c.masked_lines,
+        truncated = c.truncated,
+        failed = c.failed(),
+        destination,
+        "batch done"
+    );
     response(items)
 }
 
@@ -180,11 +206,7 @@ fn log_disposition(id: &str, failure: Option<&Failure>, disposition: &Dispositio
             tracing::error!(message_id = %Escaped(id), destination, failure = "permanent", "message not delivered: {}; sending it to the dead-letter queue failed too ({}), so SQS will deliver it again", Escaped(&f.to_string()), Escaped(why));
         }
         (Some(f), _) => {
-            let permanence = if f.is_permanent() {
-                "permanent"
-            } else {
-                "transient"
-            };
+            let permanence = if f.is_permanent() { "permanent" } else { "transient" };
             tracing::error!(message_id = %Escaped(id), destination, failure = permanence, "message not delivered: {}", Escaped(&f.to_string()));
         }
         (None, Disposition::Retry(RetryReason::FifoOrder { after })) => {
@@ -320,7 +342,8 @@ mod tests {
         let dlq = MemoryDeadLetters::default();
         let sent = dlq.sent.clone();
         let f = function(Some(dlq));
-        let records = vec![record("m-1", &job("j-1"), fifo), record("m-2", "not json", fifo), record("m-3", &job("j-3"), fifo), record("m-4", &job("j-4"), fifo)];
+        let records =
+            vec![record("m-1", &job("j-1"), fifo), record("m-2", "not json", fifo), record("m-3", &job("j-3"), fifo), record("m-4", &job("j-4"), fifo)];
         let response = f.handle(event(records)).await.unwrap();
         assert_eq!(failed_ids(&response), ["m-2", "m-3", "m-4"]);
         assert!(sent.lock().unwrap().is_empty(), "FIFO failures are not dead-lettered by the function");

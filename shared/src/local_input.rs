@@ -449,7 +449,9 @@ fn sqs_record(name: &str, index: usize, record: Value) -> Result<InboundMessage,
     match record.remove("body") {
         Some(Value::String(body)) => Ok(InboundMessage { id, body, sent_at_ms }),
         None | Some(Value::Null) => Err(InputProblem { id, message: format!("SQS record {index} in {name} has no body") }),
-        Some(_) => Err(InputProblem { id, message: format!("SQS record {index} in {name} has a body that is not a string (SQS carries the event as JSON text)") }),
+        Some(_) => {
+            Err(InputProblem { id, message: format!("SQS record {index} in {name} has a body that is not a string (SQS carries the event as JSON text)") })
+        }
     }
 }
 #[cfg(test)]
@@ -494,33 +496,29 @@ mod tests {
         let streamed: Vec<InputBatch> = InputBatches::new(files, BatchShape { max_messages: 3, max_bytes: 1 << 20, max_input_bytes: 10 }).collect();
         let all: Vec<String> = streamed.iter().flat_map(|b| b.messages.iter().map(|m| format!("{}={}", m.id, m.body))).collect();
         let a = dir.join("a.ndjson").display().to_string();
-        assert_eq!(all, [format!("{a}:1={{\"n\":1}}"), format!("{a}:2={{\"n\":2}}"), format!("{a}:3={{\"n\":3}}"), format!("{}={{\"n\":4}}", dir.join("sub/b.json").display())]);
+        assert_eq!(
+            all,
+            [
+                format!("{a}:1={{\"n\":1}}"),
+                format!("{a}:2={{\"n\":2}}"),
+                format!("{a}:3={{\"n\":3}}"),
+                format!("{}={{\"n\":4}}", dir.join("sub/b.json").display())
+            ]
+        );
         std::fs::remove_dir_all(dir).unwrap();
     }
 
     fn temp_dir(what: &str) -> PathBuf {
-        let dir =
-            std::env::temp_dir().join(format!("auditstream-{what}-{}", rand::random::<u64>()));
+        let dir = std::env::temp_dir().join(format!("auditstream-{what}-{}", rand::random::<u64>()));
         std::fs::create_dir_all(&dir).unwrap();
         dir
     }
 
     fn read_all(files: Vec<PathBuf>, max_input_bytes: u64) -> (Vec<String>, Vec<InputProblem>) {
-        let batches = InputBatches::new(
-            files,
-            BatchShape {
-                max_messages: 2,
-                max_bytes: 1 << 20,
-                max_input_bytes,
-            },
-        );
+        let batches = InputBatches::new(files, BatchShape { max_messages: 2, max_bytes: 1 << 20, max_input_bytes });
         let (mut messages, mut problems) = (Vec::new(), Vec::new());
         for b in batches {
-            messages.extend(
-                b.messages
-                    .into_iter()
-                    .map(|m| format!("{}={}", m.id, m.body)),
-            );
+            messages.extend(b.messages.into_iter().map(|m| format!("{}={}", m.id, m.body)));
             problems.extend(b.problems);
         }
         (messages, problems)
@@ -530,18 +528,9 @@ mod tests {
     fn a_byte_order_mark_is_skipped_at_the_start_of_a_file_or_a_line() {
         let (m, p) = parse_document("bom.json", "\u{feff}{\"id\":\"j-1\"}\n".into());
         assert_eq!((m[0].body.as_str(), p.len()), ("{\"id\":\"j-1\"}\n", 0));
-        let (m, _) = parse_document(
-            "bom.ndjson",
-            "\u{feff}{\"a\":1}\n\u{feff}{\"a\":2}\n".into(),
-        );
-        assert_eq!(
-            m.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(),
-            ["{\"a\":1}", "{\"a\":2}"]
-        );
-        let (m, _) = parse_document(
-            "bom-sqs.json",
-            "\u{feff}{\"Records\":[{\"messageId\":\"m-1\",\"body\":\"{}\"}]}".into(),
-        );
+        let (m, _) = parse_document("bom.ndjson", "\u{feff}{\"a\":1}\n\u{feff}{\"a\":2}\n".into());
+        assert_eq!(m.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(), ["{\"a\":1}", "{\"a\":2}"]);
+        let (m, _) = parse_document("bom-sqs.json", "\u{feff}{\"Records\":[{\"messageId\":\"m-1\",\"body\":\"{}\"}]}".into());
         assert_eq!(ids(&m), ["m-1"]);
         // and when the file is streamed
         let dir = temp_dir("bom");
@@ -549,13 +538,7 @@ mod tests {
         std::fs::write(&file, "\u{feff}{\"a\":1}\n\u{feff}{\"a\":2}\n").unwrap();
         let (messages, problems) = read_all(vec![file.clone()], 12);
         let f = file.display();
-        assert_eq!(
-            (messages, problems),
-            (
-                vec![format!("{f}:1={{\"a\":1}}"), format!("{f}:2={{\"a\":2}}")],
-                vec![]
-            )
-        );
+        assert_eq!((messages, problems), (vec![format!("{f}:1={{\"a\":1}}"), format!("{f}:2={{\"a\":2}}")], vec![]));
         std::fs::remove_dir_all(dir).unwrap();
     }
 
@@ -571,14 +554,8 @@ mod tests {
         ]}"#;
         let (m, p) = parse_document("sqs.json", sqs.into());
         assert_eq!(ids(&m), ["m-ok", "m-odd-attributes"]);
-        assert_eq!(
-            (m[0].sent_at_ms, m[1].sent_at_ms),
-            (Some(1_700_000_000_000), None)
-        );
-        let problems: Vec<(&str, &str)> = p
-            .iter()
-            .map(|p| (p.id.as_str(), p.message.as_str()))
-            .collect();
+        assert_eq!((m[0].sent_at_ms, m[1].sent_at_ms), (Some(1_700_000_000_000), None));
+        let problems: Vec<(&str, &str)> = p.iter().map(|p| (p.id.as_str(), p.message.as_str())).collect();
         assert_eq!(
             problems,
             [
@@ -611,34 +588,13 @@ mod tests {
         let (files, problems) = expand_inputs(&[dir.clone(), dir.join("a.json")]);
 
         assert_eq!(files, [dir.join("a.json"), dir.join("sub/b.json")]);
-        let problems: Vec<(String, &str)> = problems
-            .iter()
-            .map(|p| {
-                (
-                    p.id.replace(&dir.display().to_string(), "D"),
-                    p.message.as_str(),
-                )
-            })
-            .collect();
-        let loop_to = format!(
-            "symbolic link loop: leads back to {}, which is not walked again",
-            dir.display()
-        );
+        let problems: Vec<(String, &str)> = problems.iter().map(|p| (p.id.replace(&dir.display().to_string(), "D"), p.message.as_str())).collect();
+        let loop_to = format!("symbolic link loop: leads back to {}, which is not walked again", dir.display());
         assert_eq!(problems.len(), 4, "{problems:?}");
-        assert!(
-            problems[0].0 == "D/knot" && problems[0].1.starts_with("cannot read: "),
-            "{problems:?}"
-        );
+        assert!(problems[0].0 == "D/knot" && problems[0].1.starts_with("cannot read: "), "{problems:?}");
         assert_eq!(
-            problems[1..]
-                .iter()
-                .map(|(id, m)| (id.as_str(), *m))
-                .collect::<Vec<_>>(),
-            [
-                ("D/self-1", loop_to.as_str()),
-                ("D/self-2", loop_to.as_str()),
-                ("D/sub/up", loop_to.as_str())
-            ]
+            problems[1..].iter().map(|(id, m)| (id.as_str(), *m)).collect::<Vec<_>>(),
+            [("D/self-1", loop_to.as_str()), ("D/self-2", loop_to.as_str()), ("D/sub/up", loop_to.as_str())]
         );
         std::fs::remove_dir_all(dir).unwrap();
     }
@@ -647,28 +603,13 @@ mod tests {
     fn a_line_or_file_over_the_limit_is_refused_without_being_read_whole() {
         let dir = temp_dir("limit");
         let ndjson = dir.join("events.ndjson");
-        std::fs::write(
-            &ndjson,
-            format!(
-                "{{\"n\":1}}\n{{\"blob\":\"{}\"}}\n{{\"n\":3}}\n",
-                "x".repeat(100)
-            ),
-        )
-        .unwrap();
+        std::fs::write(&ndjson, format!("{{\"n\":1}}\n{{\"blob\":\"{}\"}}\n{{\"n\":3}}\n", "x".repeat(100))).unwrap();
         let pretty = dir.join("pretty.json");
-        std::fs::write(
-            &pretty,
-            format!("{{\n  \"blob\": \"{}\"\n}}\n", "x".repeat(100)),
-        )
-        .unwrap();
+        std::fs::write(&pretty, format!("{{\n  \"blob\": \"{}\"\n}}\n", "x".repeat(100))).unwrap();
         let (messages, problems) = read_all(vec![ndjson.clone(), pretty.clone()], 50);
         let (n, p) = (ndjson.display(), pretty.display());
-        assert_eq!(
-            messages,
-            [format!("{n}:1={{\"n\":1}}"), format!("{n}:3={{\"n\":3}}")]
-        );
-        let problems: Vec<(String, String)> =
-            problems.into_iter().map(|p| (p.id, p.message)).collect();
+        assert_eq!(messages, [format!("{n}:1={{\"n\":1}}"), format!("{n}:3={{\"n\":3}}")]);
+        let problems: Vec<(String, String)> = problems.into_iter().map(|p| (p.id, p.message)).collect();
         assert_eq!(
             problems,
             [
@@ -678,14 +619,8 @@ mod tests {
         );
         std::fs::remove_dir_all(dir).unwrap();
         // the bound follows the event limit, with room for an SQS event as Lambda sends it
-        assert_eq!(
-            BatchShape::default().max_input_bytes,
-            40 * 1024 * 1024 + 1024 * 1024
-        );
-        assert_eq!(
-            BatchShape::for_max_event_bytes(1024).max_input_bytes,
-            7 * 1024 * 1024
-        );
+        assert_eq!(BatchShape::default().max_input_bytes, 40 * 1024 * 1024 + 1024 * 1024);
+        assert_eq!(BatchShape::for_max_event_bytes(1024).max_input_bytes, 7 * 1024 * 1024);
     }
 
     #[cfg(unix)]

@@ -174,7 +174,8 @@ mod tests {
     }
 
     fn doc(body: &str) -> Document {
-        let meta = EventMeta::Job(JobMeta { id: "j".into(), recipe_id: "1".into(), status: "s".into(), user_id: "1".into(), time: UtcTime::from_epoch_seconds(0) });
+        let meta =
+            EventMeta::Job(JobMeta { id: "j".into(), recipe_id: "1".into(), status: "s".into(), user_id: "1".into(), time: UtcTime::from_epoch_seconds(0) });
         let key = ObjectKey::for_event(&meta, KeyLayout::Standard, &KeyPrefix::default(), b"");
         Document { key, body: body.as_bytes().to_vec(), meta, masked_lines: 0, truncated: false }
     }
@@ -201,9 +202,15 @@ mod tests {
         struct TwoPerRequest(FakeSink);
         #[async_trait]
         impl LogSink for TwoPerRequest {
-            fn describe(&self) -> String { self.0.describe() }
-            fn limits(&self) -> SinkLimits { limits(2, 1000) }
-            async fn send(&self, docs: &[&Document]) -> Result<(), DeliveryError> { self.0.send(docs).await }
+            fn describe(&self) -> String {
+                self.0.describe()
+            }
+            fn limits(&self) -> SinkLimits {
+                limits(2, 1000)
+            }
+            async fn send(&self, docs: &[&Document]) -> Result<(), DeliveryError> {
+                self.0.send(docs).await
+            }
         }
         let dest2 = LogSinkDestination::new(TwoPerRequest(FakeSink::new(1000)), 2, RetryPolicy::default());
         let out = dest2.deliver(vec![doc("a"), doc("b"), doc("reject"), doc("d")], Deadline::NONE).await;

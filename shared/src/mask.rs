@@ -252,31 +252,43 @@ mod tests {
     fn masked_lines_lose_input_and_output_and_keep_the_rest() {
         let cases = [
             // input/output replaced whatever they held; metadata kept in order
-            (r#"{"recipe_line_number":1,"adapter_name":"salesforce","input":{"ssn":"123-45-6789"},"output":[1,2],"error":null,"mask_data":true,"line_stat":{"total":0.1}}"#,
-             r#"{"recipe_line_number":1,"adapter_name":"salesforce","input":{"data":"masked"},"output":{"data":"masked"},"error":null,"mask_data":true,"line_stat":{"total":0.1}}"#, true),
+            (
+                r#"{"recipe_line_number":1,"adapter_name":"salesforce","input":{"ssn":"123-45-6789"},"output":[1,2],"error":null,"mask_data":true,"line_stat":{"total":0.1}}"#,
+                r#"{"recipe_line_number":1,"adapter_name":"salesforce","input":{"data":"masked"},"output":{"data":"masked"},"error":null,"mask_data":true,"line_stat":{"total":0.1}}"#,
+                true,
+            ),
             // null and strings are data too
-            (r#"{"input":null,"output":"secret","mask_data":true}"#,
-             r#"{"input":{"data":"masked"},"output":{"data":"masked"},"mask_data":true}"#, true),
+            (r#"{"input":null,"output":"secret","mask_data":true}"#, r#"{"input":{"data":"masked"},"output":{"data":"masked"},"mask_data":true}"#, true),
             // missing fields are added, so the placeholder is always there
-            (r#"{"adapter_name":"http","mask_data":true}"#,
-             r#"{"adapter_name":"http","mask_data":true,"input":{"data":"masked"},"output":{"data":"masked"}}"#, true),
+            (
+                r#"{"adapter_name":"http","mask_data":true}"#,
+                r#"{"adapter_name":"http","mask_data":true,"input":{"data":"masked"},"output":{"data":"masked"}}"#,
+                true,
+            ),
             // a duplicate mask_data that says true wins: when in doubt, mask
-            (r#"{"mask_data":false,"input":{"a":1},"mask_data":true}"#,
-             r#"{"mask_data":false,"input":{"data":"masked"},"mask_data":true,"output":{"data":"masked"}}"#, true),
+            (
+                r#"{"mask_data":false,"input":{"a":1},"mask_data":true}"#,
+                r#"{"mask_data":false,"input":{"data":"masked"},"mask_data":true,"output":{"data":"masked"}}"#,
+                true,
+            ),
             // unmasked lines pass through untouched
             (r#"{"input":{"a":1},"output":{"b":2},"mask_data":false}"#, r#"{"input":{"a":1},"output":{"b":2},"mask_data":false}"#, false),
             (r#"{"input":{"a":1},"mask_data":"FALSE"}"#, r#"{"input":{"a":1},"mask_data":"FALSE"}"#, false),
             (r#"{"input":{"a":1},"mask_data":0,"mask_data":null}"#, r#"{"input":{"a":1},"mask_data":0,"mask_data":null}"#, false),
             // anything but a plain "no" masks: a string "true", a number, a "yes" in a second key
-            (r#"{"input":{"a":1},"mask_data":"true"}"#,
-             r#"{"input":{"data":"masked"},"mask_data":"true","output":{"data":"masked"}}"#, true),
-            (r#"{"input":{"a":1},"output":2,"mask_data":1}"#,
-             r#"{"input":{"data":"masked"},"output":{"data":"masked"},"mask_data":1}"#, true),
-            (r#"{"mask_data":false,"input":{"a":1},"mask_data":"yes"}"#,
-             r#"{"mask_data":false,"input":{"data":"masked"},"mask_data":"yes","output":{"data":"masked"}}"#, true),
+            (r#"{"input":{"a":1},"mask_data":"true"}"#, r#"{"input":{"data":"masked"},"mask_data":"true","output":{"data":"masked"}}"#, true),
+            (r#"{"input":{"a":1},"output":2,"mask_data":1}"#, r#"{"input":{"data":"masked"},"output":{"data":"masked"},"mask_data":1}"#, true),
+            (
+                r#"{"mask_data":false,"input":{"a":1},"mask_data":"yes"}"#,
+                r#"{"mask_data":false,"input":{"data":"masked"},"mask_data":"yes","output":{"data":"masked"}}"#,
+                true,
+            ),
             // a masked step's own error is redacted like the job's; an unmasked step's is its own
-            (r#"{"mask_data":true,"error":"{\"message\":\"boom\",\"input\":{\"ssn\":\"1\"}}","error":"Invalid input 1","error":"Timeout"}"#,
-             r#"{"mask_data":true,"error":"{\"message\":\"boom\",\"input\":\"<redacted>\"}","error":"<redacted: error text not readable as a JSON object>","error":"Timeout","input":{"data":"masked"},"output":{"data":"masked"}}"#, true),
+            (
+                r#"{"mask_data":true,"error":"{\"message\":\"boom\",\"input\":{\"ssn\":\"1\"}}","error":"Invalid input 1","error":"Timeout"}"#,
+                r#"{"mask_data":true,"error":"{\"message\":\"boom\",\"input\":\"<redacted>\"}","error":"<redacted: error text not readable as a JSON object>","error":"Timeout","input":{"data":"masked"},"output":{"data":"masked"}}"#,
+                true,
+            ),
             (r#"{"mask_data":false,"input":1,"error":"Invalid input 1"}"#, r#"{"mask_data":false,"input":1,"error":"Invalid input 1"}"#, false),
         ];
         for (input, want, want_masked) in cases {
@@ -290,14 +302,47 @@ mod tests {
     #[test]
     fn only_a_plain_no_leaves_a_line_unmasked() {
         let unmasked = [
-            "null", "false", "0", "-0", "0.0", "-0.000", "0e5", "0E-3", "0.0e+10",
-            r#""false""#, r#""FALSE""#, r#""False""#, r#""fAlSe""#, r#""f\u0061lse""#, r#""\u0046ALSE""#,
+            "null",
+            "false",
+            "0",
+            "-0",
+            "0.0",
+            "-0.000",
+            "0e5",
+            "0E-3",
+            "0.0e+10",
+            r#""false""#,
+            r#""FALSE""#,
+            r#""False""#,
+            r#""fAlSe""#,
+            r#""f\u0061lse""#,
+            r#""\u0046ALSE""#,
         ];
         let masks = [
-            "true", "1", "-1", "0.5", "1e-400", "10", "0.01",
-            r#""true""#, r#""TRUE""#, r#""1""#, r#""0""#, r#""yes""#, r#""no""#, r#""null""#, r#""""#,
-            r#"" false""#, r#""false ""#, r#""falsey""#, r#""\u017False""#, r#""f\u0061lse\u0000""#,
-            "{}", r#"{"a":false}"#, "[]", "[false]",
+            "true",
+            "1",
+            "-1",
+            "0.5",
+            "1e-400",
+            "10",
+            "0.01",
+            r#""true""#,
+            r#""TRUE""#,
+            r#""1""#,
+            r#""0""#,
+            r#""yes""#,
+            r#""no""#,
+            r#""null""#,
+            r#""""#,
+            r#"" false""#,
+            r#""false ""#,
+            r#""falsey""#,
+            r#""\u017False""#,
+            r#""f\u0061lse\u0000""#,
+            "{}",
+            r#"{"a":false}"#,
+            "[]",
+            "[false]",
         ];
         for value in unmasked {
             let raw = RawValue::from_string(value.to_owned()).unwrap();
@@ -329,8 +374,10 @@ mod tests {
     #[test]
     fn every_input_of_the_error_document_is_redacted() {
         let cases = [
-            (r#"{"adapter":"http","message":"boom","input":{"password":"hunter2"},"error_id":"e1"}"#,
-             r#"{"adapter":"http","message":"boom","input":"<redacted>","error_id":"e1"}"#),
+            (
+                r#"{"adapter":"http","message":"boom","input":{"password":"hunter2"},"error_id":"e1"}"#,
+                r#"{"adapter":"http","message":"boom","input":"<redacted>","error_id":"e1"}"#,
+            ),
             // a duplicate input, one already redacted, an escaped key name, spacing
             (r#"{"input":null,"message":"m","input":{"p":"hunter2"}}"#, r#"{"input":"<redacted>","message":"m","input":"<redacted>"}"#),
             (r#"{"input":"<redacted>","input":"hunter2"}"#, r#"{"input":"<redacted>","input":"<redacted>"}"#),
@@ -350,14 +397,14 @@ mod tests {
     fn an_error_that_is_not_a_json_object_but_could_hold_an_input_is_replaced_whole() {
         let placeholder = format!("\"{ERROR_TEXT_REDACTED}\"");
         let strings = [
-            r#"{"input":NaN,"x":"hunter2"}"#,          // not strict JSON
-            r#"{"input":"hunter2"} and more"#,         // trailing text
-            r#"[{"input":"hunter2"}]"#,                // an array
+            r#"{"input":NaN,"x":"hunter2"}"#,           // not strict JSON
+            r#"{"input":"hunter2"} and more"#,          // trailing text
+            r#"[{"input":"hunter2"}]"#,                 // an array
             r#"{"message":"m","input":{"p":"hunter2""#, // truncated
-            r#""{\"input\":\"hunter2\"}""#,            // a JSON string inside the string
-            "Invalid INPUT: hunter2",                  // plain text naming an input
-            r#"{:input=>"hunter2"}"#,                  // not JSON at all
-            r"\u0069nput hunter2",                     // an escape that could spell one
+            r#""{\"input\":\"hunter2\"}""#,             // a JSON string inside the string
+            "Invalid INPUT: hunter2",                   // plain text naming an input
+            r#"{:input=>"hunter2"}"#,                   // not JSON at all
+            r"\u0069nput hunter2",                      // an escape that could spell one
         ];
         for text in strings {
             assert_eq!(error_out(&string_of(text)), placeholder, "{text}");
@@ -372,8 +419,16 @@ mod tests {
     #[test]
     fn an_error_with_no_input_to_redact_is_kept_as_it_is() {
         for kept in [
-            "null", "false", "42", r#""Connection timed out""#, r#""Timed out after 30 s (HTTP 504)""#, r#""a \"quoted\" word""#,
-            r#""{\"message\":\"x\"}""#, r#""{\"input\":\"\\u003credacted\\u003e\"}""#, r#"{"message":"x"}"#, r#"{"input":"<redacted>"}"#,
+            "null",
+            "false",
+            "42",
+            r#""Connection timed out""#,
+            r#""Timed out after 30 s (HTTP 504)""#,
+            r#""a \"quoted\" word""#,
+            r#""{\"message\":\"x\"}""#,
+            r#""{\"input\":\"\\u003credacted\\u003e\"}""#,
+            r#"{"message":"x"}"#,
+            r#"{"input":"<redacted>"}"#,
         ] {
             assert_eq!(redact_error(&raw(kept)), None, "{kept}");
         }

@@ -113,7 +113,20 @@ mod tests {
 
     #[test]
     fn emf_declares_every_metric_it_carries() {
-        let counts = Counts { received: 5, written: 3, duplicates: 1, filtered: 0, masked_lines: 7, truncated: 1, failed_permanent: 1, failed_transient: 0, dead_lettered: 1, bytes: 900, duration_ms: 42, oldest_message_age_ms: Some(1500) };
+        let counts = Counts {
+            received: 5,
+            written: 3,
+            duplicates: 1,
+            filtered: 0,
+            masked_lines: 7,
+            truncated: 1,
+            failed_permanent: 1,
+            failed_transient: 0,
+            dead_lettered: 1,
+            bytes: 900,
+            duration_ms: 42,
+            oldest_message_age_ms: Some(1500),
+        };
         let doc = counts.emf("auditstream", "s3-writer", 1_700_000_000_000);
         let declared: Vec<&str> = doc["_aws"]["CloudWatchMetrics"][0]["Metrics"].as_array().unwrap().iter().map(|m| m["Name"].as_str().unwrap()).collect();
         for name in &declared {

@@ -212,10 +212,7 @@ mod tests {
             write(JOB, LinesMode::Drop),
             r#"{"id":"j-1","status":"failed","error":"{\"message\":\"boom\",\"input\":\"<redacted>\"}","context":{"user_id":1}}"#
         );
-        assert_eq!(
-            write(r#"{"lines":[],"z":1}"#, LinesMode::Placeholder),
-            r#"{"lines":"Log lines exceed size limit","z":1}"#
-        );
+        assert_eq!(write(r#"{"lines":[],"z":1}"#, LinesMode::Placeholder), r#"{"lines":"Log lines exceed size limit","z":1}"#);
         assert_eq!(write(r#"{"lines":[],"z":1}"#, LinesMode::Drop), r#"{"z":1}"#);
     }
 
@@ -228,17 +225,34 @@ mod tests {
             (hidden_lines, LinesMode::Drop, "{}", 1),
             (hidden_lines, LinesMode::Placeholder, r#"{"lines":"Log lines exceed size limit","lines":"Log lines exceed size limit"}"#, 1),
             // masked lines are counted over every `lines`
-            (r#"{"lines":[{"mask_data":1}],"lines":[{"mask_data":"yes"},{"mask_data":false}]}"#, LinesMode::Keep,
-             r#"{"lines":[{"mask_data":1,"input":{"data":"masked"},"output":{"data":"masked"}}],"lines":[{"mask_data":"yes","input":{"data":"masked"},"output":{"data":"masked"}},{"mask_data":false}]}"#, 2),
+            (
+                r#"{"lines":[{"mask_data":1}],"lines":[{"mask_data":"yes"},{"mask_data":false}]}"#,
+                LinesMode::Keep,
+                r#"{"lines":[{"mask_data":1,"input":{"data":"masked"},"output":{"data":"masked"}}],"lines":[{"mask_data":"yes","input":{"data":"masked"},"output":{"data":"masked"}},{"mask_data":false}]}"#,
+                2,
+            ),
             // a second `error` after a null one, and two errors each redacted on its own
             (r#"{"error":null,"error":"{\"input\":\"hunter2\"}"}"#, LinesMode::Keep, r#"{"error":null,"error":"{\"input\":\"<redacted>\"}"}"#, 0),
-            (r#"{"error":"{\"m\":\"a\",\"input\":1}","error":"{\"input\":\"hunter2\",\"m\":\"b\"}"}"#, LinesMode::Keep,
-             r#"{"error":"{\"m\":\"a\",\"input\":\"<redacted>\"}","error":"{\"input\":\"<redacted>\",\"m\":\"b\"}"}"#, 0),
+            (
+                r#"{"error":"{\"m\":\"a\",\"input\":1}","error":"{\"input\":\"hunter2\",\"m\":\"b\"}"}"#,
+                LinesMode::Keep,
+                r#"{"error":"{\"m\":\"a\",\"input\":\"<redacted>\"}","error":"{\"input\":\"<redacted>\",\"m\":\"b\"}"}"#,
+                0,
+            ),
             // escaped key names are the keys they spell; a second input/output in a line too
-            (r#"{"l\u0069nes":[{"mask\u005fdata":"TRUE","inp\u0075t":"hunter2","output":"hunter2","outp\u0075t":"hunter2"}],"err\u006fr":{"input":"hunter2"}}"#, LinesMode::Keep,
-             r#"{"lines":[{"mask_data":"TRUE","input":{"data":"masked"},"output":{"data":"masked"},"output":{"data":"masked"}}],"error":{"input":"<redacted>"}}"#, 1),
+            (
+                r#"{"l\u0069nes":[{"mask\u005fdata":"TRUE","inp\u0075t":"hunter2","output":"hunter2","outp\u0075t":"hunter2"}],"err\u006fr":{"input":"hunter2"}}"#,
+                LinesMode::Keep,
+                r#"{"lines":[{"mask_data":"TRUE","input":{"data":"masked"},"output":{"data":"masked"},"output":{"data":"masked"}}],"error":{"input":"<redacted>"}}"#,
+                1,
+            ),
             // a string `lines` that could hold step data
-            (r#"{"lines":"[{\"mask_data\":true,\"input\":\"hunter2\"}]"}"#, LinesMode::Keep, r#"{"lines":"<redacted: lines text that is not the size placeholder>"}"#, 0),
+            (
+                r#"{"lines":"[{\"mask_data\":true,\"input\":\"hunter2\"}]"}"#,
+                LinesMode::Keep,
+                r#"{"lines":"<redacted: lines text that is not the size placeholder>"}"#,
+                0,
+            ),
         ];
         for (input, mode, want, masked_lines) in cases {
             let event = MaskedEvent::new(ScannedObject::scan(input).unwrap());

@@ -56,9 +56,9 @@ impl PayloadPointer {
         let trimmed = body.trim();
         if let Some(rest) = trimmed.strip_prefix('[') {
             let rest = rest.trim_start();
-            let names_class = [POINTER_CLASS, LEGACY_POINTER_CLASS].iter().any(|class| {
-                rest.strip_prefix('"').and_then(|r| r.strip_prefix(class)).is_some_and(|r| r.starts_with('"'))
-            });
+            let names_class = [POINTER_CLASS, LEGACY_POINTER_CLASS]
+                .iter()
+                .any(|class| rest.strip_prefix('"').and_then(|r| r.strip_prefix(class)).is_some_and(|r| r.starts_with('"')));
             if !names_class {
                 return Ok(None);
             }
@@ -96,11 +96,7 @@ impl PayloadPointer {
 
     /// `s3://bucket/key`, for messages.
     pub fn url(&self) -> String {
-        format!(
-            "s3://{}/{}",
-            crate::redact::Escaped(&self.bucket),
-            crate::redact::Escaped(&self.key)
-        )
+        format!("s3://{}/{}", crate::redact::Escaped(&self.bucket), crate::redact::Escaped(&self.key))
     }
 }
 
@@ -137,11 +133,36 @@ mod tests {
     #[test]
     fn pointer_bodies_of_every_client_are_read() {
         let cases: &[(&str, &str, bool, Option<PayloadPointer>)] = &[
-            ("Java 2.x / Python client", r#"["software.amazon.payloadoffloading.PayloadS3Pointer",{"s3BucketName":"payloads","s3Key":"1b5a-uuid"}]"#, true, pointer("payloads", "1b5a-uuid")),
-            ("without the size attribute", r#"["software.amazon.payloadoffloading.PayloadS3Pointer",{"s3BucketName":"payloads","s3Key":"k"}]"#, false, pointer("payloads", "k")),
-            ("Python json.dumps spacing", r#"["software.amazon.payloadoffloading.PayloadS3Pointer", {"s3BucketName": "payloads", "s3Key": "k"}]"#, true, pointer("payloads", "k")),
-            ("legacy class name", r#"["com.amazon.sqs.javamessaging.MessageS3Pointer",{"s3BucketName":"payloads","s3Key":"k"}]"#, true, pointer("payloads", "k")),
-            ("key with escapes", r#"["software.amazon.payloadoffloading.PayloadS3Pointer",{"s3BucketName":"payloads","s3Key":"a\/b \u00e9"}]"#, true, pointer("payloads", "a/b é")),
+            (
+                "Java 2.x / Python client",
+                r#"["software.amazon.payloadoffloading.PayloadS3Pointer",{"s3BucketName":"payloads","s3Key":"1b5a-uuid"}]"#,
+                true,
+                pointer("payloads", "1b5a-uuid"),
+            ),
+            (
+                "without the size attribute",
+                r#"["software.amazon.payloadoffloading.PayloadS3Pointer",{"s3BucketName":"payloads","s3Key":"k"}]"#,
+                false,
+                pointer("payloads", "k"),
+            ),
+            (
+                "Python json.dumps spacing",
+                r#"["software.amazon.payloadoffloading.PayloadS3Pointer", {"s3BucketName": "payloads", "s3Key": "k"}]"#,
+                true,
+                pointer("payloads", "k"),
+            ),
+            (
+                "legacy class name",
+                r#"["com.amazon.sqs.javamessaging.MessageS3Pointer",{"s3BucketName":"payloads","s3Key":"k"}]"#,
+                true,
+                pointer("payloads", "k"),
+            ),
+            (
+                "key with escapes",
+                r#"["software.amazon.payloadoffloading.PayloadS3Pointer",{"s3BucketName":"payloads","s3Key":"a\/b \u00e9"}]"#,
+                true,
+                pointer("payloads", "a/b é"),
+            ),
             ("oldest Java client, bare object with its size attribute", r#"{"s3BucketName":"payloads","s3Key":"k"}"#, true, pointer("payloads", "k")),
             ("bare object without a size attribute is not trusted", r#"{"s3BucketName":"payloads","s3Key":"k"}"#, false, None),
             ("bare object with more members is an event", r#"{"s3BucketName":"payloads","s3Key":"k","id":1}"#, true, None),

@@ -58,7 +58,11 @@ impl PayloadSettings {
         let bucket = env.optional("AUDITSTREAM_PAYLOAD_BUCKET");
         if let Some(b) = &bucket {
             if !valid_bucket_name(b) {
-                return Err(ConfigError::Invalid { var: "AUDITSTREAM_PAYLOAD_BUCKET", value: b.clone(), expected: "a bucket name (3-63 lowercase letters, digits, dots and hyphens), without s3:// or a path".into() });
+                return Err(ConfigError::Invalid {
+                    var: "AUDITSTREAM_PAYLOAD_BUCKET",
+                    value: b.clone(),
+                    expected: "a bucket name (3-63 lowercase letters, digits, dots and hyphens), without s3:// or a path".into(),
+                });
             }
         }
         Ok(PayloadSettings { bucket })
@@ -95,7 +99,10 @@ impl S3PayloadStore {
         };
         let length = output.content_length().and_then(|l| u64::try_from(l).ok());
         if let Some(len) = length.filter(|len| *len > self.max_bytes) {
-            return Err(DeliveryError::permanent(format!("{at} is {len} bytes, over the {} bytes a payload may have; it is not an audit event", self.max_bytes)));
+            return Err(DeliveryError::permanent(format!(
+                "{at} is {len} bytes, over the {} bytes a payload may have; it is not an audit event",
+                self.max_bytes
+            )));
         }
         let mut buffer = Vec::with_capacity(length.unwrap_or(0) as usize);
         let mut body = output.body;
@@ -103,7 +110,10 @@ impl S3PayloadStore {
             match body.try_next().await {
                 Ok(Some(chunk)) => {
                     if buffer.len() as u64 + chunk.len() as u64 > self.max_bytes {
-                        return Err(DeliveryError::permanent(format!("{at} is over the {} bytes a payload may have; it is not an audit event", self.max_bytes)));
+                        return Err(DeliveryError::permanent(format!(
+                            "{at} is over the {} bytes a payload may have; it is not an audit event",
+                            self.max_bytes
+                        )));
                     }
                     buffer.extend_from_slice(&chunk);
                 }
@@ -111,7 +121,9 @@ impl S3PayloadStore {
                 Err(e) => return Err(DeliveryError::transient(format!("{at}: GetObject failed while reading the body: {}", DisplayErrorContext(&e)))),
             }
         }
-        String::from_utf8(buffer).map_err(|e| DeliveryError::permanent(format!("{at} is not UTF-8 text (invalid byte at offset {}); an audit event is JSON text", e.utf8_error().valid_up_to())))
+        String::from_utf8(buffer).map_err(|e| {
+            DeliveryError::permanent(format!("{at} is not UTF-8 text (invalid byte at offset {}); an audit event is JSON text", e.utf8_error().valid_up_to()))
+        })
     }
 }
 
@@ -134,13 +146,18 @@ impl PayloadStore for S3PayloadStore {
     }
 }
 
-fn classify<E: ProvideErrorMetadata + std::error::Error + 'static>(operation: &str, err: SdkError<E, aws_sdk_s3::config::http::HttpResponse>, at: &str) -> DeliveryError {
+fn classify<E: ProvideErrorMetadata + std::error::Error + 'static>(
+    operation: &str,
+    err: SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+    at: &str,
+) -> DeliveryError {
     match &err {
         SdkError::ServiceError(service) => {
             let status = service.raw().status().as_u16();
             let e = service.err();
             let code = e.code().unwrap_or("");
-            let transient = status == 408 || status == 429 || status >= 500 || matches!(code, "SlowDown" | "RequestTimeout" | "InternalError" | "ServiceUnavailable");
+            let transient =
+                status == 408 || status == 429 || status >= 500 || matches!(code, "SlowDown" | "RequestTimeout" | "InternalError" | "ServiceUnavailable");
             if transient {
                 return DeliveryError::transient(format!("{at}: {operation} failed: HTTP {status} {code}"));
             }
@@ -230,7 +247,10 @@ mod tests {
         assert_eq!(large.attributes["ExtendedPayloadSize"], crate::queue_message::MessageAttribute::number(101));
         assert_eq!(store.fetch(&pointer, Deadline::NONE).await.unwrap(), "y".repeat(101));
         let err = offload_if_large(&store, None, OutgoingMessage::new("z".repeat(101)), 100, Deadline::NONE).await.unwrap_err();
-        assert!(err.to_string().starts_with("the body is 101 bytes with its attributes, over the offload threshold of 100 bytes, and no payload bucket is set"), "{err}");
+        assert!(
+            err.to_string().starts_with("the body is 101 bytes with its attributes, over the offload threshold of 100 bytes, and no payload bucket is set"),
+            "{err}"
+        );
     }
 
     #[test]

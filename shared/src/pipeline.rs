@@ -172,7 +172,10 @@ mod tests {
         let lines: Vec<String> = (0..n)
             .map(|i| format!(r#"{{"recipe_line_number":{i},"input":{{"x":"{}"}},"output":null,"mask_data":{}}}"#, "a".repeat(payload), i % 2 == 0))
             .collect();
-        format!(r#"{{"id":"j-1","recipe_id":7,"status":"succeeded","completed_at":"2022-10-19T22:30:46-07:00","context":{{"user_id":5}},"lines":[{}]}}"#, lines.join(","))
+        format!(
+            r#"{{"id":"j-1","recipe_id":7,"status":"succeeded","completed_at":"2022-10-19T22:30:46-07:00","context":{{"user_id":5}},"lines":[{}]}}"#,
+            lines.join(",")
+        )
     }
 
     fn ready(p: Prepared) -> Document {
@@ -321,7 +324,10 @@ mod tests {
         let small = Pipeline::new(PipelineConfig { max_event_bytes: 200, ..PipelineConfig::default() });
         let doc = ready(small.prepare(&body, NOW).unwrap());
         assert!(doc.truncated);
-        assert_eq!(String::from_utf8(doc.body).unwrap(), r#"{"request_id":"req-1","workspace_id":4848,"timestamp":"2026-11-25T10:15:30Z","lines":"Log lines exceed size limit"}"#);
+        assert_eq!(
+            String::from_utf8(doc.body).unwrap(),
+            r#"{"request_id":"req-1","workspace_id":4848,"timestamp":"2026-11-25T10:15:30Z","lines":"Log lines exceed size limit"}"#
+        );
         // and an event without time is filed under the day it was received
         let doc = ready(Pipeline::default().prepare(r#"{"hello":"world"}"#, NOW).unwrap());
         assert!(doc.key.as_str().starts_with("_/other/20230602/h"), "{}", doc.key);

@@ -237,7 +237,8 @@ fn expected_size(m: &QueueMessage) -> usize {
     }
     // A pointer (even inside an SNS envelope) is small; only small bodies are searched.
     let body = m.body.as_bytes();
-    let names_pointer = body.len() < 64 * 1024 && [POINTER_CLASS, LEGACY_POINTER_CLASS].iter().any(|class| memchr::memmem::find(body, class.as_bytes()).is_some());
+    let names_pointer =
+        body.len() < 64 * 1024 && [POINTER_CLASS, LEGACY_POINTER_CLASS].iter().any(|class| memchr::memmem::find(body, class.as_bytes()).is_some());
     if names_pointer {
         RESOLVED_BYTES_PER_PASS
     } else {
@@ -348,14 +349,37 @@ pub(crate) mod tests {
         };
         type Case = (&'static str, QueueKind, Option<bool>, Vec<(&'static str, &'static str)>);
         let cases: Vec<Case> = vec![
-            ("standard queue, no DLQ: every failure is redelivered", QueueKind::Standard, None,
-                vec![("m1", "written"), ("m2", "retry"), ("m3", "written"), ("m4", "retry"), ("m5", "retry"), ("m6", "written")]),
-            ("standard queue with a DLQ: permanent failures are dead-lettered, transient ones redelivered", QueueKind::Standard, Some(false),
-                vec![("m1", "written"), ("m2", "dead-lettered"), ("m3", "written"), ("m4", "retry"), ("m5", "dead-lettered"), ("m6", "written")]),
-            ("a DLQ that refuses: nothing is lost", QueueKind::Standard, Some(true),
-                vec![("m1", "written"), ("m2", "retry, dead letter failed"), ("m3", "written"), ("m4", "retry"), ("m5", "retry, dead letter failed"), ("m6", "written")]),
-            ("FIFO: the first failure and every later message are redelivered, nothing is dead-lettered", QueueKind::Fifo, Some(false),
-                vec![("m1", "written"), ("m2", "retry"), ("m3", "written, held for order"), ("m4", "retry"), ("m5", "retry"), ("m6", "retry")]),
+            (
+                "standard queue, no DLQ: every failure is redelivered",
+                QueueKind::Standard,
+                None,
+                vec![("m1", "written"), ("m2", "retry"), ("m3", "written"), ("m4", "retry"), ("m5", "retry"), ("m6", "written")],
+            ),
+            (
+                "standard queue with a DLQ: permanent failures are dead-lettered, transient ones redelivered",
+                QueueKind::Standard,
+                Some(false),
+                vec![("m1", "written"), ("m2", "dead-lettered"), ("m3", "written"), ("m4", "retry"), ("m5", "dead-lettered"), ("m6", "written")],
+            ),
+            (
+                "a DLQ that refuses: nothing is lost",
+                QueueKind::Standard,
+                Some(true),
+                vec![
+                    ("m1", "written"),
+                    ("m2", "retry, dead letter failed"),
+                    ("m3", "written"),
+                    ("m4", "retry"),
+                    ("m5", "retry, dead letter failed"),
+                    ("m6", "written"),
+                ],
+            ),
+            (
+                "FIFO: the first failure and every later message are redelivered, nothing is dead-lettered",
+                QueueKind::Fifo,
+                Some(false),
+                vec![("m1", "written"), ("m2", "retry"), ("m3", "written, held for order"), ("m4", "retry"), ("m5", "retry"), ("m6", "retry")],
+            ),
         ];
         for (name, kind, dlq, want) in cases {
             let dest = destination();
@@ -376,7 +400,11 @@ pub(crate) mod tests {
                 let sent = d.sent.lock().unwrap();
                 assert_eq!(settled.report.counts.dead_lettered as usize, sent.len(), "{name}");
                 if kind == QueueKind::Standard && !d.refuse {
-                    assert_eq!(sent.iter().map(|l| l.message.body.as_str()).collect::<Vec<_>>(), ["not json", pointer("gone").as_str()], "{name}: dead letters are the original bodies");
+                    assert_eq!(
+                        sent.iter().map(|l| l.message.body.as_str()).collect::<Vec<_>>(),
+                        ["not json", pointer("gone").as_str()],
+                        "{name}: dead letters are the original bodies"
+                    );
                 }
             }
         }

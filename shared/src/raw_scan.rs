@@ -40,10 +40,16 @@ pub fn scan(input: &str) -> Result<ScannedObject<'_>, ScanError> {
 #[derive(Debug)]
 enum Fail {
     /// Not JSON: what was wrong, and the byte offset where it was found.
-    Syntax { what: &'static str, at: usize },
+    Syntax {
+        what: &'static str,
+        at: usize,
+    },
     NotAnObject,
     /// `lines` has the wrong shape: what was found, and where it ends.
-    BadLines { what: String, at: usize },
+    BadLines {
+        what: String,
+        at: usize,
+    },
 }
 
 impl Fail {

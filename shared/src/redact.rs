@@ -64,16 +64,9 @@ impl Redactor {
         if value.chars().count() < MIN_SECRET_CHARS {
             return;
         }
-        let json = serde_json::to_string(value)
-            .map(|s| s[1..s.len() - 1].to_owned())
-            .unwrap_or_default();
+        let json = serde_json::to_string(value).map(|s| s[1..s.len() - 1].to_owned()).unwrap_or_default();
         // JSON may also escape `/` as `\/`.
-        let forms = [
-            value.to_owned(),
-            percent_encoded(value),
-            json.replace('/', "\\/"),
-            json,
-        ];
+        let forms = [value.to_owned(), percent_encoded(value), json.replace('/', "\\/"), json];
         for form in forms {
             if form.chars().count() >= MIN_SECRET_CHARS && !self.needles.contains(&form) {
                 self.needles.push(form);
@@ -104,10 +97,7 @@ impl Redactor {
     pub fn add_basic_credentials(&mut self, user: &str, password: &str) {
         self.add_secret(password);
         let pair = format!("{user}:{password}");
-        for engine in [
-            &base64::engine::general_purpose::STANDARD,
-            &base64::engine::general_purpose::STANDARD_NO_PAD,
-        ] {
+        for engine in [&base64::engine::general_purpose::STANDARD, &base64::engine::general_purpose::STANDARD_NO_PAD] {
             self.add_secret(&engine.encode(&pair));
         }
     }
@@ -145,10 +135,7 @@ impl Redactor {
             }
         }
         for needle in &self.needles {
-            let cut_at_end = (MIN_SECRET_CHARS..needle.len())
-                .rev()
-                .filter(|&n| needle.is_char_boundary(n))
-                .find(|&n| out.ends_with(&needle[..n]));
+            let cut_at_end = (MIN_SECRET_CHARS..needle.len()).rev().filter(|&n| needle.is_char_boundary(n)).find(|&n| out.ends_with(&needle[..n]));
             if let Some(n) = cut_at_end {
                 out.truncate(out.len() - n);
                 out.push_str(REDACTED);
@@ -164,10 +151,7 @@ impl Redactor {
     pub fn quote(&self, reply: &str, request_body: &[u8], max_chars: usize) -> String {
         let redacted = self.redact(reply);
         let without_request = without_request_spans(&redacted, request_body);
-        let one_line = without_request
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ");
+        let one_line = without_request.split_whitespace().collect::<Vec<_>>().join(" ");
         let escaped = escape_controls(&one_line);
         if escaped.chars().count() <= max_chars {
             return escaped.into_owned();
@@ -183,9 +167,7 @@ pub fn percent_encoded(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for b in value.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => {
-                out.push(b as char)
-            }
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => out.push(b as char),
             b' ' => out.push('+'),
             _ => {
                 let _ = write!(out, "%{b:02X}");
@@ -201,11 +183,7 @@ fn percent_decoded(value: &str) -> String {
     let mut i = 0;
     while i < bytes.len() {
         let hex = |b: u8| (b as char).to_digit(16);
-        match (
-            bytes[i],
-            bytes.get(i + 1).copied().and_then(hex),
-            bytes.get(i + 2).copied().and_then(hex),
-        ) {
+        match (bytes[i], bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex)) {
             (b'%', Some(h), Some(l)) => {
                 out.push((h * 16 + l) as u8);
                 i += 3;
@@ -342,17 +320,10 @@ pub fn url_text_for_message(text: &str) -> String {
         Some((scheme, rest)) => {
             let (authority, path) = rest.split_once('/').map_or((rest, ""), |(a, p)| (a, p));
             let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-            let path = if path.is_empty() && !rest.contains('/') {
-                String::new()
-            } else {
-                format!("/{path}")
-            };
+            let path = if path.is_empty() && !rest.contains('/') { String::new() } else { format!("/{path}") };
             format!("{scheme}://{host}{path}")
         }
-        None => before_query
-            .rsplit_once('@')
-            .map_or(before_query, |(_, h)| h)
-            .to_owned(),
+        None => before_query.rsplit_once('@').map_or(before_query, |(_, h)| h).to_owned(),
     };
     escape_controls(&shown).into_owned()
 }
@@ -360,8 +331,7 @@ pub fn url_text_for_message(text: &str) -> String {
 /// Whether `c` must not reach a message as it is: C0 and C1 controls, DEL, the line and paragraph
 /// separators, and the bidirectional marks and overrides (which reorder what a terminal shows).
 fn must_escape(c: char) -> bool {
-    c.is_control()
-        || matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{2028}' | '\u{2029}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+    c.is_control() || matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{2028}' | '\u{2029}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 /// `text` with control characters written as escapes: `\n`, `\r`, `\t`, else `\u{1b}`. A
@@ -404,23 +374,14 @@ mod tests {
         let mut r = Redactor::new().with_secret(TOKEN);
         r.add_basic_credentials("svc", TOKEN);
         let basic = base64::engine::general_purpose::STANDARD.encode(format!("svc:{TOKEN}"));
-        let forms = [
-            TOKEN.to_owned(),
-            percent_encoded(TOKEN),
-            r#"tok-7f3e9c2a\/+x="#.to_owned(),
-            basic.clone(),
-            basic.trim_end_matches('=').to_owned(),
-        ];
+        let forms = [TOKEN.to_owned(), percent_encoded(TOKEN), r#"tok-7f3e9c2a\/+x="#.to_owned(), basic.clone(), basic.trim_end_matches('=').to_owned()];
         for form in &forms {
             let text = r.redact(&format!("you sent: {form}!"));
             assert_eq!(text, "you sent: [redacted]!", "{form}");
         }
         let mut headers = Redactor::new();
         headers.add_header_value(&HeaderValue::from_str(&format!("Basic {basic}")).unwrap());
-        assert_eq!(
-            headers.redact(&format!("got Authorization: Basic {basic}")),
-            "got Authorization: Basic [redacted]"
-        );
+        assert_eq!(headers.redact(&format!("got Authorization: Basic {basic}")), "got Authorization: Basic [redacted]");
         assert_eq!(headers.redact(&format!("got {basic}")), "got [redacted]");
     }
 
@@ -438,13 +399,7 @@ mod tests {
         let url = Url::parse("https://user:pa%24%24word@logs.example.com/receiver/v1/http/CODE-SECRET?sv=2025&sig=ab%2Bcd%3D%3D").unwrap();
         let mut r = Redactor::new();
         r.add_url(&url, Some(3));
-        for form in [
-            "pa%24%24word",
-            "pa$$word",
-            "ab%2Bcd%3D%3D",
-            "ab+cd==",
-            "CODE-SECRET",
-        ] {
+        for form in ["pa%24%24word", "pa$$word", "ab%2Bcd%3D%3D", "ab+cd==", "CODE-SECRET"] {
             assert_eq!(r.redact(&format!("<{form}>")), "<[redacted]>", "{form}");
         }
     }
@@ -452,97 +407,48 @@ mod tests {
     #[test]
     fn spans_of_the_request_body_are_not_quoted() {
         let body = br#"{"id":"j-1","lines":[{"input":"EVENT-FIELD-MARKER-42"}],"status":"ok"}"#;
-        assert_eq!(
-            without_request_spans("bad value EVENT-FIELD-MARKER-42 at 3", body),
-            "bad value [request data] at 3"
-        );
+        assert_eq!(without_request_spans("bad value EVENT-FIELD-MARKER-42 at 3", body), "bad value [request data] at 3");
         // echoed inside a JSON string: the escapes do not hide it
         let echoed = r#"{"error":"cannot parse {\"id\":\"j-1\",\"lines\":[{\"input\":\"EVENT-FIELD-MARKER-42\"}]}"}"#;
         let quoted = without_request_spans(echoed, body);
-        assert!(
-            !quoted.contains("MARKER") && !quoted.contains("lines"),
-            "{quoted}"
-        );
-        assert!(
-            quoted.starts_with(r#"{"error":"cannot parse [request data]"#),
-            "{quoted}"
-        );
+        assert!(!quoted.contains("MARKER") && !quoted.contains("lines"), "{quoted}");
+        assert!(quoted.starts_with(r#"{"error":"cannot parse [request data]"#), "{quoted}");
         // the vendor's own words stay
-        assert_eq!(
-            without_request_spans("Invalid data format", body),
-            "Invalid data format"
-        );
-        assert_eq!(
-            without_request_spans("é EVENT-FIELD-MARKER-42 é", body),
-            "é [request data] é"
-        );
+        assert_eq!(without_request_spans("Invalid data format", body), "Invalid data format");
+        assert_eq!(without_request_spans("é EVENT-FIELD-MARKER-42 é", body), "é [request data] é");
         // a body that is itself escaped JSON (Datadog's message), echoed as it was sent
         let escaped_body = br#"[{"message":"{\"id\":\"j-1\",\"recipe_id\":\"7\"}"}]"#;
         let echoed = r#"bad item: [{"message":"{\"id\":\"j-1\",\"recipe_id\":\"7\"}"}]"#;
-        assert_eq!(
-            without_request_spans(echoed, escaped_body),
-            "bad item: [request data]"
-        );
+        assert_eq!(without_request_spans(echoed, escaped_body), "bad item: [request data]");
     }
 
     #[test]
     fn a_quote_is_redacted_on_one_line_escaped_and_cut() {
         let r = Redactor::new().with_secret(TOKEN);
         let body = b"{\"id\":\"EVENT-FIELD-MARKER-42\"}";
-        let reply =
-            format!("invalid\n  token {TOKEN} for \"EVENT-FIELD-MARKER-42\"\x1b[2J\u{202e}");
-        assert_eq!(
-            r.quote(&reply, body, 300),
-            "invalid token [redacted] for [request data]\\u{1b}[2J\\u{202e}"
-        );
+        let reply = format!("invalid\n  token {TOKEN} for \"EVENT-FIELD-MARKER-42\"\x1b[2J\u{202e}");
+        assert_eq!(r.quote(&reply, body, 300), "invalid token [redacted] for [request data]\\u{1b}[2J\\u{202e}");
         let long = "é".repeat(400);
-        assert_eq!(
-            r.quote(&long, body, 300),
-            format!("{}… (800 bytes in all)", "é".repeat(300))
-        );
+        assert_eq!(r.quote(&long, body, 300), format!("{}… (800 bytes in all)", "é".repeat(300)));
     }
 
     #[test]
     fn urls_show_scheme_host_port_and_path_only() {
         let cases = [
-            (
-                "https://acct.blob.core.windows.net/audit?sv=2025-11-05&sp=cw&sig=SECRET",
-                "https://acct.blob.core.windows.net/audit?[query not shown]",
-            ),
-            (
-                "https://user:SECRET@logs.example.com:8443/in",
-                "https://logs.example.com:8443/in",
-            ),
-            (
-                "https://x.ingest.monitor.azure.com/?code=SECRET#frag",
-                "https://x.ingest.monitor.azure.com?[query not shown]",
-            ),
+            ("https://acct.blob.core.windows.net/audit?sv=2025-11-05&sp=cw&sig=SECRET", "https://acct.blob.core.windows.net/audit?[query not shown]"),
+            ("https://user:SECRET@logs.example.com:8443/in", "https://logs.example.com:8443/in"),
+            ("https://x.ingest.monitor.azure.com/?code=SECRET#frag", "https://x.ingest.monitor.azure.com?[query not shown]"),
         ];
         for (text, want) in cases {
             assert_eq!(url_for_message(&Url::parse(text).unwrap()), want);
             assert_eq!(url_text_for_message(text), want);
         }
-        let hidden = url_for_message_hiding(
-            &Url::parse("https://c.sumologic.com/receiver/v1/http/SECRET").unwrap(),
-            Some(3),
-        );
-        assert_eq!(
-            hidden,
-            "https://c.sumologic.com/receiver/v1/http/[redacted]"
-        );
+        let hidden = url_for_message_hiding(&Url::parse("https://c.sumologic.com/receiver/v1/http/SECRET").unwrap(), Some(3));
+        assert_eq!(hidden, "https://c.sumologic.com/receiver/v1/http/[redacted]");
         // not URLs at all: still no query and no user info
-        assert_eq!(
-            url_text_for_message("https://user:SECRET@[bad/x?sig=SECRET"),
-            "https://[bad/x"
-        );
-        assert_eq!(
-            url_text_for_message("acct.blob.core.windows.net?sig=SECRET"),
-            "acct.blob.core.windows.net"
-        );
-        assert_eq!(
-            url_text_for_message("https://u:SECRET@host/"),
-            "https://host"
-        );
+        assert_eq!(url_text_for_message("https://user:SECRET@[bad/x?sig=SECRET"), "https://[bad/x");
+        assert_eq!(url_text_for_message("acct.blob.core.windows.net?sig=SECRET"), "acct.blob.core.windows.net");
+        assert_eq!(url_text_for_message("https://u:SECRET@host/"), "https://host");
     }
 
     #[test]
@@ -553,22 +459,15 @@ mod tests {
         use crate::dead_letter::DeadLetterSettings;
         use crate::rest::RestSettings;
 
-        let blob_sas_url =
-            "https://acct.blob.core.windows.net/audit?sv=2025-11-05&sp=cw&sig=SECRET";
+        let blob_sas_url = "https://acct.blob.core.windows.net/audit?sv=2025-11-05&sp=cw&sig=SECRET";
         let blob = [
             ("AUDITSTREAM_AZURE_BLOB_CONTAINER", "audit"),
             ("AUDITSTREAM_AZURE_BLOB_ACCOUNT", "acct"),
             ("AUDITSTREAM_AZURE_BLOB_ENDPOINT", blob_sas_url),
-            (
-                "AUDITSTREAM_AZURE_BLOB_KEY_SECRET_ARN",
-                "arn:aws:secretsmanager:us-east-1:1:secret:k",
-            ),
+            ("AUDITSTREAM_AZURE_BLOB_KEY_SECRET_ARN", "arn:aws:secretsmanager:us-east-1:1:secret:k"),
         ];
         let monitor = [
-            (
-                "AUDITSTREAM_AZURE_MONITOR_ENDPOINT",
-                "https://dce.eastus-1.ingest.monitor.azure.com/?code=SECRET",
-            ),
+            ("AUDITSTREAM_AZURE_MONITOR_ENDPOINT", "https://dce.eastus-1.ingest.monitor.azure.com/?code=SECRET"),
             ("AUDITSTREAM_AZURE_MONITOR_DCR_ID", "dcr-0a"),
             ("AUDITSTREAM_AZURE_MONITOR_STREAM", "Custom-T_CL"),
         ];
@@ -576,77 +475,40 @@ mod tests {
             ("AZURE_TENANT_ID", "t"),
             ("AZURE_CLIENT_ID", "c"),
             ("AZURE_CLIENT_SECRET", "client-secret"),
-            (
-                "AZURE_AUTHORITY_HOST",
-                "https://user:SECRET@login.example.com/?sig=SECRET",
-            ),
+            ("AZURE_AUTHORITY_HOST", "https://user:SECRET@login.example.com/?sig=SECRET"),
         ];
         let errors = [
             BlobSettings::from_env(&blob[..]).unwrap_err().to_string(),
-            MonitorSettings::from_env(&monitor[..])
-                .unwrap_err()
-                .to_string(),
+            MonitorSettings::from_env(&monitor[..]).unwrap_err().to_string(),
             EntraSettings::from_env(&entra[..]).unwrap_err().to_string(),
-            DeadLetterSettings::from_env(
-                &[(
-                    "AUDITSTREAM_DLQ_URL",
-                    "ftp://user:SECRET@sqs.example.com/q?sig=SECRET",
-                )][..],
-            )
-            .unwrap_err()
-            .to_string(),
-            RestSettings::from_env(
-                &[(
-                    "AUDITSTREAM_REST_URL",
-                    "http://user:SECRET@logs.example.com/in?token=SECRET",
-                )][..],
-                None,
-            )
-            .unwrap_err()
-            .to_string(),
+            DeadLetterSettings::from_env(&[("AUDITSTREAM_DLQ_URL", "ftp://user:SECRET@sqs.example.com/q?sig=SECRET")][..]).unwrap_err().to_string(),
+            RestSettings::from_env(&[("AUDITSTREAM_REST_URL", "http://user:SECRET@logs.example.com/in?token=SECRET")][..], None).unwrap_err().to_string(),
         ];
         for err in &errors {
             assert!(!err.contains("SECRET") && !err.contains("user"), "{err}");
         }
-        assert!(errors[0].starts_with("AUDITSTREAM_AZURE_BLOB_ENDPOINT=\"https://acct.blob.core.windows.net/audit?[query not shown]\" is not valid"), "{}", errors[0]);
-        assert!(errors[1].starts_with("AUDITSTREAM_AZURE_MONITOR_ENDPOINT=\"https://dce.eastus-1.ingest.monitor.azure.com?[query not shown]\" is not valid"), "{}", errors[1]);
         assert!(
-            errors[2].starts_with(
-                "AZURE_AUTHORITY_HOST=\"https://login.example.com?[query not shown]\" is not valid"
-            ),
+            errors[0].starts_with("AUDITSTREAM_AZURE_BLOB_ENDPOINT=\"https://acct.blob.core.windows.net/audit?[query not shown]\" is not valid"),
             "{}",
-            errors[2]
+            errors[0]
         );
         assert!(
-            errors[3].starts_with(
-                "AUDITSTREAM_DLQ_URL=\"ftp://sqs.example.com/q?[query not shown]\" is not valid"
-            ),
+            errors[1].starts_with("AUDITSTREAM_AZURE_MONITOR_ENDPOINT=\"https://dce.eastus-1.ingest.monitor.azure.com?[query not shown]\" is not valid"),
             "{}",
-            errors[3]
+            errors[1]
         );
+        assert!(errors[2].starts_with("AZURE_AUTHORITY_HOST=\"https://login.example.com?[query not shown]\" is not valid"), "{}", errors[2]);
+        assert!(errors[3].starts_with("AUDITSTREAM_DLQ_URL=\"ftp://sqs.example.com/q?[query not shown]\" is not valid"), "{}", errors[3]);
     }
 
     #[test]
     fn control_characters_are_escaped_once() {
         let name = "events\x1b[2J\nfailed fake\r\u{7f}\u{9b}\u{202e}\u{2028}.json";
         let escaped = escape_controls(name);
-        assert_eq!(
-            escaped,
-            "events\\u{1b}[2J\\nfailed fake\\r\\u{7f}\\u{9b}\\u{202e}\\u{2028}.json"
-        );
+        assert_eq!(escaped, "events\\u{1b}[2J\\nfailed fake\\r\\u{7f}\\u{9b}\\u{202e}\\u{2028}.json");
         assert!(!escaped.chars().any(must_escape));
-        assert_eq!(
-            escape_controls(&escaped),
-            escaped,
-            "escaping twice changes nothing"
-        );
-        assert!(matches!(
-            escape_controls("plain é/ü \\ text"),
-            Cow::Borrowed(_)
-        ));
-        assert_eq!(
-            format!("failed {}", Escaped("m-1\nfailed m-2")),
-            "failed m-1\\nfailed m-2"
-        );
+        assert_eq!(escape_controls(&escaped), escaped, "escaping twice changes nothing");
+        assert!(matches!(escape_controls("plain é/ü \\ text"), Cow::Borrowed(_)));
+        assert_eq!(format!("failed {}", Escaped("m-1\nfailed m-2")), "failed m-1\\nfailed m-2");
     }
 }

@@ -40,12 +40,13 @@ pub async fn resolve(message: QueueMessage, payloads: Option<&dyn PayloadStore>,
                     inside(&envelopes)
                 )));
             };
-            let payload = store.fetch(&pointer, deadline).await.map_err(|e| Failure::Input {
-                message: format!("payload of message {}{}: {e}", Escaped(&id), inside(&envelopes)),
-                permanent: e.permanent,
-            })?;
+            let payload = store
+                .fetch(&pointer, deadline)
+                .await
+                .map_err(|e| Failure::Input { message: format!("payload of message {}{}: {e}", Escaped(&id), inside(&envelopes)), permanent: e.permanent })?;
             // The pointer's job is done; what it pointed at may itself be enveloped.
-            body = take_envelopes(payload, &mut envelopes, &mut has_size).map_err(|e| permanent(format!("payload of message {} at {}: {e}", Escaped(&id), pointer.url())))?;
+            body = take_envelopes(payload, &mut envelopes, &mut has_size)
+                .map_err(|e| permanent(format!("payload of message {} at {}: {e}", Escaped(&id), pointer.url())))?;
         }
     }
     Ok(InboundMessage { id, body, sent_at_ms })
@@ -98,10 +99,12 @@ pub(crate) mod tests {
             if p.key.contains("slow") {
                 return Err(PayloadError { permanent: false, message: format!("{}: GetObject failed: HTTP 503 SlowDown", p.url()) });
             }
-            self.0.lock().unwrap().get(&(p.bucket.clone(), p.key.clone())).cloned().ok_or_else(|| PayloadError {
-                permanent: true,
-                message: format!("{}: GetObject failed: the payload object does not exist", p.url()),
-            })
+            self.0
+                .lock()
+                .unwrap()
+                .get(&(p.bucket.clone(), p.key.clone()))
+                .cloned()
+                .ok_or_else(|| PayloadError { permanent: true, message: format!("{}: GetObject failed: the payload object does not exist", p.url()) })
         }
         async fn store(&self, p: &PayloadPointer, payload: bytes::Bytes, _: Deadline) -> Result<(), PayloadError> {
             self.0.lock().unwrap().insert((p.bucket.clone(), p.key.clone()), String::from_utf8(payload.to_vec()).unwrap());

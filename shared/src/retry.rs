@@ -107,9 +107,7 @@ impl RetryPolicy {
                     // redelivery then finds it and counts it delivered); a POST may have been indexed
                     // (at-least-once, as a retry would be).
                     Err(_) => {
-                        return Err(DeliveryError::transient(format!(
-                            "attempt {n} was still in flight at the deadline and was abandoned (SQS will redeliver)"
-                        )))
+                        return Err(DeliveryError::transient(format!("attempt {n} was still in flight at the deadline and was abandoned (SQS will redeliver)")))
                     }
                 },
             };
@@ -189,10 +187,18 @@ mod tests {
     async fn transient_errors_are_retried_until_success() {
         let calls = AtomicU32::new(0);
         let p = RetryPolicy::default();
-        let out = p.run(Deadline::NONE, |n| {
-            calls.fetch_add(1, Ordering::SeqCst);
-            async move { if n < 3 { Err(transient(None)) } else { Ok(n) } }
-        }).await;
+        let out = p
+            .run(Deadline::NONE, |n| {
+                calls.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    if n < 3 {
+                        Err(transient(None))
+                    } else {
+                        Ok(n)
+                    }
+                }
+            })
+            .await;
         assert_eq!(out.unwrap(), 3);
         assert_eq!(calls.load(Ordering::SeqCst), 3);
     }
@@ -200,10 +206,12 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn permanent_errors_are_not_retried() {
         let calls = AtomicU32::new(0);
-        let out: Result<(), _> = RetryPolicy::default().run(Deadline::NONE, |_| {
-            calls.fetch_add(1, Ordering::SeqCst);
-            async { Err(DeliveryError::permanent("403 AccessDenied")) }
-        }).await;
+        let out: Result<(), _> = RetryPolicy::default()
+            .run(Deadline::NONE, |_| {
+                calls.fetch_add(1, Ordering::SeqCst);
+                async { Err(DeliveryError::permanent("403 AccessDenied")) }
+            })
+            .await;
         assert_eq!(out.unwrap_err().kind, FailureKind::Permanent);
         assert_eq!(calls.load(Ordering::SeqCst), 1);
     }
@@ -212,10 +220,13 @@ mod tests {
     async fn attempts_are_bounded() {
         let p = RetryPolicy { max_attempts: 4, ..RetryPolicy::default() };
         let calls = AtomicU32::new(0);
-        let err = p.run(Deadline::NONE, |_| {
-            calls.fetch_add(1, Ordering::SeqCst);
-            async { Err::<(), _>(transient(None)) }
-        }).await.unwrap_err();
+        let err = p
+            .run(Deadline::NONE, |_| {
+                calls.fetch_add(1, Ordering::SeqCst);
+                async { Err::<(), _>(transient(None)) }
+            })
+            .await
+            .unwrap_err();
         assert_eq!(calls.load(Ordering::SeqCst), 4);
         assert!(err.to_string().contains("gave up after 4 attempts"), "{err}");
     }
@@ -223,9 +234,15 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn retry_after_is_waited_for() {
         let start = tokio::time::Instant::now();
-        let out = RetryPolicy::default().run(Deadline::NONE, |n| async move {
-            if n == 1 { Err(transient(Some(Duration::from_secs(5)))) } else { Ok(()) }
-        }).await;
+        let out = RetryPolicy::default()
+            .run(Deadline::NONE, |n| async move {
+                if n == 1 {
+                    Err(transient(Some(Duration::from_secs(5))))
+                } else {
+                    Ok(())
+                }
+            })
+            .await;
         assert!(out.is_ok());
         assert!(start.elapsed() >= Duration::from_secs(5));
     }
@@ -234,10 +251,13 @@ mod tests {
     async fn nothing_is_retried_past_the_deadline() {
         let calls = AtomicU32::new(0);
         let deadline = Deadline::after(Duration::from_millis(500));
-        let err = RetryPolicy::default().run(deadline, |_| {
-            calls.fetch_add(1, Ordering::SeqCst);
-            async { Err::<(), _>(transient(Some(Duration::from_secs(2)))) }
-        }).await.unwrap_err();
+        let err = RetryPolicy::default()
+            .run(deadline, |_| {
+                calls.fetch_add(1, Ordering::SeqCst);
+                async { Err::<(), _>(transient(Some(Duration::from_secs(2)))) }
+            })
+            .await
+            .unwrap_err();
         assert_eq!(calls.load(Ordering::SeqCst), 1);
         assert_eq!(err.kind, FailureKind::Transient);
         assert!(err.to_string().contains("no time left"), "{err}");
@@ -247,10 +267,7 @@ mod tests {
     async fn an_attempt_still_in_flight_at_the_deadline_is_abandoned_and_left_to_sqs() {
         let start = Instant::now();
         let deadline = Deadline::after(Duration::from_millis(200));
-        let err = RetryPolicy::default()
-            .run(deadline, |_| std::future::pending::<Result<(), DeliveryError>>())
-            .await
-            .unwrap_err();
+        let err = RetryPolicy::default().run(deadline, |_| std::future::pending::<Result<(), DeliveryError>>()).await.unwrap_err();
         assert!(start.elapsed() < Duration::from_secs(2), "held for {:?}", start.elapsed());
         assert_eq!(err.kind, FailureKind::Transient);
         assert_eq!(err.to_string(), "attempt 1 was still in flight at the deadline and was abandoned (SQS will redeliver)");

@@ -102,8 +102,14 @@ mod tests {
             unreadable.to_string(),
             format!("{VAR}: cannot read secret {id} from AWS Secrets Manager: AccessDeniedException: not authorized (does the function's role allow secretsmanager:GetSecretValue on this secret, and kms:Decrypt on its key?)")
         );
-        assert_eq!(SecretError::NotText { var: VAR, secret_id: id.into() }.to_string(), format!("{VAR}: secret {id} has no text value (SecretString; binary secrets are not supported): store the value as text"));
-        assert_eq!(SecretError::Unusable { var: VAR, secret_id: id.into(), reason: "not a key".into() }.to_string(), format!("{VAR}: secret {id} cannot be used: not a key"));
+        assert_eq!(
+            SecretError::NotText { var: VAR, secret_id: id.into() }.to_string(),
+            format!("{VAR}: secret {id} has no text value (SecretString; binary secrets are not supported): store the value as text")
+        );
+        assert_eq!(
+            SecretError::Unusable { var: VAR, secret_id: id.into(), reason: "not a key".into() }.to_string(),
+            format!("{VAR}: secret {id} cannot be used: not a key")
+        );
     }
 
     /// A loopback stand-in for Secrets Manager's JSON API: the answer depends on the secret id.
@@ -150,7 +156,10 @@ mod tests {
         let err = fetch_secret(&client, VAR, "denied").await.expect_err("access denied fails");
         let message = err.to_string();
         assert!(matches!(err, SecretError::Unreadable { .. }), "{message}");
-        assert!(message.starts_with(&format!("{VAR}: cannot read secret denied from AWS Secrets Manager: AccessDeniedException: User is not authorized")), "{message}");
+        assert!(
+            message.starts_with(&format!("{VAR}: cannot read secret denied from AWS Secrets Manager: AccessDeniedException: User is not authorized")),
+            "{message}"
+        );
         assert!(message.contains("secretsmanager:GetSecretValue") && message.contains("kms:Decrypt"), "{message}");
         assert!(!message.contains(VALUE), "{message}");
     }

@@ -57,7 +57,13 @@ impl OutgoingMessage {
 
 /// Sends messages with `SendMessageBatch` (10 per request, 1 MiB in all, requests in parallel).
 /// Returns the new message id, or why not, per message.
-pub async fn send_messages(client: &aws_sdk_sqs::Client, queue_url: &str, messages: &[OutgoingMessage], retry: RetryPolicy, deadline: Deadline) -> Vec<Result<String, String>> {
+pub async fn send_messages(
+    client: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    messages: &[OutgoingMessage],
+    retry: RetryPolicy,
+    deadline: Deadline,
+) -> Vec<Result<String, String>> {
     let sizes: Vec<usize> = messages.iter().map(OutgoingMessage::size).collect();
     send_all(&sizes, SEND_LIMITS, PARALLEL_REQUESTS, retry, deadline, |indices| async move {
         let mut request = client.send_message_batch().queue_url(queue_url);
@@ -91,7 +97,13 @@ pub async fn send_messages(client: &aws_sdk_sqs::Client, queue_url: &str, messag
 }
 
 /// Deletes received messages by receipt handle with `DeleteMessageBatch`.
-pub async fn delete_messages(client: &aws_sdk_sqs::Client, queue_url: &str, receipt_handles: &[String], retry: RetryPolicy, deadline: Deadline) -> Vec<Result<(), String>> {
+pub async fn delete_messages(
+    client: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    receipt_handles: &[String],
+    retry: RetryPolicy,
+    deadline: Deadline,
+) -> Vec<Result<(), String>> {
     let sizes: Vec<usize> = receipt_handles.iter().map(String::len).collect();
     let limits = BatchLimits { max_entries: 10, max_bytes: usize::MAX };
     let results = send_all(&sizes, limits, PARALLEL_REQUESTS, retry, deadline, |indices| async move {
@@ -172,7 +184,11 @@ fn is_throttling(code: &str) -> bool {
 }
 
 /// Classifies an SQS error for the shared retry policy; the message names the call and queue.
-pub fn classify<E: ProvideErrorMetadata + std::error::Error + 'static>(operation: &str, queue: &str, err: SdkError<E, aws_sdk_sqs::config::http::HttpResponse>) -> DeliveryError {
+pub fn classify<E: ProvideErrorMetadata + std::error::Error + 'static>(
+    operation: &str,
+    queue: &str,
+    err: SdkError<E, aws_sdk_sqs::config::http::HttpResponse>,
+) -> DeliveryError {
     match &err {
         SdkError::ServiceError(service) => {
             let status = service.raw().status().as_u16();

@@ -22,13 +22,7 @@ pub fn init_json() {
 
 /// Initialises human-readable logging (for the command-line tool).
 pub fn init_text() {
-    let _ = tracing_subscriber::fmt()
-        .with_target(false)
-        .with_ansi(false)
-        .without_time()
-        .with_writer(std::io::stderr)
-        .with_env_filter(filter())
-        .try_init();
+    let _ = tracing_subscriber::fmt().with_target(false).with_ansi(false).without_time().with_writer(std::io::stderr).with_env_filter(filter()).try_init();
 }
 
 fn filter() -> EnvFilter {

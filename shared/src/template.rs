@@ -105,18 +105,15 @@ impl LogTemplate {
         segments.push(Segment::Literal(literal));
         segments.retain(|s| !matches!(s, Segment::Literal(l) if l.is_empty()));
 
-        let has_message = segments.iter().any(|s| {
-            matches!(s, Segment::Value(p) | Segment::InString(p) if matches!(p, Placeholder::LogMessage | Placeholder::LogMessageStr))
-        });
+        let has_message =
+            segments.iter().any(|s| matches!(s, Segment::Value(p) | Segment::InString(p) if matches!(p, Placeholder::LogMessage | Placeholder::LogMessageStr)));
         if !has_message {
             return Err(TemplateProblem::NoLogMessage);
         }
         let mut template = LogTemplate { segments, object_keys: None };
         // Valid JSON is checked with the placeholders filled in, the way events will see it.
         let mut sample = Vec::new();
-        template.render(&mut sample, Now { epoch_nanos: 1_685_683_801_002_213_900 }, &|out: &mut dyn JsonOut| {
-            out.raw(r#"{"id":"j-1","lines":[]}"#)
-        });
+        template.render(&mut sample, Now { epoch_nanos: 1_685_683_801_002_213_900 }, &|out: &mut dyn JsonOut| out.raw(r#"{"id":"j-1","lines":[]}"#));
         serde_json::from_slice::<serde::de::IgnoredAny>(&sample).map_err(|e| TemplateProblem::NotJson(e.to_string()))?;
         let own_object = matches!(template.segments.first(), Some(Segment::Literal(l)) if l.trim_start().starts_with('{'));
         if own_object {
@@ -136,10 +133,13 @@ impl LogTemplate {
 
     /// The bytes the template adds around the event, an upper bound used for sizing.
     pub fn overhead(&self) -> usize {
-        self.segments.iter().map(|s| match s {
-            Segment::Literal(l) => l.len(),
-            _ => 40,
-        }).sum()
+        self.segments
+            .iter()
+            .map(|s| match s {
+                Segment::Literal(l) => l.len(),
+                _ => 40,
+            })
+            .sum()
     }
 
     /// Renders the template into `out`. `event` writes the event into the sink it is given; it
@@ -192,18 +192,25 @@ mod tests {
     fn placeholders_render_as_the_spec_shows() {
         let cases = [
             // the documented Datadog example, double braces
-            (r#"{"source":"workato","environment":"staging","hostname":"workato_cloud","logEntries": {{log_message}} }"#,
-             r#"{"source":"workato","environment":"staging","hostname":"workato_cloud","logEntries": {"id":"j-1","note":"a \"quoted\" word"} }"#),
-            (r#"{"log_message": {{{log_message}}}, "service":"workato"}"#,
-             r#"{"log_message": {"id":"j-1","note":"a \"quoted\" word"}, "service":"workato"}"#),
+            (
+                r#"{"source":"workato","environment":"staging","hostname":"workato_cloud","logEntries": {{log_message}} }"#,
+                r#"{"source":"workato","environment":"staging","hostname":"workato_cloud","logEntries": {"id":"j-1","note":"a \"quoted\" word"} }"#,
+            ),
+            (r#"{"log_message": {{{log_message}}}, "service":"workato"}"#, r#"{"log_message": {"id":"j-1","note":"a \"quoted\" word"}, "service":"workato"}"#),
             // Grafana Loki needs the event as a string
-            (r#"{"log_message_str": {{{log_message_str}}}, "now_utc_micro": {{{now_utc_micro}}}}"#,
-             r#"{"log_message_str": "{\"id\":\"j-1\",\"note\":\"a \\\"quoted\\\" word\"}", "now_utc_micro": 1685683801002213}"#),
-            (r#"{"m":{{{log_message}}},"now":{{{now}}},"ms":{{{now_utc}}},"ns":{{{now_utc_nano}}}}"#,
-             r#"{"m":{"id":"j-1","note":"a \"quoted\" word"},"now":"2023-06-02T05:30:01.002+00:00","ms":1685683801002.2139,"ns":1685683801002213900}"#),
+            (
+                r#"{"log_message_str": {{{log_message_str}}}, "now_utc_micro": {{{now_utc_micro}}}}"#,
+                r#"{"log_message_str": "{\"id\":\"j-1\",\"note\":\"a \\\"quoted\\\" word\"}", "now_utc_micro": 1685683801002213}"#,
+            ),
+            (
+                r#"{"m":{{{log_message}}},"now":{{{now}}},"ms":{{{now_utc}}},"ns":{{{now_utc_nano}}}}"#,
+                r#"{"m":{"id":"j-1","note":"a \"quoted\" word"},"now":"2023-06-02T05:30:01.002+00:00","ms":1685683801002.2139,"ns":1685683801002213900}"#,
+            ),
             // inside quotes, values are spliced into the string
-            (r#"{"m":{{{log_message}}},"at":"{{{now}}}","us":"{{ now_utc_micro }}"}"#,
-             r#"{"m":{"id":"j-1","note":"a \"quoted\" word"},"at":"2023-06-02T05:30:01.002+00:00","us":"1685683801002213"}"#),
+            (
+                r#"{"m":{{{log_message}}},"at":"{{{now}}}","us":"{{ now_utc_micro }}"}"#,
+                r#"{"m":{"id":"j-1","note":"a \"quoted\" word"},"at":"2023-06-02T05:30:01.002+00:00","us":"1685683801002213"}"#,
+            ),
         ];
         for (template, want) in cases {
             let got = render(template);
@@ -218,10 +225,7 @@ mod tests {
         assert_eq!(LogTemplate::compile(r#"{"now": {{{now}}}}"#), Err(TemplateProblem::NoLogMessage));
         assert!(matches!(LogTemplate::compile(r#"{"m": {{{log_message}}}"#), Err(TemplateProblem::NotJson(_))));
         assert!(matches!(LogTemplate::compile(r#"{"m": "{{{log_message}}}" "#), Err(TemplateProblem::NotJson(_))));
-        assert_eq!(
-            LogTemplate::compile(r#"{"m": {{{log_mesage}}}}"#),
-            Err(TemplateProblem::UnknownPlaceholder("log_mesage".into()))
-        );
+        assert_eq!(LogTemplate::compile(r#"{"m": {{{log_mesage}}}}"#), Err(TemplateProblem::UnknownPlaceholder("log_mesage".into())));
         // log_message_str alone satisfies the rule
         assert!(LogTemplate::compile(r#"{"line": {{{log_message_str}}}}"#).is_ok());
     }
@@ -229,7 +233,10 @@ mod tests {
     #[test]
     fn the_keys_of_the_templates_own_object_are_known() {
         let keys = |t: &str| LogTemplate::compile(t).unwrap().object_keys().map(|k| k.iter().cloned().collect::<Vec<_>>());
-        assert_eq!(keys(r#"{"ddsource":"workato","service":"x","message":{{{log_message}}}}"#), Some(vec!["ddsource".into(), "message".into(), "service".into()]));
+        assert_eq!(
+            keys(r#"{"ddsource":"workato","service":"x","message":{{{log_message}}}}"#),
+            Some(vec!["ddsource".into(), "message".into(), "service".into()])
+        );
         assert_eq!(keys(r#" { "event" : {{{log_message}}}, "sourcetype":"workato" } "#), Some(vec!["event".into(), "sourcetype".into()]));
         // escaped key names are read as JSON reads them
         assert_eq!(keys(r#"{"mess\u0061ge":{{{log_message_str}}}}"#), Some(vec!["message".into()]));
@@ -240,9 +247,6 @@ mod tests {
 
     #[test]
     fn problems_read_well() {
-        assert_eq!(
-            TemplateProblem::NoLogMessage.to_string(),
-            "it has no {{{log_message}}} or {{{log_message_str}}} placeholder"
-        );
+        assert_eq!(TemplateProblem::NoLogMessage.to_string(), "it has no {{{log_message}}} or {{{log_message_str}}} placeholder");
     }
 }

@@ -93,7 +93,11 @@ impl UtcTime {
                     return Err(TimestampError::Range { chars: text.chars().count() });
                 }
                 let s = (hours * 60 + minutes) * 60;
-                if *sign == b'-' { -s } else { s }
+                if *sign == b'-' {
+                    -s
+                } else {
+                    s
+                }
             }
             _ => return Err(err()),
         };
@@ -279,8 +283,17 @@ mod tests {
 
     #[test]
     fn malformed_times_are_errors() {
-        for input in ["", "yesterday", "2022-13-01T00:00:00Z", "2021-02-29T00:00:00Z", "2022-10-19T25:00:00Z",
-                      "2022-10-19T22:30:46-7", "2022-10-19T22:30:46+25:00", "2022-10-19", "2022-10-19T22:30:46.Z"] {
+        for input in [
+            "",
+            "yesterday",
+            "2022-13-01T00:00:00Z",
+            "2021-02-29T00:00:00Z",
+            "2022-10-19T25:00:00Z",
+            "2022-10-19T22:30:46-7",
+            "2022-10-19T22:30:46+25:00",
+            "2022-10-19",
+            "2022-10-19T22:30:46.Z",
+        ] {
             assert!(UtcTime::parse(input).is_err(), "{input:?} should not parse");
         }
     }

@@ -27,17 +27,10 @@ use proptest::prelude::*;
 const DEFAULT_CASES: u32 = 256;
 
 fn config() -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(DEFAULT_CASES);
+    let cases = std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_CASES);
     // A failure prints its shrunk event; seeds are not persisted, as they mean nothing once the
     // generator changes (a case worth keeping becomes a table test of the module that owns the rule).
-    ProptestConfig {
-        cases,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
+    ProptestConfig { cases, failure_persistence: None, ..ProptestConfig::default() }
 }
 
 /// An event description from random bytes: proptest shrinks the bytes, which shrinks the event.
@@ -107,13 +100,7 @@ fn the_generated_events_cover_every_shape_the_rules_name() {
     ];
     for shape in want {
         let n = seen.get(shape).copied().unwrap_or(0);
-        assert!(
-            n >= 20,
-            "only {n} of 2000 generated events had the shape `{shape}`; tallies: {seen:?}"
-        );
+        assert!(n >= 20, "only {n} of 2000 generated events had the shape `{shape}`; tallies: {seen:?}");
     }
-    assert!(
-        secrets >= 2000,
-        "only {secrets} secret markers in 2000 events"
-    );
+    assert!(secrets >= 2000, "only {secrets} secret markers in 2000 events");
 }

@@ -23,13 +23,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use crate::fake_server::FakeServer;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
-use crate::fake_server::FakeServer;
 
 pub const SCOPE: &str = "https://monitor.azure.com/.default";
 pub const API_VERSION: &str = "2023-01-01";
@@ -289,14 +289,23 @@ async fn token(State(shared): State<Arc<Shared>>, Path(tenant): Path<String>, he
     let mut inner = shared.lock();
     let token = format!("fake-token-{}-{}", inner.tokens.len() + 1, rand_suffix());
     inner.tokens.push((token.clone(), true));
-    json(StatusCode::OK, serde_json::json!({"token_type": "Bearer", "expires_in": c.token_lifetime_secs, "ext_expires_in": c.token_lifetime_secs, "access_token": token}))
+    json(
+        StatusCode::OK,
+        serde_json::json!({"token_type": "Bearer", "expires_in": c.token_lifetime_secs, "ext_expires_in": c.token_lifetime_secs, "access_token": token}),
+    )
 }
 
 fn rand_suffix() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos() as u64).unwrap_or(0)
 }
 
-async fn ingest(State(shared): State<Arc<Shared>>, Path((dcr, stream)): Path<(String, String)>, RawQuery(query): RawQuery, headers: HeaderMap, body: Bytes) -> Response {
+async fn ingest(
+    State(shared): State<Arc<Shared>>,
+    Path((dcr, stream)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let started = Instant::now();
     let client_request_id = headers.get("x-ms-client-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
     let (status, rows, response) = check_ingest(&shared, &dcr, &stream, query.as_deref(), &headers, &body);
@@ -312,7 +321,14 @@ async fn ingest(State(shared): State<Arc<Shared>>, Path((dcr, stream)): Path<(St
 }
 
 /// Checks one ingestion request; returns the status, the rows (when accepted) and the answer.
-fn check_ingest(shared: &Shared, dcr: &str, stream: &str, query: Option<&str>, headers: &HeaderMap, body: &[u8]) -> (StatusCode, Vec<serde_json::Value>, Response) {
+fn check_ingest(
+    shared: &Shared,
+    dcr: &str,
+    stream: &str,
+    query: Option<&str>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> (StatusCode, Vec<serde_json::Value>, Response) {
     let c = &shared.config;
     let refuse = |status: StatusCode, code: &str, message: String, violation: bool| {
         if violation {
@@ -325,7 +341,12 @@ fn check_ingest(shared: &Shared, dcr: &str, stream: &str, query: Option<&str>, h
     // Authorization first, as the service does.
     let auth = header("authorization");
     let Some(token) = auth.strip_prefix("Bearer ") else {
-        return refuse(StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken", format!("missing bearer token (Authorization {:?})", auth.split(' ').next().unwrap_or("")), true);
+        return refuse(
+            StatusCode::UNAUTHORIZED,
+            "InvalidAuthenticationToken",
+            format!("missing bearer token (Authorization {:?})", auth.split(' ').next().unwrap_or("")),
+            true,
+        );
     };
     let state = {
         let inner = shared.lock();
@@ -363,7 +384,12 @@ fn check_ingest(shared: &Shared, dcr: &str, stream: &str, query: Option<&str>, h
         shared.lock().violations.push(format!("ingestion request: x-ms-client-request-id {request_id:?} is not a GUID"));
     }
     if body.len() > c.max_call_bytes {
-        return refuse(StatusCode::PAYLOAD_TOO_LARGE, "ContentLengthLimitExceeded", format!("The request body is {} bytes compressed; maximum is {} bytes.", body.len(), c.max_call_bytes), false);
+        return refuse(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "ContentLengthLimitExceeded",
+            format!("The request body is {} bytes compressed; maximum is {} bytes.", body.len(), c.max_call_bytes),
+            false,
+        );
     }
     let mut json_bytes = Vec::new();
     // One byte more than allowed is enough to know it is too large.
@@ -372,7 +398,12 @@ fn check_ingest(shared: &Shared, dcr: &str, stream: &str, query: Option<&str>, h
         return refuse(StatusCode::BAD_REQUEST, "InvalidContentEncoding", "the body is not valid gzip".into(), true);
     }
     if json_bytes.len() > c.max_call_bytes {
-        return refuse(StatusCode::PAYLOAD_TOO_LARGE, "ContentLengthLimitExceeded", format!("The request body is over {} bytes uncompressed.", c.max_call_bytes), false);
+        return refuse(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "ContentLengthLimitExceeded",
+            format!("The request body is over {} bytes uncompressed.", c.max_call_bytes),
+            false,
+        );
     }
     let rows: Vec<serde_json::Value> = match serde_json::from_slice::<serde_json::Value>(&json_bytes) {
         Ok(serde_json::Value::Array(rows)) => rows,

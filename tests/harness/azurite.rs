@@ -83,7 +83,9 @@ impl Azurite {
         // Account SAS string to sign, version 2020-12-06 and later (Microsoft's "Create an account SAS").
         let to_sign = format!("{AZURITE_ACCOUNT}\n{permissions}\nb\no\n\n{expiry}\n\nhttp,https\n{VERSION}\n\n");
         let sig = self.credential.signature(&to_sign);
-        let enc = |s: &str| s.bytes().map(|b| if b.is_ascii_alphanumeric() || b"-._~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }).collect::<String>();
+        let enc = |s: &str| {
+            s.bytes().map(|b| if b.is_ascii_alphanumeric() || b"-._~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }).collect::<String>()
+        };
         format!("sv={VERSION}&ss=b&srt=o&sp={permissions}&se={}&spr=http,https&sig={}", enc(&expiry), enc(&sig))
     }
 

@@ -43,7 +43,9 @@ impl ShellCommand {
     fn parse(line: &str) -> ShellCommand {
         let mut words = line.split_whitespace().map(str::to_owned).peekable();
         let mut env = Vec::new();
-        while let Some((name, value)) = words.peek().and_then(|w| w.split_once('=')).filter(|(name, _)| name.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')) {
+        while let Some((name, value)) =
+            words.peek().and_then(|w| w.split_once('=')).filter(|(name, _)| name.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'))
+        {
             env.push((name.to_owned(), value.to_owned()));
             words.next();
         }
@@ -181,10 +183,18 @@ mod tests {
 
     #[test]
     fn a_readme_example_is_read_as_a_shell_would() {
-        let text = "intro\n## Local\n\nWith x:\n\n```console\n$ A_B=c cargo lambda watch -P 9000\n$ cargo lambda invoke f --data-file e.json\n{\"ok\":1}\n```\n";
+        let text =
+            "intro\n## Local\n\nWith x:\n\n```console\n$ A_B=c cargo lambda watch -P 9000\n$ cargo lambda invoke f --data-file e.json\n{\"ok\":1}\n```\n";
         let example = ReadmeExample::parse(text, "## Local").unwrap();
         assert_eq!(example.commands.len(), 2);
-        assert_eq!(example.commands[0], ShellCommand { env: vec![("A_B".into(), "c".into())], program: "cargo".into(), args: vec!["lambda".into(), "watch".into(), "-P".into(), "9000".into()] });
+        assert_eq!(
+            example.commands[0],
+            ShellCommand {
+                env: vec![("A_B".into(), "c".into())],
+                program: "cargo".into(),
+                args: vec!["lambda".into(), "watch".into(), "-P".into(), "9000".into()]
+            }
+        );
         assert_eq!(example.commands[0].clone().replacing("9000", "1234").replacing("c", "d").display(), "A_B=d cargo lambda watch -P 1234");
         assert_eq!(example.output, ["{\"ok\":1}"]);
     }

@@ -124,10 +124,7 @@ impl RuntimeApiEmulator {
             // The size limit is Lambda's, checked in the handler so that the test sees ResponseTooLarge.
             .layer(DefaultBodyLimit::disable())
             .with_state(shared.clone());
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(EmulatorError::Bind)?;
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(EmulatorError::Bind)?;
         let (shutdown, shutdown_rx) = oneshot::channel::<()>();
         let thread = std::thread::Builder::new()
             .name(format!("lambda-runtime-api-{}", addr.port()))
@@ -163,12 +160,7 @@ impl RuntimeApiEmulator {
 
     /// Like [`invoke`](Self::invoke) with `exited` polled every 50 ms: when it returns the exit of the
     /// function's process, the invocation fails with [`InvokeError::ProcessExited`].
-    async fn invoke_raw(
-        &self,
-        payload: Vec<u8>,
-        timeout: Duration,
-        exited: impl Fn() -> Option<InvokeError>,
-    ) -> Result<Bytes, InvokeError> {
+    async fn invoke_raw(&self, payload: Vec<u8>, timeout: Duration, exited: impl Fn() -> Option<InvokeError>) -> Result<Bytes, InvokeError> {
         if let Some(failure) = self.shared.init_failure.borrow().clone() {
             return Err(InvokeError::Init { error_type: failure.error_type, error_message: failure.error_message });
         }
@@ -233,10 +225,8 @@ impl Drop for RuntimeApiEmulator {
 }
 
 fn parse_response(body: Bytes) -> Result<serde_json::Value, InvokeError> {
-    serde_json::from_slice(&body).map_err(|source| InvokeError::InvalidResponse {
-        body: String::from_utf8_lossy(&body[..body.len().min(2000)]).into_owned(),
-        source,
-    })
+    serde_json::from_slice(&body)
+        .map_err(|source| InvokeError::InvalidResponse { body: String::from_utf8_lossy(&body[..body.len().min(2000)]).into_owned(), source })
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -253,14 +243,7 @@ fn new_request_id() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let t = now_ms() as u64;
-    format!(
-        "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
-        (t >> 16) as u32,
-        t as u16,
-        std::process::id() & 0xfff,
-        (n >> 48) & 0xfff,
-        n & 0xffff_ffff_ffff
-    )
+    format!("{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}", (t >> 16) as u32, t as u16, std::process::id() & 0xfff, (n >> 48) & 0xfff, n & 0xffff_ffff_ffff)
 }
 
 /// An X-Ray trace header as Lambda passes it: `Root=1-<epoch hex>-<24 hex>;Parent=<16 hex>;Sampled=0`.
@@ -308,19 +291,11 @@ fn complete(shared: &Shared, request_id: &str, outcome: Outcome) -> Result<(), B
             let _ = done.send(outcome);
             Ok(())
         }
-        None => Err(Box::new(json_error(
-            StatusCode::BAD_REQUEST,
-            "InvalidRequestID",
-            &format!("no invocation {request_id} is waiting for an answer"),
-        ))),
+        None => Err(Box::new(json_error(StatusCode::BAD_REQUEST, "InvalidRequestID", &format!("no invocation {request_id} is waiting for an answer")))),
     }
 }
 
-async fn invocation_response(
-    State(shared): State<Arc<Shared>>,
-    UrlPath(request_id): UrlPath<String>,
-    body: Bytes,
-) -> Response {
+async fn invocation_response(State(shared): State<Arc<Shared>>, UrlPath(request_id): UrlPath<String>, body: Bytes) -> Response {
     if body.len() > MAX_RESPONSE_BYTES {
         return match complete(&shared, &request_id, Outcome::TooLarge(body.len())) {
             Ok(()) => json_error(
@@ -341,28 +316,13 @@ async fn invocation_response(
 /// come in the `Lambda-Runtime-Function-Error-Type` header.
 fn read_error(headers: &HeaderMap, body: &[u8]) -> (String, String) {
     let parsed: serde_json::Value = serde_json::from_slice(body).unwrap_or(serde_json::Value::Null);
-    let header_type =
-        headers.get("lambda-runtime-function-error-type").and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let error_type = parsed
-        .get("errorType")
-        .and_then(|v| v.as_str())
-        .map(str::to_owned)
-        .or(header_type)
-        .unwrap_or_else(|| "Unknown".to_owned());
-    let error_message = parsed
-        .get("errorMessage")
-        .and_then(|v| v.as_str())
-        .map(str::to_owned)
-        .unwrap_or_else(|| String::from_utf8_lossy(body).into_owned());
+    let header_type = headers.get("lambda-runtime-function-error-type").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let error_type = parsed.get("errorType").and_then(|v| v.as_str()).map(str::to_owned).or(header_type).unwrap_or_else(|| "Unknown".to_owned());
+    let error_message = parsed.get("errorMessage").and_then(|v| v.as_str()).map(str::to_owned).unwrap_or_else(|| String::from_utf8_lossy(body).into_owned());
     (error_type, error_message)
 }
 
-async fn invocation_error(
-    State(shared): State<Arc<Shared>>,
-    UrlPath(request_id): UrlPath<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn invocation_error(State(shared): State<Arc<Shared>>, UrlPath(request_id): UrlPath<String>, headers: HeaderMap, body: Bytes) -> Response {
     let (error_type, error_message) = read_error(&headers, &body);
     match complete(&shared, &request_id, Outcome::Error { error_type, error_message }) {
         Ok(()) => accepted(),
@@ -417,8 +377,7 @@ pub struct LambdaFunction {
 impl LambdaFunction {
     pub fn new(binary: impl AsRef<Path>) -> Self {
         let binary = binary.as_ref().to_path_buf();
-        let function_name =
-            binary.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "function".to_owned());
+        let function_name = binary.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "function".to_owned());
         Self { binary, function_name, memory_mb: 256, env: Vec::new() }
     }
 
@@ -472,8 +431,7 @@ impl LambdaFunction {
         ];
         command.envs(defaults.into_iter().chain(self.env));
         command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-        let mut child =
-            command.spawn().map_err(|source| EmulatorError::Spawn { path: self.binary.clone(), source })?;
+        let mut child = command.spawn().map_err(|source| EmulatorError::Spawn { path: self.binary.clone(), source })?;
         let stdout = Arc::new(Captured::default());
         let stderr = Arc::new(Captured::default());
         if let Some(out) = child.stdout.take() {
@@ -482,13 +440,7 @@ impl LambdaFunction {
         if let Some(err) = child.stderr.take() {
             capture(err, stderr.clone());
         }
-        Ok(RunningLambda {
-            emulator,
-            child: Mutex::new(child),
-            stdout,
-            stderr,
-            function_name: self.function_name,
-        })
+        Ok(RunningLambda { emulator, child: Mutex::new(child), stdout, stderr, function_name: self.function_name })
     }
 }
 
@@ -522,8 +474,7 @@ impl RunningLambda {
     pub async fn invoke_file(&self, path: impl AsRef<Path>, timeout: Duration) -> Result<serde_json::Value, InvokeError> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading event file {}: {e}", path.display()));
-        let payload: serde_json::Value =
-            serde_json::from_str(&text).unwrap_or_else(|e| panic!("event file {} is not JSON: {e}", path.display()));
+        let payload: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("event file {} is not JSON: {e}", path.display()));
         self.invoke(payload, timeout).await
     }
 
@@ -583,13 +534,7 @@ impl Drop for RunningLambda {
         self.kill();
         if std::thread::panicking() {
             // Shown by the test harness with the failing test's output.
-            eprintln!(
-                "--- function {} stdout ---\n{}\n--- function {} stderr ---\n{}",
-                self.function_name,
-                self.stdout(),
-                self.function_name,
-                self.stderr()
-            );
+            eprintln!("--- function {} stdout ---\n{}\n--- function {} stderr ---\n{}", self.function_name, self.stdout(), self.function_name, self.stderr());
         }
     }
 }

@@ -42,13 +42,13 @@ use std::io::Read;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use crate::fake_server::FakeServer;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, OriginalUri, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use serde_json::Value;
-use crate::fake_server::FakeServer;
 
 pub const SPLUNK_MAX_CONTENT_LENGTH: usize = 1_000_000;
 pub const DATADOG_MAX_REQUEST_BYTES: usize = 5_000_000;
@@ -257,7 +257,14 @@ struct Checked {
 }
 
 fn answer(status: u16, body: impl Into<String>) -> Checked {
-    Checked { status: StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), headers: Vec::new(), body: body.into(), events: None, indexed: 0, violation: None }
+    Checked {
+        status: StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        headers: Vec::new(),
+        body: body.into(),
+        events: None,
+        indexed: 0,
+        violation: None,
+    }
 }
 
 fn refuse(status: u16, body: impl Into<String>, violation: impl Into<String>) -> Checked {
@@ -267,8 +274,7 @@ fn refuse(status: u16, body: impl Into<String>, violation: impl Into<String>) ->
 async fn handle(State(shared): State<Arc<Shared>>, method: Method, OriginalUri(uri): OriginalUri, headers: HeaderMap, raw: Bytes) -> Response {
     let at = Instant::now();
     let path = uri.path().to_owned();
-    let header_list: Vec<(String, String)> =
-        headers.iter().map(|(n, v)| (n.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned())).collect();
+    let header_list: Vec<(String, String)> = headers.iter().map(|(n, v)| (n.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned())).collect();
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
     let max = *shared.max_request_bytes.lock().unwrap_or_else(|p| p.into_inner());
     let invalid_hec_events = shared.lock().invalid_hec_events.clone();
@@ -347,7 +353,8 @@ fn decode(encoding: &str, raw: &[u8], vendor: &Vendor) -> Result<Vec<u8>, Checke
 fn check(vendor: &Vendor, path: &str, headers: &HeaderMap, body: &[u8], max: usize, invalid_hec_events: &[String]) -> Checked {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let too_large = |body: &[u8], message: String| {
-        let violation = (body.len() > vendor.vendor_limit()).then(|| format!("{} bytes is over the vendor's own limit of {}", body.len(), vendor.vendor_limit()));
+        let violation =
+            (body.len() > vendor.vendor_limit()).then(|| format!("{} bytes is over the vendor's own limit of {}", body.len(), vendor.vendor_limit()));
         Checked { violation, ..answer(413, message) }
     };
     match vendor {
@@ -357,7 +364,9 @@ fn check(vendor: &Vendor, path: &str, headers: &HeaderMap, body: &[u8], max: usi
             }
             match header("authorization") {
                 None => return refuse(401, r#"{"text":"Token is required","code":2}"#, "no Authorization header"),
-                Some(a) if !a.starts_with("Splunk ") => return refuse(401, r#"{"text":"Invalid authorization","code":3}"#, "Authorization is not `Splunk <token>`"),
+                Some(a) if !a.starts_with("Splunk ") => {
+                    return refuse(401, r#"{"text":"Invalid authorization","code":3}"#, "Authorization is not `Splunk <token>`")
+                }
                 Some(a) if a["Splunk ".len()..] != *token => return answer(403, r#"{"text":"Invalid token","code":4}"#),
                 Some(_) => {}
             }
@@ -372,7 +381,10 @@ fn check(vendor: &Vendor, path: &str, headers: &HeaderMap, body: &[u8], max: usi
             }
             let mut events = Vec::new();
             for (i, item) in serde_json::Deserializer::from_slice(body).into_iter::<Value>().enumerate() {
-                let invalid = |code: u16, text: &str, why: String| Checked { violation: Some(format!("event {i}: {why}")), ..invalid_event(events.clone(), i, code, text) };
+                let invalid = |code: u16, text: &str, why: String| Checked {
+                    violation: Some(format!("event {i}: {why}")),
+                    ..invalid_event(events.clone(), i, code, text)
+                };
                 let envelope = match item {
                     Ok(Value::Object(o)) => o,
                     Ok(other) => return invalid(6, "Invalid data format", format!("not an envelope object: {}", short(&other))),
@@ -459,7 +471,11 @@ fn check(vendor: &Vendor, path: &str, headers: &HeaderMap, body: &[u8], max: usi
             if body.len() > max {
                 return too_large(body, String::new());
             }
-            let events = body.split(|b| *b == b'\n').filter(|l| !l.iter().all(u8::is_ascii_whitespace)).map(|l| serde_json::from_slice(l).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(l).into_owned()))).collect();
+            let events = body
+                .split(|b| *b == b'\n')
+                .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
+                .map(|l| serde_json::from_slice(l).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(l).into_owned())))
+                .collect();
             Checked { events: Some(events), ..answer(200, "") }
         }
         Vendor::Generic { path: want, auth, format } => {

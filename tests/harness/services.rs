@@ -24,11 +24,9 @@ pub const TEST_SECRET_ACCESS_KEY: &str = "test";
 
 /// Azurite's well-known development account (public, documented by Microsoft; not a secret).
 pub const AZURITE_ACCOUNT: &str = "devstoreaccount1";
-pub const AZURITE_ACCOUNT_KEY: &str =
-    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+pub const AZURITE_ACCOUNT_KEY: &str = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 
-const HOW_TO_START: &str =
-    "run the tests with scripts/test, or start services with `scripts/services start` and export what it prints";
+const HOW_TO_START: &str = "run the tests with scripts/test, or start services with `scripts/services start` and export what it prints";
 
 /// Why a service cannot be used. The message always says how to get it running.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -45,30 +43,23 @@ pub enum ServiceError {
 
 /// Base URL of moto server (S3 and SQS). Panics with how to start it when it is not running.
 pub fn moto_endpoint() -> String {
-    checked_endpoint("moto server", MOTO_ENDPOINT_VAR, std::env::var(MOTO_ENDPOINT_VAR).ok())
-        .unwrap_or_else(|e| panic!("{e}"))
+    checked_endpoint("moto server", MOTO_ENDPOINT_VAR, std::env::var(MOTO_ENDPOINT_VAR).ok()).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Azurite's blob endpoint, account included. Panics with how to start it when it is not running.
 pub fn azurite_blob_endpoint() -> String {
-    checked_endpoint("Azurite", AZURITE_BLOB_ENDPOINT_VAR, std::env::var(AZURITE_BLOB_ENDPOINT_VAR).ok())
-        .unwrap_or_else(|e| panic!("{e}"))
+    checked_endpoint("Azurite", AZURITE_BLOB_ENDPOINT_VAR, std::env::var(AZURITE_BLOB_ENDPOINT_VAR).ok()).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// The Python of `.local/venv`, for tests that drive AWS's own Python clients. Panics with how to install
 /// it when it is missing.
 pub fn python() -> PathBuf {
-    checked_executable("the test Python venv", PYTHON_VAR, std::env::var(PYTHON_VAR).ok())
-        .unwrap_or_else(|e| panic!("{e}"))
+    checked_executable("the test Python venv", PYTHON_VAR, std::env::var(PYTHON_VAR).ok()).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Validates an endpoint taken from `var` (its value passed in, so tests can feed any value without
 /// touching the process environment) and checks that something accepts TCP connections at its port.
-pub fn checked_endpoint(
-    service: &'static str,
-    var: &'static str,
-    value: Option<String>,
-) -> Result<String, ServiceError> {
+pub fn checked_endpoint(service: &'static str, var: &'static str, value: Option<String>) -> Result<String, ServiceError> {
     let value = value.filter(|v| !v.trim().is_empty()).ok_or(ServiceError::NotConfigured { service, var })?;
     let addr = socket_addr(&value).ok_or_else(|| ServiceError::BadUrl { service, var, value: value.clone() })?;
     match TcpStream::connect_timeout(&addr, Duration::from_secs(2)) {
@@ -78,11 +69,7 @@ pub fn checked_endpoint(
 }
 
 /// Validates a path to an executable taken from `var`.
-pub fn checked_executable(
-    service: &'static str,
-    var: &'static str,
-    value: Option<String>,
-) -> Result<PathBuf, ServiceError> {
+pub fn checked_executable(service: &'static str, var: &'static str, value: Option<String>) -> Result<PathBuf, ServiceError> {
     let value = value.filter(|v| !v.trim().is_empty()).ok_or(ServiceError::NotConfigured { service, var })?;
     let path = PathBuf::from(&value);
     let executable = std::fs::metadata(&path).map(|m| m.is_file() && is_executable(&m)).unwrap_or(false);
@@ -192,12 +179,7 @@ pub fn unique_name(prefix: &str) -> String {
         clean.push('t');
     }
     let millis = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
-    let suffix = format!(
-        "-{}-{}-{}",
-        std::process::id(),
-        radix36(millis as u64),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    );
+    let suffix = format!("-{}-{}-{}", std::process::id(), radix36(millis as u64), COUNTER.fetch_add(1, Ordering::Relaxed));
     clean.truncate(63 - suffix.len().min(40));
     let clean = clean.trim_end_matches('-');
     format!("{clean}{suffix}")
@@ -220,11 +202,7 @@ fn radix36(mut n: u64) -> String {
 /// Creates a bucket with a unique name in moto and returns the name.
 pub async fn create_bucket(s3: &aws_sdk_s3::Client, prefix: &str) -> String {
     let bucket = unique_name(prefix);
-    s3.create_bucket()
-        .bucket(&bucket)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("creating bucket {bucket} in moto at {}: {e:?}", moto_endpoint()));
+    s3.create_bucket().bucket(&bucket).send().await.unwrap_or_else(|e| panic!("creating bucket {bucket} in moto at {}: {e:?}", moto_endpoint()));
     bucket
 }
 
@@ -265,12 +243,7 @@ pub async fn create_queue(sqs: &aws_sdk_sqs::Client, prefix: &str, attributes: &
 
 /// Creates a dead-letter queue and a source queue whose redrive policy moves a message to it after
 /// `max_receive_count` receives. Returns `(source, dlq)`.
-pub async fn create_queue_with_dlq(
-    sqs: &aws_sdk_sqs::Client,
-    prefix: &str,
-    max_receive_count: u32,
-    attributes: &[(&str, &str)],
-) -> (TestQueue, TestQueue) {
+pub async fn create_queue_with_dlq(sqs: &aws_sdk_sqs::Client, prefix: &str, max_receive_count: u32, attributes: &[(&str, &str)]) -> (TestQueue, TestQueue) {
     let dlq = create_queue(sqs, &format!("{prefix}-dlq"), &[]).await;
     let redrive = format!(r#"{{"deadLetterTargetArn":"{}","maxReceiveCount":"{max_receive_count}"}}"#, dlq.arn);
     let mut all: Vec<(&str, &str)> = attributes.to_vec();

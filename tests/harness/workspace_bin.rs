@@ -54,9 +54,7 @@ fn build(package: &str, bin: &str) -> Result<PathBuf, String> {
             command.env_remove(&name);
         }
     }
-    let output = command
-        .output()
-        .map_err(|e| format!("cannot run `{cargo} build` in {}: {e}", root.display()))?;
+    let output = command.output().map_err(|e| format!("cannot run `{cargo} build` in {}: {e}", root.display()))?;
     let stdout = String::from_utf8_lossy(&output.stdout);
     if !output.status.success() {
         return Err(format!(
@@ -128,10 +126,7 @@ mod tests {
             "\n",
             r#"{"reason":"build-finished","success":true}"#,
         );
-        assert_eq!(
-            executable_from_messages(messages, "auditstream-cli", "auditstream"),
-            Some(PathBuf::from("/w/target/debug/auditstream"))
-        );
+        assert_eq!(executable_from_messages(messages, "auditstream-cli", "auditstream"), Some(PathBuf::from("/w/target/debug/auditstream")));
         assert_eq!(executable_from_messages(messages, "auditstream", "auditstream"), None);
     }
 

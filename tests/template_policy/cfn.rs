@@ -34,13 +34,7 @@ fn to_json(yaml: &Yaml, path: &str) -> Result<Value, TemplateError> {
         Yaml::Bool(b) => Value::Bool(*b),
         Yaml::Number(n) => number(n, path)?,
         Yaml::String(s) => Value::String(s.clone()),
-        Yaml::Sequence(items) => Value::Array(
-            items
-                .iter()
-                .enumerate()
-                .map(|(i, item)| to_json(item, &format!("{path}/{i}")))
-                .collect::<Result<_, _>>()?,
-        ),
+        Yaml::Sequence(items) => Value::Array(items.iter().enumerate().map(|(i, item)| to_json(item, &format!("{path}/{i}"))).collect::<Result<_, _>>()?),
         Yaml::Mapping(entries) => {
             let mut out = Map::new();
             for (key, value) in entries {
@@ -49,11 +43,7 @@ fn to_json(yaml: &Yaml, path: &str) -> Result<Value, TemplateError> {
                     // Unquoted numeric keys (a mapping keyed by timeouts) are strings to CloudFormation.
                     Yaml::Number(n) => n.to_string(),
                     Yaml::Bool(b) => b.to_string(),
-                    _ => {
-                        return Err(TemplateError::BadKey {
-                            path: path.to_owned(),
-                        })
-                    }
+                    _ => return Err(TemplateError::BadKey { path: path.to_owned() }),
                 };
                 let child = to_json(value, &format!("{path}/{key}"))?;
                 out.insert(key, child);
@@ -79,13 +69,7 @@ fn number(n: &serde_yaml_ng::Number, path: &str) -> Result<Value, TemplateError>
     if let Some(u) = n.as_u64() {
         return Ok(Value::from(u));
     }
-    n.as_f64()
-        .and_then(serde_json::Number::from_f64)
-        .map(Value::Number)
-        .ok_or_else(|| TemplateError::BadNumber {
-            value: n.to_string(),
-            path: path.to_owned(),
-        })
+    n.as_f64().and_then(serde_json::Number::from_f64).map(Value::Number).ok_or_else(|| TemplateError::BadNumber { value: n.to_string(), path: path.to_owned() })
 }
 
 /// The long form of one short-form tag: `!Ref` → `Ref`, `!Condition` → `Condition`, `!GetAtt A.B` →
@@ -121,22 +105,13 @@ fn long_form(name: &str, inner: Value, path: &str) -> Result<(String, Value), Te
         "Ref" | "Condition" => Ok((name.to_owned(), inner)),
         "GetAtt" => match inner {
             Value::String(s) => match s.split_once('.') {
-                Some((resource, attribute)) => Ok((
-                    "Fn::GetAtt".to_owned(),
-                    Value::Array(vec![Value::from(resource), Value::from(attribute)]),
-                )),
-                None => Err(TemplateError::BadGetAtt {
-                    value: s,
-                    path: path.to_owned(),
-                }),
+                Some((resource, attribute)) => Ok(("Fn::GetAtt".to_owned(), Value::Array(vec![Value::from(resource), Value::from(attribute)]))),
+                None => Err(TemplateError::BadGetAtt { value: s, path: path.to_owned() }),
             },
             list => Ok(("Fn::GetAtt".to_owned(), list)),
         },
         f if FUNCTIONS.contains(&f) => Ok((format!("Fn::{f}"), inner)),
-        other => Err(TemplateError::UnknownTag {
-            tag: format!("!{other}"),
-            path: path.to_owned(),
-        }),
+        other => Err(TemplateError::UnknownTag { tag: format!("!{other}"), path: path.to_owned() }),
     }
 }
 
@@ -148,11 +123,7 @@ pub enum ResolveError {
     #[error("parameter {0} is not in the template (a test names a parameter that does not exist)")]
     UnknownParameter(String),
     #[error("parameter {name}={value:?} is not one of its AllowedValues {allowed}")]
-    NotAllowed {
-        name: String,
-        value: String,
-        allowed: Value,
-    },
+    NotAllowed { name: String, value: String, allowed: Value },
     #[error("parameter {0} has no Default and no value was given")]
     NoValue(String),
     #[error("condition {0} is not defined under Conditions")]
@@ -175,16 +146,10 @@ pub fn resolve(template: &Value, parameters: &[(&str, &str)]) -> Result<Value, R
         }
     }
     for (name, value) in parameters {
-        let definition = defined
-            .and_then(|d| d.get(*name))
-            .ok_or_else(|| ResolveError::UnknownParameter((*name).to_owned()))?;
+        let definition = defined.and_then(|d| d.get(*name)).ok_or_else(|| ResolveError::UnknownParameter((*name).to_owned()))?;
         if let Some(allowed) = definition.get("AllowedValues").and_then(Value::as_array) {
             if !allowed.iter().filter_map(scalar).any(|a| a == *value) {
-                return Err(ResolveError::NotAllowed {
-                    name: (*name).to_owned(),
-                    value: (*value).to_owned(),
-                    allowed: Value::Array(allowed.clone()),
-                });
+                return Err(ResolveError::NotAllowed { name: (*name).to_owned(), value: (*value).to_owned(), allowed: Value::Array(allowed.clone()) });
             }
         }
         values.insert((*name).to_owned(), Value::String((*value).to_owned()));
@@ -194,10 +159,7 @@ pub fn resolve(template: &Value, parameters: &[(&str, &str)]) -> Result<Value, R
             return Err(ResolveError::NoValue(name.clone()));
         }
     }
-    let resolver = Resolver {
-        template,
-        parameters: values,
-    };
+    let resolver = Resolver { template, parameters: values };
     let mut out = template.clone();
     for section in ["Resources", "Outputs"] {
         let Some(entries) = template.get(section).and_then(Value::as_object) else {
@@ -235,11 +197,7 @@ struct Resolver<'a> {
 
 impl Resolver<'_> {
     fn condition(&self, name: &str) -> Result<bool, ResolveError> {
-        let expr = self
-            .template
-            .get("Conditions")
-            .and_then(|c| c.get(name))
-            .ok_or_else(|| ResolveError::UnknownCondition(name.to_owned()))?;
+        let expr = self.template.get("Conditions").and_then(|c| c.get(name)).ok_or_else(|| ResolveError::UnknownCondition(name.to_owned()))?;
         self.truth(expr)
     }
 
@@ -264,14 +222,10 @@ impl Resolver<'_> {
             return Ok(!self.truth(inner)?);
         }
         if let Some(all) = args("Fn::And") {
-            return all
-                .iter()
-                .try_fold(true, |acc, c| Ok(acc && self.truth(c)?));
+            return all.iter().try_fold(true, |acc, c| Ok(acc && self.truth(c)?));
         }
         if let Some(any) = args("Fn::Or") {
-            return any
-                .iter()
-                .try_fold(false, |acc, c| Ok(acc || self.truth(c)?));
+            return any.iter().try_fold(false, |acc, c| Ok(acc || self.truth(c)?));
         }
         Err(bad())
     }
@@ -290,11 +244,7 @@ impl Resolver<'_> {
                 }
                 if let Some(args) = map.get("Fn::If").and_then(Value::as_array) {
                     if let [Value::String(condition), then, otherwise] = args.as_slice() {
-                        let chosen = if self.condition(condition)? {
-                            then
-                        } else {
-                            otherwise
-                        };
+                        let chosen = if self.condition(condition)? { then } else { otherwise };
                         return self.value(chosen);
                     }
                 }
@@ -355,10 +305,7 @@ mod tests {
 
     #[test]
     fn a_getatt_without_attribute_is_an_error() {
-        assert!(matches!(
-            parse("A: !GetAtt Queue\n"),
-            Err(TemplateError::BadGetAtt { .. })
-        ));
+        assert!(matches!(parse("A: !GetAtt Queue\n"), Err(TemplateError::BadGetAtt { .. })));
     }
 
     #[test]
@@ -373,21 +320,12 @@ mod tests {
         )
         .unwrap();
         let defaults = resolve(&template, &[]).unwrap();
-        assert_eq!(
-            defaults["Resources"],
-            json!({"B": {"Type": "X", "Properties": {"L": ["b"], "S": {"Fn::Sub": "${B.Arn}/x"}}}})
-        );
+        assert_eq!(defaults["Resources"], json!({"B": {"Type": "X", "Properties": {"L": ["b"], "S": {"Fn::Sub": "${B.Arn}/x"}}}}));
         let set = resolve(&template, &[("Days", "30"), ("Mode", "on")]).unwrap();
         assert_eq!(set["Resources"]["B"]["Properties"]["D"], json!("30"));
         assert_eq!(set["Resources"]["B"]["Properties"]["L"], json!(["a", "b"]));
         assert!(set["Resources"].get("C").is_some());
-        assert!(matches!(
-            resolve(&template, &[("Mode", "maybe")]),
-            Err(ResolveError::NotAllowed { .. })
-        ));
-        assert!(matches!(
-            resolve(&template, &[("Nope", "1")]),
-            Err(ResolveError::UnknownParameter(_))
-        ));
+        assert!(matches!(resolve(&template, &[("Mode", "maybe")]), Err(ResolveError::NotAllowed { .. })));
+        assert!(matches!(resolve(&template, &[("Nope", "1")]), Err(ResolveError::UnknownParameter(_))));
     }
 }

@@ -39,16 +39,8 @@ impl fmt::Display for Violation {
     }
 }
 
-fn violation(
-    check: &'static str,
-    location: impl Into<String>,
-    problem: impl Into<String>,
-) -> Violation {
-    Violation {
-        check,
-        location: location.into(),
-        problem: problem.into(),
-    }
+fn violation(check: &'static str, location: impl Into<String>, problem: impl Into<String>) -> Violation {
+    Violation { check, location: location.into(), problem: problem.into() }
 }
 
 /// Every check, in the order a reader of the template meets the things they check.
@@ -68,10 +60,7 @@ pub fn all(template: &Value) -> Vec<Violation> {
 // ---------------------------------------------------------------------------------------------------------
 // Reading the template
 
-pub fn resources<'a>(
-    template: &'a Value,
-    kind: &'a str,
-) -> impl Iterator<Item = (&'a str, &'a Value)> + 'a {
+pub fn resources<'a>(template: &'a Value, kind: &'a str) -> impl Iterator<Item = (&'a str, &'a Value)> + 'a {
     template
         .get("Resources")
         .and_then(Value::as_object)
@@ -95,9 +84,7 @@ fn parameter<'a>(template: &'a Value, name: &str) -> Option<&'a Value> {
 
 /// A function property, or the one `Globals.Function` gives every function.
 fn function_property<'a>(template: &'a Value, function: &'a Value, key: &str) -> Option<&'a Value> {
-    properties(function)
-        .get(key)
-        .or_else(|| template.get("Globals")?.get("Function")?.get(key))
+    properties(function).get(key).or_else(|| template.get("Globals")?.get("Function")?.get(key))
 }
 
 fn is_no_value(value: &Value) -> bool {
@@ -164,26 +151,13 @@ fn get_att(value: &Value) -> Option<(&str, &str)> {
 /// message then fails (and later redelivers) its whole batch.
 pub fn report_batch_item_failures(template: &Value) -> Vec<Violation> {
     let mut out = Vec::new();
-    let reports = |mapping: &Value| {
-        items(mapping.get("FunctionResponseTypes").unwrap_or(&Value::Null))
-            .iter()
-            .any(|t| t.as_str() == Some("ReportBatchItemFailures"))
-    };
+    let reports =
+        |mapping: &Value| items(mapping.get("FunctionResponseTypes").unwrap_or(&Value::Null)).iter().any(|t| t.as_str() == Some("ReportBatchItemFailures"));
     for (name, function) in resources(template, "AWS::Serverless::Function") {
-        let events = properties(function)
-            .get("Events")
-            .and_then(Value::as_object);
-        let sqs: Vec<(&String, &Value)> = events
-            .into_iter()
-            .flatten()
-            .filter(|(_, event)| event.get("Type").and_then(Value::as_str) == Some("SQS"))
-            .collect();
+        let events = properties(function).get("Events").and_then(Value::as_object);
+        let sqs: Vec<(&String, &Value)> = events.into_iter().flatten().filter(|(_, event)| event.get("Type").and_then(Value::as_str) == Some("SQS")).collect();
         if sqs.is_empty() {
-            out.push(violation(
-                REPORT_BATCH_ITEM_FAILURES,
-                name,
-                "has no SQS event: every auditstream function is fed by a queue",
-            ));
+            out.push(violation(REPORT_BATCH_ITEM_FAILURES, name, "has no SQS event: every auditstream function is fed by a queue"));
         }
         for (event_name, event) in sqs {
             if !reports(properties(event)) {
@@ -198,11 +172,7 @@ pub fn report_batch_item_failures(template: &Value) -> Vec<Violation> {
     }
     for (name, mapping) in resources(template, "AWS::Lambda::EventSourceMapping") {
         if !reports(properties(mapping)) {
-            out.push(violation(
-                REPORT_BATCH_ITEM_FAILURES,
-                name,
-                "FunctionResponseTypes lacks ReportBatchItemFailures",
-            ));
+            out.push(violation(REPORT_BATCH_ITEM_FAILURES, name, "FunctionResponseTypes lacks ReportBatchItemFailures"));
         }
     }
     out
@@ -213,11 +183,7 @@ pub fn report_batch_item_failures(template: &Value) -> Vec<Violation> {
 
 fn dead_letter_targets(template: &Value) -> BTreeSet<String> {
     resources(template, "AWS::SQS::Queue")
-        .filter_map(|(_, queue)| {
-            properties(queue)
-                .get("RedrivePolicy")?
-                .get("deadLetterTargetArn")
-        })
+        .filter_map(|(_, queue)| properties(queue).get("RedrivePolicy")?.get("deadLetterTargetArn"))
         .flat_map(branches)
         .filter_map(get_att)
         .map(|(name, _)| name.to_owned())
@@ -256,24 +222,12 @@ pub fn dead_letter_queues(template: &Value) -> Vec<Violation> {
         };
         let target = redrive.get("deadLetterTargetArn").unwrap_or(&Value::Null);
         let target_ok = !branches(target).is_empty()
-            && branches(target).iter().all(|t| {
-                get_att(t).is_some_and(|(q, attr)| {
-                    attr == "Arn" && resource_type(template, q) == Some("AWS::SQS::Queue")
-                })
-            });
+            && branches(target).iter().all(|t| get_att(t).is_some_and(|(q, attr)| attr == "Arn" && resource_type(template, q) == Some("AWS::SQS::Queue")));
         if !target_ok {
-            out.push(violation(
-                DEAD_LETTER_QUEUES,
-                name,
-                format!("RedrivePolicy.deadLetterTargetArn {target} is not !GetAtt <a queue of this template>.Arn"),
-            ));
+            out.push(violation(DEAD_LETTER_QUEUES, name, format!("RedrivePolicy.deadLetterTargetArn {target} is not !GetAtt <a queue of this template>.Arn")));
         }
         match redrive.get("maxReceiveCount") {
-            None => out.push(violation(
-                DEAD_LETTER_QUEUES,
-                name,
-                "RedrivePolicy has no maxReceiveCount",
-            )),
+            None => out.push(violation(DEAD_LETTER_QUEUES, name, "RedrivePolicy has no maxReceiveCount")),
             Some(count) => {
                 if let Some(problem) = min_receive_count_problem(template, count) {
                     out.push(violation(DEAD_LETTER_QUEUES, name, problem));
@@ -286,27 +240,18 @@ pub fn dead_letter_queues(template: &Value) -> Vec<Violation> {
 
 fn min_receive_count_problem(template: &Value, count: &Value) -> Option<String> {
     if let Some(n) = as_integer(count) {
-        return (n < MIN_MAX_RECEIVE_COUNT)
-            .then(|| format!("maxReceiveCount {n} is below {MIN_MAX_RECEIVE_COUNT}"));
+        return (n < MIN_MAX_RECEIVE_COUNT).then(|| format!("maxReceiveCount {n} is below {MIN_MAX_RECEIVE_COUNT}"));
     }
     let Some(param) = count.get("Ref").and_then(Value::as_str) else {
-        return Some(format!(
-            "maxReceiveCount {count} is neither a number nor a parameter"
-        ));
+        return Some(format!("maxReceiveCount {count} is neither a number nor a parameter"));
     };
     let Some(def) = parameter(template, param) else {
-        return Some(format!(
-            "maxReceiveCount refers to {param}, which is not a parameter"
-        ));
+        return Some(format!("maxReceiveCount refers to {param}, which is not a parameter"));
     };
     match def.get("MinValue").and_then(as_integer) {
         Some(min) if min >= MIN_MAX_RECEIVE_COUNT => None,
-        Some(min) => Some(format!(
-            "parameter {param} allows maxReceiveCount {min}, below {MIN_MAX_RECEIVE_COUNT}"
-        )),
-        None => Some(format!(
-            "parameter {param} has no MinValue, so maxReceiveCount could be below 5"
-        )),
+        Some(min) => Some(format!("parameter {param} allows maxReceiveCount {min}, below {MIN_MAX_RECEIVE_COUNT}")),
+        None => Some(format!("parameter {param} has no MinValue, so maxReceiveCount could be below 5")),
     }
 }
 
@@ -328,13 +273,7 @@ pub fn queue_encryption(template: &Value) -> Vec<Violation> {
             });
             !(sse_sqs || kms)
         })
-        .map(|(name, _)| {
-            violation(
-                QUEUE_ENCRYPTION,
-                name,
-                "is not encrypted at rest: set SqsManagedSseEnabled: true (or KmsMasterKeyId) on every branch",
-            )
-        })
+        .map(|(name, _)| violation(QUEUE_ENCRYPTION, name, "is not encrypted at rest: set SqsManagedSseEnabled: true (or KmsMasterKeyId) on every branch"))
         .collect()
 }
 
@@ -371,19 +310,12 @@ pub fn no_wildcard_grants(template: &Value) -> Vec<Violation> {
             ));
         }
         if props.get("Policies").is_some() {
-            out.push(violation(
-                NO_WILDCARD_GRANTS,
-                name,
-                "has Policies: grant through statements in its explicit role, where this test can read them",
-            ));
+            out.push(violation(NO_WILDCARD_GRANTS, name, "has Policies: grant through statements in its explicit role, where this test can read them"));
         }
     }
     for (name, role) in resources(template, "AWS::IAM::Role") {
         let props = properties(role);
-        if props
-            .get("ManagedPolicyArns")
-            .is_some_and(|v| !items(v).is_empty())
-        {
+        if props.get("ManagedPolicyArns").is_some_and(|v| !items(v).is_empty()) {
             out.push(violation(
                 NO_WILDCARD_GRANTS,
                 name,
@@ -391,57 +323,30 @@ pub fn no_wildcard_grants(template: &Value) -> Vec<Violation> {
                  use Resource \"*\"); use inline statements",
             ));
         }
-        for (i, policy) in items(props.get("Policies").unwrap_or(&Value::Null))
-            .into_iter()
-            .enumerate()
-        {
+        for (i, policy) in items(props.get("Policies").unwrap_or(&Value::Null)).into_iter().enumerate() {
             let doc = policy.get("PolicyDocument").unwrap_or(&Value::Null);
-            check_document(
-                template,
-                &format!("{name}.Policies[{i}]"),
-                doc,
-                false,
-                &mut out,
-            );
+            check_document(template, &format!("{name}.Policies[{i}]"), doc, false, &mut out);
         }
     }
     for kind in ["AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"] {
         for (name, policy) in resources(template, kind) {
-            let doc = properties(policy)
-                .get("PolicyDocument")
-                .unwrap_or(&Value::Null);
+            let doc = properties(policy).get("PolicyDocument").unwrap_or(&Value::Null);
             check_document(template, name, doc, false, &mut out);
         }
     }
-    for kind in [
-        "AWS::S3::BucketPolicy",
-        "AWS::SQS::QueuePolicy",
-        "AWS::SNS::TopicPolicy",
-    ] {
+    for kind in ["AWS::S3::BucketPolicy", "AWS::SQS::QueuePolicy", "AWS::SNS::TopicPolicy"] {
         for (name, policy) in resources(template, kind) {
-            let doc = properties(policy)
-                .get("PolicyDocument")
-                .unwrap_or(&Value::Null);
+            let doc = properties(policy).get("PolicyDocument").unwrap_or(&Value::Null);
             check_document(template, name, doc, true, &mut out);
         }
     }
     out
 }
 
-fn check_document(
-    template: &Value,
-    location: &str,
-    doc: &Value,
-    resource_policy: bool,
-    out: &mut Vec<Violation>,
-) {
+fn check_document(template: &Value, location: &str, doc: &Value, resource_policy: bool, out: &mut Vec<Violation>) {
     let statements = items(doc.get("Statement").unwrap_or(&Value::Null));
     if statements.is_empty() {
-        out.push(violation(
-            NO_WILDCARD_GRANTS,
-            location,
-            "policy document has no Statement",
-        ));
+        out.push(violation(NO_WILDCARD_GRANTS, location, "policy document has no Statement"));
     }
     for (i, statement) in statements.into_iter().enumerate() {
         let at = match statement.get("Sid").and_then(Value::as_str) {
@@ -454,54 +359,30 @@ fn check_document(
         }
         for inverse in ["NotAction", "NotResource", "NotPrincipal"] {
             if statement.get(inverse).is_some() {
-                out.push(violation(
-                    NO_WILDCARD_GRANTS,
-                    &at,
-                    format!("Allow with {inverse} grants everything else"),
-                ));
+                out.push(violation(NO_WILDCARD_GRANTS, &at, format!("Allow with {inverse} grants everything else")));
             }
         }
         let actions = items(statement.get("Action").unwrap_or(&Value::Null));
         if actions.is_empty() && statement.get("NotAction").is_none() {
-            out.push(violation(
-                NO_WILDCARD_GRANTS,
-                &at,
-                "Allow statement without Action",
-            ));
+            out.push(violation(NO_WILDCARD_GRANTS, &at, "Allow statement without Action"));
         }
         for action in actions {
             match action.as_str() {
-                Some(a) if a.contains('*') => out.push(violation(
-                    NO_WILDCARD_GRANTS,
-                    &at,
-                    format!("grants the action pattern {a:?}: name each action"),
-                )),
+                Some(a) if a.contains('*') => out.push(violation(NO_WILDCARD_GRANTS, &at, format!("grants the action pattern {a:?}: name each action"))),
                 Some(_) => {}
-                None => out.push(violation(
-                    NO_WILDCARD_GRANTS,
-                    &at,
-                    format!("action {action} is not a literal"),
-                )),
+                None => out.push(violation(NO_WILDCARD_GRANTS, &at, format!("action {action} is not a literal"))),
             }
         }
         if resource_policy {
             for principal in principals(statement.get("Principal").unwrap_or(&Value::Null)) {
                 if principal == "*" {
-                    out.push(violation(
-                        NO_WILDCARD_GRANTS,
-                        &at,
-                        "allows Principal \"*\" (anyone)",
-                    ));
+                    out.push(violation(NO_WILDCARD_GRANTS, &at, "allows Principal \"*\" (anyone)"));
                 }
             }
         }
         let resources = items(statement.get("Resource").unwrap_or(&Value::Null));
         if resources.is_empty() && !resource_policy {
-            out.push(violation(
-                NO_WILDCARD_GRANTS,
-                &at,
-                "Allow statement without Resource",
-            ));
+            out.push(violation(NO_WILDCARD_GRANTS, &at, "Allow statement without Resource"));
         }
         for resource in resources {
             if let Some(problem) = wildcard_resource(template, resource) {
@@ -514,11 +395,7 @@ fn check_document(
 fn principals(principal: &Value) -> Vec<String> {
     match principal {
         Value::String(s) => vec![s.clone()],
-        Value::Object(map) => map
-            .values()
-            .flat_map(items)
-            .filter_map(scalar_string)
-            .collect(),
+        Value::Object(map) => map.values().flat_map(items).filter_map(scalar_string).collect(),
         Value::Array(list) => list.iter().flat_map(principals).collect(),
         _ => Vec::new(),
     }
@@ -527,8 +404,7 @@ fn principals(principal: &Value) -> Vec<String> {
 /// Why `resource` could be a wildcard, or None when it is scoped.
 fn wildcard_resource(template: &Value, resource: &Value) -> Option<String> {
     if let Some(s) = resource.as_str() {
-        return wildcard_literal(s)
-            .then(|| format!("grants on {s:?}, which spans a whole service or account"));
+        return wildcard_literal(s).then(|| format!("grants on {s:?}, which spans a whole service or account"));
     }
     if let Some(name) = resource.get("Ref").and_then(Value::as_str) {
         return parameter(template, name).and_then(|_| parameter_admits_wildcard(template, name));
@@ -547,9 +423,7 @@ fn wildcard_resource(template: &Value, resource: &Value) -> Option<String> {
         };
         let (shape, names) = sub_shape(text);
         if wildcard_literal(&shape) {
-            return Some(format!(
-                "grants on {text:?}, which spans a whole service or account"
-            ));
+            return Some(format!("grants on {text:?}, which spans a whole service or account"));
         }
         for name in names {
             let bound = vars.and_then(|v| v.get(&name));
@@ -566,9 +440,7 @@ fn wildcard_resource(template: &Value, resource: &Value) -> Option<String> {
         }
         return None;
     }
-    Some(format!(
-        "cannot verify the resource {resource}: use a literal ARN, !Ref, !GetAtt or !Sub"
-    ))
+    Some(format!("cannot verify the resource {resource}: use a literal ARN, !Ref, !GetAtt or !Sub"))
 }
 
 /// The text of a `Fn::Sub` with each `${...}` replaced by a plain word, and the names it referenced.
@@ -620,11 +492,7 @@ fn wildcard_literal(s: &str) -> bool {
     match resource.strip_suffix('*') {
         Some(head) => {
             let kind = head.trim_end_matches([':', '/']);
-            (head.ends_with(':') || head.ends_with('/'))
-                && !kind.is_empty()
-                && kind
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            (head.ends_with(':') || head.ends_with('/')) && !kind.is_empty() && kind.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         }
         None => false,
     }
@@ -643,10 +511,7 @@ fn collect_refs(expr: &Value, out: &mut BTreeSet<String>) {
             if let Some(name) = map.get("Ref").and_then(Value::as_str) {
                 out.insert(name.to_owned());
             }
-            if let Some(text) = map
-                .get("Fn::Sub")
-                .and_then(|s| s.as_str().or_else(|| s.get(0)?.as_str()))
-            {
+            if let Some(text) = map.get("Fn::Sub").and_then(|s| s.as_str().or_else(|| s.get(0)?.as_str())) {
                 out.extend(sub_shape(text).1);
             }
             map.values().for_each(|v| collect_refs(v, out));
@@ -663,27 +528,20 @@ fn parameter_admits_wildcard(template: &Value, name: &str) -> Option<String> {
             .iter()
             .filter_map(scalar_string)
             .find(|v| v.contains('*'))
-            .map(|v| {
-                format!("parameter {name} used in a policy Resource allows the wildcard {v:?}")
-            });
+            .map(|v| format!("parameter {name} used in a policy Resource allows the wildcard {v:?}"));
     }
     let Some(pattern) = def.get("AllowedPattern").and_then(Value::as_str) else {
-        return Some(format!(
-            "parameter {name} is used in a policy Resource without an AllowedPattern, so \"*\" could be passed"
-        ));
+        return Some(format!("parameter {name} is used in a policy Resource without an AllowedPattern, so \"*\" could be passed"));
     };
     // CloudFormation matches AllowedPattern against the whole value.
     let regex = match regex_lite::Regex::new(&format!("^(?:{pattern})$")) {
         Ok(r) => r,
-        Err(e) => {
-            return Some(format!(
-                "cannot read the AllowedPattern of {name} ({e}), so cannot rule out \"*\""
-            ))
-        }
+        Err(e) => return Some(format!("cannot read the AllowedPattern of {name} ({e}), so cannot rule out \"*\"")),
     };
-    WILDCARD_PROBES.iter().find(|probe| regex.is_match(probe)).map(|probe| {
-        format!("parameter {name} used in a policy Resource accepts the wildcard {probe:?} (AllowedPattern {pattern:?})")
-    })
+    WILDCARD_PROBES
+        .iter()
+        .find(|probe| regex.is_match(probe))
+        .map(|probe| format!("parameter {name} used in a policy Resource accepts the wildcard {probe:?} (AllowedPattern {pattern:?})"))
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -698,10 +556,7 @@ pub fn visibility_timeout(template: &Value) -> Vec<Violation> {
     for (name, function) in resources(template, "AWS::Serverless::Function") {
         let default_timeout = Value::from(LAMBDA_DEFAULT_TIMEOUT);
         let timeout = function_property(template, function, "Timeout").unwrap_or(&default_timeout);
-        let Some(events) = properties(function)
-            .get("Events")
-            .and_then(Value::as_object)
-        else {
+        let Some(events) = properties(function).get("Events").and_then(Value::as_object) else {
             continue;
         };
         for (event_name, event) in events {
@@ -709,9 +564,7 @@ pub fn visibility_timeout(template: &Value) -> Vec<Violation> {
                 continue;
             }
             let props = properties(event);
-            let window = props
-                .get("MaximumBatchingWindowInSeconds")
-                .unwrap_or(&Value::Null);
+            let window = props.get("MaximumBatchingWindowInSeconds").unwrap_or(&Value::Null);
             // A queue given by parameter (an existing queue) is the deployer's; the stack outputs the
             // visibility timeout it needs.
             let queues = branches(props.get("Queue").unwrap_or(&Value::Null))
@@ -722,10 +575,7 @@ pub fn visibility_timeout(template: &Value) -> Vec<Violation> {
             for queue in queues {
                 let at = format!("{name}.Events.{event_name} <- {queue}");
                 let default_visibility = Value::from(SQS_DEFAULT_VISIBILITY_TIMEOUT);
-                let visibility = template["Resources"][queue]
-                    .get("Properties")
-                    .and_then(|p| p.get("VisibilityTimeout"))
-                    .unwrap_or(&default_visibility);
+                let visibility = template["Resources"][queue].get("Properties").and_then(|p| p.get("VisibilityTimeout")).unwrap_or(&default_visibility);
                 if let Err(problem) = check_visibility(template, timeout, window, visibility) {
                     out.push(violation(VISIBILITY_TIMEOUT, at, problem));
                 }
@@ -737,12 +587,7 @@ pub fn visibility_timeout(template: &Value) -> Vec<Violation> {
 
 type Assignment = BTreeMap<String, String>;
 
-fn check_visibility(
-    template: &Value,
-    timeout: &Value,
-    window: &Value,
-    visibility: &Value,
-) -> Result<(), String> {
+fn check_visibility(template: &Value, timeout: &Value, window: &Value, visibility: &Value) -> Result<(), String> {
     let keyed_by = referenced_parameters(template, visibility);
     let mut names = referenced_parameters(template, timeout);
     names.extend(referenced_parameters(template, window));
@@ -781,17 +626,9 @@ fn check_visibility(
             .collect();
     }
     for assignment in &assignments {
-        let t = worst(
-            evaluate(template, timeout, assignment)?,
-            LAMBDA_DEFAULT_TIMEOUT,
-            i64::max,
-        );
+        let t = worst(evaluate(template, timeout, assignment)?, LAMBDA_DEFAULT_TIMEOUT, i64::max);
         let w = worst(evaluate(template, window, assignment)?, 0, i64::max);
-        let v = worst(
-            evaluate(template, visibility, assignment)?,
-            SQS_DEFAULT_VISIBILITY_TIMEOUT,
-            i64::min,
-        );
+        let v = worst(evaluate(template, visibility, assignment)?, SQS_DEFAULT_VISIBILITY_TIMEOUT, i64::min);
         if v < 6 * t + w {
             return Err(format!(
                 "with {assignment:?}: visibility timeout {v} s < 6 x function timeout {t} s + batching window \
@@ -805,19 +642,11 @@ fn check_visibility(
 
 /// The worst of the values an expression can take (a missing value is the AWS default).
 fn worst(values: Vec<Option<i64>>, default: i64, pick: fn(i64, i64) -> i64) -> i64 {
-    values
-        .into_iter()
-        .map(|v| v.unwrap_or(default))
-        .reduce(pick)
-        .unwrap_or(default)
+    values.into_iter().map(|v| v.unwrap_or(default)).reduce(pick).unwrap_or(default)
 }
 
 /// The values of a numeric expression under one parameter assignment (`None` = `AWS::NoValue`/absent).
-fn evaluate(
-    template: &Value,
-    expr: &Value,
-    assignment: &Assignment,
-) -> Result<Vec<Option<i64>>, String> {
+fn evaluate(template: &Value, expr: &Value, assignment: &Assignment) -> Result<Vec<Option<i64>>, String> {
     if expr.is_null() || is_no_value(expr) {
         return Ok(vec![None]);
     }
@@ -833,14 +662,9 @@ fn evaluate(
     }
     if expr.get("Ref").is_some() || expr.get("Fn::FindInMap").is_some() {
         let text = evaluate_key(template, expr, assignment)?;
-        return text
-            .parse()
-            .map(|n| vec![Some(n)])
-            .map_err(|_| format!("{expr} is {text:?}, not a number of seconds"));
+        return text.parse().map(|n| vec![Some(n)]).map_err(|_| format!("{expr} is {text:?}, not a number of seconds"));
     }
-    Err(format!(
-        "cannot evaluate {expr}: use a number, !Ref, !If or !FindInMap"
-    ))
+    Err(format!("cannot evaluate {expr}: use a number, !Ref, !If or !FindInMap"))
 }
 
 fn evaluate_key(template: &Value, expr: &Value, assignment: &Assignment) -> Result<String, String> {
@@ -848,10 +672,7 @@ fn evaluate_key(template: &Value, expr: &Value, assignment: &Assignment) -> Resu
         return Ok(s);
     }
     if let Some(name) = expr.get("Ref").and_then(Value::as_str) {
-        return assignment
-            .get(name)
-            .cloned()
-            .ok_or_else(|| format!("!Ref {name} is not a parameter"));
+        return assignment.get(name).cloned().ok_or_else(|| format!("!Ref {name} is not a parameter"));
     }
     if let Some(args) = expr.get("Fn::FindInMap").and_then(Value::as_array) {
         let [map, first, second] = args.as_slice() else {
@@ -890,42 +711,21 @@ pub fn bucket_protection(template: &Value) -> Vec<Violation> {
         let props = properties(bucket);
         let mut problem = |p: String| out.push(violation(BUCKET_PROTECTION, name, p));
 
-        let rules = props
-            .get("BucketEncryption")
-            .and_then(|e| e.get("ServerSideEncryptionConfiguration"))
-            .map(items)
-            .unwrap_or_default();
+        let rules = props.get("BucketEncryption").and_then(|e| e.get("ServerSideEncryptionConfiguration")).map(items).unwrap_or_default();
         if rules.is_empty() {
             problem("has no BucketEncryption.ServerSideEncryptionConfiguration".into());
         }
         for rule in rules {
-            let algorithms = rule
-                .get("ServerSideEncryptionByDefault")
-                .and_then(|d| d.get("SSEAlgorithm"))
-                .map(branches)
-                .unwrap_or_default();
-            if algorithms.is_empty()
-                || !algorithms
-                    .iter()
-                    .all(|a| a.as_str().is_some_and(|a| SSE_ALGORITHMS.contains(&a)))
-            {
+            let algorithms = rule.get("ServerSideEncryptionByDefault").and_then(|d| d.get("SSEAlgorithm")).map(branches).unwrap_or_default();
+            if algorithms.is_empty() || !algorithms.iter().all(|a| a.as_str().is_some_and(|a| SSE_ALGORITHMS.contains(&a))) {
                 problem(format!("an encryption rule's SSEAlgorithm is not one of {SSE_ALGORITHMS:?} on every branch"));
             }
         }
 
-        let block = props
-            .get("PublicAccessBlockConfiguration")
-            .unwrap_or(&Value::Null);
-        for setting in [
-            "BlockPublicAcls",
-            "BlockPublicPolicy",
-            "IgnorePublicAcls",
-            "RestrictPublicBuckets",
-        ] {
+        let block = props.get("PublicAccessBlockConfiguration").unwrap_or(&Value::Null);
+        for setting in ["BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"] {
             if !block.get(setting).is_some_and(is_true) {
-                problem(format!(
-                    "PublicAccessBlockConfiguration.{setting} is not true"
-                ));
+                problem(format!("PublicAccessBlockConfiguration.{setting} is not true"));
             }
         }
 
@@ -938,9 +738,7 @@ pub fn bucket_protection(template: &Value) -> Vec<Violation> {
         }
 
         let retained = bucket.get("DeletionPolicy").and_then(Value::as_str) == Some("Retain");
-        let expires = lifecycle_rules(props).into_iter().any(|rule| {
-            rule_is_enabled(rule) && EXPIRATIONS[..2].iter().any(|e| rule.get(e).is_some())
-        });
+        let expires = lifecycle_rules(props).into_iter().any(|rule| rule_is_enabled(rule) && EXPIRATIONS[..2].iter().any(|e| rule.get(e).is_some()));
         if !retained && !expires {
             problem(
                 "is deleted with the stack (no DeletionPolicy: Retain), so it holds scratch data, yet has no \
@@ -954,19 +752,10 @@ pub fn bucket_protection(template: &Value) -> Vec<Violation> {
 }
 
 /// Lifecycle rule properties that delete objects or versions.
-const EXPIRATIONS: &[&str] = &[
-    "ExpirationInDays",
-    "ExpirationDate",
-    "NoncurrentVersionExpiration",
-    "NoncurrentVersionExpirationInDays",
-];
+const EXPIRATIONS: &[&str] = &["ExpirationInDays", "ExpirationDate", "NoncurrentVersionExpiration", "NoncurrentVersionExpirationInDays"];
 
 fn lifecycle_rules(props: &Value) -> Vec<&Value> {
-    props
-        .get("LifecycleConfiguration")
-        .and_then(|l| l.get("Rules"))
-        .map(items)
-        .unwrap_or_default()
+    props.get("LifecycleConfiguration").and_then(|l| l.get("Rules")).map(items).unwrap_or_default()
 }
 
 fn rule_is_enabled(rule: &Value) -> bool {
@@ -997,11 +786,7 @@ fn retained_buckets_keep_everything_by_default(template: &Value) -> Vec<Violatio
             continue; // not created with the default parameters
         };
         for rule in lifecycle_rules(properties(bucket)) {
-            let deletes: Vec<&str> = EXPIRATIONS
-                .iter()
-                .copied()
-                .filter(|e| rule.get(*e).is_some())
-                .collect();
+            let deletes: Vec<&str> = EXPIRATIONS.iter().copied().filter(|e| rule.get(*e).is_some()).collect();
             if rule_is_enabled(rule) && !deletes.is_empty() {
                 out.push(violation(
                     BUCKET_PROTECTION,
@@ -1026,20 +811,12 @@ fn refers_to(expr: &Value, bucket: &str) -> bool {
 
 fn has_tls_only_policy(template: &Value, bucket: &str) -> bool {
     resources(template, "AWS::S3::BucketPolicy")
-        .filter(|(_, policy)| {
-            properties(policy)
-                .get("Bucket")
-                .is_some_and(|b| refers_to(b, bucket))
-        })
+        .filter(|(_, policy)| properties(policy).get("Bucket").is_some_and(|b| refers_to(b, bucket)))
         .flat_map(|(_, policy)| items(&properties(policy)["PolicyDocument"]["Statement"]))
         .any(|statement| {
             let denies = statement.get("Effect").and_then(Value::as_str) == Some("Deny");
-            let everyone = principals(statement.get("Principal").unwrap_or(&Value::Null))
-                .iter()
-                .any(|p| p == "*");
-            let all_actions = items(statement.get("Action").unwrap_or(&Value::Null))
-                .iter()
-                .any(|a| matches!(a.as_str(), Some("s3:*" | "*")));
+            let everyone = principals(statement.get("Principal").unwrap_or(&Value::Null)).iter().any(|p| p == "*");
+            let all_actions = items(statement.get("Action").unwrap_or(&Value::Null)).iter().any(|a| matches!(a.as_str(), Some("s3:*" | "*")));
             let insecure = statement
                 .get("Condition")
                 .and_then(|c| c.get("Bool"))
@@ -1095,20 +872,11 @@ fn bucket_resource_scope(resource: &Value, bucket: &str) -> Option<Scope> {
 pub fn create_only(template: &Value) -> Vec<Violation> {
     let mut out = Vec::new();
     for (role, definition) in resources(template, "AWS::IAM::Role") {
-        for (i, policy) in items(
-            properties(definition)
-                .get("Policies")
-                .unwrap_or(&Value::Null),
-        )
-        .into_iter()
-        .enumerate()
-        {
+        for (i, policy) in items(properties(definition).get("Policies").unwrap_or(&Value::Null)).into_iter().enumerate() {
             let statements = items(&policy["PolicyDocument"]["Statement"]);
             for (j, statement) in statements.into_iter().enumerate() {
                 let puts = statement.get("Effect").and_then(Value::as_str) == Some("Allow")
-                    && items(statement.get("Action").unwrap_or(&Value::Null))
-                        .iter()
-                        .any(|a| a.as_str() == Some("s3:PutObject"));
+                    && items(statement.get("Action").unwrap_or(&Value::Null)).iter().any(|a| a.as_str() == Some("s3:PutObject"));
                 if !puts {
                     continue;
                 }
@@ -1117,8 +885,7 @@ pub fn create_only(template: &Value) -> Vec<Violation> {
                     None => format!("{role}.Policies[{i}].Statement[{j}]"),
                 };
                 for resource in items(statement.get("Resource").unwrap_or(&Value::Null)) {
-                    let Some((bucket, objects)) = objects_of_template_bucket(template, resource)
-                    else {
+                    let Some((bucket, objects)) = objects_of_template_bucket(template, resource) else {
                         continue; // not a bucket of this template: its policy is not ours to set
                     };
                     if !denies_unconditional_puts(template, bucket, &objects) {
@@ -1141,54 +908,34 @@ pub fn create_only(template: &Value) -> Vec<Violation> {
 
 /// `${Bucket.Arn}/...` or `arn:${AWS::Partition}:s3:::${Bucket}/...` naming a bucket of this template:
 /// (the bucket, the object ARN pattern as written).
-fn objects_of_template_bucket<'a>(
-    template: &'a Value,
-    resource: &Value,
-) -> Option<(&'a str, String)> {
+fn objects_of_template_bucket<'a>(template: &'a Value, resource: &Value) -> Option<(&'a str, String)> {
     let text = match resource.get("Fn::Sub")? {
         Value::String(s) => s.as_str(),
         Value::Array(args) => args.first()?.as_str()?,
         _ => return None,
     };
-    let (name, _) = resources(template, "AWS::S3::Bucket").find(|(name, _)| {
-        text.starts_with(&format!("${{{name}.Arn}}/"))
-            || text.starts_with(&format!("arn:${{AWS::Partition}}:s3:::${{{name}}}/"))
-    })?;
+    let (name, _) = resources(template, "AWS::S3::Bucket")
+        .find(|(name, _)| text.starts_with(&format!("${{{name}.Arn}}/")) || text.starts_with(&format!("arn:${{AWS::Partition}}:s3:::${{{name}}}/")))?;
     Some((name, text.to_owned()))
 }
 
 fn denies_unconditional_puts(template: &Value, bucket: &str, objects: &str) -> bool {
-    let whole_bucket = [
-        format!("${{{bucket}.Arn}}/*"),
-        format!("arn:${{AWS::Partition}}:s3:::${{{bucket}}}/*"),
-    ];
+    let whole_bucket = [format!("${{{bucket}.Arn}}/*"), format!("arn:${{AWS::Partition}}:s3:::${{{bucket}}}/*")];
     let holds = |v: Option<&Value>| v.is_some_and(is_true);
     resources(template, "AWS::S3::BucketPolicy")
-        .filter(|(_, policy)| {
-            properties(policy)
-                .get("Bucket")
-                .is_some_and(|b| refers_to(b, bucket))
-        })
+        .filter(|(_, policy)| properties(policy).get("Bucket").is_some_and(|b| refers_to(b, bucket)))
         // A statement inside an Fn::If is absent under some parameters: only unconditional ones count.
         .flat_map(|(_, policy)| {
             properties(policy)["PolicyDocument"]["Statement"]
                 .as_array()
-                .map(|list| {
-                    list.iter()
-                        .filter(|s| s.get("Fn::If").is_none())
-                        .collect::<Vec<_>>()
-                })
+                .map(|list| list.iter().filter(|s| s.get("Fn::If").is_none()).collect::<Vec<_>>())
                 .unwrap_or_default()
         })
         .any(|statement| {
             let denies = statement.get("Effect").and_then(Value::as_str) == Some("Deny");
-            let everyone = principals(statement.get("Principal").unwrap_or(&Value::Null))
-                .iter()
-                .any(|p| p == "*");
+            let everyone = principals(statement.get("Principal").unwrap_or(&Value::Null)).iter().any(|p| p == "*");
             // Exactly s3:PutObject: a broader deny under this condition would also refuse every read.
-            let put = items(statement.get("Action").unwrap_or(&Value::Null))
-                .iter()
-                .any(|a| a.as_str() == Some("s3:PutObject"));
+            let put = items(statement.get("Action").unwrap_or(&Value::Null)).iter().any(|a| a.as_str() == Some("s3:PutObject"));
             let covers = items(statement.get("Resource").unwrap_or(&Value::Null))
                 .iter()
                 .filter_map(|r| match r.get("Fn::Sub")? {
@@ -1201,11 +948,9 @@ fn denies_unconditional_puts(template: &Value, bucket: &str, objects: &str) -> b
             let unconditional_request = condition.is_some_and(|c| {
                 let null = c.get("Null").and_then(Value::as_object);
                 let bool_ = c.get("Bool").and_then(Value::as_object);
-                let null_ok =
-                    null.is_some_and(|n| n.len() == 1 && holds(n.get("s3:if-none-match")));
+                let null_ok = null.is_some_and(|n| n.len() == 1 && holds(n.get("s3:if-none-match")));
                 // Any other key would narrow the deny (to some principals, times, ...).
-                let bool_ok = bool_
-                    .is_none_or(|b| b.len() == 1 && holds(b.get("s3:ObjectCreationOperation")));
+                let bool_ok = bool_.is_none_or(|b| b.len() == 1 && holds(b.get("s3:ObjectCreationOperation")));
                 let only_these = c.keys().all(|k| k == "Null" || k == "Bool");
                 null_ok && bool_ok && only_these
             });
@@ -1229,9 +974,7 @@ pub fn function_shape(template: &Value) -> Vec<Violation> {
         if get("Handler").and_then(Value::as_str) != Some("bootstrap") {
             problem("Handler is not bootstrap".into());
         }
-        let arm64 = get("Architectures")
-            .and_then(Value::as_array)
-            .is_some_and(|a| a.len() == 1 && a[0].as_str() == Some("arm64"));
+        let arm64 = get("Architectures").and_then(Value::as_array).is_some_and(|a| a.len() == 1 && a[0].as_str() == Some("arm64"));
         if !arm64 {
             problem("Architectures is not [arm64]".into());
         }
@@ -1239,16 +982,11 @@ pub fn function_shape(template: &Value) -> Vec<Violation> {
         if metadata.get("BuildMethod").and_then(Value::as_str) != Some("rust-cargolambda") {
             problem("Metadata.BuildMethod is not rust-cargolambda".into());
         }
-        let binary = metadata
-            .get("BuildProperties")
-            .and_then(|p| p.get("Binary"))
-            .and_then(Value::as_str);
+        let binary = metadata.get("BuildProperties").and_then(|p| p.get("Binary")).and_then(Value::as_str);
         if binary.is_none_or(str::is_empty) {
             problem("Metadata.BuildProperties.Binary does not name the binary (the workspace has several)".into());
         }
-        let log_format = get("LoggingConfig")
-            .and_then(|l| l.get("LogFormat"))
-            .and_then(Value::as_str);
+        let log_format = get("LoggingConfig").and_then(|l| l.get("LogFormat")).and_then(Value::as_str);
         if log_format != Some("JSON") {
             problem("LoggingConfig.LogFormat is not JSON".into());
         }

@@ -22,12 +22,12 @@ use bytes::Bytes;
 
 use super::connection::{parse_secret_value, BlobAuth, BlobAuthSource, BlobSettings};
 use super::shared_key::{encode_blob_path, RequestToSign};
+use super::SetupError;
 use crate::destination::{DeliveryError, ObjectStore, PutOutcome};
 use crate::key::{KeyPrefix, ObjectKey};
 use crate::redact::{url_for_message, Redactor};
 use crate::secret::{fetch_secret_with, SecretError};
 use crate::transport::redirect_not_followed;
-use super::SetupError;
 
 /// The Blob service REST version every request is made with.
 pub const BLOB_API_VERSION: &str = "2025-11-05";
@@ -61,21 +61,12 @@ impl AzureBlobStore {
             with_sas.set_query(Some(sas.query()));
             redactor.add_url(&with_sas, None);
         }
-        AzureBlobStore {
-            http,
-            endpoint,
-            account,
-            auth,
-            container,
-            redactor,
-        }
+        AzureBlobStore { http, endpoint, account, auth, container, redactor }
     }
 
     /// The endpoint for messages: no user info, no query.
     fn endpoint_for_message(&self) -> String {
-        url_for_message(&self.endpoint)
-            .trim_end_matches('/')
-            .to_owned()
+        url_for_message(&self.endpoint).trim_end_matches('/').to_owned()
     }
 
     /// Builds the store from its settings, reading the credential from AWS Secrets Manager when the
@@ -140,12 +131,7 @@ impl ObjectStore for AzureBlobStore {
         }
         let mut redactor = self.redactor.clone();
         if let BlobAuth::SharedKey(cred) = &self.auth {
-            let signed = RequestToSign {
-                method: "PUT",
-                path: url.path(),
-                query: &[],
-                headers: &headers,
-            };
+            let signed = RequestToSign { method: "PUT", path: url.path(), query: &[], headers: &headers };
             let authorization = cred.authorization(&signed);
             redactor.add_secret(&authorization);
             request = request.header("authorization", authorization);
@@ -160,15 +146,9 @@ impl ObjectStore for AzureBlobStore {
             return Ok(PutOutcome::Created);
         }
         let retry_after = super::retry_after(response.headers());
-        let header_code = response
-            .headers()
-            .get("x-ms-error-code")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+        let header_code = response.headers().get("x-ms-error-code").and_then(|v| v.to_str().ok()).map(str::to_owned);
         let answer = response.bytes().await.unwrap_or_default();
-        let error = StorageError::parse(header_code, &answer, &|text| {
-            redactor.quote(text, &body, 200)
-        });
+        let error = StorageError::parse(header_code, &answer, &|text| redactor.quote(text, &body, 200));
         classify(status, &error, &ctx).map_err(|e| e.with_retry_after(retry_after))
     }
 }
@@ -194,21 +174,11 @@ pub struct StorageError {
 impl StorageError {
     /// The error of an answer `body`; the code and message as `quote` renders them (the
     /// authentication detail is only looked at, never shown).
-    pub fn parse(
-        header_code: Option<String>,
-        body: &[u8],
-        quote: &dyn Fn(&str) -> String,
-    ) -> StorageError {
+    pub fn parse(header_code: Option<String>, body: &[u8], quote: &dyn Fn(&str) -> String) -> StorageError {
         let text = String::from_utf8_lossy(body);
         StorageError {
-            code: header_code
-                .filter(|c| !c.is_empty())
-                .or_else(|| xml_element(&text, "Code"))
-                .map(|c| quote(&c))
-                .unwrap_or_default(),
-            message: xml_element(&text, "Message")
-                .map(|m| quote(super::first_line(&m)))
-                .unwrap_or_default(),
+            code: header_code.filter(|c| !c.is_empty()).or_else(|| xml_element(&text, "Code")).map(|c| quote(&c)).unwrap_or_default(),
+            message: xml_element(&text, "Message").map(|m| quote(super::first_line(&m))).unwrap_or_default(),
             auth_detail: xml_element(&text, "AuthenticationErrorDetail").unwrap_or_default(),
         }
     }
@@ -262,7 +232,10 @@ fn auth_failure(what: &str, said: &str, error: &StorageError, ctx: &BlobContext<
     let hint = if detail.contains("date header") || detail.contains("too old") || detail.contains("in the future") {
         "the request's time was refused: is this machine's clock right? (Azure refuses requests more than 15 minutes off)".to_owned()
     } else if ctx.sas {
-        format!("is the SAS token valid, unexpired (se=), signed for account {} and granting create and write (sp=cw) on container {}? is the clock right?", ctx.account, ctx.container)
+        format!(
+            "is the SAS token valid, unexpired (se=), signed for account {} and granting create and write (sp=cw) on container {}? is the clock right?",
+            ctx.account, ctx.container
+        )
     } else {
         format!("is the account key right for account {}? (a wrong key, or a key of another account, gives this) is the clock right?", ctx.account)
     };
@@ -322,12 +295,29 @@ mod tests {
             "https://contoso.blob.core.windows.net/audit-logs/5/jobs/x.json: Put Blob failed: HTTP 403 AuthenticationFailed (The server said so.): is the account key right for account contoso? (a wrong key, or a key of another account, gives this) is the clock right?"
         );
         let e = classify(403, &err("AuthenticationFailed"), &ctx(true)).unwrap_err();
-        assert!(e.message.contains("is the SAS token valid, unexpired (se=), signed for account contoso and granting create and write (sp=cw) on container audit-logs?"), "{}", e.message);
-        let skew = StorageError { code: "AuthenticationFailed".into(), message: String::new(), auth_detail: "Request date header too old: 'Fri, 01 Jan 2021 00:00:00 GMT'".into() };
+        assert!(
+            e.message
+                .contains("is the SAS token valid, unexpired (se=), signed for account contoso and granting create and write (sp=cw) on container audit-logs?"),
+            "{}",
+            e.message
+        );
+        let skew = StorageError {
+            code: "AuthenticationFailed".into(),
+            message: String::new(),
+            auth_detail: "Request date header too old: 'Fri, 01 Jan 2021 00:00:00 GMT'".into(),
+        };
         assert!(classify(403, &skew, &ctx(false)).unwrap_err().message.contains("is this machine's clock right?"));
         // Azurite's answer to a bad signature
-        let azurite = StorageError { code: "AuthorizationFailure".into(), message: "Server failed to authenticate the request. Make sure the value of the Authorization header is formed correctly including the signature.".into(), auth_detail: String::new() };
-        assert!(classify(403, &azurite, &ctx(false)).unwrap_err().message.ends_with("is the account key right for account contoso? (a wrong key, or a key of another account, gives this) is the clock right?"));
+        let azurite = StorageError {
+            code: "AuthorizationFailure".into(),
+            message: "Server failed to authenticate the request. Make sure the value of the Authorization header is formed correctly including the signature."
+                .into(),
+            auth_detail: String::new(),
+        };
+        assert!(classify(403, &azurite, &ctx(false))
+            .unwrap_err()
+            .message
+            .ends_with("is the account key right for account contoso? (a wrong key, or a key of another account, gives this) is the clock right?"));
         let e = classify(404, &err("ContainerNotFound"), &ctx(false)).unwrap_err();
         assert_eq!(
             e.message,
@@ -342,20 +332,14 @@ RequestId:5f1c
 Time:2026-11-25T21:00:00.0000000Z</Message><AuthenticationErrorDetail>The MAC signature found in the HTTP request 'x' is not the same as any computed signature.</AuthenticationErrorDetail></Error>"#;
         let e = StorageError::parse(None, body, &as_is);
         assert_eq!(e.code, "AuthenticationFailed");
-        assert_eq!(e.message, "Server failed to authenticate the request. Make sure the value of the Authorization header is formed correctly including the signature.");
+        assert_eq!(
+            e.message,
+            "Server failed to authenticate the request. Make sure the value of the Authorization header is formed correctly including the signature."
+        );
         assert!(e.auth_detail.starts_with("The MAC signature"));
-        assert_eq!(
-            StorageError::parse(Some("ServerBusy".into()), b"", &as_is).code,
-            "ServerBusy"
-        );
-        assert_eq!(
-            StorageError::parse(None, b"not xml &amp;", &as_is),
-            StorageError::default()
-        );
-        assert_eq!(
-            xml_element("<Message>a &amp; b &lt;c&gt;</Message>", "Message").as_deref(),
-            Some("a & b <c>")
-        );
+        assert_eq!(StorageError::parse(Some("ServerBusy".into()), b"", &as_is).code, "ServerBusy");
+        assert_eq!(StorageError::parse(None, b"not xml &amp;", &as_is), StorageError::default());
+        assert_eq!(xml_element("<Message>a &amp; b &lt;c&gt;</Message>", "Message").as_deref(), Some("a & b <c>"));
     }
 
     #[test]
@@ -372,13 +356,22 @@ Time:2026-11-25T21:00:00.0000000Z</Message><AuthenticationErrorDetail>The MAC si
             "audit".into(),
         );
         let meta_key = ObjectKey::for_event(
-            &crate::event::EventMeta::Job(crate::event::JobMeta { id: "j 1".into(), recipe_id: "7".into(), status: "ok".into(), user_id: "5".into(), time: crate::timestamp::UtcTime::from_epoch_seconds(0) }),
+            &crate::event::EventMeta::Job(crate::event::JobMeta {
+                id: "j 1".into(),
+                recipe_id: "7".into(),
+                status: "ok".into(),
+                user_id: "5".into(),
+                time: crate::timestamp::UtcTime::from_epoch_seconds(0),
+            }),
             crate::key::KeyLayout::Standard,
             &KeyPrefix::default(),
             b"",
         );
         assert_eq!(meta_key.as_str(), "5/jobs/7/19700101/j%201/5-7-j%201-19700101000000-ok.json");
-        assert_eq!(dev.blob_url(&meta_key).as_str(), "http://127.0.0.1:10000/devstoreaccount1/audit/5/jobs/7/19700101/j%25201/5-7-j%25201-19700101000000-ok.json");
+        assert_eq!(
+            dev.blob_url(&meta_key).as_str(),
+            "http://127.0.0.1:10000/devstoreaccount1/audit/5/jobs/7/19700101/j%25201/5-7-j%25201-19700101000000-ok.json"
+        );
         assert_eq!(dev.describe(), "http://127.0.0.1:10000/devstoreaccount1/audit");
 
         let sas = AzureBlobStore::new(
@@ -388,7 +381,10 @@ Time:2026-11-25T21:00:00.0000000Z</Message><AuthenticationErrorDetail>The MAC si
             BlobAuth::Sas(SasToken::parse("?sv=2025-11-05&sp=cw&sig=SECRETSIG").unwrap()),
             "audit".into(),
         );
-        assert_eq!(sas.blob_url(&meta_key).as_str(), "https://contoso.blob.core.windows.net/audit/5/jobs/7/19700101/j%25201/5-7-j%25201-19700101000000-ok.json?sv=2025-11-05&sp=cw&sig=SECRETSIG");
+        assert_eq!(
+            sas.blob_url(&meta_key).as_str(),
+            "https://contoso.blob.core.windows.net/audit/5/jobs/7/19700101/j%25201/5-7-j%25201-19700101000000-ok.json?sv=2025-11-05&sp=cw&sig=SECRETSIG"
+        );
         assert_eq!(sas.context(&meta_key).account, "contoso");
         assert!(!sas.context(&meta_key).location.contains("SECRETSIG"));
         assert!(!sas.describe().contains("SECRETSIG"));

@@ -83,7 +83,10 @@ pub enum BlobAuth {
 pub enum BlobAuthSource {
     Ready(BlobAuth),
     /// A secret ARN (from `var`) holding an account key or a SAS token.
-    SecretArn { var: &'static str, arn: String },
+    SecretArn {
+        var: &'static str,
+        arn: String,
+    },
 }
 
 /// The storage account and container to write to.
@@ -137,18 +140,13 @@ fn from_variables(env: &(impl Env + ?Sized)) -> Result<(Option<String>, reqwest:
     if !valid_account_name(&account) {
         return Err(ConfigError::Invalid { var: ACCOUNT, value: account, expected: "a storage account name: 3-24 lowercase letters and digits".into() });
     }
-    let endpoint_text = env
-        .optional(ENDPOINT)
-        .unwrap_or_else(|| format!("https://{account}.blob.core.windows.net"));
+    let endpoint_text = env.optional(ENDPOINT).unwrap_or_else(|| format!("https://{account}.blob.core.windows.net"));
     let endpoint = parse_endpoint(&endpoint_text).map_err(|why| ConfigError::Invalid {
         var: ENDPOINT,
         value: crate::redact::url_text_for_message(&endpoint_text),
         expected: why,
     })?;
-    let given: Vec<&'static str> = [KEY, SAS, KEY_SECRET_ARN]
-        .into_iter()
-        .filter(|v| env.optional(v).is_some())
-        .collect();
+    let given: Vec<&'static str> = [KEY, SAS, KEY_SECRET_ARN].into_iter().filter(|v| env.optional(v).is_some()).collect();
     let auth = match given.as_slice() {
         [] => {
             return Err(ConfigError::Missing { var: KEY_SECRET_ARN, hint: "set it to the ARN of a Secrets Manager secret holding the account key or a SAS token (or, for local runs, AUDITSTREAM_AZURE_BLOB_KEY or AUDITSTREAM_AZURE_BLOB_SAS)" })
@@ -188,7 +186,8 @@ pub fn parse_secret_value(account: Option<&str>, text: &str) -> Result<BlobAuth,
     if text.starts_with('?') || text.contains('&') || text.contains("sig=") && !is_base64(text) {
         return SasToken::parse(text).map(BlobAuth::Sas);
     }
-    let key = AccountKey::from_base64(text).map_err(|e| format!("the secret is neither a SAS token (a query string with `&` and `sig=`) nor an account key: {e}"))?;
+    let key =
+        AccountKey::from_base64(text).map_err(|e| format!("the secret is neither a SAS token (a query string with `&` and `sig=`) nor an account key: {e}"))?;
     let account = account.ok_or("the secret holds an account key, which needs the account name (AUDITSTREAM_AZURE_BLOB_ACCOUNT)")?;
     Ok(BlobAuth::SharedKey(SharedKeyCredential::new(account, key)))
 }
@@ -209,7 +208,9 @@ pub struct ConnectionString {
 pub fn parse_connection_string(text: &str) -> Result<ConnectionString, String> {
     let mut fields: Vec<(String, String)> = Vec::new();
     for part in text.split(';').map(str::trim).filter(|p| !p.is_empty()) {
-        let (name, value) = part.split_once('=').ok_or_else(|| format!("every part of a connection string is Name=Value; a part without `=` was found (after {} well-formed parts)", fields.len()))?;
+        let (name, value) = part.split_once('=').ok_or_else(|| {
+            format!("every part of a connection string is Name=Value; a part without `=` was found (after {} well-formed parts)", fields.len())
+        })?;
         fields.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
     }
     let get = |name: &str| fields.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
@@ -341,7 +342,10 @@ mod tests {
             ("AccountName=contoso;secretsecret", "every part of a connection string is Name=Value"),
             ("UseDevelopmentStorage=false", "UseDevelopmentStorage must be `true`"),
             ("BlobEndpoint=http://example.com/;AccountName=contoso;AccountKey=x", "BlobEndpoint: an https:// URL"),
-            ("BlobEndpoint=https://contoso.blob.core.windows.net;SharedAccessSignature=sv=1&se=2", "SharedAccessSignature: a SAS token is a query string with a `sig=`"),
+            (
+                "BlobEndpoint=https://contoso.blob.core.windows.net;SharedAccessSignature=sv=1&se=2",
+                "SharedAccessSignature: a SAS token is a query string with a `sig=`",
+            ),
         ];
         for (text, want) in cases {
             let err = parse_connection_string(text).unwrap_err();
@@ -380,7 +384,11 @@ mod tests {
         assert_eq!(s.endpoint.as_str(), "http://127.0.0.1:10000/devstoreaccount1");
         assert_eq!(s.needs_secret(), Some(("AUDITSTREAM_AZURE_BLOB_KEY_SECRET_ARN", arn)));
 
-        let s = BlobSettings::from_env(env(&[("AUDITSTREAM_AZURE_BLOB_CONTAINER", "audit-logs"), ("AZURE_STORAGE_CONNECTION_STRING", "UseDevelopmentStorage=true")])).unwrap();
+        let s = BlobSettings::from_env(env(&[
+            ("AUDITSTREAM_AZURE_BLOB_CONTAINER", "audit-logs"),
+            ("AZURE_STORAGE_CONNECTION_STRING", "UseDevelopmentStorage=true"),
+        ]))
+        .unwrap();
         assert_eq!(s.endpoint.as_str(), "http://127.0.0.1:10000/devstoreaccount1");
     }
 
@@ -390,16 +398,34 @@ mod tests {
         let a = ("AUDITSTREAM_AZURE_BLOB_ACCOUNT", "contoso");
         let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
             (vec![a], "AUDITSTREAM_AZURE_BLOB_CONTAINER is not set"),
-            (vec![("AUDITSTREAM_AZURE_BLOB_CONTAINER", "Audit_Logs"), a], "AUDITSTREAM_AZURE_BLOB_CONTAINER=\"Audit_Logs\" is not valid: expected a container name"),
+            (
+                vec![("AUDITSTREAM_AZURE_BLOB_CONTAINER", "Audit_Logs"), a],
+                "AUDITSTREAM_AZURE_BLOB_CONTAINER=\"Audit_Logs\" is not valid: expected a container name",
+            ),
             (vec![c], "AUDITSTREAM_AZURE_BLOB_ACCOUNT is not set: set it to the storage account name, or set AZURE_STORAGE_CONNECTION_STRING instead"),
             (vec![c, a], "AUDITSTREAM_AZURE_BLOB_KEY_SECRET_ARN is not set"),
             (vec![c, a, ("AUDITSTREAM_AZURE_BLOB_KEY", "hunter2-not-base64!")], "AUDITSTREAM_AZURE_BLOB_KEY is not valid: an account key is base64"),
             (vec![c, a, ("AUDITSTREAM_AZURE_BLOB_SAS", "hunter2")], "AUDITSTREAM_AZURE_BLOB_SAS is not valid: a SAS token is a query string"),
-            (vec![c, a, ("AUDITSTREAM_AZURE_BLOB_KEY", KEY_B64), ("AUDITSTREAM_AZURE_BLOB_SAS", "sv=1&sig=2")], "AUDITSTREAM_AZURE_BLOB_SAS=\"(set)\" is not valid: expected only one of"),
-            (vec![c, a, ("AUDITSTREAM_AZURE_BLOB_KEY_SECRET_ARN", "azure-key")], "AUDITSTREAM_AZURE_BLOB_KEY_SECRET_ARN=\"azure-key\" is not valid: expected a Secrets Manager secret ARN"),
-            (vec![c, a, ("AUDITSTREAM_AZURE_BLOB_KEY", KEY_B64), ("AUDITSTREAM_AZURE_BLOB_ENDPOINT", "http://storage.example.com")], "AUDITSTREAM_AZURE_BLOB_ENDPOINT=\"http://storage.example.com\" is not valid: expected an https:// URL"),
-            (vec![c, ("AZURE_STORAGE_CONNECTION_STRING", "UseDevelopmentStorage=true"), a], "AUDITSTREAM_AZURE_BLOB_ACCOUNT=\"(set)\" is not valid: expected unset when AZURE_STORAGE_CONNECTION_STRING is set"),
-            (vec![c, ("AZURE_STORAGE_CONNECTION_STRING", "AccountName=x;AccountKey=hunter2")], "AZURE_STORAGE_CONNECTION_STRING is not valid: AccountKey: an account key is base64"),
+            (
+                vec![c, a, ("AUDITSTREAM_AZURE_BLOB_KEY", KEY_B64), ("AUDITSTREAM_AZURE_BLOB_SAS", "sv=1&sig=2")],
+                "AUDITSTREAM_AZURE_BLOB_SAS=\"(set)\" is not valid: expected only one of",
+            ),
+            (
+                vec![c, a, ("AUDITSTREAM_AZURE_BLOB_KEY_SECRET_ARN", "azure-key")],
+                "AUDITSTREAM_AZURE_BLOB_KEY_SECRET_ARN=\"azure-key\" is not valid: expected a Secrets Manager secret ARN",
+            ),
+            (
+                vec![c, a, ("AUDITSTREAM_AZURE_BLOB_KEY", KEY_B64), ("AUDITSTREAM_AZURE_BLOB_ENDPOINT", "http://storage.example.com")],
+                "AUDITSTREAM_AZURE_BLOB_ENDPOINT=\"http://storage.example.com\" is not valid: expected an https:// URL",
+            ),
+            (
+                vec![c, ("AZURE_STORAGE_CONNECTION_STRING", "UseDevelopmentStorage=true"), a],
+                "AUDITSTREAM_AZURE_BLOB_ACCOUNT=\"(set)\" is not valid: expected unset when AZURE_STORAGE_CONNECTION_STRING is set",
+            ),
+            (
+                vec![c, ("AZURE_STORAGE_CONNECTION_STRING", "AccountName=x;AccountKey=hunter2")],
+                "AZURE_STORAGE_CONNECTION_STRING is not valid: AccountKey: an account key is base64",
+            ),
         ];
         for (pairs, want) in cases {
             let err = BlobSettings::from_env(env(&pairs)).unwrap_err().to_string();

@@ -61,7 +61,11 @@ impl EntraSettings {
     pub fn from_env(env: &(impl Env + ?Sized)) -> Result<Self, ConfigError> {
         let tenant_id = env.required("AZURE_TENANT_ID", "set it to the directory (tenant) id of the app registration that sends logs")?;
         if !tenant_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.') {
-            return Err(ConfigError::Invalid { var: "AZURE_TENANT_ID", value: tenant_id, expected: "a tenant id (a GUID) or domain (contoso.onmicrosoft.com)".into() });
+            return Err(ConfigError::Invalid {
+                var: "AZURE_TENANT_ID",
+                value: tenant_id,
+                expected: "a tenant id (a GUID) or domain (contoso.onmicrosoft.com)".into(),
+            });
         }
         let client_id = env.required("AZURE_CLIENT_ID", "set it to the application (client) id of the app registration that sends logs")?;
         if !client_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
@@ -69,30 +73,37 @@ impl EntraSettings {
         }
         let secret = match (env.optional("AZURE_CLIENT_SECRET"), env.optional("AUDITSTREAM_AZURE_CLIENT_SECRET_ARN")) {
             (Some(value), None) => ClientSecretSource::Value(Secret::new(value)),
-            (None, Some(arn)) if arn.starts_with("arn:") && arn.contains(":secretsmanager:") => ClientSecretSource::SecretArn { var: "AUDITSTREAM_AZURE_CLIENT_SECRET_ARN", arn },
+            (None, Some(arn)) if arn.starts_with("arn:") && arn.contains(":secretsmanager:") => {
+                ClientSecretSource::SecretArn { var: "AUDITSTREAM_AZURE_CLIENT_SECRET_ARN", arn }
+            }
             (None, Some(arn)) => {
-                return Err(ConfigError::Invalid { var: "AUDITSTREAM_AZURE_CLIENT_SECRET_ARN", value: arn, expected: "a Secrets Manager secret ARN (arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME)".into() })
+                return Err(ConfigError::Invalid {
+                    var: "AUDITSTREAM_AZURE_CLIENT_SECRET_ARN",
+                    value: arn,
+                    expected: "a Secrets Manager secret ARN (arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME)".into(),
+                })
             }
             (Some(_), Some(_)) => {
-                return Err(ConfigError::Invalid { var: "AUDITSTREAM_AZURE_CLIENT_SECRET_ARN", value: "(set)".into(), expected: "unset when AZURE_CLIENT_SECRET is set: give the client secret one way only".into() })
+                return Err(ConfigError::Invalid {
+                    var: "AUDITSTREAM_AZURE_CLIENT_SECRET_ARN",
+                    value: "(set)".into(),
+                    expected: "unset when AZURE_CLIENT_SECRET is set: give the client secret one way only".into(),
+                })
             }
-            (None, None) => return Err(ConfigError::Missing { var: "AUDITSTREAM_AZURE_CLIENT_SECRET_ARN", hint: "set it to the ARN of a Secrets Manager secret holding the app's client secret (or, for local runs, set AZURE_CLIENT_SECRET)" }),
+            (None, None) => {
+                return Err(ConfigError::Missing {
+                    var: "AUDITSTREAM_AZURE_CLIENT_SECRET_ARN",
+                    hint: "set it to the ARN of a Secrets Manager secret holding the app's client secret (or, for local runs, set AZURE_CLIENT_SECRET)",
+                })
+            }
         };
-        let authority_text = env
-            .optional("AZURE_AUTHORITY_HOST")
-            .unwrap_or_else(|| DEFAULT_AUTHORITY.to_owned());
-        let authority =
-            parse_authority(&authority_text).map_err(|expected| ConfigError::Invalid {
-                var: "AZURE_AUTHORITY_HOST",
-                value: url_text_for_message(&authority_text),
-                expected,
-            })?;
-        Ok(EntraSettings {
-            authority,
-            tenant_id,
-            client_id,
-            secret,
-        })
+        let authority_text = env.optional("AZURE_AUTHORITY_HOST").unwrap_or_else(|| DEFAULT_AUTHORITY.to_owned());
+        let authority = parse_authority(&authority_text).map_err(|expected| ConfigError::Invalid {
+            var: "AZURE_AUTHORITY_HOST",
+            value: url_text_for_message(&authority_text),
+            expected,
+        })?;
+        Ok(EntraSettings { authority, tenant_id, client_id, secret })
     }
 
     /// `{authority}/{tenant}/oauth2/v2.0/token`.
@@ -148,23 +159,9 @@ pub struct EntraTokenSource {
 }
 
 impl EntraTokenSource {
-    pub fn new(
-        http: reqwest::Client,
-        token_url: reqwest::Url,
-        client_id: String,
-        secret: Secret,
-        scope: impl Into<String>,
-    ) -> Self {
+    pub fn new(http: reqwest::Client, token_url: reqwest::Url, client_id: String, secret: Secret, scope: impl Into<String>) -> Self {
         let redactor = Redactor::new().with_secret(secret.expose());
-        EntraTokenSource {
-            http,
-            token_url,
-            client_id,
-            secret,
-            redactor,
-            scope: scope.into(),
-            cache: tokio::sync::Mutex::new(None),
-        }
+        EntraTokenSource { http, token_url, client_id, secret, redactor, scope: scope.into(), cache: tokio::sync::Mutex::new(None) }
     }
 
     /// What must never be quoted from an answer of this source's, or of a service its tokens are
@@ -233,11 +230,7 @@ impl EntraTokenSource {
                 Ok(Cached { token: AccessToken(token.into()), refresh_at: started + life - margin })
             }
             Err(problem) => {
-                let message = format!(
-                    "Entra ID token request to {} for client {} failed: {problem}",
-                    url_for_message(&self.token_url),
-                    self.client_id
-                );
+                let message = format!("Entra ID token request to {} for client {} failed: {problem}", url_for_message(&self.token_url), self.client_id);
                 let transient = status == 408 || status == 429 || status >= 500 || status == 200;
                 Err(if transient { DeliveryError::transient(message).with_retry_after(retry_after) } else { DeliveryError::permanent(message) })
             }
@@ -257,16 +250,9 @@ struct TokenAnswer {
 
 /// Reads a token endpoint's answer: the token and its lifetime in seconds, or what went wrong
 /// (with a hint for the common `AADSTS` codes; the server's words passed through `quote`). Pure.
-pub fn parse_token_response(
-    status: u16,
-    body: &[u8],
-    quote: &dyn Fn(&str) -> String,
-) -> Result<(String, u64), String> {
+pub fn parse_token_response(status: u16, body: &[u8], quote: &dyn Fn(&str) -> String) -> Result<(String, u64), String> {
     if (300..=399).contains(&status) {
-        return Err(format!(
-            "HTTP {status}: {}",
-            redirect_not_followed("AZURE_AUTHORITY_HOST")
-        ));
+        return Err(format!("HTTP {status}: {}", redirect_not_followed("AZURE_AUTHORITY_HOST")));
     }
     let answer: Option<TokenAnswer> = serde_json::from_slice(body).ok();
     if status == 200 {
@@ -287,11 +273,7 @@ pub fn parse_token_response(
         return Err(format!("HTTP {status} (no OAuth error in the answer)"));
     };
     let error = quote(answer.error.as_deref().unwrap_or_default());
-    let description = answer
-        .error_description
-        .as_deref()
-        .map(|d| quote(super::first_line(d)))
-        .unwrap_or_default();
+    let description = answer.error_description.as_deref().map(|d| quote(super::first_line(d))).unwrap_or_default();
     let codes = answer.error_codes.unwrap_or_default();
     let hint = codes.iter().find_map(|code| match code {
         7000215 => Some("the client secret is wrong: check AZURE_CLIENT_SECRET or the secret in Secrets Manager (use the secret's Value, not its ID)"),
@@ -311,11 +293,7 @@ pub fn parse_token_response(
 /// percent-encoded.
 pub fn form_urlencoded(fields: &[(&str, &str)]) -> String {
     let encode = crate::redact::percent_encoded;
-    fields
-        .iter()
-        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
-        .collect::<Vec<_>>()
-        .join("&")
+    fields.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect::<Vec<_>>().join("&")
 }
 
 #[cfg(test)]
@@ -336,15 +314,11 @@ mod tests {
 
     #[test]
     fn token_answers_are_read() {
+        assert_eq!(parse_token_response(200, br#"{"token_type":"Bearer","expires_in":3599,"access_token":"eyJ0"}"#, &as_is), Ok(("eyJ0".into(), 3599)));
         assert_eq!(
-            parse_token_response(
-                200,
-                br#"{"token_type":"Bearer","expires_in":3599,"access_token":"eyJ0"}"#,
-                &as_is
-            ),
+            parse_token_response(200, br#"{"token_type":"Bearer","expires_in":"3599","ext_expires_in":"3599","access_token":"eyJ0"}"#, &as_is),
             Ok(("eyJ0".into(), 3599))
         );
-        assert_eq!(parse_token_response(200, br#"{"token_type":"Bearer","expires_in":"3599","ext_expires_in":"3599","access_token":"eyJ0"}"#, &as_is), Ok(("eyJ0".into(), 3599)));
         let cases: [(u16, &[u8], &str); 5] = [
             (
                 401,
@@ -361,25 +335,34 @@ mod tests {
             (200, br#"{"token_type":"Bearer","expires_in":3599}"#, "HTTP 200 but no access_token in the answer"),
         ];
         for (status, body, want) in cases {
-            assert_eq!(
-                parse_token_response(status, body, &as_is).unwrap_err(),
-                want
-            );
+            assert_eq!(parse_token_response(status, body, &as_is).unwrap_err(), want);
         }
     }
 
     #[test]
     fn settings_use_azures_names() {
-        let env = [("AZURE_TENANT_ID", "72f988bf-86f1-41af-91ab-2d7cd011db47"), ("AZURE_CLIENT_ID", "00000000-0000-0000-0000-000000000001"), ("AZURE_CLIENT_SECRET", "hunter2~x")];
+        let env = [
+            ("AZURE_TENANT_ID", "72f988bf-86f1-41af-91ab-2d7cd011db47"),
+            ("AZURE_CLIENT_ID", "00000000-0000-0000-0000-000000000001"),
+            ("AZURE_CLIENT_SECRET", "hunter2~x"),
+        ];
         let s = EntraSettings::from_env(&env[..]).unwrap();
         assert_eq!(s.token_url().as_str(), "https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/oauth2/v2.0/token");
         assert_eq!(s.secret, ClientSecretSource::Value(Secret::new("hunter2~x")));
         assert!(!format!("{s:?}").contains("hunter2"));
 
-        let env = [("AZURE_TENANT_ID", "contoso.onmicrosoft.com"), ("AZURE_CLIENT_ID", "abc"), ("AUDITSTREAM_AZURE_CLIENT_SECRET_ARN", "arn:aws:secretsmanager:us-east-1:1:secret:x"), ("AZURE_AUTHORITY_HOST", "http://127.0.0.1:8080/")];
+        let env = [
+            ("AZURE_TENANT_ID", "contoso.onmicrosoft.com"),
+            ("AZURE_CLIENT_ID", "abc"),
+            ("AUDITSTREAM_AZURE_CLIENT_SECRET_ARN", "arn:aws:secretsmanager:us-east-1:1:secret:x"),
+            ("AZURE_AUTHORITY_HOST", "http://127.0.0.1:8080/"),
+        ];
         let s = EntraSettings::from_env(&env[..]).unwrap();
         assert_eq!(s.token_url().as_str(), "http://127.0.0.1:8080/contoso.onmicrosoft.com/oauth2/v2.0/token");
-        assert_eq!(s.secret, ClientSecretSource::SecretArn { var: "AUDITSTREAM_AZURE_CLIENT_SECRET_ARN", arn: "arn:aws:secretsmanager:us-east-1:1:secret:x".into() });
+        assert_eq!(
+            s.secret,
+            ClientSecretSource::SecretArn { var: "AUDITSTREAM_AZURE_CLIENT_SECRET_ARN", arn: "arn:aws:secretsmanager:us-east-1:1:secret:x".into() }
+        );
     }
 
     #[test]
@@ -391,8 +374,14 @@ mod tests {
             (vec![c, s], "AZURE_TENANT_ID is not set"),
             (vec![t, s], "AZURE_CLIENT_ID is not set"),
             (vec![t, c], "AUDITSTREAM_AZURE_CLIENT_SECRET_ARN is not set: set it to the ARN"),
-            (vec![t, c, s, ("AUDITSTREAM_AZURE_CLIENT_SECRET_ARN", "arn:aws:secretsmanager:x")], "AUDITSTREAM_AZURE_CLIENT_SECRET_ARN=\"(set)\" is not valid: expected unset when AZURE_CLIENT_SECRET is set"),
-            (vec![t, c, s, ("AZURE_AUTHORITY_HOST", "http://login.example.com")], "AZURE_AUTHORITY_HOST=\"http://login.example.com\" is not valid: expected an https:// URL"),
+            (
+                vec![t, c, s, ("AUDITSTREAM_AZURE_CLIENT_SECRET_ARN", "arn:aws:secretsmanager:x")],
+                "AUDITSTREAM_AZURE_CLIENT_SECRET_ARN=\"(set)\" is not valid: expected unset when AZURE_CLIENT_SECRET is set",
+            ),
+            (
+                vec![t, c, s, ("AZURE_AUTHORITY_HOST", "http://login.example.com")],
+                "AZURE_AUTHORITY_HOST=\"http://login.example.com\" is not valid: expected an https:// URL",
+            ),
             (vec![("AZURE_TENANT_ID", "a/b"), c, s], "AZURE_TENANT_ID=\"a/b\" is not valid"),
         ];
         for (pairs, want) in cases {

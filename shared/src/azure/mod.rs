@@ -29,18 +29,11 @@ use reqwest::header::HeaderMap;
 /// Azure's own) before the standard `Retry-After` (seconds or an HTTP date).
 pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     for name in ["x-ms-retry-after-ms", "retry-after-ms"] {
-        if let Some(ms) = headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-        {
+        if let Some(ms) = headers.get(name).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok()) {
             return Some(Duration::from_millis(ms));
         }
     }
-    headers
-        .get(reqwest::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(crate::retry::parse_retry_after)
+    headers.get(reqwest::header::RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(crate::retry::parse_retry_after)
 }
 
 /// Why an Azure destination cannot be set up at cold start.
@@ -57,35 +50,20 @@ pub enum SetupError {
 /// shared. No request timeout here (each call sets its own); a connect timeout so that a
 /// black-holed endpoint fails as transient quickly.
 pub fn http_client() -> Result<reqwest::Client, reqwest::Error> {
-    crate::transport::http_client(crate::transport::ClientOptions {
-        timeout: None,
-        connect_timeout: Duration::from_secs(10),
-        https_only: false,
-    })
+    crate::transport::http_client(crate::transport::ClientOptions { timeout: None, connect_timeout: Duration::from_secs(10), https_only: false })
 }
 
 /// Whether an `http://` URL may be used: only for loopback hosts (Azurite, local fakes). Anything
 /// that leaves the machine must be `https://`.
 pub(crate) fn is_loopback_http(url: &reqwest::Url) -> bool {
-    let host = url
-        .host_str()
-        .unwrap_or("")
-        .trim_start_matches('[')
-        .trim_end_matches(']');
-    url.scheme() == "http"
-        && (host.eq_ignore_ascii_case("localhost")
-            || host
-                .parse::<std::net::IpAddr>()
-                .is_ok_and(|ip| ip.is_loopback()))
+    let host = url.host_str().unwrap_or("").trim_start_matches('[').trim_end_matches(']');
+    url.scheme() == "http" && (host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback()))
 }
 
 /// The first non-empty line of a server's message (Azure appends `RequestId:`, `Time:`, `Trace
 /// ID:` lines), to be quoted through [`crate::redact::Redactor::quote`].
 pub(crate) fn first_line(text: &str) -> &str {
-    text.lines()
-        .map(str::trim)
-        .find(|l| !l.is_empty())
-        .unwrap_or("")
+    text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("")
 }
 
 #[cfg(test)]
@@ -116,11 +94,7 @@ mod tests {
             ("http://10.0.0.1", false),
             ("https://127.0.0.1", false),
         ] {
-            assert_eq!(
-                is_loopback_http(&reqwest::Url::parse(url).unwrap()),
-                ok,
-                "{url}"
-            );
+            assert_eq!(is_loopback_http(&reqwest::Url::parse(url).unwrap()), ok, "{url}");
         }
     }
 
@@ -154,21 +128,11 @@ mod redirect_tests {
     async fn elsewhere() -> (String, Arc<AtomicUsize>) {
         let hits = Arc::new(AtomicUsize::new(0));
         let counter = Arc::clone(&hits);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind a loopback port");
-        let base = format!(
-            "http://{}",
-            listener.local_addr().expect("the bound address")
-        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a loopback port");
+        let base = format!("http://{}", listener.local_addr().expect("the bound address"));
         let app = axum::Router::new().fallback(move || {
             counter.fetch_add(1, Ordering::SeqCst);
-            async {
-                (
-                    StatusCode::OK,
-                    r#"{"token_type":"Bearer","expires_in":3599,"access_token":"stolen"}"#,
-                )
-            }
+            async { (StatusCode::OK, r#"{"token_type":"Bearer","expires_in":3599,"access_token":"stolen"}"#) }
         });
         tokio::spawn(async move { axum::serve(listener, app).await });
         (base, hits)
@@ -177,13 +141,8 @@ mod redirect_tests {
     /// A service that answers every request with 307 to `target` (the same path), except token
     /// requests when `tokens` is set.
     async fn redirecting_to(target: String, tokens: bool) -> String {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind a loopback port");
-        let base = format!(
-            "http://{}",
-            listener.local_addr().expect("the bound address")
-        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a loopback port");
+        let base = format!("http://{}", listener.local_addr().expect("the bound address"));
         let app = axum::Router::new().fallback(move |uri: Uri| {
             let target = target.clone();
             async move {
@@ -203,29 +162,16 @@ mod redirect_tests {
 
     fn assert_refused(err: &crate::destination::DeliveryError, hits: &AtomicUsize) {
         assert_eq!(err.kind, FailureKind::Permanent, "{err}");
-        assert!(
-            err.message.contains("HTTP 307") && err.message.contains("redirects are not followed"),
-            "{err}"
-        );
+        assert!(err.message.contains("HTTP 307") && err.message.contains("redirects are not followed"), "{err}");
         assert!(!err.message.contains("SECRET"), "{err}");
-        assert_eq!(
-            hits.load(Ordering::SeqCst),
-            0,
-            "the redirect was followed: {err}"
-        );
+        assert_eq!(hits.load(Ordering::SeqCst), 0, "the redirect was followed: {err}");
     }
 
     #[tokio::test]
     async fn the_entra_client_secret_is_not_posted_again_to_where_a_redirect_points() {
         let (target, hits) = elsewhere().await;
         let authority = redirecting_to(target, false).await;
-        let tokens = EntraTokenSource::new(
-            super::http_client().unwrap(),
-            token_url(&authority),
-            "client".into(),
-            Secret::new(CLIENT_SECRET),
-            MONITOR_SCOPE,
-        );
+        let tokens = EntraTokenSource::new(super::http_client().unwrap(), token_url(&authority), "client".into(), Secret::new(CLIENT_SECRET), MONITOR_SCOPE);
         let err = tokens.token().await.expect_err("a 307 is no token");
         assert_refused(&err, &hits);
         assert!(err.message.contains("AZURE_AUTHORITY_HOST"), "{err}");
@@ -254,10 +200,7 @@ mod redirect_tests {
             &crate::key::KeyPrefix::default(),
             b"",
         );
-        let err = store
-            .put_new(&key, bytes::Bytes::from_static(b"{}"))
-            .await
-            .expect_err("a 307 is no write");
+        let err = store.put_new(&key, bytes::Bytes::from_static(b"{}")).await.expect_err("a 307 is no write");
         assert_refused(&err, &hits);
     }
 
@@ -266,25 +209,12 @@ mod redirect_tests {
         let (target, hits) = elsewhere().await;
         let service = redirecting_to(target, true).await;
         let http = super::http_client().unwrap();
-        let tokens = EntraTokenSource::new(
-            http.clone(),
-            token_url(&service),
-            "client".into(),
-            Secret::new(CLIENT_SECRET),
-            MONITOR_SCOPE,
-        );
-        let settings = MonitorSettings {
-            endpoint: reqwest::Url::parse(&service).unwrap(),
-            dcr_id: "dcr-0a".into(),
-            stream: "Custom-T_CL".into(),
-        };
+        let tokens = EntraTokenSource::new(http.clone(), token_url(&service), "client".into(), Secret::new(CLIENT_SECRET), MONITOR_SCOPE);
+        let settings = MonitorSettings { endpoint: reqwest::Url::parse(&service).unwrap(), dcr_id: "dcr-0a".into(), stream: "Custom-T_CL".into() };
         let sink = AzureMonitorSink::new(http, &settings, tokens);
         let doc = crate::rest::test_docs::job_doc("j-1", "2024-05-01T10:15:30Z", r#"{"id":"j-1"}"#);
         let err = sink.send(&[&doc]).await.expect_err("a 307 is no delivery");
         assert_refused(&err, &hits);
-        assert!(
-            err.message.contains("AUDITSTREAM_AZURE_MONITOR_ENDPOINT"),
-            "{err}"
-        );
+        assert!(err.message.contains("AUDITSTREAM_AZURE_MONITOR_ENDPOINT"), "{err}");
     }
 }

@@ -129,7 +129,9 @@ mod tests {
         let row = String::from_utf8(row).unwrap();
         assert_eq!(
             row,
-            format!(r#"{{"TimeGenerated":"2022-10-20T05:30:46.000Z","EventKind":"job","EventKey":"5/jobs/7/20221020/j-AEc/5-7-j-AEc-20221020053046-failed.json","JobId":"j-AEc","RecipeId":"7","Status":"failed","UserId":"5","LinesTruncated":false,"Event":{body}}}"#)
+            format!(
+                r#"{{"TimeGenerated":"2022-10-20T05:30:46.000Z","EventKind":"job","EventKey":"5/jobs/7/20221020/j-AEc/5-7-j-AEc-20221020053046-failed.json","JobId":"j-AEc","RecipeId":"7","Status":"failed","UserId":"5","LinesTruncated":false,"Event":{body}}}"#
+            )
         );
         // and it is JSON whose Event is the event, byte for byte
         let parsed: serde_json::Value = serde_json::from_str(&row).unwrap();

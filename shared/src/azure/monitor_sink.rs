@@ -31,13 +31,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::entra_token::{AccessToken, ClientSecretSource, EntraSettings, EntraTokenSource, MONITOR_SCOPE};
+use super::SetupError;
 use crate::config::{ConfigError, Env, EnvExt};
 use crate::destination::{DeliveryError, EventLimit, LimitSource, LogSink, SinkLimits};
 use crate::pipeline::Document;
 use crate::redact::{url_for_message, url_text_for_message};
 use crate::secret::fetch_secret_with;
 use crate::transport::redirect_not_followed;
-use super::SetupError;
 
 pub const API_VERSION: &str = "2023-01-01";
 /// Bytes of one call, uncompressed (and so compressed).
@@ -68,27 +68,31 @@ impl MonitorSettings {
         let text = env.required(ENDPOINT, "set it to the logs ingestion endpoint of the data collection rule (or its data collection endpoint), e.g. https://my-dce-5kyl.eastus-1.ingest.monitor.azure.com")?;
         let endpoint = reqwest::Url::parse(&text)
             .ok()
-            .filter(|u| {
-                (u.scheme() == "https" || super::is_loopback_http(u))
-                    && u.query().is_none()
-                    && u.fragment().is_none()
-            })
+            .filter(|u| (u.scheme() == "https" || super::is_loopback_http(u)) && u.query().is_none() && u.fragment().is_none())
             .ok_or_else(|| ConfigError::Invalid {
                 var: ENDPOINT,
                 value: url_text_for_message(&text),
-                expected:
-                    "an https:// URL without query (plain http:// only to 127.0.0.1 or localhost)"
-                        .into(),
+                expected: "an https:// URL without query (plain http:// only to 127.0.0.1 or localhost)".into(),
             })?;
         let dcr_id = env.required(DCR, "set it to the immutable id of the data collection rule (dcr-…, shown in its JSON view)")?;
         let dcr_ok = dcr_id.strip_prefix("dcr-").is_some_and(|hex| !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit()));
         if !dcr_ok {
-            return Err(ConfigError::Invalid { var: DCR, value: dcr_id, expected: "the DCR's immutable id, `dcr-` followed by hex digits (not its name or resource id)".into() });
+            return Err(ConfigError::Invalid {
+                var: DCR,
+                value: dcr_id,
+                expected: "the DCR's immutable id, `dcr-` followed by hex digits (not its name or resource id)".into(),
+            });
         }
         let stream = env.required(STREAM, "set it to the DCR's input stream, e.g. Custom-AuditStream_CL")?;
-        let stream_ok = ["Custom-", "Microsoft-"].iter().any(|p| stream.strip_prefix(p).is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')));
+        let stream_ok = ["Custom-", "Microsoft-"]
+            .iter()
+            .any(|p| stream.strip_prefix(p).is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')));
         if !stream_ok {
-            return Err(ConfigError::Invalid { var: STREAM, value: stream, expected: "a stream name such as Custom-AuditStream_CL (Custom- or Microsoft- and letters, digits, _)".into() });
+            return Err(ConfigError::Invalid {
+                var: STREAM,
+                value: stream,
+                expected: "a stream name such as Custom-AuditStream_CL (Custom- or Microsoft- and letters, digits, _)".into(),
+            });
         }
         Ok(MonitorSettings { endpoint, dcr_id, stream })
     }
@@ -141,7 +145,9 @@ impl AzureMonitorSink {
             .body(body.clone())
             .send()
             .await
-            .map_err(|e| DeliveryError::transient(format!("{}: {} (x-ms-client-request-id {request_id})", self.describe(), crate::transport::transport_failure(&e))))
+            .map_err(|e| {
+                DeliveryError::transient(format!("{}: {} (x-ms-client-request-id {request_id})", self.describe(), crate::transport::transport_failure(&e)))
+            })
     }
 }
 
@@ -163,7 +169,11 @@ impl LogSink for AzureMonitorSink {
     }
 
     fn limits(&self) -> SinkLimits {
-        SinkLimits { max_events: PACK_EVENTS, max_request_bytes: PACK_BYTES, max_event_bytes: Some(EventLimit::new(MAX_EVENT_BYTES, LimitSource::Service("Azure Monitor truncates a field over 64 KB (the Event column)"))) }
+        SinkLimits {
+            max_events: PACK_EVENTS,
+            max_request_bytes: PACK_BYTES,
+            max_event_bytes: Some(EventLimit::new(MAX_EVENT_BYTES, LimitSource::Service("Azure Monitor truncates a field over 64 KB (the Event column)"))),
+        }
     }
 
     async fn send(&self, docs: &[&Document]) -> Result<(), DeliveryError> {
@@ -194,11 +204,7 @@ impl LogSink for AzureMonitorSink {
             return Ok(());
         }
         let retry_after = super::retry_after(response.headers());
-        let header_code = response
-            .headers()
-            .get("x-ms-error-code")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+        let header_code = response.headers().get("x-ms-error-code").and_then(|v| v.to_str().ok()).map(str::to_owned);
         let answer = response.bytes().await.unwrap_or_default();
         // Anything quoted from the answer is checked against the rows sent (encoded again: only a
         // failure pays for it), the client secret and the token in use.
@@ -206,15 +212,7 @@ impl LogSink for AzureMonitorSink {
         redactor.add_secret(token.expose());
         let rows = super::monitor_rows::request_body(docs);
         let quote = |text: &str| redactor.quote(text, &rows, 200);
-        Err(classify(
-            status,
-            header_code,
-            &answer,
-            &self.describe(),
-            &request_id,
-            &quote,
-        )
-        .with_retry_after(retry_after))
+        Err(classify(status, header_code, &answer, &self.describe(), &request_id, &quote).with_retry_after(retry_after))
     }
 }
 
@@ -231,25 +229,10 @@ struct ErrorDetail {
 
 /// Maps an ingestion error answer to a delivery error, the server's words passed through `quote`.
 /// Pure.
-pub fn classify(
-    status: u16,
-    header_code: Option<String>,
-    body: &[u8],
-    endpoint: &str,
-    request_id: &str,
-    quote: &dyn Fn(&str) -> String,
-) -> DeliveryError {
-    let detail = serde_json::from_slice::<ErrorBody>(body)
-        .ok()
-        .and_then(|b| b.error);
-    let code = header_code
-        .or_else(|| detail.as_ref().and_then(|d| d.code.clone()))
-        .map(|c| quote(&c))
-        .unwrap_or_default();
-    let message = detail
-        .and_then(|d| d.message)
-        .map(|m| quote(super::first_line(&m)))
-        .unwrap_or_default();
+pub fn classify(status: u16, header_code: Option<String>, body: &[u8], endpoint: &str, request_id: &str, quote: &dyn Fn(&str) -> String) -> DeliveryError {
+    let detail = serde_json::from_slice::<ErrorBody>(body).ok().and_then(|b| b.error);
+    let code = header_code.or_else(|| detail.as_ref().and_then(|d| d.code.clone())).map(|c| quote(&c)).unwrap_or_default();
+    let message = detail.and_then(|d| d.message).map(|m| quote(super::first_line(&m))).unwrap_or_default();
     let what = format!(
         "{endpoint}: HTTP {status}{}{}{} (x-ms-client-request-id {request_id})",
         if code.is_empty() { "" } else { " " },
@@ -299,8 +282,14 @@ mod tests {
         let s = ("AUDITSTREAM_AZURE_MONITOR_STREAM", "Custom-T_CL");
         let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
             (vec![d, s], "AUDITSTREAM_AZURE_MONITOR_ENDPOINT is not set"),
-            (vec![("AUDITSTREAM_AZURE_MONITOR_ENDPOINT", "http://x.ingest.monitor.azure.com"), d, s], "AUDITSTREAM_AZURE_MONITOR_ENDPOINT=\"http://x.ingest.monitor.azure.com\" is not valid"),
-            (vec![e, ("AUDITSTREAM_AZURE_MONITOR_DCR_ID", "my-dcr"), s], "AUDITSTREAM_AZURE_MONITOR_DCR_ID=\"my-dcr\" is not valid: expected the DCR's immutable id"),
+            (
+                vec![("AUDITSTREAM_AZURE_MONITOR_ENDPOINT", "http://x.ingest.monitor.azure.com"), d, s],
+                "AUDITSTREAM_AZURE_MONITOR_ENDPOINT=\"http://x.ingest.monitor.azure.com\" is not valid",
+            ),
+            (
+                vec![e, ("AUDITSTREAM_AZURE_MONITOR_DCR_ID", "my-dcr"), s],
+                "AUDITSTREAM_AZURE_MONITOR_DCR_ID=\"my-dcr\" is not valid: expected the DCR's immutable id",
+            ),
             (vec![e, d, ("AUDITSTREAM_AZURE_MONITOR_STREAM", "AuditStream_CL")], "AUDITSTREAM_AZURE_MONITOR_STREAM=\"AuditStream_CL\" is not valid"),
             (vec![e, d], "AUDITSTREAM_AZURE_MONITOR_STREAM is not set"),
         ];
@@ -324,11 +313,7 @@ mod tests {
             (403, Permanent),
             (404, Permanent),
         ] {
-            assert_eq!(
-                classify(status, None, b"", "https://x", "id", &as_is).kind,
-                want,
-                "{status}"
-            );
+            assert_eq!(classify(status, None, b"", "https://x", "id", &as_is).kind, want, "{status}");
         }
         let e = classify(403, None, br#"{"error":{"code":"OperationFailed","message":"The authentication token provided does not have access to ingest data for the data collection rule with immutable Id 'dcr-1'.\nmore"}}"#, "https://x/dataCollectionRules/dcr-1/streams/Custom-T_CL", "rid", &as_is);
         assert_eq!(
@@ -336,15 +321,7 @@ mod tests {
             "https://x/dataCollectionRules/dcr-1/streams/Custom-T_CL: HTTP 403 OperationFailed: The authentication token provided does not have access to ingest data for the data collection rule with immutable Id 'dcr-1'. (x-ms-client-request-id rid): the app (AZURE_CLIENT_ID) needs the Monitoring Metrics Publisher role on this data collection rule; a new role assignment can take up to 30 minutes to apply"
         );
         assert_eq!(
-            classify(
-                413,
-                Some("ContentLengthLimitExceeded".into()),
-                b"",
-                "https://x",
-                "r",
-                &as_is
-            )
-            .message,
+            classify(413, Some("ContentLengthLimitExceeded".into()), b"", "https://x", "r", &as_is).message,
             "https://x: HTTP 413 ContentLengthLimitExceeded (x-ms-client-request-id r)"
         );
     }

@@ -217,15 +217,15 @@ mod tests {
             string_to_sign("devstoreaccount1", &request),
             concat!(
                 "PUT\n",
-                "\n",                  // Content-Encoding
-                "\n",                  // Content-Language
-                "27\n",                // Content-Length
-                "\n",                  // Content-MD5
-                "application/json\n",  // Content-Type
-                "\n",                  // Date (x-ms-date is used)
-                "\n\n",                // If-Modified-Since, If-Match
-                "*\n",                 // If-None-Match
-                "\n\n",                // If-Unmodified-Since, Range
+                "\n",                 // Content-Encoding
+                "\n",                 // Content-Language
+                "27\n",               // Content-Length
+                "\n",                 // Content-MD5
+                "application/json\n", // Content-Type
+                "\n",                 // Date (x-ms-date is used)
+                "\n\n",               // If-Modified-Since, If-Match
+                "*\n",                // If-None-Match
+                "\n\n",               // If-Unmodified-Since, Range
                 "x-ms-blob-type:BlockBlob\n",
                 "x-ms-date:Wed, 25 Nov 2026 21:00:00 GMT\n",
                 "x-ms-version:2025-11-05\n",
@@ -268,7 +268,11 @@ mod tests {
             "/myaccount/mycontainer\ncomp:metadata\nrestype:container"
         );
         assert_eq!(
-            canonicalized_resource("myaccount", "/mycontainer", &[("Comp", "list"), ("include", "snapshots"), ("include", "metadata"), ("include", "uncommittedblobs")]),
+            canonicalized_resource(
+                "myaccount",
+                "/mycontainer",
+                &[("Comp", "list"), ("include", "snapshots"), ("include", "metadata"), ("include", "uncommittedblobs")]
+            ),
             "/myaccount/mycontainer\ncomp:list\ninclude:metadata,snapshots,uncommittedblobs"
         );
         // virtual-host style vs path style (the emulator)
@@ -279,7 +283,10 @@ mod tests {
 
     #[test]
     fn blob_names_are_percent_encoded_for_the_path() {
-        assert_eq!(encode_blob_path("5/jobs/7/20221020/j-1/5-7-j-1-20221020053046-succeeded.json"), "5/jobs/7/20221020/j-1/5-7-j-1-20221020053046-succeeded.json");
+        assert_eq!(
+            encode_blob_path("5/jobs/7/20221020/j-1/5-7-j-1-20221020053046-succeeded.json"),
+            "5/jobs/7/20221020/j-1/5-7-j-1-20221020053046-succeeded.json"
+        );
         assert_eq!(encode_blob_path("a b/%2E/ü?#"), "a%20b/%252E/%C3%BC%3F%23");
     }
 
@@ -322,7 +329,8 @@ print(f"SharedKey {account}:{sig}")
             ("contoso", "PUT", "/audit/b"),
         ];
         for (account, method, path) in cases {
-            let mut args = vec!["-c".to_owned(), SCRIPT.to_owned(), account.to_owned(), DEV_KEY.to_owned(), method.to_owned(), path.to_owned(), "27".to_owned()];
+            let mut args =
+                vec!["-c".to_owned(), SCRIPT.to_owned(), account.to_owned(), DEV_KEY.to_owned(), method.to_owned(), path.to_owned(), "27".to_owned()];
             args.extend(headers.iter().map(|(n, v)| format!("{n}:{v}")));
             let out = std::process::Command::new(&python).args(&args).output().unwrap_or_else(|e| {
                 panic!("cannot run {python} to cross-check the signature ({e}): install Python 3 or run the tests with scripts/test, which sets AUDITSTREAM_TEST_PYTHON")

@@ -60,9 +60,9 @@ fn summarize(input: &str, result: Result<ScannedObject<'_>, ScanError>) -> Outco
                     let value = match v {
                         FieldValue::Raw(raw) => ValueSummary::Raw(span(raw.get())),
                         FieldValue::Lines(Lines::Other(raw)) => ValueSummary::Other(raw.get().to_owned()),
-                        FieldValue::Lines(Lines::Steps(lines)) => ValueSummary::Steps(
-                            lines.iter().map(|l| (l.fields.iter().map(|(k, v)| (key(k), span(v.get()))).collect(), l.mask_data)).collect(),
-                        ),
+                        FieldValue::Lines(Lines::Steps(lines)) => {
+                            ValueSummary::Steps(lines.iter().map(|l| (l.fields.iter().map(|(k, v)| (key(k), span(v.get()))).collect(), l.mask_data)).collect())
+                        }
                     };
                     (key(k), value)
                 })
@@ -152,10 +152,39 @@ fn ws(rng: &mut Rng, style: Style, out: &mut String) {
 
 /// Numbers at the edges of the grammar and of f64 (where serde_json's parse and skip differ).
 const EDGE_NUMBERS: &[&str] = &[
-    "0", "-0", "1", "-1", "0.0", "-0.0", "0.0e-0", "-0.0E+0", "0e0", "1e400", "-1e400", "1E+400", "1e-400", "0e400", "0.0e999",
-    "123456789012345678901234567890", "18446744073709551615", "18446744073709551616", "-9223372036854775808",
-    "-9223372036854775809", "1.7976931348623157e308", "1.7976931348623159e308", "1.8e308", "4.9e-324", "2.4e-324",
-    "0.000001", "1.5", "-12.75e+3", "10", "99.99", "1e1", "5E-1", "100000000000000000000000000000000000000e-30",
+    "0",
+    "-0",
+    "1",
+    "-1",
+    "0.0",
+    "-0.0",
+    "0.0e-0",
+    "-0.0E+0",
+    "0e0",
+    "1e400",
+    "-1e400",
+    "1E+400",
+    "1e-400",
+    "0e400",
+    "0.0e999",
+    "123456789012345678901234567890",
+    "18446744073709551615",
+    "18446744073709551616",
+    "-9223372036854775808",
+    "-9223372036854775809",
+    "1.7976931348623157e308",
+    "1.7976931348623159e308",
+    "1.8e308",
+    "4.9e-324",
+    "2.4e-324",
+    "0.000001",
+    "1.5",
+    "-12.75e+3",
+    "10",
+    "99.99",
+    "1e1",
+    "5E-1",
+    "100000000000000000000000000000000000000e-30",
 ];
 
 fn number(rng: &mut Rng, out: &mut String) {
@@ -195,9 +224,43 @@ fn number(rng: &mut Rng, out: &mut String) {
 /// skipped, invalid where serde_json decodes it), multi-byte characters, and characters that are
 /// structural outside strings.
 const ODD_PIECES: &[&str] = &[
-    r#"\""#, r"\\", r"\/", r"\b", r"\f", r"\n", r"\r", r"\t", r"\u0000", r"\u001f", r"\u0041", r"\u00e9", r"\uABCD", r"\uD83D\uDE00",
-    r"\uDBFF\uDFFF", r"\uD800", r"\uDC00", r"\uD800\u0041", r"\uD800\n", r"\uD800\uD800", r"\uDFFF\uD800", "é", "中", "😀", "\u{2028}",
-    "\u{FEFF}", "\u{7F}", "[", "]", "{", "}", ":", ",", " ", "'", "\\\\\\\"", "{\\\"a\\\":1}",
+    r#"\""#,
+    r"\\",
+    r"\/",
+    r"\b",
+    r"\f",
+    r"\n",
+    r"\r",
+    r"\t",
+    r"\u0000",
+    r"\u001f",
+    r"\u0041",
+    r"\u00e9",
+    r"\uABCD",
+    r"\uD83D\uDE00",
+    r"\uDBFF\uDFFF",
+    r"\uD800",
+    r"\uDC00",
+    r"\uD800\u0041",
+    r"\uD800\n",
+    r"\uD800\uD800",
+    r"\uDFFF\uD800",
+    "é",
+    "中",
+    "😀",
+    "\u{2028}",
+    "\u{FEFF}",
+    "\u{7F}",
+    "[",
+    "]",
+    "{",
+    "}",
+    ":",
+    ",",
+    " ",
+    "'",
+    "\\\\\\\"",
+    "{\\\"a\\\":1}",
 ];
 
 fn string_contents(rng: &mut Rng, style: Style, out: &mut String) {
@@ -223,8 +286,24 @@ fn string(rng: &mut Rng, style: Style, out: &mut String) {
 
 /// Keys that matter to the scanner, spelled plainly and with escapes.
 const KEYS: &[&str] = &[
-    "lines", "mask_data", "id", "status", "input", "output", "error", r"l\u0069nes", r"mask\u005fdata", r"\u006c\u0069\u006e\u0065\u0073",
-    "Lines", "lines ", "", r"k\ud800", r"\uDC00", r"k\uD83D\uDE00", r#"\""#, "é",
+    "lines",
+    "mask_data",
+    "id",
+    "status",
+    "input",
+    "output",
+    "error",
+    r"l\u0069nes",
+    r"mask\u005fdata",
+    r"\u006c\u0069\u006e\u0065\u0073",
+    "Lines",
+    "lines ",
+    "",
+    r"k\ud800",
+    r"\uDC00",
+    r"k\uD83D\uDE00",
+    r#"\""#,
+    "é",
 ];
 
 fn key(rng: &mut Rng, style: Style, out: &mut String) {
@@ -336,7 +415,20 @@ fn line(rng: &mut Rng, style: Style, out: &mut String) {
         ws(rng, style, out);
         if rng.chance(30) {
             out.push_str(rng.pick(&[
-                "true", "false", "\"true\"", "1", "null", "[true]", "0", "-0.0e1", "1e-400", "\"FALSE\"", r#""f\u0061lse""#, "\"\"", r#""\ud800""#, "{}",
+                "true",
+                "false",
+                "\"true\"",
+                "1",
+                "null",
+                "[true]",
+                "0",
+                "-0.0e1",
+                "1e-400",
+                "\"FALSE\"",
+                r#""f\u0061lse""#,
+                "\"\"",
+                r#""\ud800""#,
+                "{}",
             ]));
         } else {
             field_value(rng, style, MAX_DEPTH - 3, out);
@@ -464,8 +556,40 @@ fn document(rng: &mut Rng) -> String {
 
 /// Bytes that break JSON in interesting places.
 const NASTY: &[&[u8]] = &[
-    b"\"", b"\\", b"{", b"}", b"[", b"]", b",", b":", b" ", b"\n", b"0", b"1", b"-", b"+", b".", b"e", b"E", b"x", b"u", b"t", b"n",
-    b"\x00", b"\x01", b"\x08", b"\x0b", b"\x0c", b"\x1f", b"\x7f", b",]", b",}", b"\\u", b"\\ud800", b"\"lines\":", b"\xc3\xa9",
+    b"\"",
+    b"\\",
+    b"{",
+    b"}",
+    b"[",
+    b"]",
+    b",",
+    b":",
+    b" ",
+    b"\n",
+    b"0",
+    b"1",
+    b"-",
+    b"+",
+    b".",
+    b"e",
+    b"E",
+    b"x",
+    b"u",
+    b"t",
+    b"n",
+    b"\x00",
+    b"\x01",
+    b"\x08",
+    b"\x0b",
+    b"\x0c",
+    b"\x1f",
+    b"\x7f",
+    b",]",
+    b",}",
+    b"\\u",
+    b"\\ud800",
+    b"\"lines\":",
+    b"\xc3\xa9",
     b"\xc2\xa0",
 ];
 

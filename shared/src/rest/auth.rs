@@ -75,9 +75,14 @@ pub fn scheme_from_parts(kind: Option<&str>, header_name: Option<&str>, username
         "bearer" => AuthScheme::Bearer,
         "splunk" => AuthScheme::Splunk,
         "basic" => {
-            let username = username.ok_or(ConfigError::Missing { var: USERNAME_VAR, hint: "AUDITSTREAM_REST_AUTH=basic needs the user name (the token is the password)" })?;
+            let username = username
+                .ok_or(ConfigError::Missing { var: USERNAME_VAR, hint: "AUDITSTREAM_REST_AUTH=basic needs the user name (the token is the password)" })?;
             if username.contains(':') {
-                return Err(ConfigError::Invalid { var: USERNAME_VAR, value: username.to_owned(), expected: "a user name without `:` (Basic authentication separates user and password with it)".into() });
+                return Err(ConfigError::Invalid {
+                    var: USERNAME_VAR,
+                    value: username.to_owned(),
+                    expected: "a user name without `:` (Basic authentication separates user and password with it)".into(),
+                });
             }
             AuthScheme::Basic { username: username.to_owned() }
         }
@@ -85,7 +90,12 @@ pub fn scheme_from_parts(kind: Option<&str>, header_name: Option<&str>, username
             let text = match (header_name, &default) {
                 (Some(name), _) => name,
                 (None, AuthScheme::Header { name }) => return Ok(AuthScheme::Header { name: name.clone() }),
-                (None, _) => return Err(ConfigError::Missing { var: AUTH_HEADER_VAR, hint: "AUDITSTREAM_REST_AUTH=header needs the header's name, e.g. DD-API-KEY or X-Api-Key" }),
+                (None, _) => {
+                    return Err(ConfigError::Missing {
+                        var: AUTH_HEADER_VAR,
+                        hint: "AUDITSTREAM_REST_AUTH=header needs the header's name, e.g. DD-API-KEY or X-Api-Key",
+                    })
+                }
             };
             AuthScheme::Header { name: header_name_from(AUTH_HEADER_VAR, text)? }
         }
@@ -95,8 +105,11 @@ pub fn scheme_from_parts(kind: Option<&str>, header_name: Option<&str>, username
 
 /// A header name read from `var`.
 pub fn header_name_from(var: &'static str, text: &str) -> Result<HeaderName, ConfigError> {
-    HeaderName::from_bytes(text.trim().as_bytes())
-        .map_err(|_| ConfigError::Invalid { var, value: text.to_owned(), expected: "an HTTP header name (letters, digits and -)".into() })
+    HeaderName::from_bytes(text.trim().as_bytes()).map_err(|_| ConfigError::Invalid {
+        var,
+        value: text.to_owned(),
+        expected: "an HTTP header name (letters, digits and -)".into(),
+    })
 }
 
 #[cfg(test)]
@@ -141,13 +154,28 @@ mod tests {
         assert_eq!(scheme_from_parts(None, None, None, AuthScheme::Splunk).unwrap(), AuthScheme::Splunk);
         assert_eq!(scheme_from_parts(Some("Bearer"), None, None, AuthScheme::None).unwrap(), AuthScheme::Bearer);
         assert_eq!(scheme_from_parts(Some("header"), None, None, dd.clone()).unwrap(), dd);
-        assert_eq!(scheme_from_parts(Some("header"), Some("X-Api-Key"), None, AuthScheme::None).unwrap(), AuthScheme::Header { name: HeaderName::from_static("x-api-key") });
+        assert_eq!(
+            scheme_from_parts(Some("header"), Some("X-Api-Key"), None, AuthScheme::None).unwrap(),
+            AuthScheme::Header { name: HeaderName::from_static("x-api-key") }
+        );
         assert_eq!(scheme_from_parts(Some("basic"), None, Some("svc"), AuthScheme::None).unwrap(), AuthScheme::Basic { username: "svc".into() });
         let errors = [
-            (scheme_from_parts(Some("oauth"), None, None, AuthScheme::None), "AUDITSTREAM_REST_AUTH=\"oauth\" is not valid: expected one of none, bearer, basic, header, splunk"),
-            (scheme_from_parts(Some("basic"), None, None, AuthScheme::None), "AUDITSTREAM_REST_USERNAME is not set: AUDITSTREAM_REST_AUTH=basic needs the user name (the token is the password)"),
-            (scheme_from_parts(Some("header"), None, None, AuthScheme::None), "AUDITSTREAM_REST_AUTH_HEADER is not set: AUDITSTREAM_REST_AUTH=header needs the header's name, e.g. DD-API-KEY or X-Api-Key"),
-            (scheme_from_parts(Some("header"), Some("bad header"), None, AuthScheme::None), "AUDITSTREAM_REST_AUTH_HEADER=\"bad header\" is not valid: expected an HTTP header name (letters, digits and -)"),
+            (
+                scheme_from_parts(Some("oauth"), None, None, AuthScheme::None),
+                "AUDITSTREAM_REST_AUTH=\"oauth\" is not valid: expected one of none, bearer, basic, header, splunk",
+            ),
+            (
+                scheme_from_parts(Some("basic"), None, None, AuthScheme::None),
+                "AUDITSTREAM_REST_USERNAME is not set: AUDITSTREAM_REST_AUTH=basic needs the user name (the token is the password)",
+            ),
+            (
+                scheme_from_parts(Some("header"), None, None, AuthScheme::None),
+                "AUDITSTREAM_REST_AUTH_HEADER is not set: AUDITSTREAM_REST_AUTH=header needs the header's name, e.g. DD-API-KEY or X-Api-Key",
+            ),
+            (
+                scheme_from_parts(Some("header"), Some("bad header"), None, AuthScheme::None),
+                "AUDITSTREAM_REST_AUTH_HEADER=\"bad header\" is not valid: expected an HTTP header name (letters, digits and -)",
+            ),
         ];
         for (got, want) in errors {
             assert_eq!(got.unwrap_err().to_string(), want);

@@ -66,13 +66,8 @@ pub fn error_answer(reply: &str, quote: &dyn Fn(&str) -> String) -> Option<Strin
             serde_json::Value::String(text) => Some(quote(text)),
             serde_json::Value::Object(o) => {
                 let field = |name: &str| o.get(name).and_then(serde_json::Value::as_str).map(quote);
-                let words: Vec<String> = [field("title"), field("detail")]
-                    .into_iter()
-                    .flatten()
-                    .collect();
-                let status = field("status")
-                    .map(|s| format!(" ({s})"))
-                    .unwrap_or_default();
+                let words: Vec<String> = [field("title"), field("detail")].into_iter().flatten().collect();
+                let status = field("status").map(|s| format!(" ({s})")).unwrap_or_default();
                 Some(format!("{}{status}", words.join(": ")))
             }
             _ => None,
@@ -105,7 +100,9 @@ const FIELD_VARS: [(&str, &str); 4] = [
 impl Datadog {
     pub fn new(source: String, tags: Option<String>, hostname: Option<String>, service: String) -> Datadog {
         let mut before_message = b"{".to_vec();
-        for (key, value) in [("ddsource", Some(source.as_str())), ("ddtags", tags.as_deref()), ("hostname", hostname.as_deref()), ("service", Some(service.as_str()))] {
+        for (key, value) in
+            [("ddsource", Some(source.as_str())), ("ddtags", tags.as_deref()), ("hostname", hostname.as_deref()), ("service", Some(service.as_str()))]
+        {
             if let Some(value) = value {
                 before_message.extend_from_slice(b"\"");
                 before_message.extend_from_slice(key.as_bytes());
@@ -168,10 +165,13 @@ impl Datadog {
     /// The intake URL of a site.
     pub fn site_url(env: &(impl Env + ?Sized)) -> Result<String, ConfigError> {
         let site = env.optional(SITE_VAR).unwrap_or_else(|| DEFAULT_SITE.to_owned()).to_ascii_lowercase();
-        let ok = site.contains('.')
-            && site.split('.').all(|label| !label.is_empty() && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
+        let ok = site.contains('.') && site.split('.').all(|label| !label.is_empty() && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
         if !ok {
-            return Err(ConfigError::Invalid { var: SITE_VAR, value: site, expected: "a Datadog site such as datadoghq.com, datadoghq.eu or us5.datadoghq.com".into() });
+            return Err(ConfigError::Invalid {
+                var: SITE_VAR,
+                value: site,
+                expected: "a Datadog site such as datadoghq.com, datadoghq.eu or us5.datadoghq.com".into(),
+            });
         }
         Ok(format!("https://http-intake.logs.{site}{PATH}"))
     }
@@ -248,14 +248,8 @@ mod tests {
     fn only_the_documented_error_fields_are_quoted() {
         let quote = |t: &str| t.replace("SECRET", "[redacted]");
         let reply = r#"{"errors":[{"status":"400","title":"Bad Request","detail":"invalid item SECRET","source":{"echo":"EVENT-MARKER"}}]}"#;
-        assert_eq!(
-            error_answer(reply, &quote).as_deref(),
-            Some("Bad Request: invalid item [redacted] (400)")
-        );
-        assert_eq!(
-            error_answer(r#"{"errors":["Forbidden","SECRET"]}"#, &quote).as_deref(),
-            Some("Forbidden; [redacted]")
-        );
+        assert_eq!(error_answer(reply, &quote).as_deref(), Some("Bad Request: invalid item [redacted] (400)"));
+        assert_eq!(error_answer(r#"{"errors":["Forbidden","SECRET"]}"#, &quote).as_deref(), Some("Forbidden; [redacted]"));
         assert_eq!(error_answer("{}", &quote), None);
         assert_eq!(error_answer("upstream timeout", &quote), None);
     }
@@ -263,7 +257,8 @@ mod tests {
     #[test]
     fn items_carry_the_document_as_a_json_string() {
         let dd = Datadog::new("workato".into(), Some("env:prod,team:ops".into()), Some("lambda".into()), "audit".into());
-        let docs = [job_doc("j-1", "2024-01-01T00:00:00Z", r#"{"id":"j-1","error":"{\"m\":\"x\"}"}"#), job_doc("j-2", "2024-01-01T00:00:00Z", "{\n\"id\":\"j-2\"}")];
+        let docs =
+            [job_doc("j-1", "2024-01-01T00:00:00Z", r#"{"id":"j-1","error":"{\"m\":\"x\"}"}"#), job_doc("j-2", "2024-01-01T00:00:00Z", "{\n\"id\":\"j-2\"}")];
         let refs: Vec<&Document> = docs.iter().collect();
         let mut out = Vec::new();
         dd.encode(&refs, &mut out);
@@ -337,7 +332,10 @@ mod tests {
         assert_eq!(Datadog::site_url(&[][..]).unwrap(), "https://http-intake.logs.datadoghq.com/api/v2/logs");
         assert_eq!(Datadog::site_url(&[(SITE_VAR, "datadoghq.eu")][..]).unwrap(), "https://http-intake.logs.datadoghq.eu/api/v2/logs");
         let err = Datadog::site_url(&[(SITE_VAR, "https://datadoghq.eu")][..]).unwrap_err().to_string();
-        assert_eq!(err, "AUDITSTREAM_DATADOG_SITE=\"https://datadoghq.eu\" is not valid: expected a Datadog site such as datadoghq.com, datadoghq.eu or us5.datadoghq.com");
+        assert_eq!(
+            err,
+            "AUDITSTREAM_DATADOG_SITE=\"https://datadoghq.eu\" is not valid: expected a Datadog site such as datadoghq.com, datadoghq.eu or us5.datadoghq.com"
+        );
     }
 
     #[test]

@@ -48,7 +48,9 @@ impl Endpoint {
         match url.scheme() {
             "https" => {}
             "http" if is_loopback(&url) => {}
-            "http" => return Err(invalid("an https:// URL (plain http:// is allowed only for 127.0.0.1, ::1 and localhost, so that tokens and events never cross a network unencrypted)")),
+            "http" => return Err(invalid(
+                "an https:// URL (plain http:// is allowed only for 127.0.0.1, ::1 and localhost, so that tokens and events never cross a network unencrypted)",
+            )),
             _ => return Err(invalid("an https:// URL")),
         }
         if url.host().is_none() {
@@ -57,11 +59,7 @@ impl Endpoint {
         if url.fragment().is_some() {
             return Err(invalid("a URL without a #fragment"));
         }
-        Ok(Endpoint {
-            display: display(&url, secret_path_from),
-            url,
-            secret_path_from,
-        })
+        Ok(Endpoint { display: display(&url, secret_path_from), url, secret_path_from })
     }
 
     /// The full URL, credentials included: only for sending requests.
@@ -83,11 +81,7 @@ impl Endpoint {
     pub fn with_path(&self, path: &str, secret_path_from: Option<usize>) -> Endpoint {
         let mut url = self.url.clone();
         url.set_path(path);
-        Endpoint {
-            display: display(&url, secret_path_from),
-            url,
-            secret_path_from,
-        }
+        Endpoint { display: display(&url, secret_path_from), url, secret_path_from }
     }
 
     /// The same endpoint with one more path segment (a Sumo Logic collector code kept in a secret).
@@ -96,11 +90,7 @@ impl Endpoint {
         if let Ok(mut segments) = url.path_segments_mut() {
             segments.pop_if_empty().push(segment);
         }
-        Endpoint {
-            display: display(&url, secret_path_from),
-            url,
-            secret_path_from,
-        }
+        Endpoint { display: display(&url, secret_path_from), url, secret_path_from }
     }
 
     /// The index of the first path segment that is a secret, if any.
@@ -137,7 +127,9 @@ mod tests {
 
     #[test]
     fn https_anywhere_http_only_on_loopback() {
-        for ok in ["https://logs.example.com/in", "http://127.0.0.1:8080/in", "http://127.9.9.9/", "http://[::1]:9/x", "http://localhost:1/", "http://LOCALHOST/"] {
+        for ok in
+            ["https://logs.example.com/in", "http://127.0.0.1:8080/in", "http://127.9.9.9/", "http://[::1]:9/x", "http://localhost:1/", "http://LOCALHOST/"]
+        {
             assert!(Endpoint::parse(VAR, ok, None).is_ok(), "{ok}");
         }
         let cases = [

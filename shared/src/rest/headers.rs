@@ -31,7 +31,8 @@ pub const EVENT_IDS_SHA256_HEADER: &str = "x-auditstream-event-ids-sha256";
 pub const MAX_IDS_HEADER_BYTES: usize = 4096;
 
 /// Headers that are the forwarder's to set.
-const RESERVED: &[&str] = &["host", "content-length", "content-encoding", "transfer-encoding", "connection", "te", "upgrade", EVENT_IDS_HEADER, EVENT_IDS_SHA256_HEADER];
+const RESERVED: &[&str] =
+    &["host", "content-length", "content-encoding", "transfer-encoding", "connection", "te", "upgrade", EVENT_IDS_HEADER, EVENT_IDS_SHA256_HEADER];
 
 /// Parses `Name: value; Other: value`.
 pub fn parse_extra_headers(text: &str) -> Result<HeaderMap, ConfigError> {
@@ -43,10 +44,15 @@ pub fn parse_extra_headers(text: &str) -> Result<HeaderMap, ConfigError> {
         };
         let name = header_name_from(HEADERS_VAR, name)?;
         if RESERVED.contains(&name.as_str()) {
-            return Err(ConfigError::InvalidSecret { var: HEADERS_VAR, reason: format!("header {name} is set by the forwarder itself and cannot be configured") });
+            return Err(ConfigError::InvalidSecret {
+                var: HEADERS_VAR,
+                reason: format!("header {name} is set by the forwarder itself and cannot be configured"),
+            });
         }
-        let mut value = HeaderValue::from_str(value.trim())
-            .map_err(|_| ConfigError::InvalidSecret { var: HEADERS_VAR, reason: format!("the value of header {name} holds characters an HTTP header cannot carry") })?;
+        let mut value = HeaderValue::from_str(value.trim()).map_err(|_| ConfigError::InvalidSecret {
+            var: HEADERS_VAR,
+            reason: format!("the value of header {name} holds characters an HTTP header cannot carry"),
+        })?;
         value.set_sensitive(true);
         headers.append(name, value);
     }
@@ -106,7 +112,13 @@ mod tests {
     use crate::timestamp::UtcTime;
 
     fn job(id: &str) -> Document {
-        let meta = EventMeta::Job(JobMeta { id: id.into(), recipe_id: "7".into(), status: "succeeded".into(), user_id: "5".into(), time: UtcTime::from_epoch_seconds(0) });
+        let meta = EventMeta::Job(JobMeta {
+            id: id.into(),
+            recipe_id: "7".into(),
+            status: "succeeded".into(),
+            user_id: "5".into(),
+            time: UtcTime::from_epoch_seconds(0),
+        });
         let key = ObjectKey::for_event(&meta, KeyLayout::Standard, &KeyPrefix::default(), b"");
         Document { key, body: b"{}".to_vec(), meta, masked_lines: 0, truncated: false }
     }
@@ -139,7 +151,13 @@ mod tests {
 
     #[test]
     fn an_activity_without_id_is_named_by_its_key() {
-        let meta = EventMeta::Activity(ActivityMeta { id: None, event_type: "user_login".into(), resource_type: None, workspace_id: "9".into(), time: UtcTime::from_epoch_seconds(0) });
+        let meta = EventMeta::Activity(ActivityMeta {
+            id: None,
+            event_type: "user_login".into(),
+            resource_type: None,
+            workspace_id: "9".into(),
+            time: UtcTime::from_epoch_seconds(0),
+        });
         let key = ObjectKey::for_event(&meta, KeyLayout::Standard, &KeyPrefix::default(), b"{\"event\":\"user_login\"}");
         let name = key.as_str().rsplit('/').next().unwrap().trim_end_matches(".json").to_owned();
         let doc = Document { key, body: b"{}".to_vec(), meta, masked_lines: 0, truncated: false };
@@ -150,7 +168,12 @@ mod tests {
     #[test]
     fn an_other_event_is_named_by_its_key_which_holds_its_id_and_its_content() {
         let doc = |body: &str| {
-            let meta = EventMeta::Other(OtherMeta { id: Some("req-1".into()), workspace_id: Some("9".into()), time: UtcTime::from_epoch_seconds(0), time_field: Some("timestamp") });
+            let meta = EventMeta::Other(OtherMeta {
+                id: Some("req-1".into()),
+                workspace_id: Some("9".into()),
+                time: UtcTime::from_epoch_seconds(0),
+                time_field: Some("timestamp"),
+            });
             let key = ObjectKey::for_event(&meta, KeyLayout::Standard, &KeyPrefix::default(), body.as_bytes());
             Document { key, body: body.as_bytes().to_vec(), meta, masked_lines: 0, truncated: false }
         };

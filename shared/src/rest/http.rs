@@ -36,9 +36,7 @@ use crate::pipeline::Document;
 use crate::redact::Redactor;
 use crate::retry::parse_retry_after;
 use crate::secret::{Secret, SecretError};
-use crate::transport::{
-    error_chain, gzip, http_client, redirect_not_followed, transport_failure, ClientOptions,
-};
+use crate::transport::{error_chain, gzip, http_client, redirect_not_followed, transport_failure, ClientOptions};
 
 /// Vendor error text longer than this is cut.
 const MAX_VENDOR_TEXT: usize = 300;
@@ -103,10 +101,7 @@ impl HttpLogSink {
             connect_timeout: Duration::from_secs(5).min(settings.timeout),
             https_only: !endpoint.is_plain_http(),
         };
-        let client = http_client(options).map_err(|e| SinkBuildError::Client {
-            endpoint: endpoint.to_string(),
-            reason: error_chain(&e.without_url()),
-        })?;
+        let client = http_client(options).map_err(|e| SinkBuildError::Client { endpoint: endpoint.to_string(), reason: error_chain(&e.without_url()) })?;
         Ok(HttpLogSink {
             client,
             limits: settings.limits(),
@@ -188,18 +183,8 @@ impl LogSink for HttpLogSink {
         let status = response.status();
         let retry_after = response.headers().get(RETRY_AFTER).and_then(|v| v.to_str().ok()).map(str::to_owned);
         let text = read_some(response).await;
-        let vendor = if status.is_success() {
-            String::new()
-        } else {
-            self.quote_reply(&text, docs)
-        };
-        let mut outcome = classify(
-            &self.endpoint.to_string(),
-            status,
-            retry_after.as_deref(),
-            &vendor,
-            sent_bytes,
-        );
+        let vendor = if status.is_success() { String::new() } else { self.quote_reply(&text, docs) };
+        let mut outcome = classify(&self.endpoint.to_string(), status, retry_after.as_deref(), &vendor, sent_bytes);
         if let Preset::SplunkHec(_) = self.preset {
             outcome = outcome.map_err(|err| splunk_hec::refused_event(err, status.as_u16(), &text, docs.len()));
         }
@@ -213,12 +198,7 @@ impl LogSink for HttpLogSink {
 /// Every credential the sink's requests carry: the token, each sensitive header's value (the
 /// auth header, `AUDITSTREAM_REST_HEADERS`), `base64(user:token)` of Basic auth, and what the URL
 /// holds (password, query, a Sumo Logic code).
-fn request_credentials(
-    settings: &RestSettings,
-    token: Option<&Secret>,
-    headers: &HeaderMap,
-    endpoint: &Endpoint,
-) -> Redactor {
+fn request_credentials(settings: &RestSettings, token: Option<&Secret>, headers: &HeaderMap, endpoint: &Endpoint) -> Redactor {
     let mut redactor = Redactor::new();
     if let Some(token) = token {
         redactor.add_secret(token.expose());
@@ -235,25 +215,12 @@ fn request_credentials(
 
 /// What became of a request, from the status, `Retry-After` and the vendor's error text (already
 /// quoted, see [`HttpLogSink::quote_reply`]).
-pub fn classify(
-    endpoint: &str,
-    status: StatusCode,
-    retry_after: Option<&str>,
-    vendor: &str,
-    sent_bytes: usize,
-) -> Result<(), DeliveryError> {
+pub fn classify(endpoint: &str, status: StatusCode, retry_after: Option<&str>, vendor: &str, sent_bytes: usize) -> Result<(), DeliveryError> {
     if status.is_success() {
         return Ok(());
     }
-    let reason = status
-        .canonical_reason()
-        .map(|r| format!(" {r}"))
-        .unwrap_or_default();
-    let vendor = if vendor.is_empty() {
-        String::new()
-    } else {
-        format!(": {vendor}")
-    };
+    let reason = status.canonical_reason().map(|r| format!(" {r}")).unwrap_or_default();
+    let vendor = if vendor.is_empty() { String::new() } else { format!(": {vendor}") };
     let base = format!("POST {endpoint}: HTTP {}{reason}{vendor}", status.as_u16());
     let code = status.as_u16();
     Err(match code {
@@ -295,17 +262,8 @@ mod tests {
     const EP: &str = "https://splunk.example.com:8088/services/collector/event";
 
     fn check(status: u16, retry_after: Option<&str>, body: &str) -> Result<(), DeliveryError> {
-        let vendor =
-            Redactor::new()
-                .with_secret("0000-TOKEN-1111")
-                .quote(body, b"", MAX_VENDOR_TEXT);
-        classify(
-            EP,
-            StatusCode::from_u16(status).unwrap(),
-            retry_after,
-            &vendor,
-            1234,
-        )
+        let vendor = Redactor::new().with_secret("0000-TOKEN-1111").quote(body, b"", MAX_VENDOR_TEXT);
+        classify(EP, StatusCode::from_u16(status).unwrap(), retry_after, &vendor, 1234)
     }
 
     #[test]
@@ -389,10 +347,7 @@ mod echo_tests {
     async fn echo(uri: Uri, headers: AxumHeaders, body: axum::body::Bytes) -> (AxumStatus, String) {
         let mut said = String::new();
         for (name, value) in &headers {
-            said.push_str(&format!(
-                "{name}: {}\n",
-                String::from_utf8_lossy(value.as_bytes())
-            ));
+            said.push_str(&format!("{name}: {}\n", String::from_utf8_lossy(value.as_bytes())));
         }
         said.push_str(&format!("{uri}\n{}", String::from_utf8_lossy(&body)));
         let answer = match uri.path() {
@@ -404,16 +359,9 @@ mod echo_tests {
     }
 
     async fn echo_server() -> String {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind a loopback port");
-        let base = format!(
-            "http://{}",
-            listener.local_addr().expect("the bound address")
-        );
-        tokio::spawn(
-            async move { axum::serve(listener, axum::Router::new().fallback(echo)).await },
-        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a loopback port");
+        let base = format!("http://{}", listener.local_addr().expect("the bound address"));
+        tokio::spawn(async move { axum::serve(listener, axum::Router::new().fallback(echo)).await });
         base
     }
 
@@ -423,67 +371,29 @@ mod echo_tests {
         let generic_url = format!("{base}/in?api_key={QUERY_SECRET}");
         let headers = format!("X-Api-Key: {HEADER_SECRET}; X-Env: production");
         let presets: [Vec<(&str, &str)>; 4] = [
-            vec![
-                ("AUDITSTREAM_REST_URL", &generic_url),
-                ("AUDITSTREAM_REST_AUTH", "basic"),
-                ("AUDITSTREAM_REST_USERNAME", "svc"),
-            ],
-            vec![
-                ("AUDITSTREAM_REST_URL", &generic_url),
-                ("AUDITSTREAM_REST_AUTH", "bearer"),
-            ],
-            vec![
-                ("AUDITSTREAM_REST_PRESET", "splunk_hec"),
-                ("AUDITSTREAM_REST_URL", &base),
-            ],
-            vec![
-                ("AUDITSTREAM_REST_PRESET", "datadog"),
-                ("AUDITSTREAM_REST_URL", &base),
-            ],
+            vec![("AUDITSTREAM_REST_URL", &generic_url), ("AUDITSTREAM_REST_AUTH", "basic"), ("AUDITSTREAM_REST_USERNAME", "svc")],
+            vec![("AUDITSTREAM_REST_URL", &generic_url), ("AUDITSTREAM_REST_AUTH", "bearer")],
+            vec![("AUDITSTREAM_REST_PRESET", "splunk_hec"), ("AUDITSTREAM_REST_URL", &base)],
+            vec![("AUDITSTREAM_REST_PRESET", "datadog"), ("AUDITSTREAM_REST_URL", &base)],
         ];
         let basic = base64::engine::general_purpose::STANDARD.encode(format!("svc:{TOKEN}"));
-        let body = format!(
-            r#"{{"id":"j-echo-1","recipe_id":"7","status":"failed","lines":[{{"input":"{MARKER}"}}]}}"#
-        );
+        let body = format!(r#"{{"id":"j-echo-1","recipe_id":"7","status":"failed","lines":[{{"input":"{MARKER}"}}]}}"#);
         let doc = job_doc("j-echo-1", "2024-05-01T10:15:30Z", &body);
         for preset in presets {
             let mut env = preset.clone();
-            env.extend([
-                ("AUDITSTREAM_REST_TOKEN", TOKEN),
-                ("AUDITSTREAM_REST_HEADERS", headers.as_str()),
-            ]);
-            let settings =
-                RestSettings::from_env(&env[..], None).unwrap_or_else(|e| panic!("{env:?}: {e}"));
+            env.extend([("AUDITSTREAM_REST_TOKEN", TOKEN), ("AUDITSTREAM_REST_HEADERS", headers.as_str())]);
+            let settings = RestSettings::from_env(&env[..], None).unwrap_or_else(|e| panic!("{env:?}: {e}"));
             let token = settings.token.resolve().await.unwrap();
             let sink = HttpLogSink::new(settings, token).unwrap();
 
-            let err = sink
-                .send(&[&doc])
-                .await
-                .expect_err("the server answers 400")
-                .to_string();
+            let err = sink.send(&[&doc]).await.expect_err("the server answers 400").to_string();
 
             assert!(err.contains("HTTP 400 Bad Request: "), "{env:?}: {err}");
-            for leak in [
-                TOKEN,
-                basic.as_str(),
-                basic.trim_end_matches('='),
-                HEADER_SECRET,
-                QUERY_SECRET,
-                MARKER,
-                "j-echo-1",
-                "production",
-            ] {
-                assert!(
-                    !err.contains(leak),
-                    "{env:?}: {leak} is in the error: {err}"
-                );
+            for leak in [TOKEN, basic.as_str(), basic.trim_end_matches('='), HEADER_SECRET, QUERY_SECRET, MARKER, "j-echo-1", "production"] {
+                assert!(!err.contains(leak), "{env:?}: {leak} is in the error: {err}");
             }
             // The echo did arrive, and is shown with its credentials and request data taken out.
-            assert!(
-                err.contains(crate::redact::REDACTED) && err.contains(crate::redact::REQUEST_DATA),
-                "{env:?}: {err}"
-            );
+            assert!(err.contains(crate::redact::REDACTED) && err.contains(crate::redact::REQUEST_DATA), "{env:?}: {err}");
             assert!(!err.contains('\n'), "{err}");
         }
     }
@@ -513,7 +423,9 @@ mod echo_tests {
         let sent = dlq.sent.clone();
         let destination = crate::log_batch::LogSinkDestination::new(sink, 4, crate::retry::RetryPolicy::default());
         let function = crate::lambda::SqsFunction::new("rest-forwarder", crate::pipeline::Pipeline::default(), destination).with_dead_letter_queue(dlq);
-        let body = format!(r#"{{"id":"j-echo-2","recipe_id":7,"status":"failed","completed_at":"2026-11-25T10:00:05Z","context":{{"user_id":4411}},"lines":[{{"input":{{"q":"{MARKER}"}}}}]}}"#);
+        let body = format!(
+            r#"{{"id":"j-echo-2","recipe_id":7,"status":"failed","completed_at":"2026-11-25T10:00:05Z","context":{{"user_id":4411}},"lines":[{{"input":{{"q":"{MARKER}"}}}}]}}"#
+        );
         let id = "m-1\x1b[2J\nfailed fake";
         let records = serde_json::json!({"Records": [{"messageId": id, "receiptHandle": "rh", "body": body, "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1700000000000"}, "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:audit", "awsRegion": "us-east-1"}]});
         let mut context = lambda_runtime::Context::default();

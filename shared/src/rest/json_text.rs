@@ -101,12 +101,7 @@ mod tests {
 
     #[test]
     fn string_contents_round_trip_through_serde() {
-        let cases = [
-            r#"{"a":"b"}"#,
-            "{\"x\":\"line\\nbreak\",\n  \"t\":\"tab\\t\"}\r\n",
-            "{\"é\":\"ü 😀\",\"q\":\"\\\"\\\\\"}",
-            "\u{1}\u{1f}\u{8}\u{c}",
-        ];
+        let cases = [r#"{"a":"b"}"#, "{\"x\":\"line\\nbreak\",\n  \"t\":\"tab\\t\"}\r\n", "{\"é\":\"ü 😀\",\"q\":\"\\\"\\\\\"}", "\u{1}\u{1f}\u{8}\u{c}"];
         for text in cases {
             let mut out = b"\"".to_vec();
             push_string_contents(&mut out, text.as_bytes());

@@ -65,9 +65,9 @@ pub mod generic;
 pub mod headers;
 pub mod http;
 pub mod json_text;
-pub mod token;
 pub mod splunk_hec;
 pub mod sumo_logic;
+pub mod token;
 
 use std::time::Duration;
 
@@ -196,7 +196,12 @@ impl RestSettings {
             PresetName::SplunkHec => AuthScheme::Splunk,
             PresetName::Datadog => AuthScheme::Header { name: HeaderName::from_static(datadog::API_KEY_HEADER) },
         };
-        let auth = scheme_from_parts(env.optional(AUTH_VAR).as_deref(), env.optional(AUTH_HEADER_VAR).as_deref(), env.optional(USERNAME_VAR).as_deref(), default_auth)?;
+        let auth = scheme_from_parts(
+            env.optional(AUTH_VAR).as_deref(),
+            env.optional(AUTH_HEADER_VAR).as_deref(),
+            env.optional(USERNAME_VAR).as_deref(),
+            default_auth,
+        )?;
         check_token_use(name, &auth, &token, &endpoint)?;
 
         let extra_headers = match env.optional(HEADERS_VAR) {
@@ -294,7 +299,11 @@ impl RestSettings {
         match &self.preset {
             Preset::Datadog(dd) => {
                 let bytes = dd.max_document_bytes(hard);
-                let set_by = if bytes == datadog::MAX_LOG_BYTES { LimitSource::Service("Datadog takes at most 1,000,000 bytes per log") } else { LimitSource::Variable(MAX_BYTES_VAR) };
+                let set_by = if bytes == datadog::MAX_LOG_BYTES {
+                    LimitSource::Service("Datadog takes at most 1,000,000 bytes per log")
+                } else {
+                    LimitSource::Variable(MAX_BYTES_VAR)
+                };
                 EventLimit::new(bytes, set_by)
             }
             Preset::SumoLogic(_) if hard == sumo_logic::MAX_REQUEST_BYTES => {
@@ -398,7 +407,8 @@ pub(crate) mod test_docs {
 
     pub fn activity_doc(id: &str, time: &str, body: &str) -> Document {
         let time = UtcTime::parse(time).expect("test time");
-        let meta = EventMeta::Activity(ActivityMeta { id: Some(id.into()), event_type: "user_login".into(), resource_type: None, workspace_id: "9".into(), time });
+        let meta =
+            EventMeta::Activity(ActivityMeta { id: Some(id.into()), event_type: "user_login".into(), resource_type: None, workspace_id: "9".into(), time });
         let key = ObjectKey::for_event(&meta, KeyLayout::Standard, &KeyPrefix::default(), body.as_bytes());
         Document { key, body: body.as_bytes().to_vec(), meta, masked_lines: 0, truncated: false }
     }
@@ -440,9 +450,13 @@ mod tests {
         }
         // batched, requests stay within a configured limit
         let s = settings(&[url, (MAX_EVENTS_VAR, "10"), (generic::FORMAT_VAR, "json_array"), (MAX_BYTES_VAR, "2000000")]).unwrap();
-        let docs: Vec<Document> = (0..5).map(|i| test_docs::job_doc(&format!("j-{i}"), "2024-01-01T00:00:00Z", &format!("{{\"x\":\"{}\"}}", "a".repeat(900_000)))).collect();
+        let docs: Vec<Document> =
+            (0..5).map(|i| test_docs::job_doc(&format!("j-{i}"), "2024-01-01T00:00:00Z", &format!("{{\"x\":\"{}\"}}", "a".repeat(900_000)))).collect();
         let limits = s.limits();
-        let batches = crate::batch_send::pack(&docs.iter().map(|d| d.body.len()).collect::<Vec<_>>(), crate::batch_send::BatchLimits { max_entries: limits.max_events, max_bytes: limits.max_request_bytes });
+        let batches = crate::batch_send::pack(
+            &docs.iter().map(|d| d.body.len()).collect::<Vec<_>>(),
+            crate::batch_send::BatchLimits { max_entries: limits.max_events, max_bytes: limits.max_request_bytes },
+        );
         assert_eq!(batches, [0..2, 2..4, 4..5]);
         for range in batches {
             let mut body = Vec::new();
@@ -481,7 +495,13 @@ mod tests {
 
     #[test]
     fn splunk_preset() {
-        let s = settings(&[(PRESET_VAR, "splunk_hec"), (URL_VAR, "https://splunk.example.com:8088"), (TOKEN_VAR, "0000-1111-2222"), ("AUDITSTREAM_SPLUNK_INDEX", "audit")]).unwrap();
+        let s = settings(&[
+            (PRESET_VAR, "splunk_hec"),
+            (URL_VAR, "https://splunk.example.com:8088"),
+            (TOKEN_VAR, "0000-1111-2222"),
+            ("AUDITSTREAM_SPLUNK_INDEX", "audit"),
+        ])
+        .unwrap();
         assert_eq!(s.endpoint.url().as_str(), "https://splunk.example.com:8088/services/collector/event");
         assert_eq!(s.auth, AuthScheme::Splunk);
         assert_eq!(s.max_request_bytes, 1_000_000);
@@ -494,7 +514,8 @@ mod tests {
 
     #[test]
     fn datadog_preset() {
-        let s = settings(&[(PRESET_VAR, "datadog"), (TOKEN_VAR, "dd-api-key-value"), ("AUDITSTREAM_DATADOG_SITE", "datadoghq.eu"), (MAX_EVENTS_VAR, "1000")]).unwrap();
+        let s = settings(&[(PRESET_VAR, "datadog"), (TOKEN_VAR, "dd-api-key-value"), ("AUDITSTREAM_DATADOG_SITE", "datadoghq.eu"), (MAX_EVENTS_VAR, "1000")])
+            .unwrap();
         assert_eq!(s.endpoint.url().as_str(), "https://http-intake.logs.datadoghq.eu/api/v2/logs");
         assert_eq!(s.auth, AuthScheme::Header { name: HeaderName::from_static("dd-api-key") });
         let limits = s.limits();
@@ -507,19 +528,31 @@ mod tests {
         // a proxy URL gets the path; the site and a URL together are ambiguous
         let s = settings(&[(PRESET_VAR, "datadog"), (TOKEN_VAR, "dd-api-key-value"), (URL_VAR, "http://127.0.0.1:9000")]).unwrap();
         assert_eq!(s.endpoint.url().as_str(), "http://127.0.0.1:9000/api/v2/logs");
-        let err = settings(&[(PRESET_VAR, "datadog"), (TOKEN_VAR, "dd-api-key-value"), (URL_VAR, "http://127.0.0.1:9000"), ("AUDITSTREAM_DATADOG_SITE", "datadoghq.eu")]).unwrap_err();
+        let err = settings(&[
+            (PRESET_VAR, "datadog"),
+            (TOKEN_VAR, "dd-api-key-value"),
+            (URL_VAR, "http://127.0.0.1:9000"),
+            ("AUDITSTREAM_DATADOG_SITE", "datadoghq.eu"),
+        ])
+        .unwrap_err();
         assert_eq!(err.to_string(), "AUDITSTREAM_DATADOG_SITE=\"datadoghq.eu\" is not valid: expected unset when AUDITSTREAM_REST_URL is set (set one of them: the site, or the full intake URL)");
     }
 
     #[test]
     fn sumo_preset_keeps_the_collector_code_secret() {
-        let s = settings(&[(PRESET_VAR, "sumo_logic"), (URL_VAR, "https://collectors.sumologic.com/receiver/v1/http/ZaVnC4dhaV0SECRET"), ("AUDITSTREAM_SUMO_CATEGORY", "prod/audit")]).unwrap();
+        let s = settings(&[
+            (PRESET_VAR, "sumo_logic"),
+            (URL_VAR, "https://collectors.sumologic.com/receiver/v1/http/ZaVnC4dhaV0SECRET"),
+            ("AUDITSTREAM_SUMO_CATEGORY", "prod/audit"),
+        ])
+        .unwrap();
         assert_eq!(s.endpoint.to_string(), "https://collectors.sumologic.com/receiver/v1/http/[redacted]");
         assert!(!format!("{s:?}").contains("SECRET"));
         assert_eq!(s.request_endpoint(None).url().as_str(), "https://collectors.sumologic.com/receiver/v1/http/ZaVnC4dhaV0SECRET");
         assert_eq!(s.limits().max_event_bytes, Some(EventLimit::new(999_999, LimitSource::Service("Sumo Logic takes at most 1,000,000 bytes per request"))));
 
-        let s = settings(&[(PRESET_VAR, "sumo_logic"), (URL_VAR, "https://collectors.sumologic.com/receiver/v1/http"), (TOKEN_VAR, "ZaVnC4dhaV0SECRET")]).unwrap();
+        let s =
+            settings(&[(PRESET_VAR, "sumo_logic"), (URL_VAR, "https://collectors.sumologic.com/receiver/v1/http"), (TOKEN_VAR, "ZaVnC4dhaV0SECRET")]).unwrap();
         let e = s.request_endpoint(Some(&Secret::new("ZaVnC4dhaV0SECRET")));
         assert_eq!(e.url().as_str(), "https://collectors.sumologic.com/receiver/v1/http/ZaVnC4dhaV0SECRET");
         assert_eq!(e.to_string(), "https://collectors.sumologic.com/receiver/v1/http/[redacted]");

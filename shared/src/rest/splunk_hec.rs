@@ -79,7 +79,9 @@ struct TemplateEnvelope {
 impl SplunkHec {
     pub fn new(host: Option<String>, source: String, sourcetype: String, index: Option<String>) -> SplunkHec {
         let mut after_time = Vec::new();
-        for (key, value) in [("host", host.as_deref()), ("source", Some(source.as_str())), ("sourcetype", Some(sourcetype.as_str())), ("index", index.as_deref())] {
+        for (key, value) in
+            [("host", host.as_deref()), ("source", Some(source.as_str())), ("sourcetype", Some(sourcetype.as_str())), ("index", index.as_deref())]
+        {
             if let Some(value) = value {
                 after_time.extend_from_slice(b",\"");
                 after_time.extend_from_slice(key.as_bytes());
@@ -152,7 +154,12 @@ impl SplunkHec {
             return Ok(Some(DEFAULT_PATH));
         }
         let p = path.trim_end_matches('/');
-        if p.ends_with("/services/collector/raw") || p.contains("/services/collector/raw/") || p.ends_with("/ack") || p.ends_with("/health") || p.contains("/health/") {
+        if p.ends_with("/services/collector/raw")
+            || p.contains("/services/collector/raw/")
+            || p.ends_with("/ack")
+            || p.ends_with("/health")
+            || p.contains("/health/")
+        {
             return Err("the HEC JSON event endpoint, https://<host>:8088/services/collector/event (raw, ack and health endpoints take other requests)");
         }
         Ok(None)
@@ -205,15 +212,10 @@ pub fn error_answer(reply: &str, quote: &dyn Fn(&str) -> String) -> Option<Strin
     let text = answer.get("text")?.as_str()?;
     let code = answer.get("code")?.as_i64()?;
     let text = serde_json::Value::String(quote(text));
-    Some(
-        match answer
-            .get("invalid-event-number")
-            .and_then(serde_json::Value::as_u64)
-        {
-            Some(k) => format!(r#"{{"text":{text},"code":{code},"invalid-event-number":{k}}}"#),
-            None => format!(r#"{{"text":{text},"code":{code}}}"#),
-        },
-    )
+    Some(match answer.get("invalid-event-number").and_then(serde_json::Value::as_u64) {
+        Some(k) => format!(r#"{{"text":{text},"code":{code},"invalid-event-number":{k}}}"#),
+        None => format!(r#"{{"text":{text},"code":{code}}}"#),
+    })
 }
 
 pub fn refused_event(err: DeliveryError, status: u16, body: &str, events: usize) -> DeliveryError {
@@ -222,12 +224,12 @@ pub fn refused_event(err: DeliveryError, status: u16, body: &str, events: usize)
         _ => None,
     };
     match invalid.and_then(|k| usize::try_from(k).ok()).filter(|&k| k < events) {
-        Some(k) => err.context(format!("Splunk HEC refused this event alone (event {k} of the request: the {k} before it were indexed, the ones after it were not)")).after_accepting(k),
+        Some(k) => err
+            .context(format!("Splunk HEC refused this event alone (event {k} of the request: the {k} before it were indexed, the ones after it were not)"))
+            .after_accepting(k),
         None => err,
     }
 }
-
-
 
 #[cfg(test)]
 mod tests {
@@ -238,14 +240,8 @@ mod tests {
     fn only_the_documented_members_of_an_error_answer_are_quoted() {
         let quote = |t: &str| t.replace("SECRET", "[redacted]");
         let reply = r#"{"text":"Invalid data format SECRET","code":6,"invalid-event-number":3,"echo":{"event":"EVENT-MARKER"}}"#;
-        assert_eq!(
-            error_answer(reply, &quote).as_deref(),
-            Some(r#"{"text":"Invalid data format [redacted]","code":6,"invalid-event-number":3}"#)
-        );
-        assert_eq!(
-            error_answer(r#"{"text":"Invalid token","code":4}"#, &quote).as_deref(),
-            Some(r#"{"text":"Invalid token","code":4}"#)
-        );
+        assert_eq!(error_answer(reply, &quote).as_deref(), Some(r#"{"text":"Invalid data format [redacted]","code":6,"invalid-event-number":3}"#));
+        assert_eq!(error_answer(r#"{"text":"Invalid token","code":4}"#, &quote).as_deref(), Some(r#"{"text":"Invalid token","code":4}"#));
         assert_eq!(error_answer("<html>proxy error</html>", &quote), None);
         assert_eq!(error_answer(r#"{"message":"not HEC"}"#, &quote), None);
     }
@@ -253,7 +249,10 @@ mod tests {
     #[test]
     fn envelopes_are_concatenated_with_the_event_embedded_as_is() {
         let hec = SplunkHec::new(Some("lambda-eu".into()), "workato".into(), "_json".into(), Some("audit".into()));
-        let docs = [job_doc("j-1", "2022-10-19T22:30:46-07:00", r#"{"id":"j-1","status":"succeeded"}"#), activity_doc("77", "2024-05-01T10:15:30.000Z", r#"{"event_type":"user_login","id":77}"#)];
+        let docs = [
+            job_doc("j-1", "2022-10-19T22:30:46-07:00", r#"{"id":"j-1","status":"succeeded"}"#),
+            activity_doc("77", "2024-05-01T10:15:30.000Z", r#"{"event_type":"user_login","id":77}"#),
+        ];
         let refs: Vec<&Document> = docs.iter().collect();
         let mut out = Vec::new();
         hec.encode(&refs, &mut out);
@@ -275,7 +274,8 @@ mod tests {
         let mut out = Vec::new();
         hec.encode(&[&doc], &mut out);
         assert_eq!(out, br#"{"time":1666218646.000,"source":"workato","sourcetype":"_json","event":{}}"#);
-        let hec = SplunkHec::from_env(&[("AUDITSTREAM_SPLUNK_SOURCE", "workato:\"prod\""), ("AUDITSTREAM_SPLUNK_SOURCETYPE", "workato:audit")][..], None).unwrap();
+        let hec =
+            SplunkHec::from_env(&[("AUDITSTREAM_SPLUNK_SOURCE", "workato:\"prod\""), ("AUDITSTREAM_SPLUNK_SOURCETYPE", "workato:audit")][..], None).unwrap();
         out.clear();
         hec.encode(&[&doc], &mut out);
         assert_eq!(out, br#"{"time":1666218646.000,"source":"workato:\"prod\"","sourcetype":"workato:audit","event":{}}"#);
@@ -317,7 +317,12 @@ mod tests {
                 assert_eq!(err, request_error(body), "left as it was");
             }
         }
-        let err = refused_event(request_error(r#"{"text":"Incorrect index","code":7,"invalid-event-number":2}"#), 400, r#"{"text":"Incorrect index","code":7,"invalid-event-number":2}"#, 5);
+        let err = refused_event(
+            request_error(r#"{"text":"Incorrect index","code":7,"invalid-event-number":2}"#),
+            400,
+            r#"{"text":"Incorrect index","code":7,"invalid-event-number":2}"#,
+            5,
+        );
         assert_eq!(
             err.to_string(),
             format!(

@@ -46,8 +46,11 @@ impl SumoLogic {
             ("AUDITSTREAM_SUMO_FIELDS", "x-sumo-fields"),
         ] {
             if let Some(text) = env.optional(var) {
-                let value = HeaderValue::from_str(&text)
-                    .map_err(|_| ConfigError::Invalid { var, value: text.clone(), expected: "text an HTTP header can carry (visible ASCII, no line breaks)".into() })?;
+                let value = HeaderValue::from_str(&text).map_err(|_| ConfigError::Invalid {
+                    var,
+                    value: text.clone(),
+                    expected: "text an HTTP header can carry (visible ASCII, no line breaks)".into(),
+                })?;
                 headers.insert(HeaderName::from_static(name), value);
             }
         }

@@ -76,7 +76,11 @@ impl TokenSource {
 /// text.
 pub async fn fetch_token(client: &aws_sdk_secretsmanager::Client, secret_id: &str, json_key: &str) -> Result<Secret, SecretError> {
     let text = fetch_secret(client, TOKEN_SECRET_ARN_VAR, secret_id).await?;
-    token_from_secret_string(text.expose(), json_key).map_err(|reason| SecretError::Unusable { var: TOKEN_SECRET_ARN_VAR, secret_id: secret_id.to_owned(), reason })
+    token_from_secret_string(text.expose(), json_key).map_err(|reason| SecretError::Unusable {
+        var: TOKEN_SECRET_ARN_VAR,
+        secret_id: secret_id.to_owned(),
+        reason,
+    })
 }
 
 /// The token in a secret string: the string itself, or the `json_key` field of a JSON object.

@@ -210,7 +210,8 @@ impl WriteError {
     fn is_permanent(&self) -> bool {
         match self {
             WriteError::Io(e) => {
-                matches!(e.kind(), ErrorKind::PermissionDenied | ErrorKind::ReadOnlyFilesystem | ErrorKind::NotADirectory | ErrorKind::InvalidInput) || is_name_too_long(e)
+                matches!(e.kind(), ErrorKind::PermissionDenied | ErrorKind::ReadOnlyFilesystem | ErrorKind::NotADirectory | ErrorKind::InvalidInput)
+                    || is_name_too_long(e)
             }
             _ => true,
         }
@@ -219,7 +220,9 @@ impl WriteError {
     /// What to do about it, when the error alone does not say.
     fn hint(&self) -> &'static str {
         match self {
-            WriteError::Io(e) if is_name_too_long(e) => " (every key fits a file name, so the directory's own path is too long: choose a shorter --to dir: path)",
+            WriteError::Io(e) if is_name_too_long(e) => {
+                " (every key fits a file name, so the directory's own path is too long: choose a shorter --to dir: path)"
+            }
             _ => "",
         }
     }
@@ -267,7 +270,13 @@ mod tests {
     use crate::timestamp::UtcTime;
 
     fn key() -> ObjectKey {
-        let meta = EventMeta::Job(JobMeta { id: "j-1".into(), recipe_id: "2".into(), status: "succeeded".into(), user_id: "3".into(), time: UtcTime::from_epoch_seconds(0) });
+        let meta = EventMeta::Job(JobMeta {
+            id: "j-1".into(),
+            recipe_id: "2".into(),
+            status: "succeeded".into(),
+            user_id: "3".into(),
+            time: UtcTime::from_epoch_seconds(0),
+        });
         ObjectKey::for_event(&meta, KeyLayout::Standard, &KeyPrefix::default(), b"")
     }
 
@@ -287,7 +296,13 @@ mod tests {
     #[tokio::test]
     async fn a_key_from_an_event_with_a_400_byte_id_is_written() {
         let dir = std::env::temp_dir().join(format!("auditstream-dir-{}", rand::random::<u64>()));
-        let meta = EventMeta::Job(JobMeta { id: "j".repeat(400), recipe_id: "2".into(), status: "/..".repeat(100), user_id: "3".into(), time: UtcTime::from_epoch_seconds(0) });
+        let meta = EventMeta::Job(JobMeta {
+            id: "j".repeat(400),
+            recipe_id: "2".into(),
+            status: "/..".repeat(100),
+            user_id: "3".into(),
+            time: UtcTime::from_epoch_seconds(0),
+        });
         let key = ObjectKey::for_event(&meta, KeyLayout::Standard, &KeyPrefix::default(), b"");
         let store = DirStore::new(&dir);
         assert_eq!(store.put_new(&key, Bytes::from_static(b"{}")).await.unwrap(), PutOutcome::Created);
@@ -325,68 +340,48 @@ mod tests {
     #[tokio::test]
     async fn a_symbolic_link_inside_the_directory_is_never_written_through() {
         let dir = std::env::temp_dir().join(format!("auditstream-dir-{}", rand::random::<u64>()));
-        let elsewhere =
-            std::env::temp_dir().join(format!("auditstream-elsewhere-{}", rand::random::<u64>()));
+        let elsewhere = std::env::temp_dir().join(format!("auditstream-elsewhere-{}", rand::random::<u64>()));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::create_dir_all(&elsewhere).unwrap();
         let store = DirStore::new(&dir);
         // the key's first directory is a link out of the tree
         std::os::unix::fs::symlink(&elsewhere, dir.join("3")).unwrap();
-        let err = store
-            .put_new(&key(), Bytes::from_static(b"{}"))
-            .await
-            .unwrap_err();
+        let err = store.put_new(&key(), Bytes::from_static(b"{}")).await.unwrap_err();
         assert!(err.is_permanent(), "{err:?}");
-        assert_eq!(err.message, format!("dir:{}: cannot write {}: 3 is a symbolic link or not a directory, and this store follows no link inside its directory", dir.display(), key()));
         assert_eq!(
-            std::fs::read_dir(&elsewhere).unwrap().count(),
-            0,
-            "nothing was written outside"
+            err.message,
+            format!(
+                "dir:{}: cannot write {}: 3 is a symbolic link or not a directory, and this store follows no link inside its directory",
+                dir.display(),
+                key()
+            )
         );
+        assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0, "nothing was written outside");
 
         // a link deeper down, and a link at the object's own name
         std::fs::remove_file(dir.join("3")).unwrap();
         std::fs::create_dir_all(dir.join("3/jobs")).unwrap();
         std::os::unix::fs::symlink(&elsewhere, dir.join("3/jobs/2")).unwrap();
-        let err = store
-            .put_new(&key(), Bytes::from_static(b"{}"))
-            .await
-            .unwrap_err();
-        assert!(
-            err.is_permanent() && err.message.contains(": 3/jobs/2 is a symbolic link"),
-            "{err:?}"
-        );
+        let err = store.put_new(&key(), Bytes::from_static(b"{}")).await.unwrap_err();
+        assert!(err.is_permanent() && err.message.contains(": 3/jobs/2 is a symbolic link"), "{err:?}");
         std::fs::remove_file(dir.join("3/jobs/2")).unwrap();
         let object = dir.join(key().as_str());
         std::fs::create_dir_all(object.parent().unwrap()).unwrap();
         std::os::unix::fs::symlink(elsewhere.join("target.json"), &object).unwrap();
-        let err = store
-            .put_new(&key(), Bytes::from_static(b"{}"))
-            .await
-            .unwrap_err();
-        assert!(err.is_permanent() && err.message.ends_with("a symbolic link or something other than a file is at its name, and this store follows no link inside its directory"), "{err:?}");
-        assert_eq!(
-            std::fs::read_dir(&elsewhere).unwrap().count(),
-            0,
-            "nothing was written outside"
+        let err = store.put_new(&key(), Bytes::from_static(b"{}")).await.unwrap_err();
+        assert!(
+            err.is_permanent()
+                && err.message.ends_with("a symbolic link or something other than a file is at its name, and this store follows no link inside its directory"),
+            "{err:?}"
         );
+        assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0, "nothing was written outside");
         // no temporary files are left behind
-        assert_eq!(
-            std::fs::read_dir(object.parent().unwrap()).unwrap().count(),
-            1
-        );
+        assert_eq!(std::fs::read_dir(object.parent().unwrap()).unwrap().count(), 1);
 
         // the root itself may be a link: it is the directory the user chose
-        let via_link =
-            std::env::temp_dir().join(format!("auditstream-link-{}", rand::random::<u64>()));
+        let via_link = std::env::temp_dir().join(format!("auditstream-link-{}", rand::random::<u64>()));
         std::os::unix::fs::symlink(&elsewhere, &via_link).unwrap();
-        assert_eq!(
-            DirStore::new(&via_link)
-                .put_new(&key(), Bytes::from_static(b"{}"))
-                .await
-                .unwrap(),
-            PutOutcome::Created
-        );
+        assert_eq!(DirStore::new(&via_link).put_new(&key(), Bytes::from_static(b"{}")).await.unwrap(), PutOutcome::Created);
         assert!(elsewhere.join(key().as_str()).is_file());
         std::fs::remove_file(via_link).unwrap();
         std::fs::remove_dir_all(dir).unwrap();

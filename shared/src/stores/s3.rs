@@ -31,7 +31,11 @@ impl S3Settings {
     pub fn from_env(env: &(impl Env + ?Sized)) -> Result<Self, ConfigError> {
         let bucket = env.required("AUDITSTREAM_S3_BUCKET", "set it to the name of the bucket audit events are written to")?;
         if !valid_bucket_name(&bucket) {
-            return Err(ConfigError::Invalid { var: "AUDITSTREAM_S3_BUCKET", value: bucket, expected: "a bucket name (3-63 lowercase letters, digits, dots and hyphens), without s3:// or a path".into() });
+            return Err(ConfigError::Invalid {
+                var: "AUDITSTREAM_S3_BUCKET",
+                value: bucket,
+                expected: "a bucket name (3-63 lowercase letters, digits, dots and hyphens), without s3:// or a path".into(),
+            });
         }
         Ok(S3Settings {
             bucket,
@@ -48,9 +52,7 @@ fn valid_bucket_name(name: &str) -> bool {
 /// An S3 client for delivery: the SDK's retries off (ours apply), path-style addressing when an
 /// endpoint is overridden (`AWS_ENDPOINT_URL`, for local S3-compatible servers).
 pub fn s3_client(sdk: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
-    let builder = aws_sdk_s3::config::Builder::from(sdk)
-        .retry_config(RetryConfig::disabled())
-        .force_path_style(sdk.endpoint_url().is_some());
+    let builder = aws_sdk_s3::config::Builder::from(sdk).retry_config(RetryConfig::disabled()).force_path_style(sdk.endpoint_url().is_some());
     aws_sdk_s3::Client::from_conf(builder.build())
 }
 
@@ -133,7 +135,10 @@ mod tests {
 
     #[test]
     fn settings_need_a_plain_bucket_name() {
-        let s = S3Settings::from_env(&[("AUDITSTREAM_S3_BUCKET", "audit-logs"), ("AUDITSTREAM_S3_PREFIX", "workato"), ("AUDITSTREAM_S3_SSE_KMS_KEY_ID", "alias/audit")][..]).unwrap();
+        let s = S3Settings::from_env(
+            &[("AUDITSTREAM_S3_BUCKET", "audit-logs"), ("AUDITSTREAM_S3_PREFIX", "workato"), ("AUDITSTREAM_S3_SSE_KMS_KEY_ID", "alias/audit")][..],
+        )
+        .unwrap();
         assert_eq!(s, S3Settings { bucket: "audit-logs".into(), prefix: KeyPrefix::new("workato/").unwrap(), sse_kms_key_id: Some("alias/audit".into()) });
         let missing = S3Settings::from_env(&[][..]).unwrap_err();
         assert_eq!(missing.to_string(), "AUDITSTREAM_S3_BUCKET is not set: set it to the name of the bucket audit events are written to");

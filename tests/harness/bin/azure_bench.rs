@@ -100,7 +100,16 @@ fn pipeline_only(bodies: &[String], limit: usize, name: &str) -> Measured {
             ok += 1;
         }
     }
-    Measured { name: name.into(), events: bodies.len(), ok, failed: bodies.len() as u64 - ok, bytes, wall: t0.elapsed(), cpu: cpu_time() - cpu0, note: String::new() }
+    Measured {
+        name: name.into(),
+        events: bodies.len(),
+        ok,
+        failed: bodies.len() as u64 - ok,
+        bytes,
+        wall: t0.elapsed(),
+        cpu: cpu_time() - cpu0,
+        note: String::new(),
+    }
 }
 
 /// Child mode: serve the fake until stdin closes; print its URL first.
@@ -148,7 +157,13 @@ async fn main() {
     if only.as_deref() != Some("monitor") {
         let az = Azurite::from_env();
         let container = az.create_container("bench").await;
-        let store = AzureBlobStore::new(auditstream::azure::http_client().unwrap(), az.endpoint.clone(), None, BlobAuth::SharedKey(dev_credential()), container.clone());
+        let store = AzureBlobStore::new(
+            auditstream::azure::http_client().unwrap(),
+            az.endpoint.clone(),
+            None,
+            BlobAuth::SharedKey(dev_credential()),
+            container.clone(),
+        );
         let dest = ObjectStoreDestination::new(store, concurrency, RetryPolicy::default());
         run("Azure Blob → Azurite, one Put Blob per event", &dest, &bodies, batch, String::new()).await.print();
         run("Azure Blob, same batches again (all 409 duplicates)", &dest, &bodies, batch, String::new()).await.print();
@@ -157,12 +172,8 @@ async fn main() {
     if only.as_deref() != Some("blob") {
         pipeline_only(&bodies, auditstream::azure::monitor_sink::MAX_EVENT_BYTES, "pipeline only (64,000-byte limit)").print();
         let exe = std::env::current_exe().unwrap();
-        let mut child = std::process::Command::new(exe)
-            .arg("serve-monitor-fake")
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child =
+            std::process::Command::new(exe).arg("serve-monitor-fake").stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().unwrap();
         let mut url = String::new();
         std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut url).unwrap();
         let url = url.trim().to_owned();
