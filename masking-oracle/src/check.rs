@@ -367,8 +367,9 @@ mod tests {
         let v = check_event(&blanked).unwrap_err();
         assert!(v.what.contains("must be kept"), "{v}");
 
-        // Not an event at all: refused, which a generated event never is.
-        let refused = planted("{}", 0, &[]);
+        // Not an event at all: refused, which a generated event never is. (`{}` is no longer such a
+        // body: any JSON object is delivered, in the `other` stream.)
+        let refused = planted("[1]", 0, &[]);
         let v = check_event(&refused).unwrap_err();
         assert!(v.what.contains("refused"), "{v}");
     }
