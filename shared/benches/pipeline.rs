@@ -1,10 +1,11 @@
 //! The spine's benchmarks: pipeline throughput beside a bare serde_json validation pass, peak
 //! memory for one 40 MB event, and a batch of 100 events against a store that takes 20 ms per PUT.
 //!
-//! Run on the peers' workload (peers.md §8) so the figures compare:
+//! Run on the benchmark workload the peers were measured on, made by the repository's generator (byte
+//! for byte the peers' `gen_events.py`), so the figures compare:
 //!
 //! ```text
-//! python3 ../shared/tools/gen_events.py 20000 --seed 7 > /tmp/events.ndjson
+//! cargo run --release -p auditstream-e2e --bin gen-events -- 20000 --seed 7 > /tmp/events.ndjson
 //! cargo bench -p auditstream --bench pipeline -- /tmp/events.ndjson
 //! ```
 //!
@@ -192,7 +193,7 @@ fn big_event(size: usize) -> String {
     )
 }
 
-/// A deterministic workload shaped like gen_events.py: 70% job details, 10% failed, 20% activity.
+/// A deterministic workload shaped like the `gen-events` workload: 70% job details, 10% failed, 20% activity.
 fn generated_workload(n: usize) -> Vec<String> {
     let mut state: u64 = 7;
     let mut rand = move || {

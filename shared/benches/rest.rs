@@ -2,11 +2,12 @@
 //! pipeline (scan, classify, mask, size) and `HttpLogSink` over loopback HTTP, per event (one POST
 //! each, Workato's way) and batched, against a fast local receiver.
 //!
-//! Run on the peers' workload (peers.md §8: Vector ~500 µs of CPU per event over HTTP), so the
-//! figures compare:
+//! Run on the benchmark workload the peers were measured on (Vector: ~500 µs of CPU per event over
+//! HTTP), made by the repository's generator (byte for byte the peers' `gen_events.py`), so the figures
+//! compare:
 //!
 //! ```text
-//! python3 /work/shared/tools/gen_events.py 20000 --seed 7 > /tmp/events.ndjson
+//! cargo run --release -p auditstream-e2e --bin gen-events -- 20000 --seed 7 > /tmp/events.ndjson
 //! cargo bench -p auditstream --bench rest -- /tmp/events.ndjson
 //! ```
 //!
@@ -49,7 +50,7 @@ fn main() {
         return receiver();
     }
     let path = args.first().cloned().or_else(|| std::env::var("AUDITSTREAM_BENCH_EVENTS").ok()).unwrap_or_else(|| {
-        eprintln!("usage: cargo bench -p auditstream --bench rest -- EVENTS.ndjson\n  make one with: python3 /work/shared/tools/gen_events.py 20000 --seed 7 > /tmp/events.ndjson");
+        eprintln!("usage: cargo bench -p auditstream --bench rest -- EVENTS.ndjson\n  make one with: cargo run --release -p auditstream-e2e --bin gen-events -- 20000 --seed 7 > /tmp/events.ndjson");
         std::process::exit(2)
     });
     let file = std::fs::File::open(&path).unwrap_or_else(|e| fail(&format!("{path}: {e}")));

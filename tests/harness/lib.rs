@@ -8,6 +8,7 @@ pub mod azure_monitor_fake;
 pub mod azurite;
 pub mod cargo_lambda;
 pub mod fake_server;
+pub mod gen_events;
 pub mod lambda_emulator;
 pub mod rest_receivers;
 pub mod services;

@@ -3,7 +3,7 @@
 //! local fake (run in a child process, so its CPU is not counted), beside the pipeline alone.
 //!
 //! ```text
-//! python3 ../shared/tools/gen_events.py 2000 --seed 7 > /tmp/events-2000.ndjson
+//! cargo run --release -p auditstream-e2e --bin gen-events -- 2000 --seed 7 > /tmp/events-2000.ndjson
 //! eval "$(scripts/services start)"        # Azurite (and moto)
 //! cargo run --release -p auditstream-e2e --bin azure-bench -- /tmp/events-2000.ndjson
 //! ```
