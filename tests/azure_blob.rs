@@ -6,16 +6,17 @@
 
 use std::time::Duration;
 
-use auditstream::azure::blob_store::AzureBlobStore;
-use auditstream::azure::connection::{BlobAuth, BlobSettings, SasToken, DEV_ACCOUNT_KEY};
-use auditstream::azure::shared_key::{AccountKey, SharedKeyCredential};
-use auditstream::batch::{process_batch, BatchReport, Failure, InboundMessage, Outcome};
-use auditstream::destination::{FailureKind, ObjectStoreDestination};
-use auditstream::key::KeyPrefix;
-use auditstream::lambda::SqsFunction;
+use auditstream::delivery::destination::ObjectStoreDestination;
+use auditstream::delivery::process::{process_batch, BatchReport, Failure, InboundMessage, Outcome};
+use auditstream::delivery::retry::FailureKind;
+use auditstream::delivery::retry::{Deadline, RetryPolicy};
+use auditstream::destinations::azure::blob_store::AzureBlobStore;
+use auditstream::destinations::azure::connection::{BlobAuth, BlobSettings, SasToken, DEV_ACCOUNT_KEY};
+use auditstream::destinations::azure::shared_key::{AccountKey, SharedKeyCredential};
+use auditstream::intake::lambda::SqsFunction;
+use auditstream::pipeline::key::KeyPrefix;
+use auditstream::pipeline::timestamp::Now;
 use auditstream::pipeline::{Pipeline, PipelineConfig, Prepared};
-use auditstream::retry::{Deadline, RetryPolicy};
-use auditstream::timestamp::Now;
 use auditstream_e2e::azurite::{dev_credential, Azurite};
 use auditstream_e2e::{moto_sdk_config, workspace_bin, workspace_root, LambdaFunction};
 use aws_lambda_events::event::sqs::SqsEvent;

@@ -6,15 +6,16 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use auditstream::azure::entra_token::EntraSettings;
-use auditstream::azure::monitor_sink::{AzureMonitorSink, MonitorSettings, MAX_CALL_BYTES, MAX_EVENT_BYTES};
-use auditstream::batch::{process_batch, BatchReport, Failure, InboundMessage};
-use auditstream::destination::{FailureKind, LogSink};
-use auditstream::lambda::SqsFunction;
-use auditstream::log_batch::LogSinkDestination;
+use auditstream::delivery::destination::LogSink;
+use auditstream::delivery::log_batching::LogSinkDestination;
+use auditstream::delivery::process::{process_batch, BatchReport, Failure, InboundMessage};
+use auditstream::delivery::retry::FailureKind;
+use auditstream::delivery::retry::{Deadline, RetryPolicy};
+use auditstream::destinations::azure::entra_token::EntraSettings;
+use auditstream::destinations::azure::monitor_sink::{AzureMonitorSink, MonitorSettings, MAX_CALL_BYTES, MAX_EVENT_BYTES};
+use auditstream::intake::lambda::SqsFunction;
+use auditstream::pipeline::timestamp::Now;
 use auditstream::pipeline::{Document, Pipeline, Prepared};
-use auditstream::retry::{Deadline, RetryPolicy};
-use auditstream::timestamp::Now;
 use auditstream_e2e::azure_monitor_fake::{FakeConfig, MonitorFake};
 use auditstream_e2e::{workspace_bin, workspace_root, LambdaFunction};
 use aws_lambda_events::event::sqs::SqsEvent;

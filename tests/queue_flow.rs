@@ -12,15 +12,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use auditstream::dead_letter::{ERROR_ATTRIBUTE, FAILED_AT_ATTRIBUTE, FAILED_IN_ATTRIBUTE, ORIGINAL_MESSAGE_ID_ATTRIBUTE};
-use auditstream::destination::ObjectStoreDestination;
-use auditstream::key::KeyPrefix;
-use auditstream::lambda::SqsFunction;
-use auditstream::payload_pointer::PayloadPointer;
+use auditstream::delivery::destination::ObjectStoreDestination;
+use auditstream::delivery::retry::RetryPolicy;
+use auditstream::destinations::s3::{S3Settings, S3Store};
+use auditstream::intake::dead_letter::{ERROR_ATTRIBUTE, FAILED_AT_ATTRIBUTE, FAILED_IN_ATTRIBUTE, ORIGINAL_MESSAGE_ID_ATTRIBUTE};
+use auditstream::intake::lambda::SqsFunction;
+use auditstream::intake::payload_pointer::PayloadPointer;
+use auditstream::pipeline::key::KeyPrefix;
+use auditstream::pipeline::timestamp::Now;
 use auditstream::pipeline::{Pipeline, Prepared};
-use auditstream::retry::RetryPolicy;
-use auditstream::stores::s3::{S3Settings, S3Store};
-use auditstream::timestamp::Now;
 use auditstream_e2e::fake_server::FakeServer;
 use auditstream_e2e::{
     create_bucket, create_queue, create_queue_with_dlq, moto_endpoint, moto_env, moto_s3_client, moto_sdk_config, moto_sqs_client, python, unique_name,

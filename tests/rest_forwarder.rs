@@ -16,13 +16,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use auditstream::config::PipelineSettings;
-use auditstream::lambda::SqsFunction;
-use auditstream::log_batch::LogSinkDestination;
+use auditstream::delivery::log_batching::LogSinkDestination;
+use auditstream::delivery::retry::RetryPolicy;
+use auditstream::destinations::rest::http::HttpLogSink;
+use auditstream::destinations::rest::RestSettings;
+use auditstream::intake::lambda::SqsFunction;
+use auditstream::pipeline::timestamp::Now;
 use auditstream::pipeline::{Document, Pipeline, Prepared};
-use auditstream::rest::http::HttpLogSink;
-use auditstream::rest::RestSettings;
-use auditstream::retry::RetryPolicy;
-use auditstream::timestamp::Now;
 use auditstream_e2e::rest_receivers::{GenericFormat, RestReceiver, Scripted, Vendor};
 use auditstream_e2e::{moto_env, moto_sdk_config, unique_name, workspace_bin, workspace_root, LambdaFunction};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
@@ -364,13 +364,13 @@ async fn generic_sends_one_json_post_per_event_like_workato() {
     // requests run concurrently: compare them in event order
     requests.sort_by_key(|r| r.header("x-auditstream-event-ids").map(str::to_owned));
     let mut docs = docs_of(&records);
-    docs.sort_by_key(|d| auditstream::rest::headers::event_id(d).into_owned());
+    docs.sort_by_key(|d| auditstream::destinations::rest::headers::event_id(d).into_owned());
     for (r, doc) in requests.iter().zip(&docs) {
         assert_eq!(r.body, doc.body, "the body is the document, byte for byte");
         assert_eq!(r.header("content-type"), Some("application/json"));
         assert_eq!(r.header("authorization"), Some(format!("Bearer {BEARER}").as_str()));
         assert_eq!(r.header("x-environment"), Some("test"));
-        assert_eq!(r.header("x-auditstream-event-ids").map(str::to_owned), Some(auditstream::rest::headers::event_id(doc).into_owned()));
+        assert_eq!(r.header("x-auditstream-event-ids").map(str::to_owned), Some(auditstream::destinations::rest::headers::event_id(doc).into_owned()));
     }
     assert_eq!(receiver.violations(), Vec::<String>::new());
 }

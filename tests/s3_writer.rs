@@ -9,13 +9,13 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use auditstream::batch::{process_batch, InboundMessage, Outcome};
-use auditstream::destination::ObjectStoreDestination;
-use auditstream::key::KeyPrefix;
-use auditstream::lambda::SqsFunction;
+use auditstream::delivery::destination::ObjectStoreDestination;
+use auditstream::delivery::process::{process_batch, InboundMessage, Outcome};
+use auditstream::delivery::retry::{Deadline, RetryPolicy};
+use auditstream::destinations::s3::{s3_client, S3Settings, S3Store};
+use auditstream::intake::lambda::SqsFunction;
+use auditstream::pipeline::key::KeyPrefix;
 use auditstream::pipeline::{Pipeline, PipelineConfig};
-use auditstream::retry::{Deadline, RetryPolicy};
-use auditstream::stores::s3::{s3_client, S3Settings, S3Store};
 use auditstream_e2e::{create_bucket, moto_env, moto_s3_client, moto_sdk_config, unique_name, workspace_bin, workspace_root, LambdaFunction};
 use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{Context, LambdaEvent};
@@ -402,7 +402,7 @@ async fn auditstream_run_writes_an_event_of_another_stream_and_an_event_with_a_4
 
     // each file is where the pipeline's key says, with the event in it
     let pipeline = Pipeline::new(PipelineConfig::default());
-    let now = auditstream::timestamp::Now::capture();
+    let now = auditstream::pipeline::timestamp::Now::capture();
     let expected =
         [(other.to_owned(), "4848/other/20261125/req-7f3a/4848-other-req-7f3a-20261125101530-h"), (job.clone(), "33359/jobs/3026581/20261125/j-xxx")];
     for (event, key_start) in expected {

@@ -5,18 +5,18 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
-use auditstream::azure::blob_store::AzureBlobStore;
-use auditstream::azure::connection::BlobSettings;
-use auditstream::azure::entra_token::EntraSettings;
-use auditstream::azure::monitor_sink::{AzureMonitorSink, MonitorSettings};
 use auditstream::config::{PipelineSettings, ProcessEnv};
-use auditstream::destination::{Destination, ObjectStoreDestination};
-use auditstream::key::KeyPrefix;
-use auditstream::log_batch::LogSinkDestination;
-use auditstream::rest::{http::HttpLogSink, RestSettings};
-use auditstream::retry::RetryPolicy;
-use auditstream::stores::dir::DirStore;
-use auditstream::stores::s3::{s3_client, S3Settings, S3Store};
+use auditstream::delivery::destination::{Destination, ObjectStoreDestination};
+use auditstream::delivery::log_batching::LogSinkDestination;
+use auditstream::delivery::retry::RetryPolicy;
+use auditstream::destinations::azure::blob_store::AzureBlobStore;
+use auditstream::destinations::azure::connection::BlobSettings;
+use auditstream::destinations::azure::entra_token::EntraSettings;
+use auditstream::destinations::azure::monitor_sink::{AzureMonitorSink, MonitorSettings};
+use auditstream::destinations::dir::DirStore;
+use auditstream::destinations::rest::{http::HttpLogSink, RestSettings};
+use auditstream::destinations::s3::{s3_client, S3Settings, S3Store};
+use auditstream::pipeline::key::KeyPrefix;
 
 /// A parsed `--to` value.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,6 +5,7 @@
 //! destination. Configuration is the functions' own `AUDITSTREAM_*` environment variables.
 
 mod destinations;
+mod input;
 mod poll;
 mod redrive;
 mod run;
@@ -67,7 +68,7 @@ message id); 2 on a usage or configuration error.")]
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    auditstream::telemetry::init_text();
+    auditstream::report::telemetry::init_text();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run { to, inputs } => run::run(&to, &inputs).await,

@@ -1,6 +1,6 @@
 //! `auditstream poll`: a queue's messages through the pipeline on a laptop, exactly as the
 //! Lambda event source mapping would hand them to a function — the same resolving, pipeline,
-//! FIFO rule and dead-lettering ([`auditstream::queue_batch::settle`]); then what is done with
+//! FIFO rule and dead-lettering ([`auditstream::intake::settle::settle`]); then what is done with
 //! is deleted and the rest left for SQS to deliver again.
 
 use std::process::ExitCode;
@@ -9,17 +9,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use auditstream::batch::Outcome;
+use auditstream::aws::sqs::{delete_messages, is_fifo, receive, sqs_client, Receive};
 use auditstream::config::{PipelineSettings, ProcessEnv};
-use auditstream::dead_letter::{DeadLetterSender, DeadLetterSettings, SqsDeadLetterQueue};
-use auditstream::metrics::Counts;
-use auditstream::payload_store::S3PayloadStore;
+use auditstream::delivery::process::Outcome;
+use auditstream::delivery::retry::{Deadline, RetryPolicy};
+use auditstream::destinations::s3::s3_client;
+use auditstream::intake::dead_letter::{DeadLetterSender, DeadLetterSettings, SqsDeadLetterQueue};
+use auditstream::intake::message::QueueMessage;
+use auditstream::intake::payload_store::S3PayloadStore;
+use auditstream::intake::settle::{settle, Disposition, QueueKind, QueueTools, RetryReason, Settled};
 use auditstream::pipeline::Pipeline;
-use auditstream::queue_batch::{settle, Disposition, QueueKind, QueueTools, RetryReason, Settled};
-use auditstream::queue_message::QueueMessage;
-use auditstream::retry::{Deadline, RetryPolicy};
-use auditstream::sqs_queue::{delete_messages, is_fifo, receive, sqs_client, Receive};
-use auditstream::stores::s3::s3_client;
+use auditstream::report::metrics::Counts;
 use aws_sdk_sqs::types::QueueAttributeName;
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio::sync::Mutex;
@@ -82,7 +82,7 @@ struct Poller {
     visibility: Duration,
     until_empty: bool,
     pipeline: Pipeline,
-    destination: Arc<dyn auditstream::destination::Destination>,
+    destination: Arc<dyn auditstream::delivery::destination::Destination>,
     payloads: S3PayloadStore,
     dead_letters: Option<SqsDeadLetterQueue>,
     stop: AtomicBool,
@@ -282,6 +282,6 @@ async fn queue_visibility_timeout(sqs: &aws_sdk_sqs::Client, queue: &str) -> Res
         .attribute_names(QueueAttributeName::VisibilityTimeout)
         .send()
         .await
-        .map_err(|e| auditstream::sqs_queue::classify("GetQueueAttributes", queue, e))?;
+        .map_err(|e| auditstream::aws::sqs::classify("GetQueueAttributes", queue, e))?;
     Ok(attributes.attributes().and_then(|a| a.get(&QueueAttributeName::VisibilityTimeout)).and_then(|v| v.parse().ok()).unwrap_or(30))
 }

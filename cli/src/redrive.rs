@@ -12,9 +12,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use auditstream::dead_letter::without_our_attributes;
-use auditstream::retry::{Deadline, RetryPolicy};
-use auditstream::sqs_queue::{classify, delete_messages, is_fifo, receive, send_messages, sqs_client, OutgoingMessage, Receive};
+use auditstream::aws::sqs::{classify, delete_messages, is_fifo, receive, send_messages, sqs_client, OutgoingMessage, Receive};
+use auditstream::delivery::retry::{Deadline, RetryPolicy};
+use auditstream::intake::dead_letter::without_our_attributes;
 use aws_sdk_sqs::types::QueueAttributeName;
 use indicatif::{ProgressBar, ProgressStyle};
 

@@ -4,13 +4,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use crate::input::{expand_inputs, BatchShape, InputBatch, InputBatches};
 use anyhow::Result;
-use auditstream::batch::{process_batch, Outcome};
 use auditstream::config::{PipelineSettings, ProcessEnv};
-use auditstream::local_input::{expand_inputs, BatchShape, InputBatch, InputBatches};
-use auditstream::metrics::Counts;
+use auditstream::delivery::process::{process_batch, Outcome};
+use auditstream::delivery::retry::Deadline;
 use auditstream::pipeline::Pipeline;
-use auditstream::retry::Deadline;
+use auditstream::report::metrics::Counts;
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 

@@ -5,17 +5,17 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use crate::input::{expand_inputs, BatchShape, InputBatch, InputBatches};
 use anyhow::{bail, Context, Result};
-use auditstream::batch_send::{send_all, EntryResult, SEND_LIMITS};
+use auditstream::aws::sqs::{deduplication_id, is_fifo, send_messages, sqs_client, OutgoingMessage, PARALLEL_REQUESTS};
 use auditstream::config::ProcessEnv;
-use auditstream::destination::DeliveryError;
-use auditstream::local_input::{expand_inputs, BatchShape, InputBatch, InputBatches};
-use auditstream::payload_pointer::DEFAULT_OFFLOAD_THRESHOLD;
-use auditstream::payload_store::{offload_if_large, PayloadSettings, S3PayloadStore};
-use auditstream::queue_message::AttributeValue;
-use auditstream::retry::{Deadline, RetryPolicy};
-use auditstream::sqs_queue::{deduplication_id, is_fifo, send_messages, sqs_client, OutgoingMessage, PARALLEL_REQUESTS};
-use auditstream::stores::s3::s3_client;
+use auditstream::delivery::pack::{send_all, EntryResult, SEND_LIMITS};
+use auditstream::delivery::retry::DeliveryError;
+use auditstream::delivery::retry::{Deadline, RetryPolicy};
+use auditstream::destinations::s3::s3_client;
+use auditstream::intake::message::AttributeValue;
+use auditstream::intake::payload_pointer::DEFAULT_OFFLOAD_THRESHOLD;
+use auditstream::intake::payload_store::{offload_if_large, PayloadSettings, S3PayloadStore};
 use futures::stream::{self, StreamExt};
 use indicatif::{ProgressBar, ProgressStyle};
 

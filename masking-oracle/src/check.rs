@@ -17,12 +17,12 @@ use std::fmt;
 use std::io;
 use std::sync::{Arc, Mutex};
 
-use auditstream::filter::{EventFilter, Stream};
-use auditstream::json_scan::{FieldValue, Lines, ScanError, ScannedObject};
-use auditstream::output::{LinesMode, MaskedEvent};
+use auditstream::pipeline::filter::{EventFilter, Stream};
+use auditstream::pipeline::scan::{FieldValue, Lines, ScanError, ScannedObject};
+use auditstream::pipeline::template::LogTemplate;
+use auditstream::pipeline::timestamp::Now;
+use auditstream::pipeline::write::{LinesMode, MaskedEvent};
 use auditstream::pipeline::{Pipeline, PipelineConfig, PrepareError, Prepared};
-use auditstream::template::LogTemplate;
-use auditstream::timestamp::Now;
 
 use crate::event::{Planted, SECRET_PREFIX};
 
@@ -139,7 +139,7 @@ fn check_reference_scan_masks_alike(planted: &Planted) -> Result<(), Violation> 
     };
     for mode in [LinesMode::Keep, LinesMode::Drop, LinesMode::Placeholder] {
         let scenario = format!("MaskedEvent::write, {mode:?} lines");
-        let fast = write(auditstream::raw_scan::scan(body), mode);
+        let fast = write(auditstream::pipeline::scan::fast::scan(body), mode);
         let reference = write(ScannedObject::scan_reference(body), mode);
         match (fast, reference) {
             (Ok(fast), Ok(reference)) => {
@@ -300,14 +300,14 @@ fn summarize(input: &str, result: Result<ScannedObject<'_>, ScanError>) -> Outco
 }
 
 /// The fast scanner and the serde_json-based reference make the same decision about `input` and,
-/// when they accept it, return the same fields (see `raw_scan`'s differential tests).
+/// when they accept it, return the same fields (see the differential tests of `pipeline::scan::fast`).
 pub fn check_scanners_agree(input: &str) -> Result<(), Violation> {
-    let fast = summarize(input, auditstream::raw_scan::scan(input));
+    let fast = summarize(input, auditstream::pipeline::scan::fast::scan(input));
     let reference = summarize(input, ScannedObject::scan_reference(input));
     if fast != reference {
         return Err(Violation {
             what: "the fast scanner and the reference disagree".into(),
-            scenario: "raw_scan::scan vs ScannedObject::scan_reference".into(),
+            scenario: "scan::fast::scan vs ScannedObject::scan_reference".into(),
             input: input.to_owned(),
             output: format!("fast: {fast:?}\nreference: {reference:?}"),
         });

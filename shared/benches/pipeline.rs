@@ -17,12 +17,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use auditstream::batch::{process_batch, InboundMessage};
-use auditstream::destination::{DeliveryError, ObjectStore, ObjectStoreDestination, PutOutcome};
-use auditstream::key::ObjectKey;
+use auditstream::delivery::destination::{ObjectStore, ObjectStoreDestination, PutOutcome};
+use auditstream::delivery::process::{process_batch, InboundMessage};
+use auditstream::delivery::retry::DeliveryError;
+use auditstream::delivery::retry::{Deadline, RetryPolicy};
+use auditstream::pipeline::key::ObjectKey;
+use auditstream::pipeline::timestamp::Now;
 use auditstream::pipeline::{Pipeline, Prepared};
-use auditstream::retry::{Deadline, RetryPolicy};
-use auditstream::timestamp::Now;
 
 /// Counts live and peak heap bytes, to measure the memory an event costs exactly.
 struct Counting;
@@ -93,8 +94,8 @@ fn throughput(events: &[String], bytes: usize) {
     let (validate_slice, _) = best(&|| events.iter().filter(|e| serde_json::from_slice::<serde::de::IgnoredAny>(e.as_bytes()).is_ok()).count());
     let (prepare, ready) = best(&|| events.iter().filter(|e| matches!(pipeline.prepare(e, now), Ok(Prepared::Ready(_)))).count());
     assert_eq!(ready, events.len(), "every generated event should prepare");
-    let (nesting, _) = best(&|| events.iter().filter(|e| !auditstream::nesting::exceeds(e.as_bytes(), 128)).count());
-    let (scan, _) = best(&|| events.iter().filter(|e| auditstream::json_scan::ScannedObject::scan(e).is_ok()).count());
+    let (nesting, _) = best(&|| events.iter().filter(|e| !auditstream::pipeline::scan::nesting::exceeds(e.as_bytes(), 128)).count());
+    let (scan, _) = best(&|| events.iter().filter(|e| auditstream::pipeline::scan::ScannedObject::scan(e).is_ok()).count());
     let mbps = |d: Duration| bytes as f64 / 1e6 / d.as_secs_f64();
     println!("\n== throughput per core (best of {rounds}) ==");
     println!("serde_json validation (from_str):   {:8.1} MB/s", mbps(validate_str));
@@ -107,7 +108,7 @@ fn throughput(events: &[String], bytes: usize) {
     println!("  of which: scan {:.1} MB/s (its nesting check alone {:.1} MB/s)", mbps(scan), mbps(nesting));
     println!(
         "  the serde_json-based reference scan, nesting check included: {:.1} MB/s",
-        mbps(best(&|| events.iter().filter(|e| auditstream::json_scan::ScannedObject::scan_reference(e).is_ok()).count()).0)
+        mbps(best(&|| events.iter().filter(|e| auditstream::pipeline::scan::ScannedObject::scan_reference(e).is_ok()).count()).0)
     );
     println!(
         "ratio vs from_str: {:.2}x   vs from_slice: {:.2}x   (target >= 0.70x)",

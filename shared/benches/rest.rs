@@ -29,13 +29,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use auditstream::batch::{process_batch, InboundMessage};
-use auditstream::destination::{Delivered, DeliveryError, Destination};
-use auditstream::log_batch::LogSinkDestination;
+use auditstream::delivery::destination::{Delivered, Destination};
+use auditstream::delivery::log_batching::LogSinkDestination;
+use auditstream::delivery::process::{process_batch, InboundMessage};
+use auditstream::delivery::retry::DeliveryError;
+use auditstream::delivery::retry::{Deadline, RetryPolicy};
+use auditstream::destinations::rest::http::HttpLogSink;
+use auditstream::destinations::rest::RestSettings;
 use auditstream::pipeline::{Document, Pipeline};
-use auditstream::rest::http::HttpLogSink;
-use auditstream::rest::RestSettings;
-use auditstream::retry::{Deadline, RetryPolicy};
 
 /// The allocator the functions and the command-line tool use.
 #[global_allocator]

@@ -6,7 +6,7 @@
 //!
 //! | variable | default | meaning |
 //! |---|---|---|
-//! | `AUDITSTREAM_STREAMS` | `job_status,job_details,user_activity,other` | streams sent (see [`crate::filter`]) |
+//! | `AUDITSTREAM_STREAMS` | `job_status,job_details,user_activity,other` | streams sent (see [`crate::pipeline::filter`]) |
 //! | `AUDITSTREAM_INCLUDE_EVENT_TYPES` | (all) | activity event types sent, comma-separated, any case |
 //! | `AUDITSTREAM_EXCLUDE_EVENT_TYPES` | (none) | activity event types not sent |
 //! | `AUDITSTREAM_INCLUDE_RESOURCE_TYPES` | (all) | activity resource types sent |
@@ -18,14 +18,14 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use crate::activity_types::TypeKind;
-use crate::filter::{EventFilter, Stream};
-use crate::key::{KeyLayout, KeyPrefix};
+use crate::pipeline::activity_types::TypeKind;
+use crate::pipeline::filter::{EventFilter, Stream};
+use crate::pipeline::key::{KeyLayout, KeyPrefix};
 use crate::pipeline::{PipelineConfig, DEFAULT_MAX_EVENT_BYTES};
 
 /// The size limit of a written event, for every destination.
 pub const MAX_EVENT_BYTES_VAR: &str = "AUDITSTREAM_MAX_EVENT_BYTES";
-use crate::template::{LogTemplate, TemplateProblem};
+use crate::pipeline::template::{LogTemplate, TemplateProblem};
 
 /// Where variables are read from: the process environment, or a map in tests.
 pub trait Env {
@@ -128,7 +128,7 @@ pub struct PipelineSettings {
 }
 
 /// A name in a type filter that is no event or resource type Workato documents
-/// ([`crate::activity_types`]). It is applied as written — Workato may add types before the list
+/// ([`crate::pipeline::activity_types`]). It is applied as written — Workato may add types before the list
 /// here knows them — but a typo would silently match nothing, so it is warned about.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnknownTypeName {

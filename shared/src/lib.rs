@@ -1,48 +1,26 @@
-//! The shared pipeline of auditstream.
+//! The shared logic of auditstream: every function and the command-line tool are thin wrappers
+//! around this crate. The folders follow an event's way through it:
 //!
-//! Audit events (Workato-style job history and user activity) come in as message bodies; each is
-//! scanned once ([`json_scan`]), classified ([`event`]), filtered ([`filter`]), masked
-//! ([`mask`]), sized and wrapped ([`pipeline`], [`template`]) and given its object key ([`key`]).
-//! The resulting [`pipeline::Document`]s go to a [`destination::Destination`]; delivery retries
-//! through the one [`retry::RetryPolicy`]. [`batch`] runs a batch of messages and reports every
-//! one; [`lambda`] turns that into an SQS partial batch response.
+//! 1. [`intake`]: an SQS record (or a file the CLI read) becomes an event body: envelopes taken
+//!    off, payload pointers followed, and at the end each message settled: done, retried or
+//!    dead-lettered.
+//! 2. [`pipeline`]: pure, no I/O. A body is scanned once, classified, filtered, masked, sized,
+//!    templated and keyed into a [`pipeline::Document`].
+//! 3. [`delivery`]: documents go to a [`delivery::destination::Destination`] through the two
+//!    ports (object store, log sink), the one retry policy and the one packer.
+//! 4. [`destinations`]: one adapter per backend (S3, a local directory, Azure Blob, Azure
+//!    Monitor, REST services).
+//! 5. [`report`]: what happened, as CloudWatch metrics and logs.
 //!
-//! Pure logic (everything up to the document) does no I/O; adapters for S3, a local directory and
-//! the other destinations live in [`stores`] and the destination modules.
+//! [`aws`] holds the SQS calls intake and the CLI share; [`config`], [`secret`] and [`redact`] are
+//! used throughout. `ARCHITECTURE.md` at the repository root explains the layers and their rules.
 
-pub mod activity_types;
-pub mod azure;
-pub mod batch;
-pub mod batch_send;
+pub mod aws;
 pub mod config;
-pub mod dead_letter;
-pub mod destination;
-pub mod envelope;
-pub mod event;
-pub mod filter;
-pub mod json_scan;
-pub mod key;
-pub mod lambda;
-pub mod local_input;
-pub mod log_batch;
-pub mod mask;
-pub mod metrics;
-pub mod nesting;
-pub mod output;
-pub mod payload_pointer;
-pub mod payload_store;
+pub mod delivery;
+pub mod destinations;
+pub mod intake;
 pub mod pipeline;
-pub mod queue_batch;
-pub mod queue_message;
-pub mod raw_scan;
 pub mod redact;
-pub mod resolve;
-pub mod rest;
-pub mod retry;
+pub mod report;
 pub mod secret;
-pub mod sqs_queue;
-pub mod stores;
-pub mod telemetry;
-pub mod template;
-pub mod timestamp;
-pub mod transport;

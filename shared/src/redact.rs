@@ -453,11 +453,11 @@ mod tests {
 
     #[test]
     fn configuration_errors_never_show_a_query_string_or_user_info() {
-        use crate::azure::connection::BlobSettings;
-        use crate::azure::entra_token::EntraSettings;
-        use crate::azure::monitor_sink::MonitorSettings;
-        use crate::dead_letter::DeadLetterSettings;
-        use crate::rest::RestSettings;
+        use crate::destinations::azure::connection::BlobSettings;
+        use crate::destinations::azure::entra_token::EntraSettings;
+        use crate::destinations::azure::monitor_sink::MonitorSettings;
+        use crate::destinations::rest::RestSettings;
+        use crate::intake::dead_letter::DeadLetterSettings;
 
         let blob_sas_url = "https://acct.blob.core.windows.net/audit?sv=2025-11-05&sp=cw&sig=SECRET";
         let blob = [

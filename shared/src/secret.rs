@@ -4,7 +4,7 @@
 //! client secret — is a [`Secret`]. In Lambda they live in Secrets Manager, named by ARN in an
 //! environment variable, and are read once per cold start with [`fetch_secret`]. What a secret's
 //! text means (a bare token or a JSON field, a key or a SAS token) is the destination's business:
-//! [`crate::rest::token`], [`crate::azure::connection`].
+//! [`crate::destinations::rest::token`], [`crate::destinations::azure::connection`].
 //!
 //! A value is trimmed when it becomes a [`Secret`]: a secret stored from a shell often ends in a
 //! newline, which would make an invalid header or a wrong signature, and no token, key or client

@@ -4,12 +4,12 @@
 
 use std::time::SystemTime;
 
-use auditstream::azure::connection::DEV_ACCOUNT_KEY;
-use auditstream::azure::shared_key::{AccountKey, RequestToSign, SharedKeyCredential};
+use auditstream::destinations::azure::connection::DEV_ACCOUNT_KEY;
+use auditstream::destinations::azure::shared_key::{AccountKey, RequestToSign, SharedKeyCredential};
 
 use crate::services::{azurite_blob_endpoint, unique_name, AZURITE_ACCOUNT};
 
-const VERSION: &str = auditstream::azure::blob_store::BLOB_API_VERSION;
+const VERSION: &str = auditstream::destinations::azure::blob_store::BLOB_API_VERSION;
 
 /// The running Azurite's blob service.
 pub struct Azurite {
@@ -66,7 +66,7 @@ impl Azurite {
 
     /// Reads a blob; panics if it is not there.
     pub async fn get_blob(&self, container: &str, name: &str) -> StoredBlob {
-        let path = format!("{container}/{}", auditstream::azure::shared_key::encode_blob_path(name));
+        let path = format!("{container}/{}", auditstream::destinations::azure::shared_key::encode_blob_path(name));
         let response = self.send(reqwest::Method::GET, &path, &[]).await;
         let status = response.status().as_u16();
         let header = |n: &str| response.headers().get(n).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
@@ -115,5 +115,5 @@ pub fn dev_credential() -> SharedKeyCredential {
 /// `2026-11-26T21:00:00Z` for a time.
 fn iso8601(t: SystemTime) -> String {
     let nanos = t.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-    auditstream::timestamp::Now { epoch_nanos: nanos }.iso8601_seconds()
+    auditstream::pipeline::timestamp::Now { epoch_nanos: nanos }.iso8601_seconds()
 }

@@ -5,20 +5,20 @@
 //! `AUDITSTREAM_AZURE_BLOB_PREFIX`, and the account as `AZURE_STORAGE_CONNECTION_STRING` or as
 //! `AUDITSTREAM_AZURE_BLOB_ACCOUNT` + `AUDITSTREAM_AZURE_BLOB_ENDPOINT` + a key or SAS token
 //! (`AUDITSTREAM_AZURE_BLOB_KEY_SECRET_ARN`, read from Secrets Manager once per cold start) — see
-//! `auditstream::azure::connection`. A bad variable stops the function at init, naming it.
+//! `auditstream::destinations::azure::connection`. A bad variable stops the function at init, naming it.
 
-use auditstream::azure::blob_store::AzureBlobStore;
-use auditstream::azure::connection::BlobSettings;
 use auditstream::config::{PipelineSettings, ProcessEnv};
-use auditstream::destination::ObjectStoreDestination;
-use auditstream::lambda::SqsFunction;
+use auditstream::delivery::destination::ObjectStoreDestination;
+use auditstream::delivery::retry::RetryPolicy;
+use auditstream::destinations::azure::blob_store::AzureBlobStore;
+use auditstream::destinations::azure::connection::BlobSettings;
+use auditstream::intake::lambda::SqsFunction;
 use auditstream::pipeline::Pipeline;
-use auditstream::retry::RetryPolicy;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    auditstream::telemetry::init_json();
+    auditstream::report::telemetry::init_json();
     let settings = PipelineSettings::from_env(&ProcessEnv)?;
     let blob = BlobSettings::from_env(&ProcessEnv)?;
     settings.log_warnings();

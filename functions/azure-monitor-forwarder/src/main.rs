@@ -7,18 +7,18 @@
 //! `AZURE_TENANT_ID`, `AZURE_CLIENT_ID` and `AUDITSTREAM_AZURE_CLIENT_SECRET_ARN` (or
 //! `AZURE_CLIENT_SECRET`), `AZURE_AUTHORITY_HOST`. The table and DCR to create: docs/azure-monitor.md.
 
-use auditstream::azure::entra_token::EntraSettings;
-use auditstream::azure::monitor_sink::{AzureMonitorSink, MonitorSettings};
 use auditstream::config::{PipelineSettings, ProcessEnv};
-use auditstream::lambda::SqsFunction;
-use auditstream::log_batch::LogSinkDestination;
+use auditstream::delivery::log_batching::LogSinkDestination;
+use auditstream::delivery::retry::RetryPolicy;
+use auditstream::destinations::azure::entra_token::EntraSettings;
+use auditstream::destinations::azure::monitor_sink::{AzureMonitorSink, MonitorSettings};
+use auditstream::intake::lambda::SqsFunction;
 use auditstream::pipeline::Pipeline;
-use auditstream::retry::RetryPolicy;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    auditstream::telemetry::init_json();
+    auditstream::report::telemetry::init_json();
     let settings = PipelineSettings::from_env(&ProcessEnv)?;
     let monitor = MonitorSettings::from_env(&ProcessEnv)?;
     let entra = EntraSettings::from_env(&ProcessEnv)?;

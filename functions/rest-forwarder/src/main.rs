@@ -3,17 +3,17 @@
 //!
 //! Configuration: the shared `AUDITSTREAM_*` pipeline variables plus the `AUDITSTREAM_REST_*`,
 //! `AUDITSTREAM_SPLUNK_*`, `AUDITSTREAM_DATADOG_*` and `AUDITSTREAM_SUMO_*` variables documented
-//! in `auditstream::rest`, and `AUDITSTREAM_DLQ_URL` for poison messages. The token is read from
+//! in `auditstream::destinations::rest`, and `AUDITSTREAM_DLQ_URL` for poison messages. The token is read from
 //! Secrets Manager once per cold start; a bad variable stops the function at init with a message
 //! naming it.
 
 use auditstream::config::{PipelineSettings, ProcessEnv};
-use auditstream::lambda::SqsFunction;
-use auditstream::log_batch::LogSinkDestination;
+use auditstream::delivery::log_batching::LogSinkDestination;
+use auditstream::delivery::retry::RetryPolicy;
+use auditstream::destinations::rest::http::HttpLogSink;
+use auditstream::destinations::rest::RestSettings;
+use auditstream::intake::lambda::SqsFunction;
 use auditstream::pipeline::Pipeline;
-use auditstream::rest::http::HttpLogSink;
-use auditstream::rest::RestSettings;
-use auditstream::retry::RetryPolicy;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 
 /// mimalloc: freed request and event buffers are reused instead of being returned to the kernel
@@ -23,7 +23,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    auditstream::telemetry::init_json();
+    auditstream::report::telemetry::init_json();
     let settings = PipelineSettings::from_env(&ProcessEnv)?;
     let rest = RestSettings::from_env(&ProcessEnv, settings.pipeline.template.as_ref())?;
     settings.log_warnings();

@@ -7,16 +7,16 @@
 //! message naming it.
 
 use auditstream::config::{PipelineSettings, ProcessEnv};
-use auditstream::destination::ObjectStoreDestination;
-use auditstream::lambda::SqsFunction;
+use auditstream::delivery::destination::ObjectStoreDestination;
+use auditstream::delivery::retry::RetryPolicy;
+use auditstream::destinations::s3::{s3_client, S3Settings, S3Store};
+use auditstream::intake::lambda::SqsFunction;
 use auditstream::pipeline::Pipeline;
-use auditstream::retry::RetryPolicy;
-use auditstream::stores::s3::{s3_client, S3Settings, S3Store};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    auditstream::telemetry::init_json();
+    auditstream::report::telemetry::init_json();
     let settings = PipelineSettings::from_env(&ProcessEnv)?;
     let s3 = S3Settings::from_env(&ProcessEnv)?;
     settings.log_warnings();

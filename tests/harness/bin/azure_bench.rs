@@ -14,16 +14,16 @@
 use std::io::{BufRead, Write};
 use std::time::{Duration, Instant};
 
-use auditstream::azure::blob_store::AzureBlobStore;
-use auditstream::azure::connection::BlobAuth;
-use auditstream::azure::entra_token::EntraSettings;
-use auditstream::azure::monitor_sink::{AzureMonitorSink, MonitorSettings};
-use auditstream::batch::{process_batch, InboundMessage};
-use auditstream::destination::{Destination, ObjectStoreDestination};
-use auditstream::log_batch::LogSinkDestination;
+use auditstream::delivery::destination::{Destination, ObjectStoreDestination};
+use auditstream::delivery::log_batching::LogSinkDestination;
+use auditstream::delivery::process::{process_batch, InboundMessage};
+use auditstream::delivery::retry::{Deadline, RetryPolicy};
+use auditstream::destinations::azure::blob_store::AzureBlobStore;
+use auditstream::destinations::azure::connection::BlobAuth;
+use auditstream::destinations::azure::entra_token::EntraSettings;
+use auditstream::destinations::azure::monitor_sink::{AzureMonitorSink, MonitorSettings};
+use auditstream::pipeline::timestamp::Now;
 use auditstream::pipeline::Pipeline;
-use auditstream::retry::{Deadline, RetryPolicy};
-use auditstream::timestamp::Now;
 use auditstream_e2e::azure_monitor_fake::{FakeConfig, MonitorFake};
 use auditstream_e2e::azurite::{dev_credential, Azurite};
 
@@ -158,7 +158,7 @@ async fn main() {
         let az = Azurite::from_env();
         let container = az.create_container("bench").await;
         let store = AzureBlobStore::new(
-            auditstream::azure::http_client().unwrap(),
+            auditstream::destinations::azure::http_client().unwrap(),
             az.endpoint.clone(),
             None,
             BlobAuth::SharedKey(dev_credential()),
@@ -170,7 +170,7 @@ async fn main() {
     }
 
     if only.as_deref() != Some("blob") {
-        pipeline_only(&bodies, auditstream::azure::monitor_sink::MAX_EVENT_BYTES, "pipeline only (64,000-byte limit)").print();
+        pipeline_only(&bodies, auditstream::destinations::azure::monitor_sink::MAX_EVENT_BYTES, "pipeline only (64,000-byte limit)").print();
         let exe = std::env::current_exe().unwrap();
         let mut child =
             std::process::Command::new(exe).arg("serve-monitor-fake").stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().unwrap();

@@ -1,0 +1,242 @@
+//! The SQS calls the functions and the command-line tools share: send in batches, receive,
+//! delete in batches. Failures are classified for the shared retry policy (throttling, 5xx and
+//! connection errors are worth retrying; a missing queue or a denied call is not), and each
+//! message gets its own result, so a caller can name exactly the message that was not sent.
+
+use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName, SendMessageBatchRequestEntry};
+
+use crate::delivery::pack::{send_all, BatchLimits, EntryResult, SEND_LIMITS};
+use crate::delivery::retry::DeliveryError;
+use crate::delivery::retry::{Deadline, RetryPolicy};
+use crate::intake::message::{attributes_size, to_sqs_attributes, MessageAttributes, QueueMessage};
+
+/// Requests in flight at once when sending or deleting many messages.
+pub const PARALLEL_REQUESTS: usize = 8;
+
+/// An SQS client with the SDK's own retries off: the shared retry policy applies, and respects
+/// the Lambda deadline.
+pub fn sqs_client(sdk: &aws_config::SdkConfig) -> aws_sdk_sqs::Client {
+    let config = aws_sdk_sqs::config::Builder::from(sdk).retry_config(aws_sdk_sqs::config::retry::RetryConfig::disabled()).build();
+    aws_sdk_sqs::Client::from_conf(config)
+}
+
+/// Whether a queue URL or ARN names a FIFO queue.
+pub fn is_fifo(url_or_arn: &str) -> bool {
+    url_or_arn.trim_end_matches('/').ends_with(".fifo")
+}
+
+/// A FIFO deduplication id for a body (for queues without content-based deduplication): its
+/// SHA-256, as content-based deduplication would use.
+pub fn deduplication_id(body: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(body.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A message to send.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct OutgoingMessage {
+    pub body: String,
+    pub attributes: MessageAttributes,
+    /// Required by FIFO queues.
+    pub message_group_id: Option<String>,
+    /// For FIFO queues without content-based deduplication.
+    pub deduplication_id: Option<String>,
+}
+
+impl OutgoingMessage {
+    pub fn new(body: impl Into<String>) -> Self {
+        OutgoingMessage { body: body.into(), ..OutgoingMessage::default() }
+    }
+
+    /// Bytes SQS counts against its message size limit.
+    pub fn size(&self) -> usize {
+        self.body.len() + attributes_size(&self.attributes)
+    }
+}
+
+/// Sends messages with `SendMessageBatch` (10 per request, 1 MiB in all, requests in parallel).
+/// Returns the new message id, or why not, per message.
+pub async fn send_messages(
+    client: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    messages: &[OutgoingMessage],
+    retry: RetryPolicy,
+    deadline: Deadline,
+) -> Vec<Result<String, String>> {
+    let sizes: Vec<usize> = messages.iter().map(OutgoingMessage::size).collect();
+    send_all(&sizes, SEND_LIMITS, PARALLEL_REQUESTS, retry, deadline, |indices| async move {
+        let mut request = client.send_message_batch().queue_url(queue_url);
+        for &i in &indices {
+            let m = &messages[i];
+            let entry = SendMessageBatchRequestEntry::builder()
+                .id(i.to_string())
+                .message_body(&m.body)
+                .set_message_attributes((!m.attributes.is_empty()).then(|| to_sqs_attributes(&m.attributes)))
+                .set_message_group_id(m.message_group_id.clone())
+                .set_message_deduplication_id(m.deduplication_id.clone())
+                .build()
+                .map_err(|e| DeliveryError::permanent(format!("SendMessageBatch entry for {queue_url}: {e}")))?;
+            request = request.entries(entry);
+        }
+        let output = request.send().await.map_err(|e| classify("SendMessageBatch", queue_url, e))?;
+        let mut answers: Vec<(usize, EntryResult)> = Vec::with_capacity(indices.len());
+        for ok in output.successful() {
+            if let Ok(i) = ok.id().parse() {
+                answers.push((i, EntryResult::Done(ok.message_id().to_owned())));
+            }
+        }
+        for failed in output.failed() {
+            if let Ok(i) = failed.id().parse() {
+                answers.push((i, entry_failure(failed.sender_fault(), failed.code(), failed.message())));
+            }
+        }
+        Ok(answers)
+    })
+    .await
+}
+
+/// Deletes received messages by receipt handle with `DeleteMessageBatch`.
+pub async fn delete_messages(
+    client: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    receipt_handles: &[String],
+    retry: RetryPolicy,
+    deadline: Deadline,
+) -> Vec<Result<(), String>> {
+    let sizes: Vec<usize> = receipt_handles.iter().map(String::len).collect();
+    let limits = BatchLimits { max_entries: 10, max_bytes: usize::MAX };
+    let results = send_all(&sizes, limits, PARALLEL_REQUESTS, retry, deadline, |indices| async move {
+        let mut request = client.delete_message_batch().queue_url(queue_url);
+        for &i in &indices {
+            let entry = DeleteMessageBatchRequestEntry::builder()
+                .id(i.to_string())
+                .receipt_handle(&receipt_handles[i])
+                .build()
+                .map_err(|e| DeliveryError::permanent(format!("DeleteMessageBatch entry for {queue_url}: {e}")))?;
+            request = request.entries(entry);
+        }
+        let output = request.send().await.map_err(|e| classify("DeleteMessageBatch", queue_url, e))?;
+        let mut answers: Vec<(usize, EntryResult)> = Vec::with_capacity(indices.len());
+        for ok in output.successful() {
+            if let Ok(i) = ok.id().parse() {
+                answers.push((i, EntryResult::Done(String::new())));
+            }
+        }
+        for failed in output.failed() {
+            if let Ok(i) = failed.id().parse() {
+                answers.push((i, entry_failure(failed.sender_fault(), failed.code(), failed.message())));
+            }
+        }
+        Ok(answers)
+    })
+    .await;
+    results.into_iter().map(|r| r.map(|_| ())).collect()
+}
+
+/// How to receive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Receive {
+    /// 1 to 10.
+    pub max_messages: i32,
+    /// Long polling, 0 to 20 seconds.
+    pub wait_seconds: i32,
+    /// Overrides the queue's visibility timeout for these messages.
+    pub visibility_timeout: Option<i32>,
+}
+
+/// Receives up to a batch of messages, with all their attributes, and their receipt handles.
+pub async fn receive(client: &aws_sdk_sqs::Client, queue_url: &str, how: Receive) -> Result<Vec<(QueueMessage, String)>, DeliveryError> {
+    let output = client
+        .receive_message()
+        .queue_url(queue_url)
+        .max_number_of_messages(how.max_messages.clamp(1, 10))
+        .wait_time_seconds(how.wait_seconds.clamp(0, 20))
+        .set_visibility_timeout(how.visibility_timeout)
+        .message_attribute_names("All")
+        .message_system_attribute_names(MessageSystemAttributeName::All)
+        .send()
+        .await
+        .map_err(|e| classify("ReceiveMessage", queue_url, e))?;
+    Ok(output
+        .messages
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|m| {
+            let (message, handle) = QueueMessage::from_sqs(m);
+            // A message without a receipt handle could not be deleted; SQS always sends one.
+            handle.map(|h| (message, h))
+        })
+        .collect())
+}
+
+fn entry_failure(sender_fault: bool, code: &str, message: Option<&str>) -> EntryResult {
+    let why = format!("{code}: {}", message.unwrap_or("no message"));
+    if sender_fault && !is_throttling(code) {
+        EntryResult::Failed(why)
+    } else {
+        EntryResult::Retry(why)
+    }
+}
+
+fn is_throttling(code: &str) -> bool {
+    code.contains("Throttl") || matches!(code, "KmsThrottled" | "ServiceUnavailable" | "InternalError" | "AWS.SimpleQueueService.InternalError")
+}
+
+/// Classifies an SQS error for the shared retry policy; the message names the call and queue.
+pub fn classify<E: ProvideErrorMetadata + std::error::Error + 'static>(
+    operation: &str,
+    queue: &str,
+    err: SdkError<E, aws_sdk_sqs::config::http::HttpResponse>,
+) -> DeliveryError {
+    match &err {
+        SdkError::ServiceError(service) => {
+            let status = service.raw().status().as_u16();
+            let e = service.err();
+            let code = e.code().unwrap_or("");
+            let message = format!("{operation} on {queue} failed: HTTP {status} {code}: {}", e.message().unwrap_or("no message"));
+            if status >= 500 || status == 429 || is_throttling(code) {
+                return DeliveryError::transient(message);
+            }
+            let hint = if code.contains("NonExistentQueue") || code.contains("QueueDoesNotExist") {
+                " (does the queue exist, in this region and account?)"
+            } else if status == 403 || code.contains("AccessDenied") {
+                " (does the role allow this call on the queue, and kms:GenerateDataKey/kms:Decrypt on its key?)"
+            } else {
+                ""
+            };
+            DeliveryError::permanent(format!("{message}{hint}"))
+        }
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            DeliveryError::transient(format!("{operation} on {queue} failed: {}", DisplayErrorContext(&err)))
+        }
+        _ => DeliveryError::permanent(format!("{operation} on {queue} could not be sent: {}", DisplayErrorContext(&err))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::intake::message::MessageAttribute;
+
+    #[test]
+    fn fifo_queues_are_known_by_their_name() {
+        assert!(is_fifo("https://sqs.us-east-1.amazonaws.com/1/audit.fifo"));
+        assert!(is_fifo("arn:aws:sqs:us-east-1:1:audit.fifo"));
+        assert!(!is_fifo("https://sqs.us-east-1.amazonaws.com/1/audit"));
+    }
+
+    #[test]
+    fn sizes_count_body_and_attributes() {
+        let mut m = OutgoingMessage::new("12345");
+        m.attributes.insert("ab".into(), MessageAttribute::number(7));
+        assert_eq!(m.size(), 5 + 2 + "Number".len() + 1);
+    }
+
+    #[test]
+    fn entry_failures_retry_only_what_may_pass() {
+        assert!(matches!(entry_failure(true, "InvalidParameterValue", None), EntryResult::Failed(_)));
+        assert!(matches!(entry_failure(false, "InternalError", None), EntryResult::Retry(_)));
+        assert!(matches!(entry_failure(true, "RequestThrottled", Some("slow down")), EntryResult::Retry(w) if w == "RequestThrottled: slow down"));
+    }
+}

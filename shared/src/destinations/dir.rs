@@ -1,0 +1,391 @@
+//! A local directory laid out exactly as the bucket would be: the embedded default of
+//! `auditstream run` (`dir:./audit-logs`), and handy in tests.
+//!
+//! Create-only like the cloud stores: the object is written to a temporary file, then linked into
+//! place, which fails if the name exists. A crash mid-write therefore never leaves a partial file
+//! under the final name, and an existing object is never replaced.
+//!
+//! Writes stay inside the directory: no symbolic link below it is followed. Each directory of a
+//! key is created or opened from its parent without following a link (`openat(2)` with
+//! `O_NOFOLLOW` on Unix, so a link swapped in between a check and the write is not followed
+//! either): a link `out/4848 -> /elsewhere` is refused, not written through, and a link at the
+//! object's own name is never taken for the object. Such a write fails permanently, naming the
+//! key. The root itself may be a link: it is the directory the user chose.
+
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+use crate::delivery::destination::{ObjectStore, PutOutcome};
+use crate::delivery::retry::DeliveryError;
+use crate::pipeline::key::ObjectKey;
+
+pub struct DirStore {
+    root: PathBuf,
+}
+
+impl DirStore {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        DirStore { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn write_new(root: &Path, key: &str, body: &[u8]) -> Result<PutOutcome, WriteError> {
+        let mut segments: Vec<&str> = key.split('/').collect();
+        let name = segments.pop().unwrap_or_default();
+        if [name].iter().chain(&segments).any(|s| s.is_empty() || *s == "." || *s == "..") {
+            return Err(WriteError::NotInside);
+        }
+        match std::fs::metadata(root) {
+            Ok(found) if found.is_dir() => {}
+            Ok(_) => return Err(WriteError::Io(ErrorKind::NotADirectory.into())),
+            Err(_) => std::fs::create_dir_all(root)?,
+        }
+        // Each directory is opened from its parent, never through a link, and the file is created,
+        // linked and checked inside the directory opened last: a link put in place meanwhile is
+        // not followed either.
+        let mut dir = Dir::open_root(root)?;
+        for (i, segment) in segments.iter().enumerate() {
+            dir = dir.child(segment)?.ok_or_else(|| WriteError::NotADirectory(segments[..=i].join("/")))?;
+        }
+        // A short temporary name, whatever the length of the object's own.
+        let tmp = format!(".tmp-{}-{:016x}", std::process::id(), rand::random::<u64>());
+        let written = dir.create_new(&tmp).and_then(|mut f| std::io::Write::write_all(&mut f, body));
+        if let Err(e) = written {
+            let _ = dir.remove(&tmp);
+            return Err(e.into());
+        }
+        // Linking never follows a link at the final name: an existing name is "already there".
+        let linked = dir.link(&tmp, name);
+        let _ = dir.remove(&tmp);
+        match linked {
+            Ok(()) => Ok(PutOutcome::Created),
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => match dir.is_file(name)? {
+                true => Ok(PutOutcome::AlreadyExists),
+                false => Err(WriteError::NotAFile),
+            },
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// An open directory under the root, reached without following a link (`openat(2)` with
+/// `O_NOFOLLOW`, so nothing changed by path between a check and a write).
+#[cfg(unix)]
+struct Dir(std::os::fd::OwnedFd);
+
+#[cfg(unix)]
+impl Dir {
+    fn name(name: &str) -> std::io::Result<std::ffi::CString> {
+        std::ffi::CString::new(name).map_err(|_| ErrorKind::InvalidInput.into())
+    }
+
+    fn check(result: libc::c_int) -> std::io::Result<libc::c_int> {
+        if result < 0 {
+            Err(std::io::Error::last_os_error())
+        } else {
+            Ok(result)
+        }
+    }
+
+    /// The root itself may be a link: it is the directory the user chose.
+    fn open_root(root: &Path) -> std::io::Result<Dir> {
+        Ok(Dir(std::fs::File::open(root)?.into()))
+    }
+
+    /// The directory `name` in this one, created if missing; `None` if a link or a file is there.
+    fn child(&self, name: &str) -> std::io::Result<Option<Dir>> {
+        use std::os::fd::{AsRawFd, FromRawFd};
+        let c = Self::name(name)?;
+        // SAFETY: a valid directory descriptor and a NUL-terminated name, both alive for the call.
+        if let Err(e) = Self::check(unsafe { libc::mkdirat(self.0.as_raw_fd(), c.as_ptr(), 0o777) }) {
+            if e.kind() != ErrorKind::AlreadyExists {
+                return Err(e);
+            }
+        }
+        let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+        // SAFETY: as above; the descriptor returned is owned by the `OwnedFd` alone.
+        match Self::check(unsafe { libc::openat(self.0.as_raw_fd(), c.as_ptr(), flags) }) {
+            Ok(fd) => Ok(Some(Dir(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }))),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ELOOP) | Some(libc::ENOTDIR)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A new file `name` in this directory; fails if anything, a link included, is there.
+    fn create_new(&self, name: &str) -> std::io::Result<std::fs::File> {
+        use std::os::fd::{AsRawFd, FromRawFd};
+        let c = Self::name(name)?;
+        let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+        // SAFETY: as in `child`.
+        let fd = Self::check(unsafe { libc::openat(self.0.as_raw_fd(), c.as_ptr(), flags, 0o666 as libc::c_uint) })?;
+        Ok(std::fs::File::from(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }))
+    }
+
+    /// Links `from` as `to` in this directory (`linkat` follows no link).
+    fn link(&self, from: &str, to: &str) -> std::io::Result<()> {
+        use std::os::fd::AsRawFd;
+        let (from, to) = (Self::name(from)?, Self::name(to)?);
+        let fd = self.0.as_raw_fd();
+        // SAFETY: as in `child`.
+        Self::check(unsafe { libc::linkat(fd, from.as_ptr(), fd, to.as_ptr(), 0) }).map(drop)
+    }
+
+    fn remove(&self, name: &str) -> std::io::Result<()> {
+        use std::os::fd::AsRawFd;
+        let c = Self::name(name)?;
+        // SAFETY: as in `child`.
+        Self::check(unsafe { libc::unlinkat(self.0.as_raw_fd(), c.as_ptr(), 0) }).map(drop)
+    }
+
+    /// Whether `name` is a regular file (a link is not).
+    fn is_file(&self, name: &str) -> std::io::Result<bool> {
+        use std::os::fd::AsRawFd;
+        let c = Self::name(name)?;
+        let mut stat = std::mem::MaybeUninit::<libc::stat>::uninit();
+        // SAFETY: as in `child`; `stat` is written by a successful call before it is read.
+        Self::check(unsafe { libc::fstatat(self.0.as_raw_fd(), c.as_ptr(), stat.as_mut_ptr(), libc::AT_SYMLINK_NOFOLLOW) })?;
+        let mode = unsafe { stat.assume_init() }.st_mode;
+        Ok(mode & libc::S_IFMT == libc::S_IFREG)
+    }
+}
+
+/// Elsewhere, the same checks by path: each directory is looked at without following a link.
+#[cfg(not(unix))]
+struct Dir(PathBuf);
+
+#[cfg(not(unix))]
+impl Dir {
+    fn open_root(root: &Path) -> std::io::Result<Dir> {
+        Ok(Dir(root.to_path_buf()))
+    }
+
+    fn child(&self, name: &str) -> std::io::Result<Option<Dir>> {
+        let path = self.0.join(name);
+        match std::fs::create_dir(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+        let found = std::fs::symlink_metadata(&path)?;
+        Ok((!found.file_type().is_symlink() && found.is_dir()).then_some(Dir(path)))
+    }
+
+    fn create_new(&self, name: &str) -> std::io::Result<std::fs::File> {
+        std::fs::OpenOptions::new().write(true).create_new(true).open(self.0.join(name))
+    }
+
+    fn link(&self, from: &str, to: &str) -> std::io::Result<()> {
+        std::fs::hard_link(self.0.join(from), self.0.join(to))
+    }
+
+    fn remove(&self, name: &str) -> std::io::Result<()> {
+        std::fs::remove_file(self.0.join(name))
+    }
+
+    fn is_file(&self, name: &str) -> std::io::Result<bool> {
+        Ok(std::fs::symlink_metadata(self.0.join(name))?.is_file())
+    }
+}
+
+/// Why an object could not be written.
+#[derive(Debug, thiserror::Error)]
+enum WriteError {
+    #[error("{0} is a symbolic link or not a directory, and this store follows no link inside its directory")]
+    NotADirectory(String),
+    #[error("a symbolic link or something other than a file is at its name, and this store follows no link inside its directory")]
+    NotAFile,
+    #[error("the key has an empty, `.` or `..` segment, which would leave the directory")]
+    NotInside,
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+impl WriteError {
+    /// Links and odd keys will not change by trying again; some I/O errors will.
+    fn is_permanent(&self) -> bool {
+        match self {
+            WriteError::Io(e) => {
+                matches!(e.kind(), ErrorKind::PermissionDenied | ErrorKind::ReadOnlyFilesystem | ErrorKind::NotADirectory | ErrorKind::InvalidInput)
+                    || is_name_too_long(e)
+            }
+            _ => true,
+        }
+    }
+
+    /// What to do about it, when the error alone does not say.
+    fn hint(&self) -> &'static str {
+        match self {
+            WriteError::Io(e) if is_name_too_long(e) => {
+                " (every key fits a file name, so the directory's own path is too long: choose a shorter --to dir: path)"
+            }
+            _ => "",
+        }
+    }
+}
+
+#[async_trait]
+impl ObjectStore for DirStore {
+    fn describe(&self) -> String {
+        format!("dir:{}", self.root.display())
+    }
+
+    async fn put_new(&self, key: &ObjectKey, body: Bytes) -> Result<PutOutcome, DeliveryError> {
+        let root = self.root.clone();
+        let describe = self.describe();
+        let key = key.to_string();
+        let written = {
+            let key = key.clone();
+            tokio::task::spawn_blocking(move || Self::write_new(&root, &key, &body)).await
+        };
+        written.map_err(|e| DeliveryError::transient(format!("{describe}: writing {key} was interrupted: {e}")))?.map_err(|e| {
+            let message = format!("{describe}: cannot write {key}: {e}{}", e.hint());
+            if e.is_permanent() {
+                DeliveryError::permanent(message)
+            } else {
+                DeliveryError::transient(message)
+            }
+        })
+    }
+}
+
+/// ENAMETOOLONG. Keys never hold a name over 255 bytes (see [`crate::pipeline::key`]), so this comes from a
+/// root path near the system's path limit: the same for every retry, so permanent.
+fn is_name_too_long(e: &std::io::Error) -> bool {
+    #[cfg(unix)]
+    return e.raw_os_error() == Some(libc::ENAMETOOLONG);
+    #[cfg(not(unix))]
+    return e.kind() == ErrorKind::InvalidInput;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::event::{EventMeta, JobMeta};
+    use crate::pipeline::key::{KeyLayout, KeyPrefix};
+    use crate::pipeline::timestamp::UtcTime;
+
+    fn key() -> ObjectKey {
+        let meta = EventMeta::Job(JobMeta {
+            id: "j-1".into(),
+            recipe_id: "2".into(),
+            status: "succeeded".into(),
+            user_id: "3".into(),
+            time: UtcTime::from_epoch_seconds(0),
+        });
+        ObjectKey::for_event(&meta, KeyLayout::Standard, &KeyPrefix::default(), b"")
+    }
+
+    #[tokio::test]
+    async fn writes_once_at_the_key_path_and_never_overwrites() {
+        let dir = std::env::temp_dir().join(format!("auditstream-dir-{}", rand::random::<u64>()));
+        let store = DirStore::new(&dir);
+        assert_eq!(store.put_new(&key(), Bytes::from_static(b"{\"a\":1}")).await.unwrap(), PutOutcome::Created);
+        assert_eq!(store.put_new(&key(), Bytes::from_static(b"{\"a\":2}")).await.unwrap(), PutOutcome::AlreadyExists);
+        let path = dir.join("3/jobs/2/19700101/j-1/3-2-j-1-19700101000000-succeeded.json");
+        assert_eq!(std::fs::read(&path).unwrap(), b"{\"a\":1}");
+        // no temporary files are left behind
+        assert_eq!(std::fs::read_dir(path.parent().unwrap()).unwrap().count(), 1);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_key_from_an_event_with_a_400_byte_id_is_written() {
+        let dir = std::env::temp_dir().join(format!("auditstream-dir-{}", rand::random::<u64>()));
+        let meta = EventMeta::Job(JobMeta {
+            id: "j".repeat(400),
+            recipe_id: "2".into(),
+            status: "/..".repeat(100),
+            user_id: "3".into(),
+            time: UtcTime::from_epoch_seconds(0),
+        });
+        let key = ObjectKey::for_event(&meta, KeyLayout::Standard, &KeyPrefix::default(), b"");
+        let store = DirStore::new(&dir);
+        assert_eq!(store.put_new(&key, Bytes::from_static(b"{}")).await.unwrap(), PutOutcome::Created);
+        assert_eq!(store.put_new(&key, Bytes::from_static(b"{}")).await.unwrap(), PutOutcome::AlreadyExists);
+        assert_eq!(std::fs::read(dir.join(key.as_str())).unwrap(), b"{}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_root_too_long_for_the_file_system_is_a_permanent_error() {
+        // Linux allows 4,096 bytes per path: a root of 20 folders of 250 bytes leaves no room.
+        let mut root = std::env::temp_dir().join(format!("auditstream-long-{}", rand::random::<u64>()));
+        let top = root.clone();
+        for i in 0..20 {
+            root.push(format!("{i:03}{}", "d".repeat(247)));
+        }
+        let err = DirStore::new(&root).put_new(&key(), Bytes::new()).await.unwrap_err();
+        assert!(err.is_permanent(), "{err:?}");
+        assert!(err.message.contains("choose a shorter --to dir: path"), "{err}");
+        let _ = std::fs::remove_dir_all(top);
+    }
+
+    #[tokio::test]
+    async fn an_unwritable_root_is_a_clear_permanent_error() {
+        let file = std::env::temp_dir().join(format!("auditstream-file-{}", rand::random::<u64>()));
+        std::fs::write(&file, b"").unwrap();
+        let err = DirStore::new(&file).put_new(&key(), Bytes::new()).await.unwrap_err();
+        assert!(err.is_permanent(), "{err:?}");
+        assert!(err.message.contains("cannot write 3/jobs/2/19700101/j-1/"), "{err}");
+        std::fs::remove_file(file).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_symbolic_link_inside_the_directory_is_never_written_through() {
+        let dir = std::env::temp_dir().join(format!("auditstream-dir-{}", rand::random::<u64>()));
+        let elsewhere = std::env::temp_dir().join(format!("auditstream-elsewhere-{}", rand::random::<u64>()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::create_dir_all(&elsewhere).unwrap();
+        let store = DirStore::new(&dir);
+        // the key's first directory is a link out of the tree
+        std::os::unix::fs::symlink(&elsewhere, dir.join("3")).unwrap();
+        let err = store.put_new(&key(), Bytes::from_static(b"{}")).await.unwrap_err();
+        assert!(err.is_permanent(), "{err:?}");
+        assert_eq!(
+            err.message,
+            format!(
+                "dir:{}: cannot write {}: 3 is a symbolic link or not a directory, and this store follows no link inside its directory",
+                dir.display(),
+                key()
+            )
+        );
+        assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0, "nothing was written outside");
+
+        // a link deeper down, and a link at the object's own name
+        std::fs::remove_file(dir.join("3")).unwrap();
+        std::fs::create_dir_all(dir.join("3/jobs")).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, dir.join("3/jobs/2")).unwrap();
+        let err = store.put_new(&key(), Bytes::from_static(b"{}")).await.unwrap_err();
+        assert!(err.is_permanent() && err.message.contains(": 3/jobs/2 is a symbolic link"), "{err:?}");
+        std::fs::remove_file(dir.join("3/jobs/2")).unwrap();
+        let object = dir.join(key().as_str());
+        std::fs::create_dir_all(object.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink(elsewhere.join("target.json"), &object).unwrap();
+        let err = store.put_new(&key(), Bytes::from_static(b"{}")).await.unwrap_err();
+        assert!(
+            err.is_permanent()
+                && err.message.ends_with("a symbolic link or something other than a file is at its name, and this store follows no link inside its directory"),
+            "{err:?}"
+        );
+        assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0, "nothing was written outside");
+        // no temporary files are left behind
+        assert_eq!(std::fs::read_dir(object.parent().unwrap()).unwrap().count(), 1);
+
+        // the root itself may be a link: it is the directory the user chose
+        let via_link = std::env::temp_dir().join(format!("auditstream-link-{}", rand::random::<u64>()));
+        std::os::unix::fs::symlink(&elsewhere, &via_link).unwrap();
+        assert_eq!(DirStore::new(&via_link).put_new(&key(), Bytes::from_static(b"{}")).await.unwrap(), PutOutcome::Created);
+        assert!(elsewhere.join(key().as_str()).is_file());
+        std::fs::remove_file(via_link).unwrap();
+        std::fs::remove_dir_all(dir).unwrap();
+        std::fs::remove_dir_all(elsewhere).unwrap();
+    }
+}

@@ -1,0 +1,353 @@
+//! Datadog Logs API v2 (destination contract §5).
+//!
+//! - **URL**: `POST https://http-intake.logs.<site>/api/v2/logs`, the site from
+//!   `AUDITSTREAM_DATADOG_SITE` (default `datadoghq.com`; also `us3.datadoghq.com`,
+//!   `us5.datadoghq.com`, `datadoghq.eu`, `ap1.datadoghq.com`, `ap2.datadoghq.com`,
+//!   `uk1.datadoghq.com`, `ddog-gov.com`, `us2.ddog-gov.com`), or `AUDITSTREAM_REST_URL` for a
+//!   proxy (a bare host gets `/api/v2/logs`). Setting both is refused as ambiguous.
+//! - **Auth**: `DD-API-KEY: <api key>` (`AUDITSTREAM_REST_AUTH=header`, the default, with
+//!   `AUDITSTREAM_REST_AUTH_HEADER` defaulting to `DD-API-KEY`).
+//! - **Body**: a JSON array of log items, `Content-Type: application/json`:
+//!   `[{"ddsource":"workato","ddtags":"env:prod","hostname":"h","service":"workato","message":"{\"id\":\"j-1\",…}"}]`
+//!   - `message` is a **string**, as the API's `HTTPLogItem` defines it: the document as JSON
+//!     text. Datadog parses a message that is JSON into the log's attributes, so the event's
+//!     fields are searchable as if sent as an object, and the item stays within the documented
+//!     schema.
+//!   - `ddsource` (`AUDITSTREAM_DATADOG_SOURCE`, default `workato`), `service`
+//!     (`AUDITSTREAM_DATADOG_SERVICE`, default `workato`), `ddtags` (`AUDITSTREAM_DATADOG_TAGS`,
+//!     comma-separated `key:value`, left out when unset), `hostname`
+//!     (`AUDITSTREAM_DATADOG_HOSTNAME`, left out when unset).
+//!   - No top-level `timestamp`: Datadog drops logs dated more than 18 h in the past, and a
+//!     redelivered or replayed audit event may well be older; the event's own time fields stay in
+//!     the message.
+//! - **With `AUDITSTREAM_LOG_TEMPLATE`**: a template whose own object has a top-level `message` key
+//!   is already the log item — Workato's documented Datadog template,
+//!   `{"ddsource":"workato","service":"x","message":{{{log_message}}}}`, is the whole body Workato
+//!   sends — so each rendered template is an item of the array as it is, with `ddsource`,
+//!   `service` (and `ddtags`, `hostname` when set) added for the keys it does not set. A
+//!   `message` that is not a JSON string (the event object, as in that template) is sent as its
+//!   JSON text, as `message` is without a template: `HTTPLogItem.message` is a string, and Datadog
+//!   parses JSON text there into the log's attributes, so the event's fields are searchable either
+//!   way. An `AUDITSTREAM_DATADOG_*` variable set for a key the template sets too is refused at
+//!   start (one value, in one place). Any other template is the event an item carries, as its
+//!   `message`.
+//! - **Limits**: ≤ 1,000 items and ≤ 5 MB (5,000,000 bytes) uncompressed per request; ≤ 1 MB per
+//!   log (larger ones are truncated by Datadog with a 2xx, so they are sized down here first by
+//!   the shared rule, lines replaced by the placeholder).
+//! - **Responses**: 202; 408, 429, 500, 503 are retried; 400, 401, 403 are not; 413 splits.
+
+use std::collections::BTreeSet;
+
+use crate::config::{ConfigError, Env, EnvExt};
+use crate::pipeline::json_text::{escaped_len_bound, push_object_with_members, push_string, push_string_contents};
+use crate::pipeline::scan::scan_flat_object;
+use crate::pipeline::template::LogTemplate;
+use crate::pipeline::Document;
+
+pub const PATH: &str = "/api/v2/logs";
+pub const DEFAULT_SITE: &str = "datadoghq.com";
+pub const MAX_EVENTS: usize = 1000;
+pub const MAX_REQUEST_BYTES: usize = 5_000_000;
+pub const MAX_LOG_BYTES: usize = 1_000_000;
+pub const CONTENT_TYPE: &str = "application/json";
+pub const API_KEY_HEADER: &str = "dd-api-key";
+pub const SITE_VAR: &str = "AUDITSTREAM_DATADOG_SITE";
+
+/// Datadog's documented error answer — `{"errors":[{"status":…,"title":…,"detail":…}]}` (the
+/// v2 `HTTPLogErrors`) or `{"errors":["Bad Request"]}` (`APIErrorResponse`) — as
+/// `title: detail (status)` items joined by `; `, each text passed through `quote`; `None` when the
+/// answer is not of that shape (then it is quoted whole).
+pub fn error_answer(reply: &str, quote: &dyn Fn(&str) -> String) -> Option<String> {
+    let answer: serde_json::Value = serde_json::from_str(reply).ok()?;
+    let errors = answer.get("errors")?.as_array()?;
+    let items: Vec<String> = errors
+        .iter()
+        .filter_map(|e| match e {
+            serde_json::Value::String(text) => Some(quote(text)),
+            serde_json::Value::Object(o) => {
+                let field = |name: &str| o.get(name).and_then(serde_json::Value::as_str).map(quote);
+                let words: Vec<String> = [field("title"), field("detail")].into_iter().flatten().collect();
+                let status = field("status").map(|s| format!(" ({s})")).unwrap_or_default();
+                Some(format!("{}{status}", words.join(": ")))
+            }
+            _ => None,
+        })
+        .collect();
+    (!items.is_empty()).then(|| items.join("; "))
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Datadog {
+    pub source: String,
+    pub tags: Option<String>,
+    pub hostname: Option<String>,
+    pub service: String,
+    /// `{"ddsource":…,"message":"` — the same for every item, rendered once.
+    before_message: Vec<u8>,
+    /// Set when the log template is itself the log item: `"ddsource":…,` for each field it
+    /// does not set.
+    template_item: Option<Vec<u8>>,
+}
+
+/// The item fields and the variables that set them.
+const FIELD_VARS: [(&str, &str); 4] = [
+    ("ddsource", "AUDITSTREAM_DATADOG_SOURCE"),
+    ("ddtags", "AUDITSTREAM_DATADOG_TAGS"),
+    ("hostname", "AUDITSTREAM_DATADOG_HOSTNAME"),
+    ("service", "AUDITSTREAM_DATADOG_SERVICE"),
+];
+
+impl Datadog {
+    pub fn new(source: String, tags: Option<String>, hostname: Option<String>, service: String) -> Datadog {
+        let mut before_message = b"{".to_vec();
+        for (key, value) in
+            [("ddsource", Some(source.as_str())), ("ddtags", tags.as_deref()), ("hostname", hostname.as_deref()), ("service", Some(service.as_str()))]
+        {
+            if let Some(value) = value {
+                before_message.extend_from_slice(b"\"");
+                before_message.extend_from_slice(key.as_bytes());
+                before_message.extend_from_slice(b"\":");
+                push_string(&mut before_message, value);
+                before_message.push(b',');
+            }
+        }
+        before_message.extend_from_slice(b"\"message\":\"");
+        Datadog { source, tags, hostname, service, before_message, template_item: None }
+    }
+
+    /// The preset from its variables and the pipeline's log template, if any.
+    pub fn from_env(env: &(impl Env + ?Sized), template: Option<&LogTemplate>) -> Result<Datadog, ConfigError> {
+        let tags = env.optional("AUDITSTREAM_DATADOG_TAGS").map(|t| t.split(',').map(str::trim).filter(|s| !s.is_empty()).collect::<Vec<_>>().join(","));
+        let mut dd = Datadog::new(
+            env.optional("AUDITSTREAM_DATADOG_SOURCE").unwrap_or_else(|| "workato".to_owned()),
+            tags.filter(|t| !t.is_empty()),
+            env.optional("AUDITSTREAM_DATADOG_HOSTNAME"),
+            env.optional("AUDITSTREAM_DATADOG_SERVICE").unwrap_or_else(|| "workato".to_owned()),
+        );
+        if let Some(keys) = template.and_then(LogTemplate::object_keys).filter(|keys| keys.contains("message")) {
+            dd.template_item = Some(dd.members_missing_from(env, keys)?);
+        }
+        Ok(dd)
+    }
+
+    /// For a template that is the log item: the configured fields it does not set, as members.
+    fn members_missing_from(&self, env: &(impl Env + ?Sized), keys: &BTreeSet<String>) -> Result<Vec<u8>, ConfigError> {
+        let mut members = Vec::new();
+        for (key, var) in FIELD_VARS {
+            let value = match key {
+                "ddsource" => Some(self.source.as_str()),
+                "ddtags" => self.tags.as_deref(),
+                "hostname" => self.hostname.as_deref(),
+                _ => Some(self.service.as_str()),
+            };
+            match (keys.contains(key), env.optional(var)) {
+                (true, Some(set)) => {
+                    return Err(ConfigError::Invalid {
+                        var,
+                        value: set,
+                        expected: format!("unset: AUDITSTREAM_LOG_TEMPLATE is the whole Datadog log item and sets \"{key}\" itself (give it in one place)"),
+                    })
+                }
+                (true, None) => {}
+                (false, _) => {
+                    if let Some(value) = value {
+                        push_string(&mut members, key);
+                        members.push(b':');
+                        push_string(&mut members, value);
+                        members.push(b',');
+                    }
+                }
+            }
+        }
+        Ok(members)
+    }
+
+    /// The intake URL of a site.
+    pub fn site_url(env: &(impl Env + ?Sized)) -> Result<String, ConfigError> {
+        let site = env.optional(SITE_VAR).unwrap_or_else(|| DEFAULT_SITE.to_owned()).to_ascii_lowercase();
+        let ok = site.contains('.') && site.split('.').all(|label| !label.is_empty() && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
+        if !ok {
+            return Err(ConfigError::Invalid {
+                var: SITE_VAR,
+                value: site,
+                expected: "a Datadog site such as datadoghq.com, datadoghq.eu or us5.datadoghq.com".into(),
+            });
+        }
+        Ok(format!("https://http-intake.logs.{site}{PATH}"))
+    }
+
+    /// Bytes each item adds around its escaped message, at most (the comma included).
+    pub fn item_bytes(&self) -> usize {
+        self.before_message.len() + 3
+    }
+
+    /// The largest document whose item still fits a request of `max_request_bytes` on its own:
+    /// escaping at most doubles a document (see [`escaped_len_bound`]).
+    pub fn max_document_bytes(&self, max_request_bytes: usize) -> usize {
+        let room = max_request_bytes.saturating_sub(2 + self.item_bytes());
+        let n = room / 2;
+        debug_assert!(escaped_len_bound(n) <= room);
+        n.min(MAX_LOG_BYTES)
+    }
+
+    /// The request body: a JSON array of items.
+    pub fn encode(&self, docs: &[&Document], out: &mut Vec<u8>) {
+        out.push(b'[');
+        for (i, doc) in docs.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            if let Some(members) = &self.template_item {
+                if push_template_item(out, &doc.body, members) {
+                    continue;
+                }
+            }
+            out.extend_from_slice(&self.before_message);
+            push_string_contents(out, &doc.body);
+            out.extend_from_slice(b"\"}");
+        }
+        out.push(b']');
+    }
+}
+
+/// Appends a rendered template that is the log item: `members` first, and each top-level
+/// `message` that is not a string as its JSON text. False, appending nothing, if `item` is not a
+/// JSON object (a rendered template with an object of its own always is).
+fn push_template_item(out: &mut Vec<u8>, item: &[u8], members: &[u8]) -> bool {
+    let Ok(text) = std::str::from_utf8(item) else { return false };
+    let Ok(fields) = scan_flat_object(text) else { return false };
+    // The byte ranges of the `message` values to turn into strings; the values borrow from `text`.
+    let mut spans: Vec<(usize, usize)> = fields
+        .iter()
+        .filter(|(key, value)| key == "message" && !value.get().starts_with('"'))
+        .map(|(_, value)| {
+            let start = value.get().as_ptr() as usize - text.as_ptr() as usize;
+            (start, start + value.get().len())
+        })
+        .collect();
+    spans.sort_unstable();
+    let mut item_text = Vec::with_capacity(item.len() + members.len() + 16);
+    let mut at = 0;
+    for (start, end) in spans {
+        item_text.extend_from_slice(&item[at..start]);
+        item_text.push(b'"');
+        push_string_contents(&mut item_text, &item[start..end]);
+        item_text.push(b'"');
+        at = end;
+    }
+    item_text.extend_from_slice(&item[at..]);
+    push_object_with_members(out, &item_text, members)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::destinations::rest::test_docs::job_doc;
+
+    #[test]
+    fn only_the_documented_error_fields_are_quoted() {
+        let quote = |t: &str| t.replace("SECRET", "[redacted]");
+        let reply = r#"{"errors":[{"status":"400","title":"Bad Request","detail":"invalid item SECRET","source":{"echo":"EVENT-MARKER"}}]}"#;
+        assert_eq!(error_answer(reply, &quote).as_deref(), Some("Bad Request: invalid item [redacted] (400)"));
+        assert_eq!(error_answer(r#"{"errors":["Forbidden","SECRET"]}"#, &quote).as_deref(), Some("Forbidden; [redacted]"));
+        assert_eq!(error_answer("{}", &quote), None);
+        assert_eq!(error_answer("upstream timeout", &quote), None);
+    }
+
+    #[test]
+    fn items_carry_the_document_as_a_json_string() {
+        let dd = Datadog::new("workato".into(), Some("env:prod,team:ops".into()), Some("lambda".into()), "audit".into());
+        let docs =
+            [job_doc("j-1", "2024-01-01T00:00:00Z", r#"{"id":"j-1","error":"{\"m\":\"x\"}"}"#), job_doc("j-2", "2024-01-01T00:00:00Z", "{\n\"id\":\"j-2\"}")];
+        let refs: Vec<&Document> = docs.iter().collect();
+        let mut out = Vec::new();
+        dd.encode(&refs, &mut out);
+        assert_eq!(
+            String::from_utf8(out.clone()).unwrap(),
+            concat!(
+                r#"[{"ddsource":"workato","ddtags":"env:prod,team:ops","hostname":"lambda","service":"audit","message":"{\"id\":\"j-1\",\"error\":\"{\\\"m\\\":\\\"x\\\"}\"}"},"#,
+                r#"{"ddsource":"workato","ddtags":"env:prod,team:ops","hostname":"lambda","service":"audit","message":"{\n\"id\":\"j-2\"}"}]"#,
+            )
+        );
+        // the message decodes to the document exactly
+        let items: Vec<serde_json::Value> = serde_json::from_slice(&out).unwrap();
+        assert_eq!(items[0]["message"].as_str().unwrap().as_bytes(), docs[0].body.as_slice());
+        assert_eq!(items[1]["message"].as_str().unwrap().as_bytes(), docs[1].body.as_slice());
+    }
+
+    #[test]
+    fn defaults_and_optional_fields() {
+        let dd = Datadog::from_env(&[("AUDITSTREAM_DATADOG_TAGS", " env:prod , ,team:ops")][..], None).unwrap();
+        let doc = job_doc("j-1", "2024-01-01T00:00:00Z", "{}");
+        let mut out = Vec::new();
+        dd.encode(&[&doc], &mut out);
+        assert_eq!(out, br#"[{"ddsource":"workato","ddtags":"env:prod,team:ops","service":"workato","message":"{}"}]"#);
+    }
+
+    fn templated(template: &str, event: &str) -> (LogTemplate, Document) {
+        let t = LogTemplate::compile(template).unwrap_or_else(|e| panic!("{template}: {e}"));
+        let mut body = Vec::new();
+        t.render(&mut body, crate::pipeline::timestamp::Now { epoch_nanos: 1_685_683_801_002_213_900 }, &|o: &mut dyn crate::pipeline::json_text::JsonOut| {
+            o.raw(event)
+        });
+        let mut doc = job_doc("j-1", "2024-01-01T00:00:00Z", "{}");
+        doc.body = body;
+        (t, doc)
+    }
+
+    #[test]
+    fn workatos_documented_template_is_the_log_item_itself() {
+        let (t, doc) = templated(r#"{"ddsource":"workato","service":"x","message":{{{log_message}}}}"#, r#"{"id":"j-1","note":"a \"q\""}"#);
+        let dd = Datadog::from_env(&[("AUDITSTREAM_DATADOG_TAGS", "env:prod")][..], Some(&t)).unwrap();
+        let mut out = Vec::new();
+        dd.encode(&[&doc, &doc], &mut out);
+        let item = r#"{"ddtags":"env:prod","ddsource":"workato","service":"x","message":"{\"id\":\"j-1\",\"note\":\"a \\\"q\\\"\"}"}"#;
+        assert_eq!(String::from_utf8(out.clone()).unwrap(), format!("[{item},{item}]"));
+        let items: Vec<serde_json::Value> = serde_json::from_slice(&out).unwrap();
+        assert_eq!(items[0]["message"].as_str().unwrap(), r#"{"id":"j-1","note":"a \"q\""}"#);
+        assert!(items[0].get("message").and_then(|m| m.get("message")).is_none(), "not nested in another log object");
+        // a message the template already makes a string is kept as it is, the defaults fill in
+        let (t, doc) = templated(r#"{"message":{{{log_message_str}}},"env":"staging"}"#, r#"{"id":"j-1"}"#);
+        let mut out = Vec::new();
+        Datadog::from_env(&[][..], Some(&t)).unwrap().encode(&[&doc], &mut out);
+        assert_eq!(out, br#"[{"ddsource":"workato","service":"workato","message":"{\"id\":\"j-1\"}","env":"staging"}]"#);
+    }
+
+    #[test]
+    fn a_template_without_a_message_is_the_message() {
+        // the older documented example, whose event sits under `logEntries`
+        let (t, doc) = templated(r#"{"source":"workato","logEntries": {{log_message}} }"#, r#"{"id":"j-1"}"#);
+        let mut out = Vec::new();
+        Datadog::from_env(&[][..], Some(&t)).unwrap().encode(&[&doc], &mut out);
+        assert_eq!(out, br#"[{"ddsource":"workato","service":"workato","message":"{\"source\":\"workato\",\"logEntries\": {\"id\":\"j-1\"} }"}]"#);
+    }
+
+    #[test]
+    fn a_variable_for_a_field_the_template_sets_is_refused() {
+        let t = LogTemplate::compile(r#"{"service":"x","message":{{{log_message}}}}"#).unwrap();
+        let err = Datadog::from_env(&[("AUDITSTREAM_DATADOG_SERVICE", "audit")][..], Some(&t)).unwrap_err().to_string();
+        assert_eq!(err, "AUDITSTREAM_DATADOG_SERVICE=\"audit\" is not valid: expected unset: AUDITSTREAM_LOG_TEMPLATE is the whole Datadog log item and sets \"service\" itself (give it in one place)");
+    }
+
+    #[test]
+    fn sites() {
+        assert_eq!(Datadog::site_url(&[][..]).unwrap(), "https://http-intake.logs.datadoghq.com/api/v2/logs");
+        assert_eq!(Datadog::site_url(&[(SITE_VAR, "datadoghq.eu")][..]).unwrap(), "https://http-intake.logs.datadoghq.eu/api/v2/logs");
+        let err = Datadog::site_url(&[(SITE_VAR, "https://datadoghq.eu")][..]).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "AUDITSTREAM_DATADOG_SITE=\"https://datadoghq.eu\" is not valid: expected a Datadog site such as datadoghq.com, datadoghq.eu or us5.datadoghq.com"
+        );
+    }
+
+    #[test]
+    fn a_maximal_document_fits_a_request_alone_even_if_every_byte_escapes() {
+        let dd = Datadog::from_env(&[][..], None).unwrap();
+        assert_eq!(dd.max_document_bytes(MAX_REQUEST_BYTES), MAX_LOG_BYTES);
+        let small = dd.max_document_bytes(10_000);
+        let doc = job_doc("j", "2024-01-01T00:00:00Z", &format!("[{}]", "\"".repeat(small - 2)));
+        let mut out = Vec::new();
+        dd.encode(&[&doc], &mut out);
+        assert!(out.len() <= 10_000, "{}", out.len());
+    }
+}

@@ -1,0 +1,149 @@
+//! Amazon S3 (and S3-compatible servers): one `PutObject` per event, create-only.
+//!
+//! `If-None-Match: *` makes the write conditional: S3 answers 412 when the key exists, which for
+//! us means an SQS redelivery of an event already written — a success, counted as a duplicate.
+//! The SDK's own retries are turned off so that the shared [`crate::delivery::retry::RetryPolicy`] is the
+//! only one, and it can respect the Lambda deadline. The payload is sent unsigned (TLS and the
+//! CRC32 checksum protect it), which halves the CPU a PUT costs.
+
+use async_trait::async_trait;
+use aws_sdk_s3::config::retry::RetryConfig;
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::ServerSideEncryption;
+use bytes::Bytes;
+
+use crate::config::{ConfigError, Env, EnvExt};
+use crate::delivery::destination::{ObjectStore, PutOutcome};
+use crate::delivery::retry::DeliveryError;
+use crate::pipeline::key::{KeyPrefix, ObjectKey};
+
+/// `AUDITSTREAM_S3_*` settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3Settings {
+    pub bucket: String,
+    /// Applied by the pipeline to every key.
+    pub prefix: KeyPrefix,
+    /// SSE-KMS key id or ARN; when unset the bucket's default encryption applies.
+    pub sse_kms_key_id: Option<String>,
+}
+
+impl S3Settings {
+    pub fn from_env(env: &(impl Env + ?Sized)) -> Result<Self, ConfigError> {
+        let bucket = env.required("AUDITSTREAM_S3_BUCKET", "set it to the name of the bucket audit events are written to")?;
+        if !valid_bucket_name(&bucket) {
+            return Err(ConfigError::Invalid {
+                var: "AUDITSTREAM_S3_BUCKET",
+                value: bucket,
+                expected: "a bucket name (3-63 lowercase letters, digits, dots and hyphens), without s3:// or a path".into(),
+            });
+        }
+        Ok(S3Settings {
+            bucket,
+            prefix: crate::config::key_prefix(env, "AUDITSTREAM_S3_PREFIX")?,
+            sse_kms_key_id: env.optional("AUDITSTREAM_S3_SSE_KMS_KEY_ID"),
+        })
+    }
+}
+
+fn valid_bucket_name(name: &str) -> bool {
+    (3..=63).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+}
+
+/// An S3 client for delivery: the SDK's retries off (ours apply), path-style addressing when an
+/// endpoint is overridden (`AWS_ENDPOINT_URL`, for local S3-compatible servers).
+pub fn s3_client(sdk: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
+    let builder = aws_sdk_s3::config::Builder::from(sdk).retry_config(RetryConfig::disabled()).force_path_style(sdk.endpoint_url().is_some());
+    aws_sdk_s3::Client::from_conf(builder.build())
+}
+
+pub struct S3Store {
+    client: aws_sdk_s3::Client,
+    settings: S3Settings,
+}
+
+impl S3Store {
+    pub fn new(client: aws_sdk_s3::Client, settings: S3Settings) -> Self {
+        S3Store { client, settings }
+    }
+}
+
+#[async_trait]
+impl ObjectStore for S3Store {
+    fn describe(&self) -> String {
+        format!("s3://{}/{}", self.settings.bucket, self.settings.prefix.as_str())
+    }
+
+    async fn put_new(&self, key: &ObjectKey, body: Bytes) -> Result<PutOutcome, DeliveryError> {
+        let mut request = self
+            .client
+            .put_object()
+            .bucket(&self.settings.bucket)
+            .key(key.as_str())
+            .content_type("application/json")
+            .if_none_match("*")
+            .body(ByteStream::from(body));
+        if let Some(kms_key) = &self.settings.sse_kms_key_id {
+            request = request.server_side_encryption(ServerSideEncryption::AwsKms).ssekms_key_id(kms_key);
+        }
+        // The payload is not signed: SigV4 would hash every byte with SHA-256, the largest CPU
+        // cost of a PUT. Integrity still holds end to end: TLS in transit, and the SDK's default
+        // CRC32 checksum, which S3 verifies before storing the object.
+        match request.customize().disable_payload_signing().send().await {
+            Ok(_) => Ok(PutOutcome::Created),
+            Err(err) => classify(err, &self.settings.bucket, key),
+        }
+    }
+}
+
+fn classify<E: ProvideErrorMetadata + std::error::Error + 'static>(
+    err: SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+    bucket: &str,
+    key: &ObjectKey,
+) -> Result<PutOutcome, DeliveryError> {
+    let at = format!("s3://{bucket}/{key}");
+    match &err {
+        SdkError::ServiceError(service) => {
+            let status = service.raw().status().as_u16();
+            if status == 412 {
+                return Ok(PutOutcome::AlreadyExists);
+            }
+            let e = service.err();
+            let code = e.code().unwrap_or("");
+            let message = format!("{at}: PutObject failed: HTTP {status} {code}: {}", e.message().unwrap_or("no message"));
+            let hint = match (status, code) {
+                (404, _) | (_, "NoSuchBucket") => " (does the bucket exist, in this region?)",
+                (403, _) => " (does the function's role allow s3:PutObject on this bucket and prefix, and kms:GenerateDataKey on its key?)",
+                _ => "",
+            };
+            let transient = status == 409 // ConditionalRequestConflict: "retry the upload"
+                || status == 408
+                || status == 429
+                || status >= 500
+                || matches!(code, "SlowDown" | "RequestTimeout" | "InternalError" | "ServiceUnavailable" | "ConditionalRequestConflict");
+            Err(if transient { DeliveryError::transient(message) } else { DeliveryError::permanent(format!("{message}{hint}")) })
+        }
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            Err(DeliveryError::transient(format!("{at}: PutObject failed: {}", DisplayErrorContext(&err))))
+        }
+        _ => Err(DeliveryError::permanent(format!("{at}: PutObject could not be sent: {}", DisplayErrorContext(&err)))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_need_a_plain_bucket_name() {
+        let s = S3Settings::from_env(
+            &[("AUDITSTREAM_S3_BUCKET", "audit-logs"), ("AUDITSTREAM_S3_PREFIX", "workato"), ("AUDITSTREAM_S3_SSE_KMS_KEY_ID", "alias/audit")][..],
+        )
+        .unwrap();
+        assert_eq!(s, S3Settings { bucket: "audit-logs".into(), prefix: KeyPrefix::new("workato/").unwrap(), sse_kms_key_id: Some("alias/audit".into()) });
+        let missing = S3Settings::from_env(&[][..]).unwrap_err();
+        assert_eq!(missing.to_string(), "AUDITSTREAM_S3_BUCKET is not set: set it to the name of the bucket audit events are written to");
+        let url = S3Settings::from_env(&[("AUDITSTREAM_S3_BUCKET", "s3://audit-logs/x")][..]).unwrap_err();
+        assert!(url.to_string().starts_with("AUDITSTREAM_S3_BUCKET=\"s3://audit-logs/x\" is not valid"), "{url}");
+    }
+}

@@ -1,0 +1,264 @@
+//! Where offloaded payloads live: a small port, [`PayloadStore`], and its S3 adapter.
+//!
+//! Reading needs no configuration — a pointer names its own bucket — only permission
+//! (`s3:GetObject` on the payload bucket, and `kms:Decrypt` if it is encrypted with a KMS key).
+//! `AUDITSTREAM_PAYLOAD_BUCKET` is where `auditstream send` offloads to.
+//!
+//! A payload is read into one buffer sized from `Content-Length` as it streams in, so a 40 MB
+//! event costs 40 MB (not the doubling of growing a buffer, nor a second copy to make it text).
+//! Failures are classified for the shared retry policy: a missing object or bucket, or access
+//! denied, is permanent (the message goes to the dead-letter queue and keeps its pointer, so it
+//! can be redriven once the object is back); throttling, 5xx and connection errors are transient.
+
+use async_trait::async_trait;
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use bytes::Bytes;
+
+use crate::config::{ConfigError, Env, EnvExt};
+use crate::delivery::retry::DeliveryError;
+use crate::delivery::retry::{Deadline, RetryPolicy};
+use crate::intake::payload_pointer::PayloadPointer;
+
+/// The largest payload read: far above Workato's 40 MB events, low enough to refuse a pointer to
+/// something that is not an event before it exhausts the function's memory.
+pub const DEFAULT_MAX_PAYLOAD_BYTES: u64 = 256 * 1024 * 1024;
+
+/// A payload that could not be read or stored; `permanent` when retrying cannot help.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct PayloadError {
+    pub permanent: bool,
+    pub message: String,
+}
+
+impl From<DeliveryError> for PayloadError {
+    fn from(e: DeliveryError) -> Self {
+        PayloadError { permanent: e.is_permanent(), message: e.message }
+    }
+}
+
+/// Reads and writes offloaded payloads.
+#[async_trait]
+pub trait PayloadStore: Send + Sync {
+    /// Reads the payload a pointer names, as text. Retries transient failures within `deadline`.
+    async fn fetch(&self, pointer: &PayloadPointer, deadline: Deadline) -> Result<String, PayloadError>;
+
+    /// Stores a payload at the pointer's bucket and key (for `auditstream send`).
+    async fn store(&self, pointer: &PayloadPointer, payload: Bytes, deadline: Deadline) -> Result<(), PayloadError>;
+}
+
+/// `AUDITSTREAM_PAYLOAD_BUCKET`: where large bodies are offloaded to when sending.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PayloadSettings {
+    pub bucket: Option<String>,
+}
+
+impl PayloadSettings {
+    pub fn from_env(env: &(impl Env + ?Sized)) -> Result<Self, ConfigError> {
+        let bucket = env.optional("AUDITSTREAM_PAYLOAD_BUCKET");
+        if let Some(b) = &bucket {
+            if !valid_bucket_name(b) {
+                return Err(ConfigError::Invalid {
+                    var: "AUDITSTREAM_PAYLOAD_BUCKET",
+                    value: b.clone(),
+                    expected: "a bucket name (3-63 lowercase letters, digits, dots and hyphens), without s3:// or a path".into(),
+                });
+            }
+        }
+        Ok(PayloadSettings { bucket })
+    }
+}
+
+fn valid_bucket_name(name: &str) -> bool {
+    (3..=63).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+}
+
+/// Payloads in Amazon S3 (or an S3-compatible server).
+pub struct S3PayloadStore {
+    client: aws_sdk_s3::Client,
+    retry: RetryPolicy,
+    max_bytes: u64,
+}
+
+impl S3PayloadStore {
+    /// `client` as built by [`crate::destinations::s3::s3_client`]: the SDK's retries off, ours apply.
+    pub fn new(client: aws_sdk_s3::Client) -> Self {
+        S3PayloadStore { client, retry: RetryPolicy::default(), max_bytes: DEFAULT_MAX_PAYLOAD_BYTES }
+    }
+
+    pub fn with_max_bytes(mut self, max_bytes: u64) -> Self {
+        self.max_bytes = max_bytes;
+        self
+    }
+
+    async fn fetch_once(&self, pointer: &PayloadPointer) -> Result<String, DeliveryError> {
+        let at = pointer.url();
+        let output = match self.client.get_object().bucket(&pointer.bucket).key(&pointer.key).send().await {
+            Ok(o) => o,
+            Err(e) => return Err(classify("GetObject", e, &at)),
+        };
+        let length = output.content_length().and_then(|l| u64::try_from(l).ok());
+        if let Some(len) = length.filter(|len| *len > self.max_bytes) {
+            return Err(DeliveryError::permanent(format!(
+                "{at} is {len} bytes, over the {} bytes a payload may have; it is not an audit event",
+                self.max_bytes
+            )));
+        }
+        let mut buffer = Vec::with_capacity(length.unwrap_or(0) as usize);
+        let mut body = output.body;
+        loop {
+            match body.try_next().await {
+                Ok(Some(chunk)) => {
+                    if buffer.len() as u64 + chunk.len() as u64 > self.max_bytes {
+                        return Err(DeliveryError::permanent(format!(
+                            "{at} is over the {} bytes a payload may have; it is not an audit event",
+                            self.max_bytes
+                        )));
+                    }
+                    buffer.extend_from_slice(&chunk);
+                }
+                Ok(None) => break,
+                Err(e) => return Err(DeliveryError::transient(format!("{at}: GetObject failed while reading the body: {}", DisplayErrorContext(&e)))),
+            }
+        }
+        String::from_utf8(buffer).map_err(|e| {
+            DeliveryError::permanent(format!("{at} is not UTF-8 text (invalid byte at offset {}); an audit event is JSON text", e.utf8_error().valid_up_to()))
+        })
+    }
+}
+
+#[async_trait]
+impl PayloadStore for S3PayloadStore {
+    async fn fetch(&self, pointer: &PayloadPointer, deadline: Deadline) -> Result<String, PayloadError> {
+        Ok(self.retry.run(deadline, |_| self.fetch_once(pointer)).await?)
+    }
+
+    async fn store(&self, pointer: &PayloadPointer, payload: Bytes, deadline: Deadline) -> Result<(), PayloadError> {
+        let at = pointer.url();
+        self.retry
+            .run(deadline, |_| {
+                let request = self.client.put_object().bucket(&pointer.bucket).key(&pointer.key).content_type("application/json").body(payload.clone().into());
+                let at = &at;
+                async move { request.send().await.map(|_| ()).map_err(|e| classify("PutObject", e, at)) }
+            })
+            .await?;
+        Ok(())
+    }
+}
+
+fn classify<E: ProvideErrorMetadata + std::error::Error + 'static>(
+    operation: &str,
+    err: SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+    at: &str,
+) -> DeliveryError {
+    match &err {
+        SdkError::ServiceError(service) => {
+            let status = service.raw().status().as_u16();
+            let e = service.err();
+            let code = e.code().unwrap_or("");
+            let transient =
+                status == 408 || status == 429 || status >= 500 || matches!(code, "SlowDown" | "RequestTimeout" | "InternalError" | "ServiceUnavailable");
+            if transient {
+                return DeliveryError::transient(format!("{at}: {operation} failed: HTTP {status} {code}"));
+            }
+            let what = if code == "NoSuchBucket" {
+                "the payload bucket does not exist".to_owned()
+            } else if code == "NoSuchKey" || (status == 404 && operation == "GetObject") {
+                "the payload object does not exist (deleted, expired by the bucket's lifecycle rule, or never written)".to_owned()
+            } else if status == 403 {
+                format!("access denied (does the role allow s3:{operation} on the payload bucket, and kms:Decrypt/kms:GenerateDataKey on its key?): {code}")
+            } else {
+                format!("HTTP {status} {code}: {}", e.message().unwrap_or("no message"))
+            };
+            DeliveryError::permanent(format!("{at}: {operation} failed: {what}"))
+        }
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            DeliveryError::transient(format!("{at}: {operation} failed: {}", DisplayErrorContext(&err)))
+        }
+        _ => DeliveryError::permanent(format!("{at}: {operation} could not be sent: {}", DisplayErrorContext(&err))),
+    }
+}
+
+/// Why a message could not be offloaded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OffloadError {
+    #[error("the body is {size} bytes with its attributes, over the offload threshold of {threshold} bytes, and no payload bucket is set: pass --payload-bucket or set AUDITSTREAM_PAYLOAD_BUCKET (or raise the threshold, up to 1048576 if the queue accepts 1 MiB messages)")]
+    NoBucket { size: usize, threshold: usize },
+    #[error("offloading the body failed: {0}")]
+    Store(#[from] PayloadError),
+}
+
+/// Offloads `message`'s body to `bucket` when body and attributes are over `threshold`, as the
+/// Extended Clients do: the payload is stored under a new UUID key and the message becomes the
+/// pointer with the `ExtendedPayloadSize` attribute. Returns the message to send, and whether
+/// it was offloaded.
+pub async fn offload_if_large(
+    store: &dyn PayloadStore,
+    bucket: Option<&str>,
+    mut message: crate::aws::sqs::OutgoingMessage,
+    threshold: usize,
+    deadline: Deadline,
+) -> Result<(crate::aws::sqs::OutgoingMessage, bool), OffloadError> {
+    let attributes_len = crate::intake::message::attributes_size(&message.attributes);
+    if !crate::intake::payload_pointer::needs_offload(message.body.len(), attributes_len, threshold) {
+        return Ok((message, false));
+    }
+    let Some(bucket) = bucket else { return Err(OffloadError::NoBucket { size: message.body.len() + attributes_len, threshold }) };
+    let pointer = PayloadPointer { bucket: bucket.to_owned(), key: new_payload_key() };
+    let payload = std::mem::take(&mut message.body);
+    let (name, size) = crate::intake::payload_pointer::size_attribute(payload.len());
+    store.store(&pointer, Bytes::from(payload.into_bytes()), deadline).await?;
+    message.body = pointer.to_body();
+    message.attributes.insert(name, size);
+    Ok((message, true))
+}
+
+/// A new key for an offloaded payload: a random UUID, as the Extended Clients use.
+pub fn new_payload_key() -> String {
+    let mut b: [u8; 16] = rand::random();
+    b[6] = (b[6] & 0x0f) | 0x40; // version 4
+    b[8] = (b[8] & 0x3f) | 0x80; // RFC 4122 variant
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_take_a_plain_bucket_name() {
+        assert_eq!(PayloadSettings::from_env(&[][..]).unwrap(), PayloadSettings { bucket: None });
+        assert_eq!(PayloadSettings::from_env(&[("AUDITSTREAM_PAYLOAD_BUCKET", "payloads")][..]).unwrap().bucket.as_deref(), Some("payloads"));
+        let err = PayloadSettings::from_env(&[("AUDITSTREAM_PAYLOAD_BUCKET", "s3://payloads")][..]).unwrap_err();
+        assert!(err.to_string().starts_with("AUDITSTREAM_PAYLOAD_BUCKET=\"s3://payloads\" is not valid: expected a bucket name"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn large_bodies_are_offloaded_as_the_extended_clients_do() {
+        use crate::aws::sqs::OutgoingMessage;
+        let store = crate::intake::resolve::tests::MemoryPayloads::default();
+        let (small, offloaded) = offload_if_large(&store, Some("payloads"), OutgoingMessage::new("x".repeat(100)), 100, Deadline::NONE).await.unwrap();
+        assert!(!offloaded && small.body.len() == 100);
+        let (large, offloaded) = offload_if_large(&store, Some("payloads"), OutgoingMessage::new("y".repeat(101)), 100, Deadline::NONE).await.unwrap();
+        assert!(offloaded);
+        let pointer = PayloadPointer::parse(&large.body, false).unwrap().expect("a pointer body");
+        assert_eq!(pointer.bucket, "payloads");
+        assert_eq!(large.attributes["ExtendedPayloadSize"], crate::intake::message::MessageAttribute::number(101));
+        assert_eq!(store.fetch(&pointer, Deadline::NONE).await.unwrap(), "y".repeat(101));
+        let err = offload_if_large(&store, None, OutgoingMessage::new("z".repeat(101)), 100, Deadline::NONE).await.unwrap_err();
+        assert!(
+            err.to_string().starts_with("the body is 101 bytes with its attributes, over the offload threshold of 100 bytes, and no payload bucket is set"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn payload_keys_are_v4_uuids() {
+        let a = new_payload_key();
+        assert_eq!(a.len(), 36);
+        assert_eq!(a.as_bytes()[14], b'4');
+        assert!(matches!(a.as_bytes()[19], b'8' | b'9' | b'a' | b'b'), "{a}");
+        assert_ne!(a, new_payload_key());
+    }
+}

@@ -1,0 +1,466 @@
+//! Object keys (spec §3): where each event is written in S3, Azure Blob or a local directory.
+//!
+//! Jobs, standard layout (Workato's current one):
+//! `USER/jobs/RECIPE/YYYYMMDD/JOB/USER-RECIPE-JOB-YYYYMMDDHHMMSS-STATUS.json`
+//!
+//! Jobs, embedded-partner layout: the job folder is the job id left-padded with zeros to 21
+//! digits and split every 3 characters (`000/000/000/000/000/000/100`) when the id is all digits;
+//! a string handle is used as is.
+//!
+//! Activity events (our layout; Workato publishes none), in the same style:
+//! `WORKSPACE/activities/YYYYMMDD/EVENT/WORKSPACE-EVENT_TYPE-EVENT-YYYYMMDDHHMMSS.json`
+//! where EVENT is the event `id`, or for 2019-style events that have none, DIGEST: `h` followed by
+//! the first 20 hex digits of the SHA-256 of the event as received — so a redelivered event maps to
+//! the same key and is not written twice.
+//!
+//! Other events (neither jobs nor activities, see [`crate::pipeline::event`]; our layout):
+//! `WORKSPACE/other/YYYYMMDD/EVENT/WORKSPACE-other-EVENT-YYYYMMDDHHMMSS-DIGEST.json`
+//! where WORKSPACE is `_` for an event that names none, and EVENT the event's id. The name ends
+//! with the DIGEST of the event because nothing is known of what an unknown stream's id means: two
+//! different events that share an id (a record sent again after a change) are two objects, while a
+//! redelivery of the same event is the same key. An event without an id uses the DIGEST as EVENT
+//! and its name ends at the time: `WORKSPACE/other/YYYYMMDD/DIGEST/WORKSPACE-other-DIGEST-YYYYMMDDHHMMSS.json`.
+//! An event without a time of its own is filed under the date it was received, and its name carries
+//! that date alone (`…-YYYYMMDD.json` instead of `…-YYYYMMDDHHMMSS.json`), so that a redelivery later
+//! the same day still maps to the same key.
+//!
+//! Times are UTC, always within the years 0000 to 9999 ([`crate::pipeline::timestamp`]), so the date folder is
+//! always eight digits.
+//!
+//! Every part taken from the event (user, recipe, job id, status, workspace, event type, id) goes
+//! through one function, [`segment`], which makes it safe as a path segment or part of a file name
+//! in S3, Azure Blob and a local file system:
+//! - characters other than `A–Z a–z 0–9 . _ -` are percent-encoded as UTF-8 bytes (`/` → `%2F`,
+//!   `\` → `%5C`, NUL → `%00`, a newline → `%0A`, `é` → `%C3%A9`);
+//! - a `.` at the start or end of a part is encoded too (`..` → `%2E%2E`, `.x` → `%2Ex`), so no
+//!   segment is `.` or `..`, hidden, or ends with a dot (which Azure Blob names must not);
+//! - an empty part (a job `status` of `""`) becomes `_`;
+//! - a part longer than [`MAX_PART_BYTES`] (56) once encoded is cut to its first 39 bytes (whole
+//!   characters) followed by `~` and the first 16 hex digits of the SHA-256 of the whole part as the
+//!   event gives it: deterministic, so a redelivery maps to the same key, and `~` never comes out
+//!   of the encoding, so a shortened part cannot equal another event's part.
+//!
+//! With these bounds a file name is at most 247 bytes (a local file system allows 255), and a key
+//! without its prefix at most 432 bytes in at most 12 segments; a prefix is limited to 400 bytes
+//! ([`KeyPrefix`]), so every key fits S3's 1,024 bytes and Azure Blob's 1,024 characters and 254
+//! segments.
+
+use sha2::{Digest, Sha256};
+
+use crate::pipeline::event::EventMeta;
+
+/// The longest part taken from an event, once made safe (see [`segment`]).
+pub const MAX_PART_BYTES: usize = 56;
+
+/// What a shortened part keeps of its text: the rest of [`MAX_PART_BYTES`] is `~` and 16 hex digits.
+const SHORTENED_KEEP_BYTES: usize = MAX_PART_BYTES - 17;
+
+/// The longest key prefix, leaving room for the longest event key within 1,024 bytes.
+pub const MAX_PREFIX_BYTES: usize = 400;
+
+/// Which job key layout to use (`AUDITSTREAM_KEY_LAYOUT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KeyLayout {
+    #[default]
+    Standard,
+    Embedded,
+}
+
+/// A complete object key, prefix included.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ObjectKey(String);
+
+impl ObjectKey {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The key for an event. `body` is the event as received; it names 2019-style activity
+    /// events that have no id.
+    pub fn for_event(meta: &EventMeta, layout: KeyLayout, prefix: &KeyPrefix, body: &[u8]) -> ObjectKey {
+        match meta {
+            EventMeta::Job(job) => {
+                let (user, recipe, id, status) = (segment(&job.user_id), segment(&job.recipe_id), segment(&job.id), segment(&job.status));
+                let folder = match layout {
+                    KeyLayout::Embedded if job.id.bytes().all(|b| b.is_ascii_digit()) && job.id.len() <= 21 => embedded_folder(&job.id),
+                    _ => id.clone(),
+                };
+                ObjectKey(format!(
+                    "{prefix}{user}/jobs/{recipe}/{date}/{folder}/{user}-{recipe}-{id}-{time}-{status}.json",
+                    prefix = prefix.0,
+                    date = job.time.compact_date(),
+                    time = job.time.compact_datetime(),
+                ))
+            }
+            EventMeta::Activity(activity) => {
+                let workspace = segment(&activity.workspace_id);
+                let id = match &activity.id {
+                    Some(id) => segment(id),
+                    None => digest_id(body),
+                };
+                ObjectKey(format!(
+                    "{prefix}{workspace}/activities/{date}/{id}/{workspace}-{kind}-{id}-{time}.json",
+                    prefix = prefix.0,
+                    kind = segment(&activity.event_type),
+                    date = activity.time.compact_date(),
+                    time = activity.time.compact_datetime(),
+                ))
+            }
+            EventMeta::Other(other) => {
+                let workspace = segment(other.workspace_id.as_deref().unwrap_or(""));
+                let digest = digest_id(body);
+                let (id, digest_suffix) = match &other.id {
+                    Some(id) => (segment(id), format!("-{digest}")),
+                    None => (digest, String::new()),
+                };
+                let time = match other.time_field {
+                    Some(_) => other.time.compact_datetime(),
+                    None => other.time.compact_date(),
+                };
+                ObjectKey(format!(
+                    "{prefix}{workspace}/other/{date}/{id}/{workspace}-other-{id}-{time}{digest_suffix}.json",
+                    prefix = prefix.0,
+                    date = other.time.compact_date(),
+                ))
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for ObjectKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A key prefix: empty, or segments ending in `/`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct KeyPrefix(String);
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum BadPrefix {
+    #[error("key prefix {0:?} has an empty, `.` or `..` segment; use something like `audit/` or `tenants/acme/`")]
+    Segment(String),
+    #[error("key prefix {0:?} holds a control character or a `\\`, which some stores and file systems take for something else")]
+    Character(String),
+    #[error("key prefix is {0} bytes; at most {MAX_PREFIX_BYTES} leave room for the event's own key within the 1,024 bytes S3 and Azure Blob allow")]
+    TooLong(usize),
+    #[error("key prefix has a segment of {0} bytes; a folder name holds at most 255")]
+    SegmentTooLong(usize),
+}
+
+impl KeyPrefix {
+    /// Normalises `audit`, `audit/` and `/audit/` to `audit/`; rejects `..`, empty segments, control
+    /// characters, `\`, a segment over 255 bytes and a prefix over [`MAX_PREFIX_BYTES`].
+    pub fn new(text: &str) -> Result<KeyPrefix, BadPrefix> {
+        let trimmed = text.trim().trim_matches('/');
+        if trimmed.is_empty() {
+            return Ok(KeyPrefix::default());
+        }
+        if trimmed.split('/').any(|seg| seg.is_empty() || seg == "." || seg == "..") {
+            return Err(BadPrefix::Segment(text.to_owned()));
+        }
+        if trimmed.chars().any(|c| c.is_control() || c == '\\') {
+            return Err(BadPrefix::Character(text.to_owned()));
+        }
+        if trimmed.len() > MAX_PREFIX_BYTES {
+            return Err(BadPrefix::TooLong(trimmed.len()));
+        }
+        if let Some(long) = trimmed.split('/').map(str::len).find(|&len| len > 255) {
+            return Err(BadPrefix::SegmentTooLong(long));
+        }
+        Ok(KeyPrefix(format!("{trimmed}/")))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// `100` → `000/000/000/000/000/000/100`.
+fn embedded_folder(digits: &str) -> String {
+    let padded = format!("{digits:0>21}");
+    let groups: Vec<&str> = (0..7).map(|i| &padded[i * 3..i * 3 + 3]).collect();
+    groups.join("/")
+}
+
+fn digest_id(body: &[u8]) -> String {
+    let digest = Sha256::digest(body);
+    let mut id = String::with_capacity(21);
+    id.push('h');
+    for byte in &digest[..10] {
+        id.push_str(&format!("{byte:02x}"));
+    }
+    id
+}
+
+/// Makes one part taken from an event safe as a key segment or part of a file name (the rules are
+/// in the module docs). The one place a key's parts are sanitized.
+fn segment(part: &str) -> String {
+    if part.is_empty() {
+        return "_".to_owned();
+    }
+    let whole = encode(part, usize::MAX);
+    if whole.len() <= MAX_PART_BYTES {
+        return whole;
+    }
+    let mut short = encode(part, SHORTENED_KEEP_BYTES);
+    short.push('~');
+    for byte in &Sha256::digest(part.as_bytes())[..8] {
+        short.push_str(&format!("{byte:02x}"));
+    }
+    short
+}
+
+/// Percent-encodes `part` (see [`segment`]), whole characters only, up to `max` bytes.
+fn encode(part: &str, max: usize) -> String {
+    let mut out = String::with_capacity(part.len().min(max));
+    let mut buf = [0u8; 4];
+    for (i, c) in part.char_indices() {
+        let at_edge = i == 0 || i + c.len_utf8() == part.len();
+        let kept = c.is_ascii_alphanumeric() || c == '_' || c == '-' || (c == '.' && !at_edge);
+        let width = if kept { 1 } else { 3 * c.len_utf8() };
+        if out.len() + width > max {
+            break;
+        }
+        if kept {
+            out.push(c);
+        } else {
+            for b in c.encode_utf8(&mut buf).bytes() {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::event::{ActivityMeta, JobMeta, OtherMeta};
+    use crate::pipeline::timestamp::UtcTime;
+
+    fn hex_sha256(bytes: &[u8]) -> String {
+        Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    fn job(id: &str, status: &str, time: &str) -> EventMeta {
+        EventMeta::Job(JobMeta { id: id.into(), recipe_id: "456".into(), status: status.into(), user_id: "1234".into(), time: UtcTime::parse(time).unwrap() })
+    }
+
+    fn key(meta: &EventMeta, layout: KeyLayout, prefix: &str) -> String {
+        ObjectKey::for_event(meta, layout, &KeyPrefix::new(prefix).unwrap(), b"{}").to_string()
+    }
+
+    #[test]
+    fn job_keys_follow_workatos_layouts() {
+        let cases = [
+            // spec §3.1, with the 14-digit time of the pattern (the docs' example shows 8 digits)
+            (
+                job("j-KGAKfhsz-GYoLeD", "succeeded", "2022-06-14T10:11:12Z"),
+                KeyLayout::Standard,
+                "",
+                "1234/jobs/456/20220614/j-KGAKfhsz-GYoLeD/1234-456-j-KGAKfhsz-GYoLeD-20220614101112-succeeded.json",
+            ),
+            // the UTC date decides the folder
+            (
+                job("j-1", "failed", "2022-06-14T22:00:00-07:00"),
+                KeyLayout::Standard,
+                "audit",
+                "audit/1234/jobs/456/20220615/j-1/1234-456-j-1-20220615050000-failed.json",
+            ),
+            // spec §3.2: numeric ids padded to 21 digits and split every 3
+            (
+                job("100", "succeeded", "2018-05-21T00:00:00Z"),
+                KeyLayout::Embedded,
+                "",
+                "1234/jobs/456/20180521/000/000/000/000/000/000/100/1234-456-100-20180521000000-succeeded.json",
+            ),
+            // string handles stay as they are in the embedded layout
+            (
+                job("j-AEcaNzd9-dGQ4Bf", "succeeded", "2018-05-21T00:00:00Z"),
+                KeyLayout::Embedded,
+                "/p/q/",
+                "p/q/1234/jobs/456/20180521/j-AEcaNzd9-dGQ4Bf/1234-456-j-AEcaNzd9-dGQ4Bf-20180521000000-succeeded.json",
+            ),
+        ];
+        for (meta, layout, prefix, want) in cases {
+            assert_eq!(key(&meta, layout, prefix), want);
+        }
+    }
+
+    #[test]
+    fn activity_keys_use_the_event_id_or_a_digest() {
+        let mut a = ActivityMeta {
+            id: Some("123456789".into()),
+            event_type: "user_login".into(),
+            resource_type: None,
+            workspace_id: "4848".into(),
+            time: UtcTime::parse("2024-05-01T10:15:30.000Z").unwrap(),
+        };
+        assert_eq!(
+            key(&EventMeta::Activity(a.clone()), KeyLayout::Standard, ""),
+            "4848/activities/20240501/123456789/4848-user_login-123456789-20240501101530.json"
+        );
+        a.id = None;
+        let meta = EventMeta::Activity(a);
+        let one = ObjectKey::for_event(&meta, KeyLayout::Standard, &KeyPrefix::default(), br#"{"event":"user_login"}"#);
+        let again = ObjectKey::for_event(&meta, KeyLayout::Standard, &KeyPrefix::default(), br#"{"event":"user_login"}"#);
+        let other = ObjectKey::for_event(&meta, KeyLayout::Standard, &KeyPrefix::default(), br#"{"event":"user_logout"}"#);
+        assert_eq!(one, again);
+        assert_ne!(one, other);
+        assert!(one.as_str().starts_with("4848/activities/20240501/h"), "{one}");
+    }
+
+    #[test]
+    fn parts_from_the_event_cannot_escape_their_folder() {
+        let meta = job("../../etc/passwd", "ok/../x", "2022-06-14T10:11:12Z");
+        let k = key(&meta, KeyLayout::Standard, "");
+        assert!(!k.split('/').any(|seg| seg == ".." || seg == "."), "{k}");
+        // (a leading `.` is encoded, so the folder is not hidden either)
+        assert_eq!(k, "1234/jobs/456/20220614/%2E.%2F..%2Fetc%2Fpasswd/1234-456-%2E.%2F..%2Fetc%2Fpasswd-20220614101112-ok%2F..%2Fx.json");
+        assert_eq!(segment(".."), "%2E%2E");
+        assert_eq!(segment("a b"), "a%20b");
+    }
+
+    /// The `/`-separated segments of a key.
+    fn segments(k: &str) -> Vec<&str> {
+        k.split('/').collect()
+    }
+
+    #[test]
+    fn odd_statuses_give_documented_segments() {
+        let cases = [
+            ("", "_"),
+            ("/", "%2F"),
+            (".", "%2E"),
+            ("..", "%2E%2E"),
+            ("...", "%2E.%2E"),
+            (".hidden", "%2Ehidden"),
+            ("done.", "done%2E"),
+            ("a\\b", "a%5Cb"),
+            ("\0", "%00"),
+            ("\u{1b}[31mok\n", "%1B%5B31mok%0A"),
+            ("échec", "%C3%A9chec"),
+        ];
+        for (status, want) in cases {
+            let k = key(&job("j-1", status, "2022-06-14T10:11:12Z"), KeyLayout::Standard, "");
+            assert_eq!(k, format!("1234/jobs/456/20220614/j-1/1234-456-j-1-20220614101112-{want}.json"), "status {status:?}");
+        }
+    }
+
+    #[test]
+    fn a_part_too_long_for_a_file_name_is_shortened_with_a_hash_of_the_whole() {
+        let long_id = "x".repeat(400);
+        let k = key(&job(&long_id, "succeeded", "2022-06-14T10:11:12Z"), KeyLayout::Standard, "");
+        let short = format!("{}~{}", "x".repeat(39), &hex_sha256(long_id.as_bytes())[..16]);
+        assert_eq!(k, format!("1234/jobs/456/20220614/{short}/1234-456-{short}-20220614101112-succeeded.json"));
+        // deterministic (a redelivery maps to the same key), and ids that share their first
+        // bytes stay apart
+        assert_eq!(k, key(&job(&long_id, "succeeded", "2022-06-14T10:11:12Z"), KeyLayout::Standard, ""));
+        let sibling = format!("{long_id}y");
+        assert_ne!(k, key(&job(&sibling, "succeeded", "2022-06-14T10:11:12Z"), KeyLayout::Standard, ""));
+        // a cut keeps whole characters: never half of a %XX escape or of a UTF-8 sequence
+        let accented = "é".repeat(100);
+        let k = key(&job(&accented, "ok", "2022-06-14T10:11:12Z"), KeyLayout::Standard, "");
+        assert_eq!(segments(&k)[4], format!("{}~{}", "%C3%A9".repeat(6), &hex_sha256(accented.as_bytes())[..16]));
+        // at the limit nothing is cut
+        let at_limit = "y".repeat(MAX_PART_BYTES);
+        assert!(key(&job(&at_limit, "ok", "2022-06-14T10:11:12Z"), KeyLayout::Standard, "").contains(&format!("/{at_limit}/")));
+    }
+
+    #[test]
+    fn every_key_fits_every_store_whatever_the_event_holds() {
+        // the longest prefix allowed, and every part from the event as long and as odd as it gets
+        let prefix = ["p".repeat(200), "q".repeat(199)].join("/");
+        let huge = "\u{1}/..".repeat(300);
+        let time = UtcTime::parse("2022-06-14T10:11:12Z").unwrap();
+        let metas = [
+            EventMeta::Job(JobMeta { id: huge.clone(), recipe_id: huge.clone(), status: huge.clone(), user_id: huge.clone(), time }),
+            EventMeta::Activity(ActivityMeta { id: Some(huge.clone()), event_type: huge.clone(), resource_type: None, workspace_id: huge.clone(), time }),
+            EventMeta::Other(OtherMeta { id: Some(huge.clone()), workspace_id: Some(huge.clone()), time, time_field: Some("time") }),
+        ];
+        for meta in &metas {
+            for layout in [KeyLayout::Standard, KeyLayout::Embedded] {
+                let k = key(meta, layout, &prefix);
+                // S3: 1,024 bytes per key; Azure Blob: 1,024 characters and 254 segments per name
+                assert!(k.len() <= 1024, "{} bytes", k.len());
+                assert!(segments(&k).len() <= 254);
+                for segment in segments(&k) {
+                    // a local file system: 255 bytes per name, and no segment that moves up or hides
+                    assert!(!segment.is_empty() && segment.len() <= 255, "{segment:?}");
+                    assert!(!segment.starts_with('.') && !segment.ends_with('.'), "{segment:?}");
+                    assert!(segment.bytes().all(|b| b.is_ascii_graphic() && b != b'\\'), "{segment:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn dates_outside_years_0000_to_9999_are_clamped_to_them() {
+        let cases = [
+            // an offset moves year 0's first hour, or year 9999's last, past the range
+            ("0000-01-01T00:30:00+01:00", "00000101", "00000101000000"),
+            ("9999-12-31T23:00:00-05:00", "99991231", "99991231235959"),
+            // inside the range, times before 1970 are ordinary dates
+            ("0000-03-01T00:00:00Z", "00000301", "00000301000000"),
+            ("1969-07-20T20:17:40Z", "19690720", "19690720201740"),
+        ];
+        for (time, date, datetime) in cases {
+            let k = key(&job("j-1", "ok", time), KeyLayout::Standard, "");
+            assert_eq!(k, format!("1234/jobs/456/{date}/j-1/1234-456-j-1-{datetime}-ok.json"), "{time}");
+        }
+    }
+
+    #[test]
+    fn other_event_keys_name_the_workspace_the_time_the_id_and_the_content() {
+        let body = br#"{"request_id":"req-7f3a","workspace_id":4848,"timestamp":"2026-11-25T10:15:30Z"}"#;
+        let digest = format!("h{}", &hex_sha256(body)[..20]);
+        let other = |id: Option<&str>, workspace: Option<&str>, time_field: Option<&'static str>| {
+            EventMeta::Other(OtherMeta {
+                id: id.map(Into::into),
+                workspace_id: workspace.map(Into::into),
+                time: UtcTime::parse("2026-11-25T10:15:30Z").unwrap(),
+                time_field,
+            })
+        };
+        let key_of = |meta: &EventMeta| ObjectKey::for_event(meta, KeyLayout::Standard, &KeyPrefix::default(), body).to_string();
+        let cases = [
+            (
+                other(Some("req-7f3a"), Some("4848"), Some("timestamp")),
+                format!("4848/other/20261125/req-7f3a/4848-other-req-7f3a-20261125101530-{digest}.json"),
+            ),
+            // no workspace: `_`
+            (other(Some("req-7f3a"), None, Some("timestamp")), format!("_/other/20261125/req-7f3a/_-other-req-7f3a-20261125101530-{digest}.json")),
+            // no id: the digest names the event
+            (other(None, Some("4848"), Some("timestamp")), format!("4848/other/20261125/{digest}/4848-other-{digest}-20261125101530.json")),
+            // no time of its own: the receive date, and no time of day in the name
+            (other(None, None, None), format!("_/other/20261125/{digest}/_-other-{digest}-20261125.json")),
+        ];
+        for (meta, want) in cases {
+            assert_eq!(key_of(&meta), want);
+        }
+        // the same id with other content is another object; the same content is the same key
+        let meta = other(Some("req-7f3a"), Some("4848"), Some("timestamp"));
+        let changed = ObjectKey::for_event(&meta, KeyLayout::Standard, &KeyPrefix::default(), br#"{"request_id":"req-7f3a","status":500}"#);
+        assert_ne!(changed.to_string(), key_of(&meta));
+        assert_eq!(key_of(&meta), key_of(&meta));
+        // the embedded layout is about job ids only
+        assert_eq!(ObjectKey::for_event(&meta, KeyLayout::Embedded, &KeyPrefix::default(), body).to_string(), key_of(&meta));
+    }
+
+    #[test]
+    fn prefixes_are_normalised_or_rejected() {
+        assert_eq!(KeyPrefix::new("").unwrap().as_str(), "");
+        assert_eq!(KeyPrefix::new("audit").unwrap().as_str(), "audit/");
+        assert_eq!(KeyPrefix::new("/audit/x/").unwrap().as_str(), "audit/x/");
+        assert!(KeyPrefix::new("a/../b").is_err());
+        assert!(KeyPrefix::new("a//b").is_err());
+        // a prefix cannot break the keys it starts
+        assert_eq!(KeyPrefix::new("a\\b"), Err(BadPrefix::Character("a\\b".into())));
+        assert_eq!(KeyPrefix::new("a/\tb"), Err(BadPrefix::Character("a/\tb".into())));
+        assert_eq!(KeyPrefix::new(&"p/".repeat(201)), Err(BadPrefix::TooLong(401)));
+        assert_eq!(KeyPrefix::new(&"p".repeat(256)), Err(BadPrefix::SegmentTooLong(256)));
+        assert!(KeyPrefix::new(&"p/".repeat(200)).is_ok());
+    }
+}
