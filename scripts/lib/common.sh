@@ -12,11 +12,12 @@ LOCAL="$ROOT/.local"
 LOGS="$LOCAL/logs"
 
 # Pinned versions: a new release of any of these must not change CI behind our back.
-# moto 5.2.5 is the version the spec verified (honours If-None-Match on PutObject).
+# moto 5.2.5: the version our tests were verified with (it honours If-None-Match on PutObject).
 TEST_VENV="$LOCAL/venv"
 TEST_PY_REQUIREMENTS=("moto[server]==5.2.5" "amazon-sqs-extended-client==1.0.1")
 # SAM gets a venv of its own: sharing one with moto makes pip pick an old SAM CLI (1.148) that still needs
-# --beta-features for rust-cargolambda (spec §7d "Verified on this machine class").
+# --beta-features for rust-cargolambda (SAM builds Rust with cargo-lambda behind that flag:
+# https://docs.aws.amazon.com/serverless-application-model/latest/developerguide/building-rust.html).
 SAM_VENV="$LOCAL/sam"
 SAM_PY_REQUIREMENTS=("aws-sam-cli==1.170.0" "cargo-lambda==1.9.2")
 # cargo-fuzz for the fuzz phase (scripts/fuzz), built from crates.io into its own root.

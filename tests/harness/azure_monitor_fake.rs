@@ -1,5 +1,6 @@
 //! A strict local fake of Microsoft Entra ID's token endpoint and the Azure Monitor Logs Ingestion
-//! API, for the Azure Monitor tests. It answers as the contract (destination-contracts.md §1) says
+//! API, for the Azure Monitor tests. It answers as the contract (`docs/destinations.md` and
+//! <https://learn.microsoft.com/azure/azure-monitor/logs/logs-ingestion-api-overview>) says
 //! and refuses anything else, so a wrong request fails the test that made it:
 //!
 //! - `POST /{tenant}/oauth2/v2.0/token`: form-encoded, exactly `client_id`, `client_secret`,

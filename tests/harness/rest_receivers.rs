@@ -1,6 +1,6 @@
 //! Strict local receivers for the REST forwarder's presets: Splunk HEC, Datadog Logs v2, a Sumo
 //! Logic HTTP source and a generic JSON endpoint. Each answers as its vendor's contract says
-//! (destination-contracts.md §4–6) and refuses what the vendor would refuse:
+//! (`docs/destinations.md`, with the vendors' pages linked there) and refuses what the vendor would refuse:
 //!
 //! - **Splunk HEC** `POST /services/collector/event`: `Authorization: Splunk <token>` (none → 401
 //!   code 2, another scheme → 401 code 3, wrong token → 403 code 4); `Content-Encoding` none or gzip

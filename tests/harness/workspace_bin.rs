@@ -87,7 +87,7 @@ fn executable_from_messages(messages: &str, package: &str, bin: &str) -> Option<
         .find_map(|m| m["executable"].as_str().map(PathBuf::from))
 }
 
-/// Package ids look like `path+file:///work/main/functions/s3-writer#0.1.0` (or, for a name that differs
+/// Package ids look like `path+file:///home/dev/auditstream/functions/s3-writer#0.1.0` (or, for a name that differs
 /// from the directory, `...#s3-writer@0.1.0`).
 fn package_matches(package_id: &str, package: &str) -> bool {
     match package_id.rsplit_once('#') {
@@ -104,11 +104,11 @@ mod tests {
     #[test]
     fn package_ids_of_each_cargo_format_match_their_package() {
         let cases = [
-            ("path+file:///work/main/functions/s3-writer#0.1.0", "s3-writer", true),
-            ("path+file:///work/main/tests#auditstream-e2e@0.1.0", "auditstream-e2e", true),
-            ("path+file:///work/main/tests#auditstream-e2e@0.1.0", "tests", false),
-            ("path+file:///work/main/cli#auditstream-cli@0.1.0", "auditstream", false),
-            ("s3-writer 0.1.0 (path+file:///work/main/functions/s3-writer)", "s3-writer", true),
+            ("path+file:///home/dev/auditstream/functions/s3-writer#0.1.0", "s3-writer", true),
+            ("path+file:///home/dev/auditstream/tests#auditstream-e2e@0.1.0", "auditstream-e2e", true),
+            ("path+file:///home/dev/auditstream/tests#auditstream-e2e@0.1.0", "tests", false),
+            ("path+file:///home/dev/auditstream/cli#auditstream-cli@0.1.0", "auditstream", false),
+            ("s3-writer 0.1.0 (path+file:///home/dev/auditstream/functions/s3-writer)", "s3-writer", true),
         ];
         for (id, package, expected) in cases {
             assert_eq!(package_matches(id, package), expected, "{id} vs {package}");

@@ -3,7 +3,9 @@
 //! run the pipeline and deliver ([`crate::delivery::process::process_batch`]), then decide, per message,
 //! whether SQS is done with it or must deliver it again ([`Disposition`]).
 //!
-//! The rules (destination contracts §7a):
+//! The rules (Lambda's SQS error handling,
+//! <https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html>, and
+//! `docs/destinations.md`):
 //! - Delivered, duplicate or filtered: done.
 //! - A permanent failure on a standard queue, with a dead-letter queue configured: sent to it at
 //!   once and then done; if that send fails, delivered again (nothing is lost).

@@ -1,6 +1,6 @@
 //! What kind of audit event a scanned object is, and the few fields the pipeline needs from it.
 //!
-//! Two families (spec §2): **job** events (job history, with or without step `lines`) and
+//! Two families (`docs/event-format.md`, "Event shapes"): **job** events (job history, with or without step `lines`) and
 //! **activity** events (logins and user activity). Activity events come in today's API shape
 //! (`event_type`, `workspace`) and the 2019 stream shape (`event`, `team`); both are accepted.
 //!

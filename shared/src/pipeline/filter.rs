@@ -1,4 +1,4 @@
-//! Which events a stream sends (spec §1): job status, job details, user activity, plus the
+//! Which events a stream sends (`docs/event-format.md`, "Streams"): job status, job details, user activity, plus the
 //! activity-log API's include/exclude lists of event types and resource types; and `other`, every
 //! event that is neither a job nor an activity (see [`crate::pipeline::event`]). The type lists apply to
 //! activity events only. Type names match whatever their case: `USER_LOGIN` selects `user_login`,

@@ -1,4 +1,4 @@
-//! Object keys (spec §3): where each event is written in S3, Azure Blob or a local directory.
+//! Object keys (`docs/event-format.md`, "Object keys"): where each event is written in S3, Azure Blob or a local directory.
 //!
 //! Jobs, standard layout (Workato's current one):
 //! `USER/jobs/RECIPE/YYYYMMDD/JOB/USER-RECIPE-JOB-YYYYMMDDHHMMSS-STATUS.json`
@@ -255,7 +255,7 @@ mod tests {
     #[test]
     fn job_keys_follow_workatos_layouts() {
         let cases = [
-            // spec §3.1, with the 14-digit time of the pattern (the docs' example shows 8 digits)
+            // Workato's current job layout, with the 14-digit time of its pattern (its example shows 8 digits)
             (
                 job("j-KGAKfhsz-GYoLeD", "succeeded", "2022-06-14T10:11:12Z"),
                 KeyLayout::Standard,
@@ -269,7 +269,7 @@ mod tests {
                 "audit",
                 "audit/1234/jobs/456/20220615/j-1/1234-456-j-1-20220615050000-failed.json",
             ),
-            // spec §3.2: numeric ids padded to 21 digits and split every 3
+            // Workato's embedded-partner layout: numeric ids padded to 21 digits and split every 3
             (
                 job("100", "succeeded", "2018-05-21T00:00:00Z"),
                 KeyLayout::Embedded,

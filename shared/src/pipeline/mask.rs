@@ -23,7 +23,7 @@ use serde_json::value::RawValue;
 use crate::pipeline::mask_rule::decode_string;
 use crate::pipeline::scan::{scan_flat_object, Key, Line};
 
-/// The text `lines` carries when the event would exceed the size limit (spec §5).
+/// The text `lines` carries when the event would exceed the size limit (`docs/event-format.md`, "Size").
 pub const LINES_PLACEHOLDER: &str = "Log lines exceed size limit";
 
 /// What a masked step's `input` and `output` become.

@@ -25,14 +25,14 @@ use crate::pipeline::template::LogTemplate;
 use crate::pipeline::timestamp::Now;
 use crate::pipeline::write::{LinesMode, MaskedEvent};
 
-/// Workato's limit per file: 40 MiB (spec §5).
+/// Workato's limit per file: 40 MiB (`docs/event-format.md`, "Size").
 pub const DEFAULT_MAX_EVENT_BYTES: usize = 40 * 1024 * 1024;
 
 /// Everything the pure pipeline is configured with.
 #[derive(Debug, Clone)]
 pub struct PipelineConfig {
     pub filter: EventFilter,
-    /// The largest object written; larger events have their lines replaced (spec §5).
+    /// The largest object written; larger events have their lines replaced (`docs/event-format.md`, "Size").
     pub max_event_bytes: usize,
     pub template: Option<LogTemplate>,
     pub key_layout: KeyLayout,

@@ -1,4 +1,4 @@
-//! "Customize log message" (spec §6): an optional JSON template the event is wrapped in.
+//! "Customize log message" (`docs/event-format.md`, "Customize log message"): an optional JSON template the event is wrapped in.
 //!
 //! Placeholders, in Mustache style with two or three braces (both are documented by Workato):
 //!

@@ -15,7 +15,7 @@ pub enum LinesMode {
     Keep,
     /// Leave the field out: the "job status" stream sends the job summary only.
     Drop,
-    /// Replace them by the size placeholder (spec §5).
+    /// Replace them by the size placeholder (`docs/event-format.md`, "Size").
     Placeholder,
 }
 

@@ -1,4 +1,5 @@
-//! Datadog Logs API v2 (destination contract §5).
+//! Datadog Logs API v2 (<https://docs.datadoghq.com/api/latest/logs/send-logs/>; see also
+//! `docs/destinations.md`).
 //!
 //! - **URL**: `POST https://http-intake.logs.<site>/api/v2/logs`, the site from
 //!   `AUDITSTREAM_DATADOG_SITE` (default `datadoghq.com`; also `us3.datadoghq.com`,

@@ -1,4 +1,6 @@
-//! Splunk HTTP Event Collector, JSON event endpoint (destination contract §4).
+//! Splunk HTTP Event Collector, JSON event endpoint
+//! (<https://docs.splunk.com/Documentation/Splunk/latest/Data/FormateventsforHTTPEventCollector>;
+//! see also `docs/destinations.md`).
 //!
 //! - **URL**: `POST https://<host>:8088/services/collector/event`. `AUDITSTREAM_REST_URL` may be
 //!   the bare `https://<host>:8088` (the path is filled in) or a full URL (`/services/collector`,

@@ -1,4 +1,6 @@
-//! Sumo Logic HTTP Logs & Metrics source (destination contract §6).
+//! Sumo Logic HTTP Logs & Metrics source
+//! (<https://www.sumologic.com/help/docs/send-data/hosted-collectors/http-source/logs-metrics/upload-logs/>;
+//! see also `docs/destinations.md`).
 //!
 //! - **URL**: the source's `https://<endpoint>/receiver/v1/http/<unique code>`. The code is the
 //!   credential, so either put the whole URL in `AUDITSTREAM_REST_URL`, or keep
