@@ -1,6 +1,6 @@
-//! Test harness of the end-to-end tests (`tests/*.rs`): where the local services are and clients for
-//! them ([`services`]), a Lambda Runtime API emulator that runs the built function binaries
-//! ([`lambda_emulator`]), and building a workspace binary for a test ([`workspace_bin`]).
+//! Test harness of the end-to-end tests (`tests/tests/*.rs`, one test binary per file): where the local
+//! services are and clients for them ([`services`]), a Lambda Runtime API emulator that runs the built
+//! function binaries ([`lambda_emulator`]), and building a workspace binary for a test ([`workspace_bin`]).
 //!
 //! Run everything with `scripts/test`; see `scripts/services --help` to run tests by hand.
 

@@ -263,7 +263,7 @@ fn the_audit_bucket_policy_denies_every_unconditional_put_under_the_audit_prefix
 #[test]
 fn the_s3_writer_puts_with_if_none_match_as_the_bucket_policy_requires() {
     // The bucket policy above refuses any PutObject without the header: the one writer must send it.
-    // (tests/s3_writer.rs shows the header working: a second delivery counts as a duplicate.)
+    // (tests/tests/s3_writer.rs shows the header working: a second delivery counts as a duplicate.)
     // The test crate lives in tests/; the shared crate beside it, in shared/.
     let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the workspace root");
     let source = std::fs::read_to_string(workspace.join("shared/src/destinations/s3.rs")).expect("shared/src/destinations/s3.rs");

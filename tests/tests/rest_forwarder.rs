@@ -1,6 +1,6 @@
 //! The REST forwarder end to end: SQS Lambda events through `SqsFunction::handle` (the handler the
 //! `rest-forwarder` binary runs), the shared pipeline and `HttpLogSink`, to strict local receivers
-//! of Splunk HEC, Datadog, Sumo Logic and a generic endpoint (`harness/rest_receivers.rs`).
+//! of Splunk HEC, Datadog, Sumo Logic and a generic endpoint (`tests/harness/rest_receivers.rs`).
 //!
 //! Shown here: the exact bytes each preset sends; retries honour `Retry-After` (measured); a 413
 //! batch is split and an event too large alone fails by itself; a 401/403 fails with an error that
