@@ -13,7 +13,9 @@
 //!   (a string or an integer);
 //! - time: `timestamp`, `@timestamp`, `time`, `event_time`, `created_at`, `occurred_at`,
 //!   `logged_at`, `date`, `started_at`, `completed_at`, `updated_at` (a string in one of the forms
-//!   of [`crate::pipeline::timestamp`]); with none, the time the event was received;
+//!   of [`crate::pipeline::timestamp`], or a number of seconds, milliseconds, microseconds or
+//!   nanoseconds since 1970, [`UtcTime::from_epoch_number`]); with none, the time the event was
+//!   received;
 //! - id: `id`, `event_id`, `request_id`, `uuid`, `log_id`, `message_id` (a string or an integer).
 //!
 //! Everything else about the event stays raw: this module reads small top-level fields only.
@@ -116,15 +118,24 @@ pub enum EventError {
 /// that has none of its own.
 ///
 /// An object with the job fields (`id`, `recipe_id` or `flow_id`, `status`) is a job, and one with
-/// `event_type` (or 2019 `event`) an activity: a malformed one is an error naming the field, since
-/// it claims a shape it does not have. Any other object is an other event, which cannot fail.
+/// `event_type` an activity: a malformed one is an error naming the field, since it claims a shape
+/// it does not have. An object with the 2019 `event` is an activity when it reads as one, else an
+/// other event. Any other object is an other event, which cannot fail.
 pub fn classify(event: &ScannedObject<'_>, received: UtcTime) -> Result<EventMeta, EventError> {
     let is_job = event.has("status") && (event.has("recipe_id") || event.has("flow_id")) && event.has("id");
     if is_job {
         return job_meta(event).map(EventMeta::Job);
     }
-    if event.has("event_type") || event.has("event") {
+    if event.has("event_type") {
         return activity_meta(event).map(EventMeta::Activity);
+    }
+    if event.has("event") {
+        // The 2019 stream named the type `event`, a name other streams (webhooks, log events) use
+        // for their own purposes: an object that does not read as a 2019 activity is delivered
+        // as an other event rather than refused.
+        if let Ok(activity) = activity_meta(event) {
+            return Ok(EventMeta::Activity(activity));
+        }
     }
     Ok(EventMeta::Other(other_meta(event, received)))
 }
@@ -200,8 +211,12 @@ fn other_meta(event: &ScannedObject<'_>, received: UtcTime) -> OtherMeta {
         nested_id(event.raw(top), rest, top).ok().flatten()
     });
     let time = OTHER_TIME_FIELDS.iter().find_map(|&field| {
-        let text = string_field(field, event.raw(field)).ok().flatten()?;
-        UtcTime::parse(&text).ok().map(|time| (time, field))
+        let raw = event.raw(field)?;
+        let time = match raw.get().as_bytes().first() {
+            Some(b'0'..=b'9') => UtcTime::from_epoch_number(raw.get()),
+            _ => UtcTime::parse(&string_field(field, Some(raw)).ok().flatten()?).ok(),
+        };
+        time.map(|time| (time, field))
     });
     let id = OTHER_ID_FIELDS.iter().find_map(|&field| id_text(field, event.raw(field)?).ok().flatten());
     OtherMeta { id, workspace_id, time: time.map_or(received, |(t, _)| t), time_field: time.map(|(_, f)| f) }
@@ -338,9 +353,55 @@ mod tests {
     }
 
     #[test]
+    fn other_events_read_epoch_numbers_by_their_size() {
+        // 2026-11-25T10:15:30Z in seconds, milliseconds, microseconds and nanoseconds since 1970
+        for (input, want) in [
+            (r#"{"time":1795601730}"#, at("2026-11-25T10:15:30Z")),
+            (r#"{"time":1795601730.25}"#, at("2026-11-25T10:15:30.250Z")),
+            (r#"{"timestamp":1795601730250}"#, at("2026-11-25T10:15:30.250Z")),
+            (r#"{"timestamp":1795601730250.9}"#, at("2026-11-25T10:15:30.250Z")),
+            (r#"{"@timestamp":1795601730250123}"#, at("2026-11-25T10:15:30.250Z")),
+            (r#"{"created_at":1795601730250123456}"#, at("2026-11-25T10:15:30.250Z")),
+        ] {
+            let o = other(input);
+            assert_eq!(o.time, want, "{input}");
+            assert!(o.time_field.is_some(), "{input}");
+        }
+        // sizes that are no epoch time (a count, a duration, an exponent, a negative) are passed over
+        for input in [
+            r#"{"time":0}"#,
+            r#"{"time":86400}"#,
+            r#"{"time":999999999.5}"#,
+            r#"{"time":179560173025}"#,
+            r#"{"time":1.7956e9}"#,
+            r#"{"time":-1795601730}"#,
+            r#"{"time":123456789012345678901234567890}"#,
+        ] {
+            let o = other(input);
+            assert_eq!((o.time, o.time_field), (RECEIVED, None), "{input}");
+        }
+    }
+
+    #[test]
+    fn an_event_key_without_the_2019_activity_shape_is_an_other_event() {
+        // Workato Log events, webhooks and other streams have an `event` field of their own: with no
+        // workspace or time an activity would need, such an object is delivered as other, not refused.
+        for input in [
+            r#"{"event":"order.created","data":{"id":7}}"#,
+            r#"{"event":{"name":"x"},"timestamp":"2026-11-25T10:15:30Z","workspace_id":12}"#,
+            r#"{"event":"recipe_stopped","team":{"id":4848},"timestamp":"soon"}"#,
+        ] {
+            assert!(matches!(meta(input), Ok(EventMeta::Other(_))), "{input}: {:?}", meta(input));
+        }
+        // the 2019 shape itself is still an activity
+        assert!(matches!(meta(r#"{"event":"user_login","team":{"id":1},"timestamp":"2019-09-13 19:55:06 UTC"}"#), Ok(EventMeta::Activity(_))));
+    }
+
+    #[test]
     fn other_events_take_the_first_usable_field_of_each_list() {
         // an unparseable or non-string time is passed over for the next time field
-        let o = other(r#"{"timestamp":"soon","time":1714558530,"created_at":"2026-11-25T10:15:30Z","updated_at":"2027-01-01T00:00:00Z"}"#);
+        // (a number too small to be an epoch time is a duration, not a time)
+        let o = other(r#"{"timestamp":"soon","time":12.5,"event_time":true,"created_at":"2026-11-25T10:15:30Z","updated_at":"2027-01-01T00:00:00Z"}"#);
         assert_eq!((o.time, o.time_field), (at("2026-11-25T10:15:30Z"), Some("created_at")));
         // a date alone is no time: the receive time is used
         let o = other(r#"{"date":"2026-11-25"}"#);

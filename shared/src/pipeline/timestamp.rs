@@ -105,6 +105,33 @@ impl UtcTime {
         Ok(UtcTime::clamped(local - offset_seconds, millis))
     }
 
+    /// A JSON number that reads as a moment since the Unix epoch, as log streams write times: whole
+    /// seconds (10 or 11 digits), milliseconds (13–14), microseconds (16–17) or nanoseconds
+    /// (19–20), told apart by size, with an optional fraction (kept to the millisecond). `None`
+    /// for anything else: a number of another size is a count or a duration (`86400`, `12.5`), not
+    /// a time, and a negative, an exponent or a non-number is not read.
+    pub fn from_epoch_number(text: &str) -> Option<UtcTime> {
+        let (int, frac) = text.split_once('.').unwrap_or((text, ""));
+        let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        if !digits(int) || !(frac.is_empty() || digits(frac)) || int.starts_with('0') {
+            return None;
+        }
+        let value: u128 = int.parse().ok()?;
+        // Milliseconds since the epoch, by the unit the size says.
+        let millis = match int.len() {
+            10 | 11 => {
+                let frac_millis: u128 = format!("{frac:0<3}")[..3].parse().ok()?;
+                value * 1000 + frac_millis
+            }
+            13 | 14 => value,
+            16 | 17 => value / 1_000,
+            19 | 20 => value / 1_000_000,
+            _ => return None,
+        };
+        let seconds = i64::try_from(millis / 1000).ok()?;
+        Some(UtcTime::clamped(seconds, (millis % 1000) as u16))
+    }
+
     /// A whole second since the Unix epoch (clamped to the years 0000 to 9999, see the module docs).
     pub fn from_epoch_seconds(epoch_seconds: i64) -> UtcTime {
         UtcTime::clamped(epoch_seconds, 0)
