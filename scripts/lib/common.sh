@@ -23,6 +23,12 @@ SAM_PY_REQUIREMENTS=("aws-sam-cli==1.170.0" "cargo-lambda==1.9.2")
 # cargo-fuzz for the fuzz phase (scripts/fuzz), built from crates.io into its own root.
 CARGO_FUZZ_VERSION="0.13.2"
 CARGO_FUZZ_ROOT="$LOCAL/cargo"
+# The benchmark's tools (scripts/bench): the reference peer's HTTP and S3 clients in a venv of their own, and
+# s3s-fs, an S3 server over a local directory, built from crates.io into the same root as cargo-fuzz.
+# s3s-fs 0.14.1 is the newest release that builds with Rust 1.95 (0.15 and later ask for 1.96).
+BENCH_VENV="$LOCAL/bench"
+BENCH_PY_REQUIREMENTS=("requests==2.34.2" "boto3==1.44.5")
+S3S_FS_VERSION="0.14.1"
 NPM_PREFIX="$LOCAL/npm"
 NPM_PACKAGES=("azurite@3.35.0")
 SAM_RUST_TARGET="aarch64-unknown-linux-gnu"
@@ -126,6 +132,22 @@ _install_cargo_fuzz() {
     log "installing into ${CARGO_FUZZ_ROOT#"$ROOT"/}: cargo-fuzz $CARGO_FUZZ_VERSION"
     cargo install --quiet --locked --root "$CARGO_FUZZ_ROOT" --version "$CARGO_FUZZ_VERSION" cargo-fuzz </dev/null \
         || die "cargo install cargo-fuzz failed (crates.io must be reachable); rerun to retry"
+}
+
+# The reference peer's venv and s3s-fs, for scripts/bench. As for cargo-fuzz, the stamp is the binary's own
+# answer to --version.
+install_bench_tools() {
+    command -v python3 >/dev/null || die "python3 not found: the benchmark's reference peer needs Python 3.11 with venv and pip"
+    with_install_lock _install_bench_tools
+}
+_install_bench_tools() {
+    ensure_venv "$BENCH_VENV" "${BENCH_PY_REQUIREMENTS[@]}"
+    if [[ "$("$CARGO_FUZZ_ROOT/bin/s3s-fs" --version 2>/dev/null)" == "s3s-fs $S3S_FS_VERSION" ]]; then
+        return 0
+    fi
+    log "installing into ${CARGO_FUZZ_ROOT#"$ROOT"/}: s3s-fs $S3S_FS_VERSION (a few minutes, once)"
+    cargo install --quiet --locked --root "$CARGO_FUZZ_ROOT" --version "$S3S_FS_VERSION" --features binary s3s-fs </dev/null \
+        || die "cargo install s3s-fs failed (crates.io must be reachable); rerun to retry"
 }
 
 # ---------------------------------------------------------------------------------------------------------
