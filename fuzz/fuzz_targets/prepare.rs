@@ -1,4 +1,4 @@
-//! A generated job event with secret markers planted in everything masking must remove, through
+//! A generated audit event (job, activity or other) with secret markers planted in everything masking must remove, through
 //! `Pipeline::prepare` in every lines mode and template and through both scanners
 //! (`masking_oracle::check_event`): no marker in any output byte, error or log line; every
 //! unmasked value kept byte-for-byte; the event delivered as JSON.

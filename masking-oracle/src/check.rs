@@ -8,7 +8,7 @@
 //!   anything logged (through `tracing`) while preparing;
 //! - a control value is not in the output byte-for-byte where it is kept (inside a string template,
 //!   as the JSON string escape of those bytes);
-//! - a valid job event is not delivered, or what is delivered is not JSON;
+//! - a valid generated event is not delivered, or what is delivered is not JSON;
 //! - the two scanners read the event differently.
 //!
 //! [`check_scanners_agree`] and [`check_any_body`] hold for any text at all (the byte fuzzer).
@@ -24,7 +24,7 @@ use auditstream::pipeline::timestamp::Now;
 use auditstream::pipeline::write::{LinesMode, MaskedEvent};
 use auditstream::pipeline::{Pipeline, PipelineConfig, PrepareError, Prepared};
 
-use crate::event::{Planted, SECRET_PREFIX};
+use crate::event::{Kind, Planted, SECRET_PREFIX};
 
 const NOW: Now = Now { epoch_nanos: 1_685_683_801_002_213_900 };
 
@@ -78,7 +78,10 @@ fn check_every_configuration(planted: &Planted) -> Result<(), Violation> {
     check_scanners_agree(body)?;
     for (template_text, embedding) in TEMPLATES {
         let template = (!template_text.is_empty()).then(|| LogTemplate::compile(template_text).expect("the oracle's templates compile"));
-        for lines_mode in [LinesMode::Keep, LinesMode::Drop] {
+        // Only jobs have a stream without their lines (job status); activities and other events
+        // are always sent whole, lines masked.
+        let modes: &[LinesMode] = if planted.kind == Kind::Job { &[LinesMode::Keep, LinesMode::Drop] } else { &[LinesMode::Keep] };
+        for &lines_mode in modes {
             let streams = match lines_mode {
                 LinesMode::Keep => Stream::ALL.into_iter().collect(),
                 _ => [Stream::JobStatus].into_iter().collect(),
@@ -157,17 +160,17 @@ fn check_reference_scan_masks_alike(planted: &Planted) -> Result<(), Violation> 
     Ok(())
 }
 
-/// A generated job event must be delivered; an error must not quote a secret either way.
+/// A generated event must be delivered; an error must not quote a secret either way.
 fn delivered(planted: &Planted, result: Result<Prepared, PrepareError>, scenario: &str) -> Result<auditstream::pipeline::Document, Violation> {
     match result {
         Ok(Prepared::Ready(doc)) => Ok(doc),
-        Ok(Prepared::Filtered(why)) => Err(violation(planted, &format!("a job event was filtered: {why}"), scenario, b"")),
+        Ok(Prepared::Filtered(why)) => Err(violation(planted, &format!("a generated event was filtered: {why}"), scenario, b"")),
         Err(e) => {
             let text = format!("{e} / {e:?}");
             if text.contains(SECRET_PREFIX) {
                 return Err(violation(planted, "an error message quotes a secret", scenario, text.as_bytes()));
             }
-            Err(violation(planted, &format!("a valid job event was refused: {e}"), scenario, b""))
+            Err(violation(planted, &format!("a valid generated event was refused: {e}"), scenario, b""))
         }
     }
 }
@@ -343,6 +346,7 @@ mod tests {
             controls: controls.iter().map(|c| Control { text: (*c).to_owned(), in_lines: true }).collect(),
             has_steps: true,
             shapes: Vec::new(),
+            kind: Kind::Job,
         }
     }
 

@@ -1,4 +1,5 @@
-//! Generated job events with markers planted in everything masking must remove.
+//! Generated audit events (jobs, activities and other events) with markers planted in everything
+//! masking must remove.
 //!
 //! An [`EventSpec`] describes an event as the masking rules see it: top-level `lines` (any number
 //! of occurrences), job-level `error` occurrences in every shape, and other fields. Rendering it
@@ -28,7 +29,7 @@ pub const CONTROL_PREFIX: &str = "CONTROLK";
 /// below the scanners' limit of 128, so that every generated event is one they accept.
 const MAX_VALUE_DEPTH: usize = 6;
 
-/// A job event, as the masking rules see it.
+/// An audit event, as the masking rules see it.
 #[derive(Debug, Clone, Arbitrary)]
 pub struct EventSpec {
     /// Top-level fields, in order; the job's identity fields go at `identity_at` among them. The
@@ -43,6 +44,20 @@ pub struct EventSpec {
     pub spacing: Vec<Spacing>,
     /// How keys are spelled, taken in turn (cycling).
     pub spellings: Vec<Spelling>,
+    /// Which family the identity fields make it: masking acts on `lines` and `error` whatever
+    /// the event is.
+    pub kind: Kind,
+}
+
+/// The family of a generated event, given by its identity fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Arbitrary)]
+pub enum Kind {
+    /// `id`, `recipe_id`, `status`, `completed_at`, `context.user_id`.
+    Job,
+    /// Today's activity shape: `id`, `event_type`, `workspace.id`, `timestamp`.
+    Activity,
+    /// Neither: an API-platform-style request log (`request_id`, `workspace_id`, `timestamp`).
+    Other,
 }
 
 #[derive(Debug, Clone, Arbitrary)]
@@ -276,6 +291,8 @@ pub struct Planted {
     pub has_steps: bool,
     /// The shapes this event exercised (for the generator's own coverage check).
     pub shapes: Vec<&'static str>,
+    /// The family of the event: only a job has a summary-only stream that drops its lines.
+    pub kind: Kind,
 }
 
 /// A JSON text that must appear verbatim in the output.
@@ -322,7 +339,7 @@ impl EventSpec {
         w.out.push('}');
         w.shapes.sort_unstable();
         w.shapes.dedup();
-        Planted { body: w.out, secrets: w.secrets, controls: w.controls, has_steps: w.has_steps, shapes: w.shapes }
+        Planted { body: w.out, secrets: w.secrets, controls: w.controls, has_steps: w.has_steps, shapes: w.shapes, kind: self.kind }
     }
 }
 
@@ -454,14 +471,23 @@ impl<'s> Writer<'s> {
     }
 
     fn identity(&mut self, first: &mut bool) {
-        let fields: [(&str, &str); 5] = [
-            ("id", r#""j-1""#),
-            ("recipe_id", "7"),
-            ("status", r#""failed""#),
-            ("completed_at", r#""2022-10-19T22:30:46-07:00""#),
-            ("context", r#"{"user_id":5}"#),
-        ];
-        for (name, value) in fields {
+        let fields: &[(&str, &str)] = match self.spec.kind {
+            Kind::Job => &[
+                ("id", r#""j-1""#),
+                ("recipe_id", "7"),
+                ("status", r#""failed""#),
+                ("completed_at", r#""2022-10-19T22:30:46-07:00""#),
+                ("context", r#"{"user_id":5}"#),
+            ],
+            Kind::Activity => &[("id", "9"), ("event_type", r#""user_login""#), ("workspace", r#"{"id":5}"#), ("timestamp", r#""2024-05-01T10:15:30.000Z""#)],
+            Kind::Other => &[("request_id", r#""req-1""#), ("workspace_id", "5"), ("timestamp", r#""2024-05-01T10:15:30.000Z""#)],
+        };
+        self.shape(match self.spec.kind {
+            Kind::Job => "job event",
+            Kind::Activity => "activity event",
+            Kind::Other => "other event",
+        });
+        for &(name, value) in fields {
             self.member_start(first);
             self.key(name);
             self.out.push_str(value);

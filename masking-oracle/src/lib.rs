@@ -27,5 +27,6 @@ pub fn event_from_bytes(bytes: &[u8]) -> EventSpec {
         identity_at: 0,
         spacing: Vec::new(),
         spellings: Vec::new(),
+        kind: event::Kind::Job,
     })
 }

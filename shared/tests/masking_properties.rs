@@ -1,6 +1,6 @@
 //! Masking fails closed, on any event: the property tests of the masking rules (README, "Masking").
 //!
-//! Each case is a generated job event (`masking-oracle`) with unique markers planted in everything
+//! Each case is a generated audit event (job, activity or other) (`masking-oracle`) with unique markers planted in everything
 //! that must be masked — the `input` and `output` of every line whose `mask_data` masks (`true`,
 //! `"true"`, `"TRUE"`, `1`, `"1"`, an object, an array…), the `input` of every job-level `error`
 //! (a JSON string, an object, loose text) and every marker of an `error` that is an array — and
@@ -72,6 +72,9 @@ fn the_generated_events_cover_every_shape_the_rules_name() {
         }
     }
     let want = [
+        "job event",
+        "activity event",
+        "other event",
         "line masked",
         "line kept",
         "lines twice",
