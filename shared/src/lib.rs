@@ -24,3 +24,5 @@ pub mod pipeline;
 pub mod redact;
 pub mod report;
 pub mod secret;
+#[cfg(test)]
+mod test_support;

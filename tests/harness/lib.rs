@@ -1,6 +1,7 @@
 //! Test harness of the end-to-end tests (`tests/tests/*.rs`, one test binary per file): where the local
 //! services are and clients for them ([`services`]), a Lambda Runtime API emulator that runs the built
-//! function binaries ([`lambda_emulator`]), and building a workspace binary for a test ([`workspace_bin`]).
+//! function binaries ([`lambda_emulator`]), SQS Lambda events for calling a handler in process
+//! ([`sqs_events`]), and building a workspace binary for a test ([`workspace_bin`]).
 //!
 //! Run everything with `scripts/test`; see `scripts/services --help` to run tests by hand.
 
@@ -12,6 +13,7 @@ pub mod gen_events;
 pub mod lambda_emulator;
 pub mod rest_receivers;
 pub mod services;
+pub mod sqs_events;
 pub mod workspace_bin;
 
 pub use lambda_emulator::{InvokeError, LambdaFunction, RunningLambda, RuntimeApiEmulator};

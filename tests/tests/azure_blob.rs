@@ -18,22 +18,15 @@ use auditstream::pipeline::key::KeyPrefix;
 use auditstream::pipeline::timestamp::Now;
 use auditstream::pipeline::{Pipeline, PipelineConfig, Prepared};
 use auditstream_e2e::azurite::{dev_credential, Azurite};
+use auditstream_e2e::sqs_events::{failed_ids, lambda_event, messages, sample_event};
 use auditstream_e2e::{moto_sdk_config, workspace_bin, workspace_root, LambdaFunction};
-use aws_lambda_events::event::sqs::SqsEvent;
-use lambda_runtime::LambdaEvent;
 
 /// Every sample event of `events/` but the mixed batch (which repeats them and adds a malformed one).
 const SAMPLE_FILES: [&str; 5] =
     ["sqs-job-succeeded.json", "sqs-job-failed.json", "sqs-job-masked-lines.json", "sqs-user-login.json", "sqs-recipe-stopped-by-system.json"];
 
-fn sqs_event(file: &str) -> SqsEvent {
-    let path = workspace_root().join("events").join(file);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
 fn sample_messages() -> Vec<InboundMessage> {
-    SAMPLE_FILES.iter().flat_map(|f| sqs_event(f).records).map(|r| InboundMessage::new(r.message_id.unwrap_or_default(), r.body.unwrap_or_default())).collect()
+    SAMPLE_FILES.iter().flat_map(|f| messages(&sample_event(f))).collect()
 }
 
 fn pipeline(prefix: &str) -> Pipeline {
@@ -106,7 +99,7 @@ async fn an_event_of_another_stream_and_ids_too_long_for_a_name_become_blobs_too
     let pipeline = pipeline("audit");
     let long_id = format!("j-{}", "x".repeat(398));
     let messages = vec![
-        InboundMessage::new("other", sqs_event("sqs-other-event.json").records.remove(0).body.unwrap_or_default()),
+        InboundMessage::new("other", sample_event("sqs-other-event.json").records.remove(0).body.unwrap_or_default()),
         InboundMessage::new(
             "long-id",
             format!(r#"{{"id":"{long_id}","recipe_id":7,"status":"..","completed_at":"2026-11-25T05:30:46Z","context":{{"user_id":5}}}}"#),
@@ -265,24 +258,11 @@ async fn the_account_comes_from_a_connection_string_or_a_secret_in_secrets_manag
     assert!(!err.contains("hunter2"), "{err}");
 }
 
-fn lambda_event(event: SqsEvent) -> LambdaEvent<SqsEvent> {
-    let mut context = lambda_runtime::Context::default();
-    let deadline = std::time::SystemTime::now() + Duration::from_secs(60);
-    context.deadline = deadline.duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
-    LambdaEvent::new(event, context)
-}
-
-fn failed_ids(response: &aws_lambda_events::event::sqs::SqsBatchResponse) -> Vec<String> {
-    let mut ids: Vec<String> = response.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect();
-    ids.sort();
-    ids
-}
-
 #[tokio::test]
 async fn the_lambda_handler_reports_exactly_the_failed_messages() {
     let az = Azurite::from_env();
     let container = az.create_container("blob-lambda").await;
-    let event = sqs_event("sqs-mixed-batch.json");
+    let event = sample_event("sqs-mixed-batch.json");
     let all_ids: Vec<String> = event.records.iter().map(|r| r.message_id.clone().unwrap()).collect();
     let malformed = "4d1e7a20-5f6b-4c8d-9e0f-1a2b3c4d5e06";
 
@@ -291,12 +271,12 @@ async fn the_lambda_handler_reports_exactly_the_failed_messages() {
         pipeline(""),
         ObjectStoreDestination::new(store(&az, &container, BlobAuth::SharedKey(dev_credential())), 4, RetryPolicy::default()),
     );
-    let response = function.handle(lambda_event(event.clone())).await.unwrap();
+    let response = function.handle(lambda_event(event.clone(), Duration::from_secs(60))).await.unwrap();
     assert_eq!(failed_ids(&response), [malformed], "only the malformed message fails");
     assert_eq!(az.list_blobs(&container).await.len(), all_ids.len() - 1);
 
     // redelivered: the same answer, no new blob
-    let response = function.handle(lambda_event(event.clone())).await.unwrap();
+    let response = function.handle(lambda_event(event.clone(), Duration::from_secs(60))).await.unwrap();
     assert_eq!(failed_ids(&response), [malformed]);
     assert_eq!(az.list_blobs(&container).await.len(), all_ids.len() - 1);
 
@@ -307,10 +287,8 @@ async fn the_lambda_handler_reports_exactly_the_failed_messages() {
         pipeline(""),
         ObjectStoreDestination::new(store(&az, &missing, BlobAuth::SharedKey(dev_credential())), 4, RetryPolicy::default()),
     );
-    let response = function.handle(lambda_event(event)).await.unwrap();
-    let mut want = all_ids.clone();
-    want.sort();
-    assert_eq!(failed_ids(&response), want);
+    let response = function.handle(lambda_event(event, Duration::from_secs(60))).await.unwrap();
+    assert_eq!(failed_ids(&response), all_ids, "in the order of the batch");
 }
 
 #[tokio::test]

@@ -17,9 +17,8 @@ use auditstream::intake::lambda::SqsFunction;
 use auditstream::pipeline::timestamp::Now;
 use auditstream::pipeline::{Document, Pipeline, Prepared};
 use auditstream_e2e::azure_monitor_fake::{FakeConfig, MonitorFake};
+use auditstream_e2e::sqs_events::{failed_ids, lambda_event, sample_event};
 use auditstream_e2e::{workspace_bin, workspace_root, LambdaFunction};
-use aws_lambda_events::event::sqs::SqsEvent;
-use lambda_runtime::LambdaEvent;
 use serde_json::{json, Value};
 
 fn env_of(fake: &MonitorFake, overrides: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -278,38 +277,23 @@ async fn secrets_never_appear_in_errors() {
     assert!(fake.rows().is_empty());
 }
 
-fn sqs_event(file: &str) -> SqsEvent {
-    let path = workspace_root().join("events").join(file);
-    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-fn lambda_event(event: SqsEvent, timeout: Duration) -> LambdaEvent<SqsEvent> {
-    let mut context = lambda_runtime::Context::default();
-    context.deadline = (std::time::SystemTime::now() + timeout).duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
-    LambdaEvent::new(event, context)
-}
-
-fn failed_ids(response: &aws_lambda_events::event::sqs::SqsBatchResponse) -> BTreeSet<String> {
-    response.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect()
-}
-
 #[tokio::test]
 async fn the_lambda_handler_reports_exactly_what_was_not_ingested() {
     let fake = MonitorFake::start(FakeConfig::default());
     let function = SqsFunction::new("azure-monitor-forwarder", Pipeline::default(), destination(sink(&fake, &[]).await, 4));
-    let event = sqs_event("sqs-mixed-batch.json");
-    let all: BTreeSet<String> = event.records.iter().map(|r| r.message_id.clone().unwrap()).collect();
+    let event = sample_event("sqs-mixed-batch.json");
+    let all: Vec<String> = event.records.iter().map(|r| r.message_id.clone().unwrap()).collect();
     let malformed = "4d1e7a20-5f6b-4c8d-9e0f-1a2b3c4d5e06".to_owned();
 
     let response = function.handle(lambda_event(event.clone(), Duration::from_secs(60))).await.unwrap();
-    assert_eq!(failed_ids(&response), BTreeSet::from([malformed.clone()]));
+    assert_eq!(failed_ids(&response), [malformed]);
     assert_eq!(fake.rows().len(), all.len() - 1);
 
     // Throttled past the invocation's deadline: nothing is ingested and every message is reported,
     // so SQS delivers them again.
     fake.throttle_next(100, 3);
     let response = function.handle(lambda_event(event, Duration::from_secs(4))).await.unwrap();
-    assert_eq!(failed_ids(&response), all, "nothing lost");
+    assert_eq!(failed_ids(&response), all, "nothing lost, in the order of the batch");
     assert_eq!(fake.rows().len(), all.len() - 1, "no new rows");
     assert_no_violations(&fake);
 }

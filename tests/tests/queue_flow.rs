@@ -22,16 +22,15 @@ use auditstream::pipeline::key::KeyPrefix;
 use auditstream::pipeline::timestamp::Now;
 use auditstream::pipeline::{Pipeline, Prepared};
 use auditstream_e2e::fake_server::FakeServer;
+use auditstream_e2e::sqs_events::{failed_ids, lambda_event, sqs_event_from};
 use auditstream_e2e::{
     create_bucket, create_queue, create_queue_with_dlq, moto_endpoint, moto_env, moto_s3_client, moto_sdk_config, moto_sqs_client, python, unique_name,
     workspace_bin, TestQueue,
 };
-use aws_lambda_events::event::sqs::SqsEvent;
 use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName, QueueAttributeName};
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::Router;
-use lambda_runtime::LambdaEvent;
 
 // ---------------------------------------------------------------------------------------------------------
 // Realistic events: Workato-style job history (step lines with input/output, ~20% masked, 10% failed)
@@ -606,19 +605,9 @@ async fn the_lambda_handler_dead_letters_poison_messages_and_acknowledges_them()
     let env = [("AUDITSTREAM_DLQ_URL", dlq.url.as_str())];
     let function = SqsFunction::from_env_in(&env[..], "s3-writer", Pipeline::default(), destination, &aws).unwrap();
 
-    let sent_at = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis().to_string();
-    let record = |id: &str, body: &str| {
-        serde_json::json!({"messageId": id, "receiptHandle": "rh", "body": body, "attributes": {"SentTimestamp": sent_at},
-            "messageAttributes": {}, "eventSource": "aws:sqs", "eventSourceARN": queue.arn, "awsRegion": "us-east-1"})
-    };
     let good = realistic_events(1, 3, 2048).remove(0);
-    let payload: SqsEvent = serde_json::from_value(serde_json::json!({"Records": [
-        record("m-good", &good), record("m-poison", "not json"), record("m-big", &pointer("big")), record("m-gone", &pointer("gone")),
-    ]}))
-    .unwrap();
-    let mut context = lambda_runtime::Context::default();
-    context.deadline = (std::time::SystemTime::now() + Duration::from_secs(60)).duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
-    let response = function.handle(LambdaEvent::new(payload, context)).await.unwrap();
+    let records = [("m-good", good.clone()), ("m-poison", "not json".into()), ("m-big", pointer("big")), ("m-gone", pointer("gone"))];
+    let response = function.handle(lambda_event(sqs_event_from(&queue.arn, records), Duration::from_secs(60))).await.unwrap();
     assert!(response.batch_item_failures.is_empty(), "dead-lettered messages are acknowledged: {response:?}");
 
     let dead = drain(&dlq).await;
@@ -639,12 +628,9 @@ async fn the_lambda_handler_dead_letters_poison_messages_and_acknowledges_them()
         RetryPolicy::default(),
     );
     let function = SqsFunction::from_env_in(&env[..], "s3-writer", Pipeline::default(), destination, &aws).unwrap();
-    let payload: SqsEvent = serde_json::from_value(serde_json::json!({"Records": [record("m-poison-2", "not json")]})).unwrap();
-    let mut context = lambda_runtime::Context::default();
-    context.deadline = (std::time::SystemTime::now() + Duration::from_secs(30)).duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
-    let response = function.handle(LambdaEvent::new(payload, context)).await.unwrap();
-    let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
-    assert_eq!(failed, ["m-poison-2"]);
+    let event = sqs_event_from(&queue.arn, [("m-poison-2", "not json")]);
+    let response = function.handle(lambda_event(event, Duration::from_secs(30))).await.unwrap();
+    assert_eq!(failed_ids(&response), ["m-poison-2"]);
 }
 
 /// Peak resident memory of a child process, sampled from /proc until it exits (Linux).

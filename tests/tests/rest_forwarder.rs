@@ -13,7 +13,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::io::Write;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use auditstream::config::PipelineSettings;
 use auditstream::delivery::log_batching::LogSinkDestination;
@@ -24,9 +24,9 @@ use auditstream::intake::lambda::SqsFunction;
 use auditstream::pipeline::timestamp::Now;
 use auditstream::pipeline::{Document, Pipeline, Prepared};
 use auditstream_e2e::rest_receivers::{GenericFormat, RestReceiver, Scripted, Vendor};
+use auditstream_e2e::sqs_events::{failed_ids, lambda_event, messages, sample_event, sqs_event};
 use auditstream_e2e::{moto_env, moto_sdk_config, unique_name, workspace_bin, workspace_root, LambdaFunction};
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use lambda_runtime::{Context, LambdaEvent};
+use aws_lambda_events::event::sqs::SqsBatchResponse;
 use serde_json::{json, Value};
 
 const HEC_TOKEN: &str = "8d3ef2a1-5b7c-4e9f-a0d1-c2b3a4f5e6d7";
@@ -35,6 +35,9 @@ const SUMO_CODE: &str = "ZaVnC4dhaV3uTKlva1XKHgGQ0wfRo5cRZ1ih28BnQCRXs0rGm5NUn4s
 const BEARER: &str = "gen-bearer-7f3e9c2a";
 
 type RestFunction = SqsFunction<LogSinkDestination<HttpLogSink>>;
+
+/// The time left to an invocation, unless a test says otherwise.
+const MINUTE: Duration = Duration::from_secs(60);
 
 // ---------------------------------------------------------------------------------------------------
 // Helpers
@@ -61,40 +64,22 @@ async fn hec_function(url: &str, more: &[(&str, &str)]) -> RestFunction {
     function(&env).await
 }
 
-/// An SQS Lambda event of `(message id, body)` records, with `deadline` left to run.
-fn sqs_event(records: &[(String, String)], deadline: Duration) -> LambdaEvent<SqsEvent> {
-    let records: Vec<Value> = records
-        .iter()
-        .map(|(id, body)| {
-            json!({"messageId": id, "receiptHandle": "rh", "body": body, "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1732530000000"},
-                   "messageAttributes": {}, "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:audit", "awsRegion": "us-east-1"})
-        })
-        .collect();
-    let payload: SqsEvent = serde_json::from_value(json!({ "Records": records })).unwrap_or_else(|e| panic!("{e}"));
-    let mut context = Context::default();
-    context.deadline = (SystemTime::now() + deadline).duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
-    LambdaEvent::new(payload, context)
-}
-
-fn failed_ids(response: &SqsBatchResponse) -> BTreeSet<String> {
-    response.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect()
-}
-
-/// The records of `events/sqs-mixed-batch.json`: three jobs (one with masked lines), a login, a
-/// 2019-style activity event without id, and one malformed body.
-fn mixed_batch() -> Vec<(String, String)> {
-    let path = workspace_root().join("events/sqs-mixed-batch.json");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let event: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}"));
-    event["Records"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no Records"))
-        .iter()
-        .map(|r| (r["messageId"].as_str().unwrap_or_default().to_owned(), r["body"].as_str().unwrap_or_default().to_owned()))
-        .collect()
+/// `f`'s answer to an invocation with `(message id, body)` records, `time_left` before its deadline.
+async fn invoke(f: &RestFunction, records: &[(String, String)], time_left: Duration) -> SqsBatchResponse {
+    f.handle(lambda_event(sqs_event(records), time_left)).await.unwrap_or_else(|e| panic!("{e}"))
 }
 
 const MALFORMED: &str = "4d1e7a20-5f6b-4c8d-9e0f-1a2b3c4d5e06";
+
+/// Invokes `f` with the records of `events/sqs-mixed-batch.json` (three jobs, one with masked lines,
+/// a login, a 2019-style activity event without id, and one malformed body), checks that the
+/// malformed message alone is reported, and returns the records.
+async fn invoke_with_mixed_batch(f: &RestFunction) -> Vec<(String, String)> {
+    let records: Vec<(String, String)> = messages(&sample_event("sqs-mixed-batch.json")).into_iter().map(|m| (m.id, m.body)).collect();
+    let response = invoke(f, &records, MINUTE).await;
+    assert_eq!(failed_ids(&response), [MALFORMED], "only the malformed message is reported");
+    records
+}
 
 /// What the pipeline makes of a body: the document every preset embeds.
 fn document(body: &str) -> Document {
@@ -169,11 +154,8 @@ async fn splunk_hec_gets_concatenated_envelopes_with_the_event_embedded() {
     let hec = RestReceiver::start(Vendor::SplunkHec { token: HEC_TOKEN.into(), allowed_indexes: vec!["audit".into()] });
     let url = hec.url();
     let f = hec_function(&url, &[("AUDITSTREAM_SPLUNK_HOST", "lambda-eu-1")]).await;
-    let records = mixed_batch();
+    let records = invoke_with_mixed_batch(&f).await;
 
-    let response = f.handle(sqs_event(&records, Duration::from_secs(60))).await.unwrap_or_else(|e| panic!("{e}"));
-
-    assert_eq!(failed_ids(&response), BTreeSet::from([MALFORMED.to_owned()]));
     let requests = hec.requests();
     assert_eq!(requests.len(), 1, "five events, one request");
     let r = &requests[0];
@@ -209,11 +191,8 @@ async fn datadog_gets_a_gzipped_array_of_items_with_the_document_as_message() {
         ("AUDITSTREAM_REST_GZIP", "true"),
     ])
     .await;
-    let records = mixed_batch();
+    let records = invoke_with_mixed_batch(&f).await;
 
-    let response = f.handle(sqs_event(&records, Duration::from_secs(60))).await.unwrap_or_else(|e| panic!("{e}"));
-
-    assert_eq!(failed_ids(&response), BTreeSet::from([MALFORMED.to_owned()]));
     let requests = dd.requests();
     assert_eq!(requests.len(), 1);
     let r = &requests[0];
@@ -252,11 +231,8 @@ async fn datadog_sends_workatos_documented_template_as_the_log_item_itself() {
         ("AUDITSTREAM_LOG_TEMPLATE", r#"{"ddsource":"workato","service":"x","message":{{{log_message}}}}"#),
     ])
     .await;
-    let records = mixed_batch();
+    let records = invoke_with_mixed_batch(&f).await;
 
-    let response = f.handle(sqs_event(&records, Duration::from_secs(60))).await.unwrap_or_else(|e| panic!("{e}"));
-
-    assert_eq!(failed_ids(&response), BTreeSet::from([MALFORMED.to_owned()]));
     assert_eq!(dd.violations(), Vec::<String>::new());
     let requests = dd.requests();
     assert_eq!(requests.len(), 1);
@@ -283,11 +259,8 @@ async fn splunk_hec_sends_a_template_with_an_event_key_as_the_envelope_itself() 
     let hec = RestReceiver::start(Vendor::SplunkHec { token: HEC_TOKEN.into(), allowed_indexes: vec!["audit".into()] });
     let url = hec.url();
     let f = hec_function(&url, &[("AUDITSTREAM_LOG_TEMPLATE", r#"{"sourcetype":"workato:audit","event":{{{log_message}}}}"#)]).await;
-    let records = mixed_batch();
+    let records = invoke_with_mixed_batch(&f).await;
 
-    let response = f.handle(sqs_event(&records, Duration::from_secs(60))).await.unwrap_or_else(|e| panic!("{e}"));
-
-    assert_eq!(failed_ids(&response), BTreeSet::from([MALFORMED.to_owned()]));
     assert_eq!(hec.violations(), Vec::<String>::new());
     let requests = hec.requests();
     assert_eq!(requests.len(), 1);
@@ -320,11 +293,8 @@ async fn sumo_logic_gets_one_event_per_line_with_the_code_from_the_secret() {
     ])
     .await;
     assert_eq!(f.destination.sink().endpoint().to_string(), format!("{source_url}/[redacted]"));
-    let records = mixed_batch();
+    let records = invoke_with_mixed_batch(&f).await;
 
-    let response = f.handle(sqs_event(&records, Duration::from_secs(60))).await.unwrap_or_else(|e| panic!("{e}"));
-
-    assert_eq!(failed_ids(&response), BTreeSet::from([MALFORMED.to_owned()]));
     let requests = sumo.requests();
     assert_eq!(requests.len(), 1);
     let r = &requests[0];
@@ -354,11 +324,8 @@ async fn generic_sends_one_json_post_per_event_like_workato() {
         ("AUDITSTREAM_REST_HEADERS", "X-Environment: test"),
     ])
     .await;
-    let records = mixed_batch();
+    let records = invoke_with_mixed_batch(&f).await;
 
-    let response = f.handle(sqs_event(&records, Duration::from_secs(60))).await.unwrap_or_else(|e| panic!("{e}"));
-
-    assert_eq!(failed_ids(&response), BTreeSet::from([MALFORMED.to_owned()]));
     let mut requests = receiver.requests();
     assert_eq!(requests.len(), 5, "one request per event");
     // requests run concurrently: compare them in event order
@@ -395,7 +362,7 @@ async fn generic_ndjson_batches_put_each_document_on_its_own_line() {
     let records: Vec<(String, String)> =
         (0..5).map(|i| (format!("m-{i}"), job(&format!("j-{i}"), 2, 10))).chain([("m-pretty".to_owned(), pretty.to_owned())]).collect();
 
-    let response = f.handle(sqs_event(&records, Duration::from_secs(60))).await.unwrap_or_else(|e| panic!("{e}"));
+    let response = invoke(&f, &records, MINUTE).await;
 
     assert!(response.batch_item_failures.is_empty(), "{response:?}");
     let mut requests = receiver.requests();
@@ -419,7 +386,7 @@ async fn generic_sends_a_two_mebibyte_event_whole_with_its_lines_as_workato_woul
     let f = function(&[("AUDITSTREAM_REST_URL", &url)]).await;
     let records = vec![("m-two-mib".to_owned(), job("j-two-mib", 6, 550_000))];
 
-    let response = f.handle(sqs_event(&records, Duration::from_secs(60))).await.unwrap_or_else(|e| panic!("{e}"));
+    let response = invoke(&f, &records, MINUTE).await;
 
     assert!(response.batch_item_failures.is_empty(), "{response:?}");
     let requests = receiver.requests();
@@ -447,7 +414,7 @@ async fn an_event_over_datadogs_megabyte_per_log_loses_its_lines_with_a_warning_
     let logs = CapturedLogs::default();
     let _guard = logs.install();
 
-    let response = f.handle(sqs_event(&records, Duration::from_secs(60))).await.unwrap_or_else(|e| panic!("{e}"));
+    let response = invoke(&f, &records, MINUTE).await;
 
     assert!(response.batch_item_failures.is_empty(), "{response:?}");
     let events = dd.accepted_events();
@@ -473,7 +440,7 @@ async fn a_request_size_set_below_an_event_names_its_variable_when_the_lines_go(
     let logs = CapturedLogs::default();
     let _guard = logs.install();
 
-    let response = f.handle(sqs_event(&records, Duration::from_secs(60))).await.unwrap_or_else(|e| panic!("{e}"));
+    let response = invoke(&f, &records, MINUTE).await;
 
     assert!(response.batch_item_failures.is_empty(), "{response:?}");
     assert_eq!(receiver.accepted_events()[0]["lines"].as_str(), Some("Log lines exceed size limit"));
@@ -503,7 +470,7 @@ async fn retries_wait_as_long_as_retry_after_says_in_seconds_or_as_a_date() {
     ]);
     let started = Instant::now();
 
-    let response = f.handle(sqs_event(&[("m-1".into(), job("j-retry", 1, 10))], Duration::from_secs(60))).await.unwrap_or_else(|e| panic!("{e}"));
+    let response = invoke(&f, &[("m-1".into(), job("j-retry", 1, 10))], MINUTE).await;
 
     assert!(response.batch_item_failures.is_empty(), "{response:?}");
     let requests = receiver.requests();
@@ -529,10 +496,10 @@ async fn a_wait_past_the_deadline_is_left_to_sqs() {
     let _guard = logs.install();
     let started = Instant::now();
 
-    let response = f.handle(sqs_event(&[("m-late".into(), job("j-late", 1, 10))], Duration::from_secs(5))).await.unwrap_or_else(|e| panic!("{e}"));
+    let response = invoke(&f, &[("m-late".into(), job("j-late", 1, 10))], Duration::from_secs(5)).await;
 
     assert!(started.elapsed() < Duration::from_secs(3), "it waited instead of handing back: {:?}", started.elapsed());
-    assert_eq!(failed_ids(&response), BTreeSet::from(["m-late".to_owned()]));
+    assert_eq!(failed_ids(&response), ["m-late"]);
     assert_eq!(receiver.requests().len(), 1);
     let logs = logs.text();
     assert!(logs.contains("no time left to retry before the deadline"), "{logs}");
@@ -555,10 +522,10 @@ async fn an_endpoint_that_never_answers_is_abandoned_at_the_deadline_not_waited_
     let _guard = logs.install();
     let started = Instant::now();
 
-    let response = f.handle(sqs_event(&[("m-hung".into(), job("j-hung", 1, 10))], Duration::from_secs(5))).await.unwrap_or_else(|e| panic!("{e}"));
+    let response = invoke(&f, &[("m-hung".into(), job("j-hung", 1, 10))], Duration::from_secs(5)).await;
 
     assert!(started.elapsed() < Duration::from_secs(5), "it held the batch past the invocation's deadline: {:?}", started.elapsed());
-    assert_eq!(failed_ids(&response), BTreeSet::from(["m-hung".to_owned()]));
+    assert_eq!(failed_ids(&response), ["m-hung"]);
     let logs = logs.text();
     assert!(logs.contains("m-hung") && logs.contains("still in flight at the deadline"), "{logs}");
     held.abort();
@@ -582,9 +549,9 @@ async fn a_413_splits_the_batch_and_an_event_too_large_alone_fails_alone() {
     let logs = CapturedLogs::default();
     let _guard = logs.install();
 
-    let response = f.handle(sqs_event(&records, Duration::from_secs(60))).await.unwrap_or_else(|e| panic!("{e}"));
+    let response = invoke(&f, &records, MINUTE).await;
 
-    assert_eq!(failed_ids(&response), BTreeSet::from(["m-huge".to_owned()]));
+    assert_eq!(failed_ids(&response), ["m-huge"]);
     let requests = dd.requests();
     assert_eq!(requests[0].status, 413, "the first request held all nine events");
     assert_eq!(requests[0].header("x-auditstream-event-ids").unwrap_or_default().split(',').count(), 9);
@@ -618,9 +585,9 @@ async fn a_401_fails_every_message_with_the_endpoint_named_and_the_token_nowhere
     let logs = CapturedLogs::default();
     let _guard = logs.install();
 
-    let response = f.handle(sqs_event(&records, Duration::from_secs(60))).await.unwrap_or_else(|e| panic!("{e}"));
+    let response = invoke(&f, &records, MINUTE).await;
 
-    assert_eq!(failed_ids(&response), BTreeSet::from(["m-0".to_owned(), "m-1".to_owned(), "m-2".to_owned()]));
+    assert_eq!(failed_ids(&response), ["m-0", "m-1", "m-2"]);
     let requests = receiver.requests();
     assert_eq!(requests.len(), 3, "a 401 is not retried");
     assert!(requests.iter().all(|r| r.status == 401));
@@ -646,9 +613,9 @@ async fn a_wrong_splunk_token_is_a_403_naming_splunks_reason() {
     let logs = CapturedLogs::default();
     let _guard = logs.install();
 
-    let response = f.handle(sqs_event(&[("m-1".into(), job("j-1", 1, 10))], Duration::from_secs(60))).await.unwrap_or_else(|e| panic!("{e}"));
+    let response = invoke(&f, &[("m-1".into(), job("j-1", 1, 10))], MINUTE).await;
 
-    assert_eq!(failed_ids(&response), BTreeSet::from(["m-1".to_owned()]));
+    assert_eq!(failed_ids(&response), ["m-1"]);
     assert_eq!(hec.requests().len(), 1);
     let logs = logs.text();
     assert!(!logs.contains(wrong), "{logs}");
@@ -673,9 +640,9 @@ async fn splunk_refusing_one_event_of_a_batch_fails_that_message_alone_and_dupli
     let logs = CapturedLogs::default();
     let _guard = logs.install();
 
-    let response = f.handle(sqs_event(&records, Duration::from_secs(60))).await.unwrap_or_else(|e| panic!("{e}"));
+    let response = invoke(&f, &records, MINUTE).await;
 
-    assert_eq!(failed_ids(&response), BTreeSet::from(["m-3".to_owned()]));
+    assert_eq!(failed_ids(&response), ["m-3"]);
     let mut indexed: Vec<String> = hec.accepted_events().iter().map(|e| e["id"].as_str().unwrap_or_default().to_owned()).collect();
     indexed.sort();
     assert_eq!(indexed, ["j-0", "j-1", "j-2", "j-4", "j-5", "j-6"], "every other event indexed exactly once");
@@ -712,9 +679,9 @@ async fn nothing_is_lost_every_event_arrives_or_its_message_is_a_batch_item_fail
     records[17] = ("m-400".into(), job("j-always-400", 1, 10));
     records[25] = ("m-bad".into(), "{\"id\":".into());
 
-    let response = f.handle(sqs_event(&records, Duration::from_secs(60))).await.unwrap_or_else(|e| panic!("{e}"));
+    let response = invoke(&f, &records, MINUTE).await;
 
-    let failed = failed_ids(&response);
+    let failed: BTreeSet<String> = failed_ids(&response).into_iter().collect();
     let received: BTreeSet<String> = receiver.accepted_events().iter().map(|e| e["id"].as_str().unwrap_or_default().to_owned()).collect();
     let job_of: HashMap<&str, String> = records
         .iter()
@@ -772,7 +739,7 @@ async fn the_token_is_read_from_secrets_manager() {
         HttpLogSink::from_settings_with(RestSettings::from_env(&env[..], None).unwrap_or_else(|e| panic!("{e}")), &aws).await.unwrap_or_else(|e| panic!("{e}"));
     let f = SqsFunction::new("rest-forwarder", Pipeline::default(), LogSinkDestination::new(sink, 4, RetryPolicy::default()));
 
-    let response = f.handle(sqs_event(&[("m-1".into(), job("j-1", 1, 10))], Duration::from_secs(60))).await.unwrap_or_else(|e| panic!("{e}"));
+    let response = invoke(&f, &[("m-1".into(), job("j-1", 1, 10))], MINUTE).await;
 
     assert!(response.batch_item_failures.is_empty(), "{response:?}");
     assert_eq!(hec.requests()[0].header("authorization"), Some(format!("Splunk {HEC_TOKEN}").as_str()));

@@ -7,18 +7,17 @@
 //! fails alone; the built function answers the files in `events/` with the right response.
 
 use std::collections::BTreeSet;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use auditstream::delivery::destination::ObjectStoreDestination;
-use auditstream::delivery::process::{process_batch, InboundMessage, Outcome};
+use auditstream::delivery::process::{process_batch, Outcome};
 use auditstream::delivery::retry::{Deadline, RetryPolicy};
 use auditstream::destinations::s3::{s3_client, S3Settings, S3Store};
 use auditstream::intake::lambda::SqsFunction;
 use auditstream::pipeline::key::KeyPrefix;
 use auditstream::pipeline::{Pipeline, PipelineConfig};
+use auditstream_e2e::sqs_events::{failed_ids, lambda_event, messages, sample_event};
 use auditstream_e2e::{create_bucket, moto_env, moto_s3_client, moto_sdk_config, unique_name, workspace_bin, workspace_root, LambdaFunction};
-use aws_lambda_events::event::sqs::SqsEvent;
-use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{json, Value};
 
 /// The malformed record of `events/sqs-mixed-batch.json`.
@@ -39,22 +38,12 @@ const SAMPLE_KEYS: [&str; 5] = [
 const OTHER_SAMPLE_KEY: &str =
     "4848/other/20261125/0f8e4a2c-7b1d-4e6f-9a3c-5d2b1e0f7a91/4848-other-0f8e4a2c-7b1d-4e6f-9a3c-5d2b1e0f7a91-20261125101602-hf7040688cddf79401b30.json";
 
+/// The time left to an invocation of the handler.
+const MINUTE: Duration = Duration::from_secs(60);
+
 /// Every object the files of `events/` become.
 fn every_sample_key() -> BTreeSet<String> {
     SAMPLE_KEYS.iter().chain([&OTHER_SAMPLE_KEY]).map(|k| k.to_string()).collect()
-}
-
-fn sample_event(name: &str) -> Value {
-    let path = workspace_root().join("events").join(name);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"))
-}
-
-fn lambda_event(payload: &Value) -> LambdaEvent<SqsEvent> {
-    let event: SqsEvent = serde_json::from_value(payload.clone()).unwrap_or_else(|e| panic!("{e}"));
-    let mut context = Context::default();
-    context.deadline = (SystemTime::now() + Duration::from_secs(60)).duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
-    LambdaEvent::new(event, context)
 }
 
 async fn s3_function(bucket: &str, prefix: &str) -> SqsFunction<ObjectStoreDestination<S3Store>> {
@@ -79,17 +68,13 @@ async fn object(bucket: &str, key: &str) -> (String, Value, String) {
     (content_type, body, etag)
 }
 
-fn failed_ids(response: &aws_lambda_events::event::sqs::SqsBatchResponse) -> Vec<String> {
-    response.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect()
-}
-
 #[tokio::test]
 async fn the_mixed_batch_becomes_one_object_per_event_and_the_malformed_message_fails_alone() {
     let s3 = moto_s3_client();
     let bucket = create_bucket(&s3, "spine").await;
     let function = s3_function(&bucket, "").await;
 
-    let response = function.handle(lambda_event(&sample_event("sqs-mixed-batch.json"))).await.unwrap_or_else(|e| panic!("{e}"));
+    let response = function.handle(lambda_event(sample_event("sqs-mixed-batch.json"), MINUTE)).await.unwrap_or_else(|e| panic!("{e}"));
 
     assert_eq!(failed_ids(&response), [MALFORMED], "only the malformed message is reported");
     assert_eq!(keys(&bucket).await, SAMPLE_KEYS.iter().map(|k| k.to_string()).collect::<BTreeSet<_>>());
@@ -119,7 +104,7 @@ async fn a_prefix_is_put_in_front_of_every_key() {
     let bucket = create_bucket(&s3, "spine-prefix").await;
     let function = s3_function(&bucket, "workato/audit").await;
 
-    let response = function.handle(lambda_event(&sample_event("sqs-user-login.json"))).await.unwrap_or_else(|e| panic!("{e}"));
+    let response = function.handle(lambda_event(sample_event("sqs-user-login.json"), MINUTE)).await.unwrap_or_else(|e| panic!("{e}"));
 
     assert!(response.batch_item_failures.is_empty());
     assert_eq!(keys(&bucket).await, BTreeSet::from([format!("workato/audit/{}", SAMPLE_KEYS[3])]));
@@ -138,9 +123,9 @@ async fn a_redelivered_batch_writes_no_second_object() {
     let function = s3_function(&bucket, "").await;
     let batch = sample_event("sqs-mixed-batch.json");
 
-    function.handle(lambda_event(&batch)).await.unwrap_or_else(|e| panic!("{e}"));
+    function.handle(lambda_event(batch.clone(), MINUTE)).await.unwrap_or_else(|e| panic!("{e}"));
     let first: Vec<String> = futures::future::join_all(SAMPLE_KEYS.iter().map(|k| object(&bucket, k))).await.into_iter().map(|(_, _, etag)| etag).collect();
-    let again = function.handle(lambda_event(&batch)).await.unwrap_or_else(|e| panic!("{e}"));
+    let again = function.handle(lambda_event(batch.clone(), MINUTE)).await.unwrap_or_else(|e| panic!("{e}"));
 
     assert_eq!(failed_ids(&again), [MALFORMED], "duplicates are successes");
     let versions = s3.list_object_versions().bucket(&bucket).send().await.unwrap_or_else(|e| panic!("{e:?}"));
@@ -149,13 +134,7 @@ async fn a_redelivered_batch_writes_no_second_object() {
     assert_eq!(first, second);
 
     // counted as duplicates, not as writes
-    let messages: Vec<InboundMessage> = batch["Records"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|r| InboundMessage::new(r["messageId"].as_str().unwrap_or_default(), r["body"].as_str().unwrap_or_default()))
-        .collect();
-    let report = process_batch(&function.pipeline, &function.destination, messages, Deadline::NONE).await;
+    let report = process_batch(&function.pipeline, &function.destination, messages(&batch), Deadline::NONE).await;
     assert_eq!((report.counts.written, report.counts.duplicates, report.counts.failed()), (0, 5, 1));
 }
 
@@ -165,16 +144,10 @@ async fn a_missing_bucket_gives_every_message_a_clear_failure() {
     let function = s3_function(&bucket, "").await;
     let batch = sample_event("sqs-mixed-batch.json");
 
-    let response = function.handle(lambda_event(&batch)).await.unwrap_or_else(|e| panic!("{e}"));
+    let response = function.handle(lambda_event(batch.clone(), MINUTE)).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(failed_ids(&response).len(), 6, "every message is reported: {response:?}");
 
-    let messages: Vec<InboundMessage> = batch["Records"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|r| InboundMessage::new(r["messageId"].as_str().unwrap_or_default(), r["body"].as_str().unwrap_or_default()))
-        .collect();
-    let report = process_batch(&function.pipeline, &function.destination, messages, Deadline::NONE).await;
+    let report = process_batch(&function.pipeline, &function.destination, messages(&batch), Deadline::NONE).await;
     for (id, outcome) in &report.outcomes {
         let Outcome::Failed(failure) = outcome else { panic!("{id}: {outcome:?}") };
         let text = failure.to_string();
@@ -241,7 +214,7 @@ async fn the_built_function_answers_every_sample_event() {
 async fn the_built_function_stops_at_init_naming_a_missing_variable() {
     let lambda =
         LambdaFunction::new(workspace_bin("s3-writer", "s3-writer")).function_name("s3-writer").envs(moto_env()).spawn().unwrap_or_else(|e| panic!("{e}"));
-    let err = lambda.invoke(sample_event("sqs-user-login.json"), Duration::from_secs(30)).await.expect_err("no bucket configured");
+    let err = lambda.invoke_file(workspace_root().join("events/sqs-user-login.json"), Duration::from_secs(30)).await.expect_err("no bucket configured");
     assert!(err.to_string().contains("AUDITSTREAM_S3_BUCKET is not set"), "{err}");
 }
 

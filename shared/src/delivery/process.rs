@@ -162,34 +162,9 @@ pub async fn process_batch(pipeline: &Pipeline, destination: &dyn Destination, m
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::delivery::destination::{ObjectStore, ObjectStoreDestination, PutOutcome};
-    use crate::delivery::retry::RetryPolicy;
-    use crate::pipeline::key::ObjectKey;
-    use async_trait::async_trait;
-    use std::collections::HashMap;
-    use std::sync::Mutex;
-
-    /// An in-memory store that fails keys containing "fail" permanently.
-    #[derive(Default)]
-    struct MemoryStore(Mutex<HashMap<String, Vec<u8>>>);
-
-    #[async_trait]
-    impl ObjectStore for MemoryStore {
-        fn describe(&self) -> String {
-            "memory".into()
-        }
-        async fn put_new(&self, key: &ObjectKey, body: bytes::Bytes) -> Result<PutOutcome, DeliveryError> {
-            if key.as_str().contains("fail") {
-                return Err(DeliveryError::permanent(format!("memory: refused {key}")));
-            }
-            let mut map = self.0.lock().unwrap();
-            if map.contains_key(key.as_str()) {
-                return Ok(PutOutcome::AlreadyExists);
-            }
-            map.insert(key.to_string(), body.to_vec());
-            Ok(PutOutcome::Created)
-        }
-    }
+    use crate::delivery::destination::ObjectStoreDestination;
+    use crate::delivery::retry::{FailureKind, RetryPolicy};
+    use crate::test_support::MemoryStore;
 
     fn job(id: &str) -> String {
         format!(
@@ -199,7 +174,8 @@ mod tests {
 
     #[tokio::test]
     async fn every_message_gets_exactly_one_outcome_in_order() {
-        let dest = ObjectStoreDestination::new(MemoryStore::default(), 4, RetryPolicy::default());
+        // keys containing "fail" are refused for good
+        let dest = ObjectStoreDestination::new(MemoryStore::default().refusing("fail", FailureKind::Permanent), 4, RetryPolicy::default());
         let mut config = crate::pipeline::PipelineConfig::default();
         config.filter.streams = [crate::pipeline::filter::Stream::JobDetails, crate::pipeline::filter::Stream::JobStatus].into_iter().collect();
         let pipeline = Pipeline::new(config);
@@ -221,7 +197,7 @@ mod tests {
         assert!(matches!(&report.outcomes[4].1, Outcome::Duplicate { .. }));
         let c = report.counts;
         assert_eq!((c.received, c.written, c.duplicates, c.filtered, c.failed_permanent, c.failed_transient, c.masked_lines), (5, 1, 1, 1, 2, 0, 3));
-        let stored = dest.store().0.lock().unwrap();
+        let stored = dest.store().objects.lock().unwrap();
         let body = String::from_utf8(stored.values().next().unwrap().clone()).unwrap();
         assert!(body.contains(r#""input":{"data":"masked"}"#) && !body.contains(r#""p":1"#), "{body}");
     }

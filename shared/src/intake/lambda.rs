@@ -243,7 +243,8 @@ mod tests {
     use crate::delivery::retry::RetryPolicy;
     use crate::intake::dead_letter::{ERROR_ATTRIBUTE, ORIGINAL_MESSAGE_ID_ATTRIBUTE};
     use crate::intake::resolve::tests::MemoryPayloads;
-    use crate::intake::settle::tests::{job, MemoryDeadLetters, MemoryStore};
+    use crate::intake::settle::tests::{job, MemoryDeadLetters};
+    use crate::test_support::{failed_ids, invocation, record, MemoryStore, QUEUE_ARN};
     use aws_lambda_events::event::sqs::SqsMessage;
 
     fn report(outcomes: Vec<(&str, Outcome)>) -> BatchReport {
@@ -258,8 +259,7 @@ mod tests {
             ("c", Outcome::Duplicate { key: "k".into() }),
             ("d", Outcome::Failed(Failure::Input { message: "bad".into(), permanent: true })),
         ]);
-        let ids: Vec<String> = batch_response(&r, "test").unwrap().batch_item_failures.into_iter().map(|f| f.item_identifier).collect();
-        assert_eq!(ids, ["b", "d"]);
+        assert_eq!(failed_ids(&batch_response(&r, "test").unwrap()), ["b", "d"]);
         let json = serde_json::to_value(batch_response(&report(vec![]), "test").unwrap()).unwrap();
         assert_eq!(json, serde_json::json!({"batchItemFailures": []}));
     }
@@ -276,22 +276,6 @@ mod tests {
         assert!(batch_response(&r, "test").unwrap().batch_item_failures.is_empty());
     }
 
-    fn record(id: &str, body: &str, source_arn: &str) -> serde_json::Value {
-        serde_json::json!({
-            "messageId": id, "receiptHandle": "rh", "body": body,
-            "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1700000000000"},
-            "messageAttributes": {"trace": {"stringValue": "t-1", "dataType": "String"}},
-            "eventSource": "aws:sqs", "eventSourceARN": source_arn, "awsRegion": "us-east-1"
-        })
-    }
-
-    fn event(records: Vec<serde_json::Value>) -> LambdaEvent<SqsEvent> {
-        let payload: SqsEvent = serde_json::from_value(serde_json::json!({ "Records": records })).unwrap();
-        let mut context = lambda_runtime::Context::default();
-        context.deadline = (std::time::SystemTime::now() + Duration::from_secs(60)).duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
-        LambdaEvent::new(payload, context)
-    }
-
     fn function(dead_letters: Option<MemoryDeadLetters>) -> SqsFunction<ObjectStoreDestination<MemoryStore>> {
         let destination = ObjectStoreDestination::new(MemoryStore::default(), 4, RetryPolicy::default());
         let mut f = SqsFunction::new("s3-writer", Pipeline::default(), destination).with_payload_store(MemoryPayloads::default());
@@ -301,18 +285,12 @@ mod tests {
         f
     }
 
-    fn failed_ids(response: &SqsBatchResponse) -> Vec<&str> {
-        response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect()
-    }
-
-    const STANDARD: &str = "arn:aws:sqs:us-east-1:123456789012:audit";
-
     #[tokio::test]
     async fn a_permanent_failure_goes_to_the_dead_letter_queue_and_is_acknowledged() {
         let dlq = MemoryDeadLetters::default();
         let sent = dlq.sent.clone();
         let f = function(Some(dlq));
-        let response = f.handle(event(vec![record("m-1", &job("j-1"), STANDARD), record("m-2", "not json", STANDARD)])).await.unwrap();
+        let response = f.handle(invocation(vec![record("m-1", &job("j-1"), QUEUE_ARN), record("m-2", "not json", QUEUE_ARN)])).await.unwrap();
         assert!(failed_ids(&response).is_empty(), "{response:?}");
         let sent = sent.lock().unwrap();
         assert_eq!(sent.len(), 1);
@@ -326,14 +304,14 @@ mod tests {
     #[tokio::test]
     async fn a_failed_dead_letter_send_reports_the_message_instead() {
         let f = function(Some(MemoryDeadLetters { refuse: true, ..MemoryDeadLetters::default() }));
-        let response = f.handle(event(vec![record("m-1", &job("j-1"), STANDARD), record("m-2", "not json", STANDARD)])).await.unwrap();
+        let response = f.handle(invocation(vec![record("m-1", &job("j-1"), QUEUE_ARN), record("m-2", "not json", QUEUE_ARN)])).await.unwrap();
         assert_eq!(failed_ids(&response), ["m-2"]);
     }
 
     #[tokio::test]
     async fn without_a_dead_letter_queue_permanent_failures_are_redelivered() {
         let f = function(None);
-        let response = f.handle(event(vec![record("m-1", "not json", STANDARD), record("m-2", &job("j-2"), STANDARD)])).await.unwrap();
+        let response = f.handle(invocation(vec![record("m-1", "not json", QUEUE_ARN), record("m-2", &job("j-2"), QUEUE_ARN)])).await.unwrap();
         assert_eq!(failed_ids(&response), ["m-1"]);
     }
 
@@ -345,7 +323,7 @@ mod tests {
         let f = function(Some(dlq));
         let records =
             vec![record("m-1", &job("j-1"), fifo), record("m-2", "not json", fifo), record("m-3", &job("j-3"), fifo), record("m-4", &job("j-4"), fifo)];
-        let response = f.handle(event(records)).await.unwrap();
+        let response = f.handle(invocation(records)).await.unwrap();
         assert_eq!(failed_ids(&response), ["m-2", "m-3", "m-4"]);
         assert!(sent.lock().unwrap().is_empty(), "FIFO failures are not dead-lettered by the function");
     }
@@ -383,21 +361,21 @@ mod tests {
     async fn an_emulator_deadline_in_1970_still_delivers_the_batch() {
         let destination = ObjectStoreDestination::new(NetworkStore::default(), 4, RetryPolicy::default());
         let f = SqsFunction::new("s3-writer", Pipeline::default(), destination);
-        let mut e = event(vec![record("m-1", &job("j-1"), STANDARD), record("m-2", &job("j-2"), STANDARD)]);
+        let mut e = invocation(vec![record("m-1", &job("j-1"), QUEUE_ARN), record("m-2", &job("j-2"), QUEUE_ARN)]);
         // what `cargo lambda watch` sends as Lambda-Runtime-Deadline-Ms
         e.context.deadline = 600_000;
         let response = f.handle(e).await.unwrap();
         assert!(failed_ids(&response).is_empty(), "{response:?}");
-        assert_eq!(f.destination.store().0 .0.lock().unwrap().len(), 2);
+        assert_eq!(f.destination.store().0.objects.lock().unwrap().len(), 2);
     }
 
     #[tokio::test]
     async fn a_dead_lettered_record_without_an_id_needs_no_report() {
         let f = function(Some(MemoryDeadLetters::default()));
-        let mut r = record("", "not json", STANDARD);
+        let mut r = record("", "not json", QUEUE_ARN);
         r.as_object_mut().unwrap().remove("messageId");
-        assert!(failed_ids(&f.handle(event(vec![r.clone()])).await.unwrap()).is_empty());
+        assert!(failed_ids(&f.handle(invocation(vec![r.clone()])).await.unwrap()).is_empty());
         // without a DLQ it cannot be reported, so the invocation fails
-        assert!(function(None).handle(event(vec![r])).await.is_err());
+        assert!(function(None).handle(invocation(vec![r])).await.is_err());
     }
 }

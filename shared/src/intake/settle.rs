@@ -257,38 +257,14 @@ fn passes(sizes: &[usize]) -> Vec<std::ops::Range<usize>> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::delivery::destination::{ObjectStore, ObjectStoreDestination, PutOutcome};
-    use crate::delivery::retry::DeliveryError;
-    use crate::delivery::retry::RetryPolicy;
+    use crate::delivery::destination::ObjectStoreDestination;
+    use crate::delivery::retry::{FailureKind, RetryPolicy};
     use crate::intake::message::MessageAttribute;
     use crate::intake::payload_pointer::PayloadPointer;
     use crate::intake::resolve::tests::MemoryPayloads;
-    use crate::pipeline::key::ObjectKey;
+    use crate::test_support::MemoryStore;
     use async_trait::async_trait;
-    use std::collections::HashMap;
     use std::sync::Mutex;
-
-    /// Objects in memory; a key containing "unavailable" fails transiently.
-    #[derive(Default)]
-    pub struct MemoryStore(pub Mutex<HashMap<String, Vec<u8>>>);
-
-    #[async_trait]
-    impl ObjectStore for MemoryStore {
-        fn describe(&self) -> String {
-            "memory".into()
-        }
-        async fn put_new(&self, key: &ObjectKey, body: bytes::Bytes) -> Result<PutOutcome, DeliveryError> {
-            if key.as_str().contains("unavailable") {
-                return Err(DeliveryError::transient(format!("memory: {key}: 503")));
-            }
-            let mut map = self.0.lock().unwrap();
-            if map.contains_key(key.as_str()) {
-                return Ok(PutOutcome::AlreadyExists);
-            }
-            map.insert(key.to_string(), body.to_vec());
-            Ok(PutOutcome::Created)
-        }
-    }
 
     /// A dead-letter queue in memory that can be made to refuse.
     #[derive(Default)]
@@ -315,8 +291,13 @@ pub(crate) mod tests {
         format!(r#"{{"id":"{id}","recipe_id":1,"status":"succeeded","account_id":9,"completed_at":"2024-01-01T00:00:00Z","lines":[]}}"#)
     }
 
+    /// A store where keys containing "unavailable" fail for now (transiently), tried once.
     fn destination() -> ObjectStoreDestination<MemoryStore> {
-        ObjectStoreDestination::new(MemoryStore::default(), 4, RetryPolicy { max_attempts: 1, ..RetryPolicy::default() })
+        ObjectStoreDestination::new(
+            MemoryStore::default().refusing("unavailable", FailureKind::Transient),
+            4,
+            RetryPolicy { max_attempts: 1, ..RetryPolicy::default() },
+        )
     }
 
     fn summary(settled: &Settled) -> Vec<(&str, &'static str)> {
@@ -427,7 +408,7 @@ pub(crate) mod tests {
             Outcome::Failed(f) => assert!(f.to_string().starts_with("not processed: message m2 before it"), "{f}"),
             o => panic!("m3 was processed: {o:?}"),
         }
-        assert_eq!(dest.store().0.lock().unwrap().len(), 1, "only m1 was written");
+        assert_eq!(dest.store().objects.lock().unwrap().len(), 1, "only m1 was written");
     }
 
     #[test]
