@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use auditstream::aws::errors::{classify, AwsCall};
 use auditstream::aws::sqs::{delete_messages, is_fifo, receive, sqs_client, Receive};
 use auditstream::config::{PipelineSettings, ProcessEnv};
 use auditstream::delivery::process::Outcome;
@@ -282,6 +283,6 @@ async fn queue_visibility_timeout(sqs: &aws_sdk_sqs::Client, queue: &str) -> Res
         .attribute_names(QueueAttributeName::VisibilityTimeout)
         .send()
         .await
-        .map_err(|e| auditstream::aws::sqs::classify("GetQueueAttributes", queue, e))?;
+        .map_err(|e| classify(AwsCall::sqs("GetQueueAttributes", queue), &e))?;
     Ok(attributes.attributes().and_then(|a| a.get(&QueueAttributeName::VisibilityTimeout)).and_then(|v| v.parse().ok()).unwrap_or(30))
 }

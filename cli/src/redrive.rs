@@ -12,7 +12,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use auditstream::aws::sqs::{classify, delete_messages, is_fifo, receive, send_messages, sqs_client, OutgoingMessage, Receive};
+use auditstream::aws::errors::{classify, AwsCall};
+use auditstream::aws::sqs::{delete_messages, is_fifo, receive, send_messages, sqs_client, OutgoingMessage, Receive};
 use auditstream::delivery::retry::{Deadline, RetryPolicy};
 use auditstream::intake::dead_letter::without_our_attributes;
 use aws_sdk_sqs::types::QueueAttributeName;
@@ -77,13 +78,13 @@ pub async fn redrive(args: RedriveArgs) -> Result<ExitCode> {
         match request.send().await {
             Ok(started) => return watch_move_task(&sqs, &from_arn, started.task_handle().unwrap_or_default(), &to).await,
             Err(e) if args.method == Method::Auto => {
-                let e = classify("StartMessageMoveTask", &args.from, e);
+                let e = classify(AwsCall::sqs("StartMessageMoveTask", &args.from), &e);
                 eprintln!(
                     "the server did not start a message move task ({}); moving messages by receive, send and delete instead",
                     auditstream::redact::Escaped(&e.to_string())
                 );
             }
-            Err(e) => bail!("{}", classify("StartMessageMoveTask", &args.from, e)),
+            Err(e) => bail!("{}", classify(AwsCall::sqs("StartMessageMoveTask", &args.from), &e)),
         }
     }
     receive_send_delete(&sqs, &args.from, &to).await
@@ -91,7 +92,7 @@ pub async fn redrive(args: RedriveArgs) -> Result<ExitCode> {
 
 /// The queue whose redrive policy names `dlq`.
 async fn source_queue(sqs: &aws_sdk_sqs::Client, dlq: &str) -> Result<String> {
-    let output = sqs.list_dead_letter_source_queues().queue_url(dlq).send().await.map_err(|e| classify("ListDeadLetterSourceQueues", dlq, e))?;
+    let output = sqs.list_dead_letter_source_queues().queue_url(dlq).send().await.map_err(|e| classify(AwsCall::sqs("ListDeadLetterSourceQueues", dlq), &e))?;
     match output.queue_urls() {
         [one] => Ok(one.clone()),
         [] => bail!("no queue has a redrive policy naming {dlq} as its dead-letter queue: name the destination with --to QUEUE_URL"),
@@ -100,8 +101,13 @@ async fn source_queue(sqs: &aws_sdk_sqs::Client, dlq: &str) -> Result<String> {
 }
 
 async fn queue_attribute(sqs: &aws_sdk_sqs::Client, queue: &str, name: QueueAttributeName) -> Result<Option<String>> {
-    let output =
-        sqs.get_queue_attributes().queue_url(queue).attribute_names(name.clone()).send().await.map_err(|e| classify("GetQueueAttributes", queue, e))?;
+    let output = sqs
+        .get_queue_attributes()
+        .queue_url(queue)
+        .attribute_names(name.clone())
+        .send()
+        .await
+        .map_err(|e| classify(AwsCall::sqs("GetQueueAttributes", queue), &e))?;
     Ok(output.attributes().and_then(|a| a.get(&name)).cloned())
 }
 
@@ -116,8 +122,13 @@ async fn watch_move_task(sqs: &aws_sdk_sqs::Client, from_arn: &str, handle: &str
     let stop = ctrl_c_flag();
     loop {
         tokio::time::sleep(Duration::from_secs(1)).await;
-        let tasks =
-            sqs.list_message_move_tasks().source_arn(from_arn).max_results(10).send().await.map_err(|e| classify("ListMessageMoveTasks", from_arn, e))?;
+        let tasks = sqs
+            .list_message_move_tasks()
+            .source_arn(from_arn)
+            .max_results(10)
+            .send()
+            .await
+            .map_err(|e| classify(AwsCall::sqs("ListMessageMoveTasks", from_arn), &e))?;
         let Some(task) = tasks.results().iter().find(|t| t.task_handle().is_none_or(|h| h == handle || handle.is_empty())) else { continue };
         progress.set_length(task.approximate_number_of_messages_to_move().unwrap_or(0).max(0) as u64);
         progress.set_position(task.approximate_number_of_messages_moved().max(0) as u64);

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use crate::input::{expand_inputs, BatchShape, InputBatch, InputBatches};
 use anyhow::{bail, Context, Result};
+use auditstream::aws::errors::{classify, entry_failure, AwsCall};
 use auditstream::aws::sqs::{deduplication_id, is_fifo, send_messages, sqs_client, OutgoingMessage, PARALLEL_REQUESTS};
 use auditstream::config::ProcessEnv;
 use auditstream::delivery::pack::{send_all, EntryResult, SEND_LIMITS};
@@ -193,7 +194,7 @@ async fn publish(client: &aws_sdk_sns::Client, topic_arn: &str, messages: &[Outg
             }
             request = request.publish_batch_request_entries(entry.build().map_err(|e| DeliveryError::permanent(format!("PublishBatch entry: {e}")))?);
         }
-        let output = request.send().await.map_err(|e| sns_error(topic_arn, e))?;
+        let output = request.send().await.map_err(|e| classify(AwsCall::sns("PublishBatch", topic_arn), &e))?;
         let mut answers = Vec::new();
         for ok in output.successful() {
             if let Some(i) = ok.id().and_then(|id| id.parse().ok()) {
@@ -202,33 +203,10 @@ async fn publish(client: &aws_sdk_sns::Client, topic_arn: &str, messages: &[Outg
         }
         for failed in output.failed() {
             if let Ok(i) = failed.id().parse() {
-                let why = format!("{}: {}", failed.code(), failed.message().unwrap_or("no message"));
-                let retry = !failed.sender_fault() || failed.code().contains("Throttl");
-                answers.push((i, if retry { EntryResult::Retry(why) } else { EntryResult::Failed(why) }));
+                answers.push((i, entry_failure(failed.sender_fault(), failed.code(), failed.message())));
             }
         }
         Ok(answers)
     })
     .await
-}
-
-fn sns_error<E: aws_sdk_sns::error::ProvideErrorMetadata + std::error::Error + 'static>(
-    topic: &str,
-    err: aws_sdk_sns::error::SdkError<E, aws_sdk_sns::config::http::HttpResponse>,
-) -> DeliveryError {
-    use aws_sdk_sns::error::SdkError;
-    let message = format!("PublishBatch to {topic} failed: {}", aws_sdk_sns::error::DisplayErrorContext(&err));
-    let transient = match &err {
-        SdkError::ServiceError(s) => {
-            let status = s.raw().status().as_u16();
-            status >= 500 || status == 429 || s.err().code().is_some_and(|c| c.contains("Throttl"))
-        }
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
-        _ => false,
-    };
-    if transient {
-        DeliveryError::transient(message)
-    } else {
-        DeliveryError::permanent(message)
-    }
 }

@@ -1,3 +1,5 @@
-//! Requests to AWS services that more than one part of auditstream makes.
+//! Requests to AWS services that more than one part of auditstream makes, and the one reading
+//! of their failures ([`errors`]).
 
+pub mod errors;
 pub mod sqs;

@@ -1,11 +1,10 @@
 //! The SQS calls the functions and the command-line tools share: send in batches, receive,
-//! delete in batches. Failures are classified for the shared retry policy (throttling, 5xx and
-//! connection errors are worth retrying; a missing queue or a denied call is not), and each
-//! message gets its own result, so a caller can name exactly the message that was not sent.
+//! delete in batches. Failures are classified for the shared retry policy by [`crate::aws::errors`],
+//! and each message gets its own result, so a caller can name exactly the message that was not sent.
 
-use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName, SendMessageBatchRequestEntry};
 
+use crate::aws::errors::{classify, entry_failure, AwsCall};
 use crate::delivery::pack::{send_all, BatchLimits, EntryResult, SEND_LIMITS};
 use crate::delivery::retry::DeliveryError;
 use crate::delivery::retry::{Deadline, RetryPolicy};
@@ -79,7 +78,7 @@ pub async fn send_messages(
                 .map_err(|e| DeliveryError::permanent(format!("SendMessageBatch entry for {queue_url}: {e}")))?;
             request = request.entries(entry);
         }
-        let output = request.send().await.map_err(|e| classify("SendMessageBatch", queue_url, e))?;
+        let output = request.send().await.map_err(|e| classify(AwsCall::sqs("SendMessageBatch", queue_url), &e))?;
         let mut answers: Vec<(usize, EntryResult)> = Vec::with_capacity(indices.len());
         for ok in output.successful() {
             if let Ok(i) = ok.id().parse() {
@@ -116,7 +115,7 @@ pub async fn delete_messages(
                 .map_err(|e| DeliveryError::permanent(format!("DeleteMessageBatch entry for {queue_url}: {e}")))?;
             request = request.entries(entry);
         }
-        let output = request.send().await.map_err(|e| classify("DeleteMessageBatch", queue_url, e))?;
+        let output = request.send().await.map_err(|e| classify(AwsCall::sqs("DeleteMessageBatch", queue_url), &e))?;
         let mut answers: Vec<(usize, EntryResult)> = Vec::with_capacity(indices.len());
         for ok in output.successful() {
             if let Ok(i) = ok.id().parse() {
@@ -157,7 +156,7 @@ pub async fn receive(client: &aws_sdk_sqs::Client, queue_url: &str, how: Receive
         .message_system_attribute_names(MessageSystemAttributeName::All)
         .send()
         .await
-        .map_err(|e| classify("ReceiveMessage", queue_url, e))?;
+        .map_err(|e| classify(AwsCall::sqs("ReceiveMessage", queue_url), &e))?;
     Ok(output
         .messages
         .unwrap_or_default()
@@ -168,50 +167,6 @@ pub async fn receive(client: &aws_sdk_sqs::Client, queue_url: &str, how: Receive
             handle.map(|h| (message, h))
         })
         .collect())
-}
-
-fn entry_failure(sender_fault: bool, code: &str, message: Option<&str>) -> EntryResult {
-    let why = format!("{code}: {}", message.unwrap_or("no message"));
-    if sender_fault && !is_throttling(code) {
-        EntryResult::Failed(why)
-    } else {
-        EntryResult::Retry(why)
-    }
-}
-
-fn is_throttling(code: &str) -> bool {
-    code.contains("Throttl") || matches!(code, "KmsThrottled" | "ServiceUnavailable" | "InternalError" | "AWS.SimpleQueueService.InternalError")
-}
-
-/// Classifies an SQS error for the shared retry policy; the message names the call and queue.
-pub fn classify<E: ProvideErrorMetadata + std::error::Error + 'static>(
-    operation: &str,
-    queue: &str,
-    err: SdkError<E, aws_sdk_sqs::config::http::HttpResponse>,
-) -> DeliveryError {
-    match &err {
-        SdkError::ServiceError(service) => {
-            let status = service.raw().status().as_u16();
-            let e = service.err();
-            let code = e.code().unwrap_or("");
-            let message = format!("{operation} on {queue} failed: HTTP {status} {code}: {}", e.message().unwrap_or("no message"));
-            if status >= 500 || status == 429 || is_throttling(code) {
-                return DeliveryError::transient(message);
-            }
-            let hint = if code.contains("NonExistentQueue") || code.contains("QueueDoesNotExist") {
-                " (does the queue exist, in this region and account?)"
-            } else if status == 403 || code.contains("AccessDenied") {
-                " (does the role allow this call on the queue, and kms:GenerateDataKey/kms:Decrypt on its key?)"
-            } else {
-                ""
-            };
-            DeliveryError::permanent(format!("{message}{hint}"))
-        }
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            DeliveryError::transient(format!("{operation} on {queue} failed: {}", DisplayErrorContext(&err)))
-        }
-        _ => DeliveryError::permanent(format!("{operation} on {queue} could not be sent: {}", DisplayErrorContext(&err))),
-    }
 }
 
 #[cfg(test)]
@@ -231,12 +186,5 @@ mod tests {
         let mut m = OutgoingMessage::new("12345");
         m.attributes.insert("ab".into(), MessageAttribute::number(7));
         assert_eq!(m.size(), 5 + 2 + "Number".len() + 1);
-    }
-
-    #[test]
-    fn entry_failures_retry_only_what_may_pass() {
-        assert!(matches!(entry_failure(true, "InvalidParameterValue", None), EntryResult::Failed(_)));
-        assert!(matches!(entry_failure(false, "InternalError", None), EntryResult::Retry(_)));
-        assert!(matches!(entry_failure(true, "RequestThrottled", Some("slow down")), EntryResult::Retry(w) if w == "RequestThrottled: slow down"));
     }
 }

@@ -8,11 +8,12 @@
 
 use async_trait::async_trait;
 use aws_sdk_s3::config::retry::RetryConfig;
-use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::error::SdkError;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::ServerSideEncryption;
 use bytes::Bytes;
 
+use crate::aws::errors::{classify, AwsCall};
 use crate::config::{ConfigError, Env, EnvExt};
 use crate::delivery::destination::{ObjectStore, PutOutcome};
 use crate::delivery::retry::DeliveryError;
@@ -91,42 +92,10 @@ impl ObjectStore for S3Store {
         // CRC32 checksum, which S3 verifies before storing the object.
         match request.customize().disable_payload_signing().send().await {
             Ok(_) => Ok(PutOutcome::Created),
-            Err(err) => classify(err, &self.settings.bucket, key),
+            // The condition failed: the key exists, written by an earlier delivery of this event.
+            Err(SdkError::ServiceError(e)) if e.raw().status().as_u16() == 412 => Ok(PutOutcome::AlreadyExists),
+            Err(err) => Err(classify(AwsCall::s3("PutObject", &format!("s3://{}/{key}", self.settings.bucket)), &err)),
         }
-    }
-}
-
-fn classify<E: ProvideErrorMetadata + std::error::Error + 'static>(
-    err: SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
-    bucket: &str,
-    key: &ObjectKey,
-) -> Result<PutOutcome, DeliveryError> {
-    let at = format!("s3://{bucket}/{key}");
-    match &err {
-        SdkError::ServiceError(service) => {
-            let status = service.raw().status().as_u16();
-            if status == 412 {
-                return Ok(PutOutcome::AlreadyExists);
-            }
-            let e = service.err();
-            let code = e.code().unwrap_or("");
-            let message = format!("{at}: PutObject failed: HTTP {status} {code}: {}", e.message().unwrap_or("no message"));
-            let hint = match (status, code) {
-                (404, _) | (_, "NoSuchBucket") => " (does the bucket exist, in this region?)",
-                (403, _) => " (does the function's role allow s3:PutObject on this bucket and prefix, and kms:GenerateDataKey on its key?)",
-                _ => "",
-            };
-            let transient = status == 409 // ConditionalRequestConflict: "retry the upload"
-                || status == 408
-                || status == 429
-                || status >= 500
-                || matches!(code, "SlowDown" | "RequestTimeout" | "InternalError" | "ServiceUnavailable" | "ConditionalRequestConflict");
-            Err(if transient { DeliveryError::transient(message) } else { DeliveryError::permanent(format!("{message}{hint}")) })
-        }
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            Err(DeliveryError::transient(format!("{at}: PutObject failed: {}", DisplayErrorContext(&err))))
-        }
-        _ => Err(DeliveryError::permanent(format!("{at}: PutObject could not be sent: {}", DisplayErrorContext(&err)))),
     }
 }
 

@@ -6,14 +6,16 @@
 //!
 //! A payload is read into one buffer sized from `Content-Length` as it streams in, so a 40 MB
 //! event costs 40 MB (not the doubling of growing a buffer, nor a second copy to make it text).
-//! Failures are classified for the shared retry policy: a missing object or bucket, or access
-//! denied, is permanent (the message goes to the dead-letter queue and keeps its pointer, so it
-//! can be redriven once the object is back); throttling, 5xx and connection errors are transient.
+//! Failures are classified for the shared retry policy by [`crate::aws::errors`]: a missing object
+//! or bucket, or access denied, is permanent (the message goes to the dead-letter queue and keeps
+//! its pointer, so it can be redriven once the object is back); throttling, 5xx and connection
+//! errors are transient.
 
 use async_trait::async_trait;
-use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::error::DisplayErrorContext;
 use bytes::Bytes;
 
+use crate::aws::errors::{classify, AwsCall};
 use crate::config::{ConfigError, Env, EnvExt};
 use crate::delivery::retry::DeliveryError;
 use crate::delivery::retry::{Deadline, RetryPolicy};
@@ -95,7 +97,7 @@ impl S3PayloadStore {
         let at = pointer.url();
         let output = match self.client.get_object().bucket(&pointer.bucket).key(&pointer.key).send().await {
             Ok(o) => o,
-            Err(e) => return Err(classify("GetObject", e, &at)),
+            Err(e) => return Err(classify(AwsCall::s3("GetObject", &at), &e)),
         };
         let length = output.content_length().and_then(|l| u64::try_from(l).ok());
         if let Some(len) = length.filter(|len| *len > self.max_bytes) {
@@ -139,43 +141,10 @@ impl PayloadStore for S3PayloadStore {
             .run(deadline, |_| {
                 let request = self.client.put_object().bucket(&pointer.bucket).key(&pointer.key).content_type("application/json").body(payload.clone().into());
                 let at = &at;
-                async move { request.send().await.map(|_| ()).map_err(|e| classify("PutObject", e, at)) }
+                async move { request.send().await.map(|_| ()).map_err(|e| classify(AwsCall::s3("PutObject", at), &e)) }
             })
             .await?;
         Ok(())
-    }
-}
-
-fn classify<E: ProvideErrorMetadata + std::error::Error + 'static>(
-    operation: &str,
-    err: SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
-    at: &str,
-) -> DeliveryError {
-    match &err {
-        SdkError::ServiceError(service) => {
-            let status = service.raw().status().as_u16();
-            let e = service.err();
-            let code = e.code().unwrap_or("");
-            let transient =
-                status == 408 || status == 429 || status >= 500 || matches!(code, "SlowDown" | "RequestTimeout" | "InternalError" | "ServiceUnavailable");
-            if transient {
-                return DeliveryError::transient(format!("{at}: {operation} failed: HTTP {status} {code}"));
-            }
-            let what = if code == "NoSuchBucket" {
-                "the payload bucket does not exist".to_owned()
-            } else if code == "NoSuchKey" || (status == 404 && operation == "GetObject") {
-                "the payload object does not exist (deleted, expired by the bucket's lifecycle rule, or never written)".to_owned()
-            } else if status == 403 {
-                format!("access denied (does the role allow s3:{operation} on the payload bucket, and kms:Decrypt/kms:GenerateDataKey on its key?): {code}")
-            } else {
-                format!("HTTP {status} {code}: {}", e.message().unwrap_or("no message"))
-            };
-            DeliveryError::permanent(format!("{at}: {operation} failed: {what}"))
-        }
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            DeliveryError::transient(format!("{at}: {operation} failed: {}", DisplayErrorContext(&err)))
-        }
-        _ => DeliveryError::permanent(format!("{at}: {operation} could not be sent: {}", DisplayErrorContext(&err))),
     }
 }
 
