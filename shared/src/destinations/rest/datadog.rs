@@ -39,8 +39,15 @@
 
 use std::collections::BTreeSet;
 
+use reqwest::header::HeaderName;
+
+use super::auth::AuthScheme;
+use super::endpoint::Endpoint;
+use super::preset::{members_missing_from_template, push_members, template_object_keys, RequestBytes, RestPreset};
+use super::{MAX_BYTES_VAR, URL_VAR};
 use crate::config::{ConfigError, Env, EnvExt};
-use crate::pipeline::json_text::{escaped_len_bound, push_object_with_members, push_string, push_string_contents};
+use crate::delivery::destination::{EventLimit, LimitSource};
+use crate::pipeline::json_text::{escaped_len_bound, push_object_with_members, push_string_contents};
 use crate::pipeline::scan::scan_flat_object;
 use crate::pipeline::template::LogTemplate;
 use crate::pipeline::Document;
@@ -90,77 +97,24 @@ pub struct Datadog {
     template_item: Option<Vec<u8>>,
 }
 
-/// The item fields and the variables that set them.
-const FIELD_VARS: [(&str, &str); 4] = [
-    ("ddsource", "AUDITSTREAM_DATADOG_SOURCE"),
-    ("ddtags", "AUDITSTREAM_DATADOG_TAGS"),
-    ("hostname", "AUDITSTREAM_DATADOG_HOSTNAME"),
-    ("service", "AUDITSTREAM_DATADOG_SERVICE"),
-];
-
 impl Datadog {
     pub fn new(source: String, tags: Option<String>, hostname: Option<String>, service: String) -> Datadog {
         let mut before_message = b"{".to_vec();
-        for (key, value) in
-            [("ddsource", Some(source.as_str())), ("ddtags", tags.as_deref()), ("hostname", hostname.as_deref()), ("service", Some(service.as_str()))]
-        {
-            if let Some(value) = value {
-                before_message.extend_from_slice(b"\"");
-                before_message.extend_from_slice(key.as_bytes());
-                before_message.extend_from_slice(b"\":");
-                push_string(&mut before_message, value);
-                before_message.push(b',');
-            }
-        }
+        let fields = [("ddsource", Some(source.as_str())), ("ddtags", tags.as_deref()), ("hostname", hostname.as_deref()), ("service", Some(service.as_str()))];
+        push_members(&mut before_message, &fields, b',');
         before_message.extend_from_slice(b"\"message\":\"");
         Datadog { source, tags, hostname, service, before_message, template_item: None }
     }
 
-    /// The preset from its variables and the pipeline's log template, if any.
-    pub fn from_env(env: &(impl Env + ?Sized), template: Option<&LogTemplate>) -> Result<Datadog, ConfigError> {
-        let tags = env.optional("AUDITSTREAM_DATADOG_TAGS").map(|t| t.split(',').map(str::trim).filter(|s| !s.is_empty()).collect::<Vec<_>>().join(","));
-        let mut dd = Datadog::new(
-            env.optional("AUDITSTREAM_DATADOG_SOURCE").unwrap_or_else(|| "workato".to_owned()),
-            tags.filter(|t| !t.is_empty()),
-            env.optional("AUDITSTREAM_DATADOG_HOSTNAME"),
-            env.optional("AUDITSTREAM_DATADOG_SERVICE").unwrap_or_else(|| "workato".to_owned()),
-        );
-        if let Some(keys) = template.and_then(LogTemplate::object_keys).filter(|keys| keys.contains("message")) {
-            dd.template_item = Some(dd.members_missing_from(env, keys)?);
-        }
-        Ok(dd)
-    }
-
     /// For a template that is the log item: the configured fields it does not set, as members.
     fn members_missing_from(&self, env: &(impl Env + ?Sized), keys: &BTreeSet<String>) -> Result<Vec<u8>, ConfigError> {
-        let mut members = Vec::new();
-        for (key, var) in FIELD_VARS {
-            let value = match key {
-                "ddsource" => Some(self.source.as_str()),
-                "ddtags" => self.tags.as_deref(),
-                "hostname" => self.hostname.as_deref(),
-                _ => Some(self.service.as_str()),
-            };
-            match (keys.contains(key), env.optional(var)) {
-                (true, Some(set)) => {
-                    return Err(ConfigError::Invalid {
-                        var,
-                        value: set,
-                        expected: format!("unset: AUDITSTREAM_LOG_TEMPLATE is the whole Datadog log item and sets \"{key}\" itself (give it in one place)"),
-                    })
-                }
-                (true, None) => {}
-                (false, _) => {
-                    if let Some(value) = value {
-                        push_string(&mut members, key);
-                        members.push(b':');
-                        push_string(&mut members, value);
-                        members.push(b',');
-                    }
-                }
-            }
-        }
-        Ok(members)
+        let fields = [
+            ("AUDITSTREAM_DATADOG_SOURCE", "ddsource", Some(self.source.as_str())),
+            ("AUDITSTREAM_DATADOG_TAGS", "ddtags", self.tags.as_deref()),
+            ("AUDITSTREAM_DATADOG_HOSTNAME", "hostname", self.hostname.as_deref()),
+            ("AUDITSTREAM_DATADOG_SERVICE", "service", Some(self.service.as_str())),
+        ];
+        members_missing_from_template(env, keys, &fields, "Datadog log item")
     }
 
     /// The intake URL of a site.
@@ -190,9 +144,59 @@ impl Datadog {
         debug_assert!(escaped_len_bound(n) <= room);
         n.min(MAX_LOG_BYTES)
     }
+}
+
+impl RestPreset for Datadog {
+    fn name() -> &'static str {
+        "datadog"
+    }
+
+    fn max_events() -> usize {
+        MAX_EVENTS
+    }
+
+    fn default_auth() -> AuthScheme {
+        AuthScheme::Header { name: HeaderName::from_static(API_KEY_HEADER) }
+    }
+
+    /// The site's intake URL, or `AUDITSTREAM_REST_URL` for a proxy (a bare host gets the path);
+    /// both at once are ambiguous.
+    fn endpoint(env: &(impl Env + ?Sized)) -> Result<Endpoint, ConfigError> {
+        match env.optional(URL_VAR) {
+            Some(_) if env.optional(SITE_VAR).is_some() => Err(ConfigError::Invalid {
+                var: SITE_VAR,
+                value: env.optional(SITE_VAR).unwrap_or_default(),
+                expected: format!("unset when {URL_VAR} is set (set one of them: the site, or the full intake URL)"),
+            }),
+            Some(text) => {
+                let url = Endpoint::parse(URL_VAR, &text, None)?;
+                Ok(if url.has_empty_path() { url.with_path(PATH, None) } else { url })
+            }
+            None => Endpoint::parse(SITE_VAR, &Datadog::site_url(env)?, None),
+        }
+    }
+
+    /// The item fields from their variables, and the pipeline's log template, if any.
+    fn from_env(env: &(impl Env + ?Sized), template: Option<&LogTemplate>, _max_events: usize) -> Result<Datadog, ConfigError> {
+        let tags = env.optional("AUDITSTREAM_DATADOG_TAGS").map(|t| t.split(',').map(str::trim).filter(|s| !s.is_empty()).collect::<Vec<_>>().join(","));
+        let mut dd = Datadog::new(
+            env.optional("AUDITSTREAM_DATADOG_SOURCE").unwrap_or_else(|| "workato".to_owned()),
+            tags.filter(|t| !t.is_empty()),
+            env.optional("AUDITSTREAM_DATADOG_HOSTNAME"),
+            env.optional("AUDITSTREAM_DATADOG_SERVICE").unwrap_or_else(|| "workato".to_owned()),
+        );
+        if let Some(keys) = template_object_keys(template, "message") {
+            dd.template_item = Some(dd.members_missing_from(env, keys)?);
+        }
+        Ok(dd)
+    }
+
+    fn content_type(&self) -> &'static str {
+        CONTENT_TYPE
+    }
 
     /// The request body: a JSON array of items.
-    pub fn encode(&self, docs: &[&Document], out: &mut Vec<u8>) {
+    fn encode(&self, docs: &[&Document], out: &mut Vec<u8>) {
         out.push(b'[');
         for (i, doc) in docs.iter().enumerate() {
             if i > 0 {
@@ -208,6 +212,31 @@ impl Datadog {
             out.extend_from_slice(b"\"}");
         }
         out.push(b']');
+    }
+
+    fn overhead(&self) -> (usize, usize) {
+        (self.item_bytes(), 2)
+    }
+
+    fn request_bytes(&self) -> RequestBytes {
+        RequestBytes { default: MAX_REQUEST_BYTES, max: MAX_REQUEST_BYTES, vendor_limit: None }
+    }
+
+    /// Escaping cannot be known without encoding, so a fifth of the room is kept in reserve.
+    fn packing_budget(&self, room: usize) -> usize {
+        room / 5 * 4
+    }
+
+    /// What an item can hold once escaped, and at most Datadog's limit per log.
+    fn max_event_bytes(&self, max_request_bytes: usize) -> EventLimit {
+        let bytes = self.max_document_bytes(max_request_bytes);
+        let set_by =
+            if bytes == MAX_LOG_BYTES { LimitSource::Service("Datadog takes at most 1,000,000 bytes per log") } else { LimitSource::Variable(MAX_BYTES_VAR) };
+        EventLimit::new(bytes, set_by)
+    }
+
+    fn error_answer(&self, reply: &str, quote: &dyn Fn(&str) -> String) -> Option<String> {
+        error_answer(reply, quote)
     }
 }
 
@@ -278,7 +307,7 @@ mod tests {
 
     #[test]
     fn defaults_and_optional_fields() {
-        let dd = Datadog::from_env(&[("AUDITSTREAM_DATADOG_TAGS", " env:prod , ,team:ops")][..], None).unwrap();
+        let dd = Datadog::from_env(&[("AUDITSTREAM_DATADOG_TAGS", " env:prod , ,team:ops")][..], None, 1).unwrap();
         let doc = job_doc("j-1", "2024-01-01T00:00:00Z", "{}");
         let mut out = Vec::new();
         dd.encode(&[&doc], &mut out);
@@ -299,7 +328,7 @@ mod tests {
     #[test]
     fn workatos_documented_template_is_the_log_item_itself() {
         let (t, doc) = templated(r#"{"ddsource":"workato","service":"x","message":{{{log_message}}}}"#, r#"{"id":"j-1","note":"a \"q\""}"#);
-        let dd = Datadog::from_env(&[("AUDITSTREAM_DATADOG_TAGS", "env:prod")][..], Some(&t)).unwrap();
+        let dd = Datadog::from_env(&[("AUDITSTREAM_DATADOG_TAGS", "env:prod")][..], Some(&t), 1).unwrap();
         let mut out = Vec::new();
         dd.encode(&[&doc, &doc], &mut out);
         let item = r#"{"ddtags":"env:prod","ddsource":"workato","service":"x","message":"{\"id\":\"j-1\",\"note\":\"a \\\"q\\\"\"}"}"#;
@@ -310,7 +339,7 @@ mod tests {
         // a message the template already makes a string is kept as it is, the defaults fill in
         let (t, doc) = templated(r#"{"message":{{{log_message_str}}},"env":"staging"}"#, r#"{"id":"j-1"}"#);
         let mut out = Vec::new();
-        Datadog::from_env(&[][..], Some(&t)).unwrap().encode(&[&doc], &mut out);
+        Datadog::from_env(&[][..], Some(&t), 1).unwrap().encode(&[&doc], &mut out);
         assert_eq!(out, br#"[{"ddsource":"workato","service":"workato","message":"{\"id\":\"j-1\"}","env":"staging"}]"#);
     }
 
@@ -319,14 +348,14 @@ mod tests {
         // the older documented example, whose event sits under `logEntries`
         let (t, doc) = templated(r#"{"source":"workato","logEntries": {{log_message}} }"#, r#"{"id":"j-1"}"#);
         let mut out = Vec::new();
-        Datadog::from_env(&[][..], Some(&t)).unwrap().encode(&[&doc], &mut out);
+        Datadog::from_env(&[][..], Some(&t), 1).unwrap().encode(&[&doc], &mut out);
         assert_eq!(out, br#"[{"ddsource":"workato","service":"workato","message":"{\"source\":\"workato\",\"logEntries\": {\"id\":\"j-1\"} }"}]"#);
     }
 
     #[test]
     fn a_variable_for_a_field_the_template_sets_is_refused() {
         let t = LogTemplate::compile(r#"{"service":"x","message":{{{log_message}}}}"#).unwrap();
-        let err = Datadog::from_env(&[("AUDITSTREAM_DATADOG_SERVICE", "audit")][..], Some(&t)).unwrap_err().to_string();
+        let err = Datadog::from_env(&[("AUDITSTREAM_DATADOG_SERVICE", "audit")][..], Some(&t), 1).unwrap_err().to_string();
         assert_eq!(err, "AUDITSTREAM_DATADOG_SERVICE=\"audit\" is not valid: expected unset: AUDITSTREAM_LOG_TEMPLATE is the whole Datadog log item and sets \"service\" itself (give it in one place)");
     }
 
@@ -343,7 +372,7 @@ mod tests {
 
     #[test]
     fn a_maximal_document_fits_a_request_alone_even_if_every_byte_escapes() {
-        let dd = Datadog::from_env(&[][..], None).unwrap();
+        let dd = Datadog::from_env(&[][..], None, 1).unwrap();
         assert_eq!(dd.max_document_bytes(MAX_REQUEST_BYTES), MAX_LOG_BYTES);
         let small = dd.max_document_bytes(10_000);
         let doc = job_doc("j", "2024-01-01T00:00:00Z", &format!("[{}]", "\"".repeat(small - 2)));

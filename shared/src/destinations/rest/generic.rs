@@ -18,11 +18,61 @@
 //!   less (many web servers and gateways stop at 1 MiB): events that would not fit a request alone
 //!   then have their lines replaced by the shared rule, with a warning naming that variable.
 
+use super::preset::{RequestBytes, RestPreset};
+use super::MAX_EVENTS_VAR;
+use crate::config::{ConfigError, Env, EnvExt};
 use crate::pipeline::json_text::push_single_line;
+use crate::pipeline::template::LogTemplate;
 use crate::pipeline::{Document, DEFAULT_MAX_EVENT_BYTES};
 
 pub const MAX_REQUEST_BYTES: usize = 100 * 1_048_576;
 pub const FORMAT_VAR: &str = "AUDITSTREAM_REST_BATCH_FORMAT";
+
+/// The generic preset: a body format, and nothing around an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Generic {
+    pub format: BodyFormat,
+}
+
+impl RestPreset for Generic {
+    fn name() -> &'static str {
+        "generic"
+    }
+
+    fn has_body_formats() -> bool {
+        true
+    }
+
+    /// `json` by default with one event per request, else `json_array`; `json` holds one event.
+    fn from_env(env: &(impl Env + ?Sized), _template: Option<&LogTemplate>, max_events: usize) -> Result<Generic, ConfigError> {
+        let default = if max_events == 1 { BodyFormat::Json } else { BodyFormat::JsonArray };
+        let format = env.choice(FORMAT_VAR, default, &BodyFormat::CHOICES)?;
+        if format == BodyFormat::Json && max_events > 1 {
+            return Err(ConfigError::Invalid {
+                var: FORMAT_VAR,
+                value: "json".into(),
+                expected: format!("json_array or ndjson when {MAX_EVENTS_VAR} is above 1 (json sends one event per request)"),
+            });
+        }
+        Ok(Generic { format })
+    }
+
+    fn content_type(&self) -> &'static str {
+        self.format.content_type()
+    }
+
+    fn encode(&self, docs: &[&Document], out: &mut Vec<u8>) {
+        self.format.encode(docs, out)
+    }
+
+    fn overhead(&self) -> (usize, usize) {
+        self.format.overhead()
+    }
+
+    fn request_bytes(&self) -> RequestBytes {
+        RequestBytes { default: self.format.default_max_request_bytes(), max: MAX_REQUEST_BYTES, vendor_limit: None }
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BodyFormat {

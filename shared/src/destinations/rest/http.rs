@@ -21,6 +21,7 @@
 //! value, a URL's password or query) nor any bytes of the request (the events) are repeated should
 //! the server echo them.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -29,7 +30,7 @@ use reqwest::StatusCode;
 
 use super::endpoint::Endpoint;
 use super::headers::event_ids_header;
-use super::{splunk_hec, Preset, RestSettings, MAX_BYTES_VAR};
+use super::{RestPreset, RestSettings, MAX_BYTES_VAR};
 use crate::config::ConfigError;
 use crate::delivery::destination::{LogSink, SinkLimits};
 use crate::delivery::retry::parse_retry_after;
@@ -57,7 +58,7 @@ pub enum SinkBuildError {
 pub struct HttpLogSink {
     client: reqwest::Client,
     endpoint: Endpoint,
-    preset: Preset,
+    preset: Arc<dyn RestPreset>,
     /// Auth, preset, extra headers and the content type: the same on every request.
     headers: HeaderMap,
     gzip: bool,
@@ -133,12 +134,7 @@ impl HttpLogSink {
     fn quote_reply(&self, reply: &str, docs: &[&Document]) -> String {
         let body = self.encode(docs);
         let quote = |text: &str| self.redactor.quote(text, &body, MAX_VENDOR_TEXT);
-        let documented = match &self.preset {
-            Preset::SplunkHec(_) => splunk_hec::error_answer(reply, &quote),
-            Preset::Datadog(_) => super::datadog::error_answer(reply, &quote),
-            Preset::Generic(_) | Preset::SumoLogic(_) => None,
-        };
-        documented.unwrap_or_else(|| quote(reply))
+        self.preset.error_answer(reply, &quote).unwrap_or_else(|| quote(reply))
     }
 
     fn too_large(&self, what: &str, size: usize) -> DeliveryError {
@@ -185,10 +181,8 @@ impl LogSink for HttpLogSink {
         let retry_after = response.headers().get(RETRY_AFTER).and_then(|v| v.to_str().ok()).map(str::to_owned);
         let text = read_some(response).await;
         let vendor = if status.is_success() { String::new() } else { self.quote_reply(&text, docs) };
-        let mut outcome = classify(&self.endpoint.to_string(), status, retry_after.as_deref(), &vendor, sent_bytes);
-        if let Preset::SplunkHec(_) = self.preset {
-            outcome = outcome.map_err(|err| splunk_hec::refused_event(err, status.as_u16(), &text, docs.len()));
-        }
+        let outcome = classify(&self.endpoint.to_string(), status, retry_after.as_deref(), &vendor, sent_bytes)
+            .map_err(|err| self.preset.partly_accepted(err, status.as_u16(), &text, docs.len()));
         if let Err(err) = &outcome {
             tracing::warn!(endpoint = %self.endpoint, status = status.as_u16(), events = docs.len(), "request not accepted: {err}");
         }
@@ -396,6 +390,75 @@ mod echo_tests {
             // The echo did arrive, and is shown with its credentials and request data taken out.
             assert!(err.contains(crate::redact::REDACTED) && err.contains(crate::redact::REQUEST_DATA), "{env:?}: {err}");
             assert!(!err.contains('\n'), "{err}");
+        }
+    }
+
+    /// A server that answers every request 400 with `reply`.
+    async fn refusing_server(reply: &'static str) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a loopback port");
+        let base = format!("http://{}", listener.local_addr().expect("the bound address"));
+        let app = axum::Router::new().fallback(move || async move { (AxumStatus::BAD_REQUEST, reply) });
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        base
+    }
+
+    /// A reply is read as a vendor's answer only by that vendor's preset: HEC's error members and
+    /// its `invalid-event-number` (the events before it accepted) by Splunk HEC's, Datadog's
+    /// `errors` by Datadog's. The same answer from any other endpoint fails the whole request and is
+    /// quoted whole.
+    #[tokio::test]
+    async fn a_reply_is_read_as_a_vendors_answer_only_by_that_vendors_preset() {
+        const HEC: &str = r#"{"text":"Invalid data format","code":6,"invalid-event-number":1,"note":"proxy-note-77"}"#;
+        const DATADOG: &str = r#"{"errors":[{"status":"400","title":"Bad Request","detail":"bad item"}],"note":"proxy-note-77"}"#;
+        let docs: Vec<Document> = (0..3).map(|i| job_doc(&format!("j-{i}"), "2024-05-01T10:15:30Z", &format!(r#"{{"id":"j-{i}"}}"#))).collect();
+        let refs: Vec<&Document> = docs.iter().collect();
+        let (hec, datadog) = (refusing_server(HEC).await, refusing_server(DATADOG).await);
+        let sumo_url = |base: &str| format!("{base}/receiver/v1/http/CODE77");
+        let send = |env: Vec<(&'static str, String)>| {
+            let refs = refs.clone();
+            async move {
+                let mut env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                env.push(("AUDITSTREAM_REST_BATCH_MAX_EVENTS", "3"));
+                let settings = RestSettings::from_env(&env[..], None).unwrap_or_else(|e| panic!("{env:?}: {e}"));
+                let token = settings.token.resolve().await.unwrap();
+                HttpLogSink::new(settings, token).unwrap().send(&refs).await.expect_err("the server answers 400")
+            }
+        };
+        let splunk = |base: &str| {
+            vec![
+                ("AUDITSTREAM_REST_PRESET", "splunk_hec".to_owned()),
+                ("AUDITSTREAM_REST_URL", base.to_owned()),
+                ("AUDITSTREAM_REST_TOKEN", "hec-token-1".to_owned()),
+            ]
+        };
+        let dd = |base: &str| {
+            vec![
+                ("AUDITSTREAM_REST_PRESET", "datadog".to_owned()),
+                ("AUDITSTREAM_REST_URL", base.to_owned()),
+                ("AUDITSTREAM_REST_TOKEN", "dd-key-1".to_owned()),
+            ]
+        };
+        let generic = |base: &str| vec![("AUDITSTREAM_REST_URL", format!("{base}/in"))];
+        let sumo = |base: &str| vec![("AUDITSTREAM_REST_PRESET", "sumo_logic".to_owned()), ("AUDITSTREAM_REST_URL", sumo_url(base))];
+
+        let err = send(splunk(&hec)).await;
+        assert_eq!(err.accepted, Some(1), "{err}");
+        assert!(
+            err.to_string()
+                .contains(r#"HTTP 400 Bad Request: {"text":"Invalid data format","code":6,"invalid-event-number":1}; Splunk HEC refused this event alone"#),
+            "{err}"
+        );
+        for env in [dd(&hec), generic(&hec), sumo(&hec)] {
+            let err = send(env.clone()).await;
+            assert_eq!(err.accepted, None, "{env:?}: {err}");
+            assert!(err.to_string().ends_with(&format!("HTTP 400 Bad Request: {HEC}")), "{env:?}: {err}");
+        }
+
+        let err = send(dd(&datadog)).await;
+        assert!(err.to_string().ends_with("HTTP 400 Bad Request: Bad Request: bad item (400)"), "{err}");
+        for env in [splunk(&datadog), generic(&datadog), sumo(&datadog)] {
+            let err = send(env.clone()).await;
+            assert!(err.to_string().ends_with(&format!("HTTP 400 Bad Request: {DATADOG}")), "{env:?}: {err}");
         }
     }
 

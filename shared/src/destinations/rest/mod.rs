@@ -1,8 +1,9 @@
 //! REST log services: a generic HTTPS endpoint, and presets for Splunk HEC, Datadog and Sumo Logic.
 //!
 //! One [`http::HttpLogSink`] sends every preset's requests; a preset only says what its vendor's
-//! API page says — the URL, the auth header, the body, the limits ([`splunk_hec`], [`datadog`],
-//! [`sumo_logic`], [`generic`]). Batching, splitting on 413 and retries are the shared
+//! API page says — the URL, the auth header, the body, the limits, how its errors read — as one
+//! implementation of [`RestPreset`] in one file ([`splunk_hec`], [`datadog`], [`sumo_logic`],
+//! [`generic`]), listed once in `presets` below. Batching, splitting on 413 and retries are the shared
 //! [`crate::delivery::log_batching::LogSinkDestination`] and [`crate::delivery::retry::RetryPolicy`]; documents arrive
 //! masked, sized and templated, and are embedded in bodies as the JSON text they are.
 //!
@@ -64,26 +65,28 @@ pub mod endpoint;
 pub mod generic;
 pub mod headers;
 pub mod http;
+pub mod preset;
 pub mod splunk_hec;
 pub mod sumo_logic;
 pub mod token;
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::header::{HeaderMap, HeaderName};
+use reqwest::header::HeaderMap;
 
 use self::auth::{scheme_from_parts, AuthScheme, AUTH_HEADER_VAR, AUTH_VAR, USERNAME_VAR};
 use self::datadog::Datadog;
 use self::endpoint::Endpoint;
-use self::generic::BodyFormat;
+use self::generic::Generic;
 use self::headers::{parse_extra_headers, HEADERS_VAR};
+pub use self::preset::RestPreset;
 use self::splunk_hec::SplunkHec;
 use self::sumo_logic::SumoLogic;
-use self::token::{TokenSource, TOKEN_SECRET_ARN_VAR, TOKEN_VAR};
+use self::token::{TokenSource, TOKEN_SECRET_ARN_VAR};
 use crate::config::{ConfigError, Env, EnvExt};
-use crate::delivery::destination::{EventLimit, LimitSource, SinkLimits};
+use crate::delivery::destination::{EventLimit, SinkLimits};
 use crate::pipeline::template::LogTemplate;
-use crate::pipeline::Document;
 use crate::secret::Secret;
 
 pub const PRESET_VAR: &str = "AUDITSTREAM_REST_PRESET";
@@ -93,79 +96,25 @@ pub const MAX_BYTES_VAR: &str = "AUDITSTREAM_REST_BATCH_MAX_BYTES";
 pub const GZIP_VAR: &str = "AUDITSTREAM_REST_GZIP";
 pub const TIMEOUT_VAR: &str = "AUDITSTREAM_REST_TIMEOUT_SECS";
 
-/// Events per request at most, for presets without a vendor limit (an SQS batch holds ≤ 10,000).
-const MAX_EVENTS: usize = 10_000;
+/// Reads the settings of one preset from `E`.
+type Configure<E> = fn(&E, Option<&LogTemplate>) -> Result<RestSettings, ConfigError>;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PresetName {
-    Generic,
-    SplunkHec,
-    Datadog,
-    SumoLogic,
+/// Every preset, by its `AUDITSTREAM_REST_PRESET` name; the first is the default. A new vendor is
+/// a file implementing [`RestPreset`] and one line here.
+fn presets<E: Env + ?Sized>() -> [(&'static str, Configure<E>); 4] {
+    [preset::<Generic, E>(), preset::<SplunkHec, E>(), preset::<Datadog, E>(), preset::<SumoLogic, E>()]
 }
 
-/// What a vendor's requests look like.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Preset {
-    Generic(BodyFormat),
-    SplunkHec(SplunkHec),
-    Datadog(Datadog),
-    SumoLogic(SumoLogic),
-}
-
-impl Preset {
-    pub fn name(&self) -> &'static str {
-        match self {
-            Preset::Generic(_) => "generic",
-            Preset::SplunkHec(_) => "splunk_hec",
-            Preset::Datadog(_) => "datadog",
-            Preset::SumoLogic(_) => "sumo_logic",
-        }
-    }
-
-    pub fn content_type(&self) -> &'static str {
-        match self {
-            Preset::Generic(format) => format.content_type(),
-            Preset::SplunkHec(_) => splunk_hec::CONTENT_TYPE,
-            Preset::Datadog(_) => datadog::CONTENT_TYPE,
-            Preset::SumoLogic(_) => sumo_logic::CONTENT_TYPE,
-        }
-    }
-
-    /// Headers the preset adds to every request (Sumo Logic's metadata).
-    pub fn headers(&self) -> Option<&HeaderMap> {
-        match self {
-            Preset::SumoLogic(sumo) => Some(&sumo.headers),
-            _ => None,
-        }
-    }
-
-    /// Appends the request body for `docs` to `out`.
-    pub fn encode(&self, docs: &[&Document], out: &mut Vec<u8>) {
-        match self {
-            Preset::Generic(format) => format.encode(docs, out),
-            Preset::SplunkHec(hec) => hec.encode(docs, out),
-            Preset::Datadog(dd) => dd.encode(docs, out),
-            Preset::SumoLogic(sumo) => sumo.encode(docs, out),
-        }
-    }
-
-    /// Bytes the body adds per document and per request, at most (Datadog's escaping aside).
-    fn overhead(&self) -> (usize, usize) {
-        match self {
-            Preset::Generic(format) => format.overhead(),
-            Preset::SplunkHec(hec) => (hec.envelope_bytes(), 0),
-            Preset::Datadog(dd) => (dd.item_bytes(), 2),
-            Preset::SumoLogic(_) => (1, 0),
-        }
-    }
+fn preset<P: RestPreset + 'static, E: Env + ?Sized>() -> (&'static str, Configure<E>) {
+    (P::name(), RestSettings::configure::<P, E>)
 }
 
 /// Everything the REST destination is configured with. The token itself is not here: it is
 /// resolved from [`RestSettings::token`] once, when the sink is built.
 #[derive(Debug, Clone)]
 pub struct RestSettings {
-    pub preset: Preset,
+    /// What the vendor's requests look like.
+    pub preset: Arc<dyn RestPreset>,
     pub endpoint: Endpoint,
     pub auth: AuthScheme,
     pub token: TokenSource,
@@ -181,69 +130,51 @@ impl RestSettings {
     /// The destination from its variables. `template` is the pipeline's log template
     /// (`PipelineSettings::pipeline.template`): whether a document is already the vendor's object
     /// depends on it (see "With a log template" above).
-    pub fn from_env(env: &(impl Env + ?Sized), template: Option<&LogTemplate>) -> Result<RestSettings, ConfigError> {
-        let name = env.choice(
-            PRESET_VAR,
-            PresetName::Generic,
-            &[("generic", PresetName::Generic), ("splunk_hec", PresetName::SplunkHec), ("datadog", PresetName::Datadog), ("sumo_logic", PresetName::SumoLogic)],
-        )?;
-        let token = TokenSource::from_env(env)?;
-        let endpoint = endpoint_from_env(env, name)?;
+    pub fn from_env<E: Env + ?Sized>(env: &E, template: Option<&LogTemplate>) -> Result<RestSettings, ConfigError> {
+        let presets = presets::<E>();
+        let configure = env.choice(PRESET_VAR, presets[0].1, &presets)?;
+        configure(env, template)
+    }
 
-        let default_auth = match name {
-            PresetName::Generic | PresetName::SumoLogic => AuthScheme::None,
-            PresetName::SplunkHec => AuthScheme::Splunk,
-            PresetName::Datadog => AuthScheme::Header { name: HeaderName::from_static(datadog::API_KEY_HEADER) },
-        };
+    /// The settings of preset `P`: the variables every preset reads, and its own.
+    fn configure<P: RestPreset + 'static, E: Env + ?Sized>(env: &E, template: Option<&LogTemplate>) -> Result<RestSettings, ConfigError> {
+        let token = TokenSource::from_env(env)?;
+        let endpoint = P::endpoint(env)?;
         let auth = scheme_from_parts(
             env.optional(AUTH_VAR).as_deref(),
             env.optional(AUTH_HEADER_VAR).as_deref(),
             env.optional(USERNAME_VAR).as_deref(),
-            default_auth,
+            P::default_auth(),
         )?;
-        check_token_use(name, &auth, &token, &endpoint)?;
+        // A token must have somewhere to go, and an authentication that needs one must have one.
+        match auth.needs_token() {
+            true if token.is_none() => {
+                return Err(ConfigError::Missing {
+                    var: TOKEN_SECRET_ARN_VAR,
+                    hint: "this endpoint's authentication needs a token: set AUDITSTREAM_REST_TOKEN_SECRET_ARN to a Secrets Manager secret holding it (AUDITSTREAM_REST_TOKEN for local runs), or AUDITSTREAM_REST_AUTH=none",
+                })
+            }
+            true => {}
+            false => P::check_unsent_token(&token, &endpoint)?,
+        }
 
         let extra_headers = match env.optional(HEADERS_VAR) {
             Some(text) => parse_extra_headers(&text)?,
             None => HeaderMap::new(),
         };
-        let max_events_cap = if name == PresetName::Datadog { datadog::MAX_EVENTS } else { MAX_EVENTS };
-        let max_events = env.number(MAX_EVENTS_VAR, 1, 1..=max_events_cap as u64)? as usize;
-
-        let format_text = env.optional(generic::FORMAT_VAR);
-        let preset = match name {
-            PresetName::Generic => {
-                let default = if max_events == 1 { BodyFormat::Json } else { BodyFormat::JsonArray };
-                let format = env.choice(generic::FORMAT_VAR, default, &BodyFormat::CHOICES)?;
-                if format == BodyFormat::Json && max_events > 1 {
-                    return Err(ConfigError::Invalid {
-                        var: generic::FORMAT_VAR,
-                        value: "json".into(),
-                        expected: format!("json_array or ndjson when {MAX_EVENTS_VAR} is above 1 (json sends one event per request)"),
-                    });
-                }
-                Preset::Generic(format)
-            }
-            _ if format_text.is_some() => {
-                return Err(ConfigError::Invalid {
-                    var: generic::FORMAT_VAR,
-                    value: format_text.unwrap_or_default(),
-                    expected: "unset: only the generic preset has a choice of body format; the vendor presets send their vendor's format".into(),
-                })
-            }
-            PresetName::SplunkHec => Preset::SplunkHec(SplunkHec::from_env(env, template)?),
-            PresetName::Datadog => Preset::Datadog(Datadog::from_env(env, template)?),
-            PresetName::SumoLogic => Preset::SumoLogic(SumoLogic::from_env(env)?),
-        };
-        let (default_bytes, max_bytes) = match &preset {
-            Preset::Generic(format) => (format.default_max_request_bytes(), generic::MAX_REQUEST_BYTES),
-            Preset::SplunkHec(_) => (splunk_hec::DEFAULT_MAX_REQUEST_BYTES, splunk_hec::MAX_REQUEST_BYTES),
-            Preset::Datadog(_) => (datadog::MAX_REQUEST_BYTES, datadog::MAX_REQUEST_BYTES),
-            Preset::SumoLogic(_) => (sumo_logic::MAX_REQUEST_BYTES, sumo_logic::MAX_REQUEST_BYTES),
-        };
-        let max_request_bytes = env.number(MAX_BYTES_VAR, default_bytes as u64, 1024..=max_bytes as u64)? as usize;
+        let max_events = env.number(MAX_EVENTS_VAR, 1, 1..=P::max_events() as u64)? as usize;
+        if let Some(format) = env.optional(generic::FORMAT_VAR).filter(|_| !P::has_body_formats()) {
+            return Err(ConfigError::Invalid {
+                var: generic::FORMAT_VAR,
+                value: format,
+                expected: "unset: only the generic preset has a choice of body format; the vendor presets send their vendor's format".into(),
+            });
+        }
+        let preset = P::from_env(env, template, max_events)?;
+        let bytes = preset.request_bytes();
+        let max_request_bytes = env.number(MAX_BYTES_VAR, bytes.default as u64, 1024..=bytes.max as u64)? as usize;
         Ok(RestSettings {
-            preset,
+            preset: Arc::new(preset),
             endpoint,
             auth,
             token,
@@ -266,7 +197,7 @@ impl RestSettings {
         impl<E: Env + ?Sized> Env for WithUrl<'_, E> {
             fn var(&self, name: &str) -> Option<String> {
                 match name {
-                    PRESET_VAR => Some("generic".to_owned()),
+                    PRESET_VAR => Some(Generic::name().to_owned()),
                     URL_VAR => Some(self.url.to_owned()),
                     _ => self.env.var(name),
                 }
@@ -277,116 +208,24 @@ impl RestSettings {
 
     /// The limits the batcher packs by. `max_request_bytes` there is a packing budget: documents
     /// whose sizes add up to it make a body within the real limit once wrapped, which the sink
-    /// checks again before sending (an over-full request is split, never sent). Datadog's
-    /// escaping cannot be known without encoding, so its budget keeps a fifth in reserve.
+    /// checks again before sending (an over-full request is split, never sent); a preset whose
+    /// body escapes documents keeps some in reserve ([`RestPreset::packing_budget`]).
     pub fn limits(&self) -> SinkLimits {
         let hard = self.max_request_bytes;
         let (per_doc, per_request) = self.preset.overhead();
-        let wrapped = hard.saturating_sub(per_request + per_doc * self.max_events);
-        let budget = match self.preset {
-            Preset::Datadog(_) => wrapped / 5 * 4,
-            _ => wrapped,
-        };
+        let budget = self.preset.packing_budget(hard.saturating_sub(per_request + per_doc * self.max_events));
         SinkLimits { max_events: self.max_events, max_request_bytes: budget.max(hard / 2), max_event_bytes: Some(self.max_event_bytes()) }
     }
 
-    /// The largest document a request carries alone, and what sets it: the request size
-    /// (`AUDITSTREAM_REST_BATCH_MAX_BYTES`) unless that is already at the vendor's own limit.
+    /// The largest document a request carries alone, and what sets it.
     fn max_event_bytes(&self) -> EventLimit {
-        let hard = self.max_request_bytes;
-        let (per_doc, per_request) = self.preset.overhead();
-        match &self.preset {
-            Preset::Datadog(dd) => {
-                let bytes = dd.max_document_bytes(hard);
-                let set_by = if bytes == datadog::MAX_LOG_BYTES {
-                    LimitSource::Service("Datadog takes at most 1,000,000 bytes per log")
-                } else {
-                    LimitSource::Variable(MAX_BYTES_VAR)
-                };
-                EventLimit::new(bytes, set_by)
-            }
-            Preset::SumoLogic(_) if hard == sumo_logic::MAX_REQUEST_BYTES => {
-                EventLimit::new(hard.saturating_sub(per_request + per_doc), LimitSource::Service("Sumo Logic takes at most 1,000,000 bytes per request"))
-            }
-            _ => EventLimit::new(hard.saturating_sub(per_request + per_doc), LimitSource::Variable(MAX_BYTES_VAR)),
-        }
+        self.preset.max_event_bytes(self.max_request_bytes)
     }
 
-    /// The URL requests go to once the token is known: a Sumo Logic collector code kept in the
-    /// secret is appended to the source URL.
+    /// The URL requests go to once the token is known.
     pub fn request_endpoint(&self, token: Option<&Secret>) -> Endpoint {
-        match (&self.preset, &self.auth, token) {
-            (Preset::SumoLogic(_), AuthScheme::None, Some(code)) => {
-                let from = SumoLogic::secret_segments_from(self.endpoint.path());
-                self.endpoint.with_segment(code.expose(), Some(from))
-            }
-            _ => self.endpoint.clone(),
-        }
+        self.preset.request_endpoint(&self.endpoint, &self.auth, token)
     }
-}
-
-fn endpoint_from_env(env: &(impl Env + ?Sized), name: PresetName) -> Result<Endpoint, ConfigError> {
-    const HINT: &str = "the endpoint to POST events to, e.g. https://logs.example.com/ingest";
-    match name {
-        PresetName::Generic => Endpoint::parse(URL_VAR, &env.required(URL_VAR, HINT)?, None),
-        PresetName::SplunkHec => {
-            let url = Endpoint::parse(URL_VAR, &env.required(URL_VAR, "the HEC endpoint, e.g. https://splunk.example.com:8088")?, None)?;
-            match SplunkHec::path_for(url.path()) {
-                Ok(Some(path)) => Ok(url.with_path(path, None)),
-                Ok(None) => Ok(url),
-                Err(expected) => Err(ConfigError::Invalid { var: URL_VAR, value: url.to_string(), expected: expected.into() }),
-            }
-        }
-        PresetName::Datadog => match env.optional(URL_VAR) {
-            Some(_) if env.optional(datadog::SITE_VAR).is_some() => Err(ConfigError::Invalid {
-                var: datadog::SITE_VAR,
-                value: env.optional(datadog::SITE_VAR).unwrap_or_default(),
-                expected: format!("unset when {URL_VAR} is set (set one of them: the site, or the full intake URL)"),
-            }),
-            Some(text) => {
-                let url = Endpoint::parse(URL_VAR, &text, None)?;
-                Ok(if url.has_empty_path() { url.with_path(datadog::PATH, None) } else { url })
-            }
-            None => Endpoint::parse(datadog::SITE_VAR, &Datadog::site_url(env)?, None),
-        },
-        PresetName::SumoLogic => {
-            let text = env.required(URL_VAR, "the Sumo Logic HTTP source URL, https://<endpoint>/receiver/v1/http/<code>")?;
-            let from = reqwest::Url::parse(text.trim()).map(|u| SumoLogic::secret_segments_from(u.path())).unwrap_or(0);
-            Endpoint::parse(URL_VAR, &text, Some(from))
-        }
-    }
-}
-
-/// A token must have somewhere to go, and an authentication that needs one must have one.
-fn check_token_use(name: PresetName, auth: &AuthScheme, token: &TokenSource, endpoint: &Endpoint) -> Result<(), ConfigError> {
-    if auth.needs_token() && token.is_none() {
-        return Err(ConfigError::Missing {
-            var: TOKEN_SECRET_ARN_VAR,
-            hint: "this endpoint's authentication needs a token: set AUDITSTREAM_REST_TOKEN_SECRET_ARN to a Secrets Manager secret holding it (AUDITSTREAM_REST_TOKEN for local runs), or AUDITSTREAM_REST_AUTH=none",
-        });
-    }
-    let sumo_code_in_secret = name == PresetName::SumoLogic && *auth == AuthScheme::None;
-    if sumo_code_in_secret {
-        let lacks = SumoLogic::lacks_code(endpoint.path());
-        return match (lacks, token.is_none()) {
-            (true, true) => Err(ConfigError::Missing {
-                var: TOKEN_SECRET_ARN_VAR,
-                hint: "AUDITSTREAM_REST_URL ends at /receiver/v1/http without the collector code: use the source's full URL, or put the code in a secret named by AUDITSTREAM_REST_TOKEN_SECRET_ARN",
-            }),
-            (false, false) => Err(ConfigError::InvalidSecret {
-                var: TOKEN_VAR,
-                reason: "AUDITSTREAM_REST_URL already holds the collector code, so a token has nowhere to go: remove the token, or end the URL at /receiver/v1/http".into(),
-            }),
-            _ => Ok(()),
-        };
-    }
-    if !auth.needs_token() && !token.is_none() {
-        return Err(ConfigError::InvalidSecret {
-            var: TOKEN_VAR,
-            reason: "a token is configured but AUDITSTREAM_REST_AUTH is none, so it would never be sent: set AUDITSTREAM_REST_AUTH to bearer, basic, header or splunk".into(),
-        });
-    }
-    Ok(())
 }
 
 /// Documents for the encoders' tests.
@@ -418,14 +257,25 @@ mod tests {
     use super::*;
     use crate::pipeline::DEFAULT_MAX_EVENT_BYTES;
 
+    use super::generic::BodyFormat;
+    use super::token::TOKEN_VAR;
+    use crate::delivery::destination::LimitSource;
+    use crate::pipeline::Document;
+    use reqwest::header::HeaderName;
+
     fn settings(env: &[(&str, &str)]) -> Result<RestSettings, ConfigError> {
         RestSettings::from_env(env, None)
+    }
+
+    /// The preset `s` was configured with, as `P` (a panic if it is another).
+    fn preset_as<P: 'static>(s: &RestSettings) -> &P {
+        s.preset.as_any().downcast_ref::<P>().unwrap_or_else(|| panic!("another preset: {:?}", s.preset))
     }
 
     #[test]
     fn generic_defaults_are_one_json_event_per_request() {
         let s = settings(&[(URL_VAR, "https://logs.example.com/in")]).unwrap();
-        assert_eq!(s.preset, Preset::Generic(BodyFormat::Json));
+        assert_eq!(preset_as::<Generic>(&s), &Generic { format: BodyFormat::Json });
         assert_eq!(s.endpoint.url().as_str(), "https://logs.example.com/in");
         assert_eq!((s.auth.clone(), s.token.clone(), s.gzip, s.max_events, s.max_request_bytes), (AuthScheme::None, TokenSource::None, false, 1, 41_943_040));
         assert_eq!(s.timeout, Duration::from_secs(15));
@@ -479,7 +329,7 @@ mod tests {
             (TIMEOUT_VAR, "30"),
         ])
         .unwrap();
-        assert_eq!(s.preset, Preset::Generic(BodyFormat::Ndjson));
+        assert_eq!(preset_as::<Generic>(&s), &Generic { format: BodyFormat::Ndjson });
         assert_eq!(s.auth, AuthScheme::Header { name: HeaderName::from_static("x-api-key") });
         assert_eq!(s.token, TokenSource::Inline(Secret::new("k3y-k3y-k3y")));
         assert!(s.gzip);
@@ -489,7 +339,7 @@ mod tests {
         let limit = EventLimit::new(1_999_999, LimitSource::Variable(MAX_BYTES_VAR));
         assert_eq!(s.limits(), SinkLimits { max_events: 100, max_request_bytes: 1_999_900, max_event_bytes: Some(limit) });
         let s = settings(&[(URL_VAR, "https://logs.example.com/in"), (MAX_EVENTS_VAR, "10")]).unwrap();
-        assert_eq!(s.preset, Preset::Generic(BodyFormat::JsonArray));
+        assert_eq!(preset_as::<Generic>(&s), &Generic { format: BodyFormat::JsonArray });
     }
 
     #[test]
@@ -504,7 +354,7 @@ mod tests {
         assert_eq!(s.endpoint.url().as_str(), "https://splunk.example.com:8088/services/collector/event");
         assert_eq!(s.auth, AuthScheme::Splunk);
         assert_eq!(s.max_request_bytes, 1_000_000);
-        let Preset::SplunkHec(hec) = &s.preset else { panic!("{:?}", s.preset) };
+        let hec = preset_as::<SplunkHec>(&s);
         assert_eq!(hec.index.as_deref(), Some("audit"));
         let limits = s.limits();
         assert_eq!(limits.max_events, 1);
@@ -587,11 +437,94 @@ mod tests {
         }
     }
 
+    /// Each preset's defaults as the table above gives them: the content type, the authentication,
+    /// the request size (default and largest accepted), the most events per request, and what
+    /// limits one event at the largest request size (the variable, or the vendor's own limit).
+    #[test]
+    fn each_preset_has_its_documented_defaults_and_limits() {
+        struct Want {
+            content_type: &'static str,
+            auth: AuthScheme,
+            default_bytes: usize,
+            max_bytes: usize,
+            max_events: usize,
+            event_limit_at_max: LimitSource,
+        }
+        let dd_key = AuthScheme::Header { name: HeaderName::from_static("dd-api-key") };
+        let cases: [(Vec<(&str, &str)>, Want); 4] = [
+            (
+                vec![(URL_VAR, "https://logs.example.com/in")],
+                Want {
+                    content_type: "application/json",
+                    auth: AuthScheme::None,
+                    default_bytes: 41_943_040,
+                    max_bytes: 104_857_600,
+                    max_events: 10_000,
+                    event_limit_at_max: LimitSource::Variable(MAX_BYTES_VAR),
+                },
+            ),
+            (
+                vec![(PRESET_VAR, "splunk_hec"), (URL_VAR, "https://s:8088"), (TOKEN_VAR, "hec-token-1")],
+                Want {
+                    content_type: "application/json",
+                    auth: AuthScheme::Splunk,
+                    default_bytes: 1_000_000,
+                    max_bytes: 838_860_800,
+                    max_events: 10_000,
+                    event_limit_at_max: LimitSource::Variable(MAX_BYTES_VAR),
+                },
+            ),
+            (
+                vec![(PRESET_VAR, "datadog"), (TOKEN_VAR, "dd-api-key-1")],
+                Want {
+                    content_type: "application/json",
+                    auth: dd_key,
+                    default_bytes: 5_000_000,
+                    max_bytes: 5_000_000,
+                    max_events: 1000,
+                    event_limit_at_max: LimitSource::Service("Datadog takes at most 1,000,000 bytes per log"),
+                },
+            ),
+            (
+                vec![(PRESET_VAR, "sumo_logic"), (URL_VAR, "https://c.sumologic.com/receiver/v1/http/CODE1")],
+                Want {
+                    content_type: "text/plain; charset=utf-8",
+                    auth: AuthScheme::None,
+                    default_bytes: 1_000_000,
+                    max_bytes: 1_000_000,
+                    max_events: 10_000,
+                    event_limit_at_max: LimitSource::Service("Sumo Logic takes at most 1,000,000 bytes per request"),
+                },
+            ),
+        ];
+        for (env, want) in cases {
+            let s = settings(&env).unwrap_or_else(|e| panic!("{env:?}: {e}"));
+            assert_eq!(s.preset.content_type(), want.content_type, "{env:?}");
+            assert_eq!(s.auth, want.auth, "{env:?}");
+            assert_eq!((s.max_events, s.max_request_bytes), (1, want.default_bytes), "{env:?}");
+
+            let with = |var: &'static str, value: &str| settings(&env.iter().copied().chain([(var, value)]).collect::<Vec<_>>());
+            assert_eq!(with(MAX_EVENTS_VAR, &want.max_events.to_string()).unwrap().max_events, want.max_events, "{env:?}");
+            let over = (want.max_events + 1).to_string();
+            let err = with(MAX_EVENTS_VAR, &over).unwrap_err().to_string();
+            assert_eq!(err, format!("{MAX_EVENTS_VAR}=\"{over}\" is not valid: expected a whole number from 1 to {}", want.max_events));
+
+            let at_max = with(MAX_BYTES_VAR, &want.max_bytes.to_string()).unwrap();
+            assert_eq!(at_max.limits().max_event_bytes.map(|l| l.set_by), Some(want.event_limit_at_max), "{env:?}");
+            let over = (want.max_bytes + 1).to_string();
+            let err = with(MAX_BYTES_VAR, &over).unwrap_err().to_string();
+            assert_eq!(err, format!("{MAX_BYTES_VAR}=\"{over}\" is not valid: expected a whole number from 1024 to {}", want.max_bytes));
+            // below the largest, the variable is what limits an event
+            let below = with(MAX_BYTES_VAR, "100000").unwrap();
+            assert_eq!(below.limits().max_event_bytes.map(|l| l.set_by), Some(LimitSource::Variable(MAX_BYTES_VAR)), "{env:?}");
+        }
+    }
+
     #[test]
     fn a_url_on_the_command_line_is_the_generic_preset() {
         let env = [(PRESET_VAR, "datadog"), (MAX_EVENTS_VAR, "5"), (generic::FORMAT_VAR, "ndjson")];
         let s = RestSettings::for_url(&env[..], "http://127.0.0.1:8080/hook").unwrap();
-        assert_eq!(s.preset, Preset::Generic(BodyFormat::Ndjson));
+        assert_eq!(preset_as::<Generic>(&s), &Generic { format: BodyFormat::Ndjson });
         assert_eq!(s.endpoint.url().as_str(), "http://127.0.0.1:8080/hook");
         assert_eq!(s.max_events, 5);
     }

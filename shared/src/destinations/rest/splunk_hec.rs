@@ -40,13 +40,16 @@
 //!   the ones after it are sent again; a number missing or outside the request fails the whole
 //!   request as any other 400.
 
+use std::collections::BTreeSet;
 use std::io::Write;
 
-use std::collections::BTreeSet;
-
+use super::auth::AuthScheme;
+use super::endpoint::Endpoint;
+use super::preset::{members_missing_from_template, push_members, template_object_keys, RequestBytes, RestPreset};
+use super::URL_VAR;
 use crate::config::{ConfigError, Env, EnvExt};
 use crate::delivery::retry::DeliveryError;
-use crate::pipeline::json_text::{push_object_with_members, push_string};
+use crate::pipeline::json_text::push_object_with_members;
 use crate::pipeline::template::LogTemplate;
 use crate::pipeline::Document;
 
@@ -80,33 +83,11 @@ struct TemplateEnvelope {
 
 impl SplunkHec {
     pub fn new(host: Option<String>, source: String, sourcetype: String, index: Option<String>) -> SplunkHec {
-        let mut after_time = Vec::new();
-        for (key, value) in
-            [("host", host.as_deref()), ("source", Some(source.as_str())), ("sourcetype", Some(sourcetype.as_str())), ("index", index.as_deref())]
-        {
-            if let Some(value) = value {
-                after_time.extend_from_slice(b",\"");
-                after_time.extend_from_slice(key.as_bytes());
-                after_time.extend_from_slice(b"\":");
-                push_string(&mut after_time, value);
-            }
-        }
-        after_time.extend_from_slice(b",\"event\":");
+        let mut after_time = b",".to_vec();
+        let fields = [("host", host.as_deref()), ("source", Some(source.as_str())), ("sourcetype", Some(sourcetype.as_str())), ("index", index.as_deref())];
+        push_members(&mut after_time, &fields, b',');
+        after_time.extend_from_slice(b"\"event\":");
         SplunkHec { host, source, sourcetype, index, after_time, template_envelope: None }
-    }
-
-    /// The preset from its variables and the pipeline's log template, if any.
-    pub fn from_env(env: &(impl Env + ?Sized), template: Option<&LogTemplate>) -> Result<SplunkHec, ConfigError> {
-        let mut hec = SplunkHec::new(
-            env.optional("AUDITSTREAM_SPLUNK_HOST"),
-            env.optional("AUDITSTREAM_SPLUNK_SOURCE").unwrap_or_else(|| "workato".to_owned()),
-            env.optional("AUDITSTREAM_SPLUNK_SOURCETYPE").unwrap_or_else(|| "_json".to_owned()),
-            env.optional("AUDITSTREAM_SPLUNK_INDEX"),
-        );
-        if let Some(keys) = template.and_then(LogTemplate::object_keys).filter(|keys| keys.contains("event")) {
-            hec.template_envelope = Some(hec.envelope_from_template(env, keys)?);
-        }
-        Ok(hec)
     }
 
     /// Checks a template that is the whole envelope, and finds what it lacks.
@@ -120,33 +101,13 @@ impl SplunkHec {
                 ),
             });
         }
-        let mut members = Vec::new();
         let fields = [
             ("AUDITSTREAM_SPLUNK_HOST", "host", self.host.as_deref()),
             ("AUDITSTREAM_SPLUNK_SOURCE", "source", Some(self.source.as_str())),
             ("AUDITSTREAM_SPLUNK_SOURCETYPE", "sourcetype", Some(self.sourcetype.as_str())),
             ("AUDITSTREAM_SPLUNK_INDEX", "index", self.index.as_deref()),
         ];
-        for (var, key, value) in fields {
-            match (keys.contains(key), env.optional(var)) {
-                (true, Some(set)) => {
-                    return Err(ConfigError::Invalid {
-                        var,
-                        value: set,
-                        expected: format!("unset: AUDITSTREAM_LOG_TEMPLATE is the whole HEC envelope and sets \"{key}\" itself (give it in one place)"),
-                    })
-                }
-                (true, None) => {}
-                (false, _) => {
-                    if let Some(value) = value {
-                        push_string(&mut members, key);
-                        members.push(b':');
-                        push_string(&mut members, value);
-                        members.push(b',');
-                    }
-                }
-            }
-        }
+        let members = members_missing_from_template(env, keys, &fields, "HEC envelope")?;
         Ok(TemplateEnvelope { add_time: !keys.contains("time"), members })
     }
 
@@ -171,9 +132,48 @@ impl SplunkHec {
     pub fn envelope_bytes(&self) -> usize {
         r#"{"time":.000}"#.len() + 21 + self.after_time.len() + 1
     }
+}
+
+impl RestPreset for SplunkHec {
+    fn name() -> &'static str {
+        "splunk_hec"
+    }
+
+    fn default_auth() -> AuthScheme {
+        AuthScheme::Splunk
+    }
+
+    /// The bare `https://<host>:8088` gets the event endpoint's path; endpoints for other bodies
+    /// are refused.
+    fn endpoint(env: &(impl Env + ?Sized)) -> Result<Endpoint, ConfigError> {
+        let url = Endpoint::parse(URL_VAR, &env.required(URL_VAR, "the HEC endpoint, e.g. https://splunk.example.com:8088")?, None)?;
+        match SplunkHec::path_for(url.path()) {
+            Ok(Some(path)) => Ok(url.with_path(path, None)),
+            Ok(None) => Ok(url),
+            Err(expected) => Err(ConfigError::Invalid { var: URL_VAR, value: url.to_string(), expected: expected.into() }),
+        }
+    }
+
+    /// The envelope fields from their variables, and the pipeline's log template, if any.
+    fn from_env(env: &(impl Env + ?Sized), template: Option<&LogTemplate>, _max_events: usize) -> Result<SplunkHec, ConfigError> {
+        let mut hec = SplunkHec::new(
+            env.optional("AUDITSTREAM_SPLUNK_HOST"),
+            env.optional("AUDITSTREAM_SPLUNK_SOURCE").unwrap_or_else(|| "workato".to_owned()),
+            env.optional("AUDITSTREAM_SPLUNK_SOURCETYPE").unwrap_or_else(|| "_json".to_owned()),
+            env.optional("AUDITSTREAM_SPLUNK_INDEX"),
+        );
+        if let Some(keys) = template_object_keys(template, "event") {
+            hec.template_envelope = Some(hec.envelope_from_template(env, keys)?);
+        }
+        Ok(hec)
+    }
+
+    fn content_type(&self) -> &'static str {
+        CONTENT_TYPE
+    }
 
     /// The request body: envelopes separated by newlines.
-    pub fn encode(&self, docs: &[&Document], out: &mut Vec<u8>) {
+    fn encode(&self, docs: &[&Document], out: &mut Vec<u8>) {
         let mut members = Vec::new();
         for (i, doc) in docs.iter().enumerate() {
             if i > 0 {
@@ -199,13 +199,24 @@ impl SplunkHec {
             out.push(b'}');
         }
     }
+
+    fn overhead(&self) -> (usize, usize) {
+        (self.envelope_bytes(), 0)
+    }
+
+    fn request_bytes(&self) -> RequestBytes {
+        RequestBytes { default: DEFAULT_MAX_REQUEST_BYTES, max: MAX_REQUEST_BYTES, vendor_limit: None }
+    }
+
+    fn error_answer(&self, reply: &str, quote: &dyn Fn(&str) -> String) -> Option<String> {
+        error_answer(reply, quote)
+    }
+
+    fn partly_accepted(&self, err: DeliveryError, status: u16, reply: &str, events: usize) -> DeliveryError {
+        refused_event(err, status, reply, events)
+    }
 }
 
-/// HEC's answer to a request of `events` events holding an invalid one:
-/// `400 {"text":"…","code":N,"invalid-event-number":K}`. Splunk indexed the events before K,
-/// refused K and did not index the ones after it, so `err` (the request's error, naming Splunk's
-/// text and code) becomes event K's, with the K before it accepted. Any other answer, or a K
-/// outside the request, leaves `err` about the whole request.
 /// HEC's documented error answer, `{"text":…,"code":N}` with `invalid-event-number` on a batch
 /// error, written again with only those members and its `text` passed through `quote`; `None`
 /// when the answer is not of that shape (then it is quoted whole).
@@ -220,6 +231,11 @@ pub fn error_answer(reply: &str, quote: &dyn Fn(&str) -> String) -> Option<Strin
     })
 }
 
+/// HEC's answer to a request of `events` events holding an invalid one:
+/// `400 {"text":"…","code":N,"invalid-event-number":K}`. Splunk indexed the events before K,
+/// refused K and did not index the ones after it, so `err` (the request's error, naming Splunk's
+/// text and code) becomes event K's, with the K before it accepted. Any other answer, or a K
+/// outside the request, leaves `err` about the whole request.
 pub fn refused_event(err: DeliveryError, status: u16, body: &str, events: usize) -> DeliveryError {
     let invalid = match serde_json::from_str::<serde_json::Value>(body) {
         Ok(answer) if status == 400 => answer.get("invalid-event-number").and_then(serde_json::Value::as_u64),
@@ -271,13 +287,13 @@ mod tests {
 
     #[test]
     fn unset_host_and_index_are_left_to_the_token() {
-        let hec = SplunkHec::from_env(&[][..], None).unwrap();
+        let hec = SplunkHec::from_env(&[][..], None, 1).unwrap();
         let doc = job_doc("j-1", "2022-10-19T22:30:46Z", "{}");
         let mut out = Vec::new();
         hec.encode(&[&doc], &mut out);
         assert_eq!(out, br#"{"time":1666218646.000,"source":"workato","sourcetype":"_json","event":{}}"#);
         let hec =
-            SplunkHec::from_env(&[("AUDITSTREAM_SPLUNK_SOURCE", "workato:\"prod\""), ("AUDITSTREAM_SPLUNK_SOURCETYPE", "workato:audit")][..], None).unwrap();
+            SplunkHec::from_env(&[("AUDITSTREAM_SPLUNK_SOURCE", "workato:\"prod\""), ("AUDITSTREAM_SPLUNK_SOURCETYPE", "workato:audit")][..], None, 1).unwrap();
         out.clear();
         hec.encode(&[&doc], &mut out);
         assert_eq!(out, br#"{"time":1666218646.000,"source":"workato:\"prod\"","sourcetype":"workato:audit","event":{}}"#);
@@ -285,7 +301,7 @@ mod tests {
 
     #[test]
     fn times_before_1970_are_negative_epoch_seconds_with_their_milliseconds() {
-        let hec = SplunkHec::from_env(&[][..], None).unwrap();
+        let hec = SplunkHec::from_env(&[][..], None, 1).unwrap();
         for (time, want) in [("1969-12-31T23:59:59.250Z", "-0.750"), ("1969-12-31T23:59:58Z", "-2.000"), ("1970-01-01T00:00:00.250Z", "0.250")] {
             let mut out = Vec::new();
             hec.encode(&[&job_doc("j-1", time, "{}")], &mut out);
@@ -347,7 +363,7 @@ mod tests {
     #[test]
     fn a_template_with_an_event_key_is_the_envelope_itself() {
         let (t, doc) = templated(r#"{"event":{{{log_message}}},"sourcetype":"workato:audit"}"#, r#"{"id":"j-1"}"#);
-        let hec = SplunkHec::from_env(&[("AUDITSTREAM_SPLUNK_INDEX", "audit")][..], Some(&t)).unwrap();
+        let hec = SplunkHec::from_env(&[("AUDITSTREAM_SPLUNK_INDEX", "audit")][..], Some(&t), 1).unwrap();
         let mut out = Vec::new();
         hec.encode(&[&doc, &doc], &mut out);
         let once = r#"{"time":1666218646.000,"source":"workato","index":"audit","event":{"id":"j-1"},"sourcetype":"workato:audit"}"#;
@@ -356,7 +372,7 @@ mod tests {
         // a time of the template's own is kept, and none is added
         let (t, doc) = templated(r#"{"time":1700000000.5,"event":{{{log_message}}}}"#, r#"{"id":"j-1"}"#);
         let mut out = Vec::new();
-        SplunkHec::from_env(&[][..], Some(&t)).unwrap().encode(&[&doc], &mut out);
+        SplunkHec::from_env(&[][..], Some(&t), 1).unwrap().encode(&[&doc], &mut out);
         assert_eq!(out, br#"{"source":"workato","sourcetype":"_json","time":1700000000.5,"event":{"id":"j-1"}}"#);
     }
 
@@ -364,17 +380,17 @@ mod tests {
     fn any_other_template_is_the_event_the_envelope_carries() {
         let (t, doc) = templated(r#"{"service":"workato","log":{{{log_message}}}}"#, r#"{"id":"j-1"}"#);
         let mut out = Vec::new();
-        SplunkHec::from_env(&[][..], Some(&t)).unwrap().encode(&[&doc], &mut out);
+        SplunkHec::from_env(&[][..], Some(&t), 1).unwrap().encode(&[&doc], &mut out);
         assert_eq!(out, br#"{"time":1666218646.000,"source":"workato","sourcetype":"_json","event":{"service":"workato","log":{"id":"j-1"}}}"#);
     }
 
     #[test]
     fn an_envelope_template_must_be_a_valid_envelope_and_not_contradict_the_variables() {
         let t = LogTemplate::compile(r#"{"event":{{{log_message}}},"service":"workato"}"#).unwrap();
-        let err = SplunkHec::from_env(&[][..], Some(&t)).unwrap_err().to_string();
+        let err = SplunkHec::from_env(&[][..], Some(&t), 1).unwrap_err().to_string();
         assert_eq!(err, "AUDITSTREAM_LOG_TEMPLATE is not valid: with AUDITSTREAM_REST_PRESET=splunk_hec a template with a top-level \"event\" is sent as the HEC envelope, which takes only time, host, source, sourcetype, index, event, fields; it also has \"service\" (put it inside \"event\" or \"fields\")");
         let t = LogTemplate::compile(r#"{"event":{{{log_message}}},"index":"audit"}"#).unwrap();
-        let err = SplunkHec::from_env(&[("AUDITSTREAM_SPLUNK_INDEX", "main")][..], Some(&t)).unwrap_err().to_string();
+        let err = SplunkHec::from_env(&[("AUDITSTREAM_SPLUNK_INDEX", "main")][..], Some(&t), 1).unwrap_err().to_string();
         assert_eq!(err, "AUDITSTREAM_SPLUNK_INDEX=\"main\" is not valid: expected unset: AUDITSTREAM_LOG_TEMPLATE is the whole HEC envelope and sets \"index\" itself (give it in one place)");
     }
 
