@@ -20,11 +20,10 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::io::Read;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
-use crate::fake_server::FakeServer;
+use crate::fake_server::{FakeServer, FakeState};
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -97,6 +96,7 @@ pub struct IngestRecord {
 
 #[derive(Default)]
 struct Inner {
+    token_requests: usize,
     /// Issued tokens and whether each is still accepted.
     tokens: Vec<(String, bool)>,
     rows: Vec<serde_json::Value>,
@@ -109,17 +109,7 @@ struct Inner {
     reject_all_tokens: bool,
 }
 
-struct Shared {
-    config: FakeConfig,
-    token_requests: AtomicUsize,
-    inner: Mutex<Inner>,
-}
-
-impl Shared {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
+type Shared = FakeState<FakeConfig, Inner>;
 
 /// The running fake.
 pub struct MonitorFake {
@@ -129,7 +119,7 @@ pub struct MonitorFake {
 
 impl MonitorFake {
     pub fn start(config: FakeConfig) -> MonitorFake {
-        let shared = Arc::new(Shared { config, token_requests: AtomicUsize::new(0), inner: Mutex::new(Inner::default()) });
+        let shared = Arc::new(Shared::new(config));
         let app = Router::new()
             .route("/{tenant}/oauth2/v2.0/token", post(token))
             .route("/dataCollectionRules/{dcr}/streams/{stream}", post(ingest))
@@ -173,7 +163,7 @@ impl MonitorFake {
     }
 
     pub fn token_requests(&self) -> usize {
-        self.shared.token_requests.load(Ordering::SeqCst)
+        self.shared.lock().token_requests
     }
 
     /// Rows accepted so far, in arrival order.
@@ -244,7 +234,7 @@ fn percent_decode(text: &str) -> Option<String> {
 }
 
 async fn token(State(shared): State<Arc<Shared>>, Path(tenant): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
-    shared.token_requests.fetch_add(1, Ordering::SeqCst);
+    shared.lock().token_requests += 1;
     let c = &shared.config;
     let violation = |what: String| shared.lock().violations.push(format!("token request: {what}"));
     let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("");

@@ -1,9 +1,31 @@
 //! The plumbing of the strict vendor fakes ([`crate::rest_receivers`], [`crate::azure_monitor_fake`]):
 //! an axum app served on 127.0.0.1:0 from its own thread and runtime, so it keeps answering while a
-//! test blocks its own runtime (running a binary, say), and stopped when dropped.
+//! test blocks its own runtime (running a binary, say), and stopped when dropped; and the state a
+//! fake keeps between requests ([`FakeState`]).
+
+use std::sync::{Mutex, MutexGuard};
 
 use axum::Router;
 use tokio::sync::oneshot;
+
+/// What a fake keeps between requests: its configuration, fixed when it starts, and its record
+/// (the requests it saw, the violations it found, the faults it was asked for) behind a lock.
+pub struct FakeState<C, R> {
+    pub config: C,
+    record: Mutex<R>,
+}
+
+impl<C, R: Default> FakeState<C, R> {
+    pub fn new(config: C) -> Self {
+        FakeState { config, record: Mutex::new(R::default()) }
+    }
+
+    /// The record. A handler that panicked while holding it does not make it unreadable: the test
+    /// still sees what was recorded.
+    pub fn lock(&self) -> MutexGuard<'_, R> {
+        self.record.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
 
 /// A running app. Dropping it stops the server and waits for its thread.
 pub struct FakeServer {

@@ -1,8 +1,10 @@
 //! Tests of the test harness itself: the Lambda Runtime API emulator against the real `lambda_runtime`
-//! client (through the `echo-lambda` binary), and the local services the other tests rely on.
+//! client (through the `echo-lambda` binary), the local services the other tests rely on, and the
+//! strict REST receivers (that they can fail a test).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use auditstream_e2e::rest_receivers::{Datadog, Generic, GenericFormat, RestReceiver, Scripted, SplunkHec, SumoLogic};
 use auditstream_e2e::services::{self, ServiceError};
 use auditstream_e2e::{workspace_bin, InvokeError, LambdaFunction, RunningLambda};
 use serde_json::json;
@@ -240,4 +242,131 @@ fn workspace_bin_builds_and_finds_a_workspace_binary() {
     let started = std::time::Instant::now();
     assert_eq!(workspace_bin("auditstream-e2e", "echo-lambda"), path);
     assert!(started.elapsed() < std::time::Duration::from_millis(100), "{:?}", started.elapsed());
+}
+
+/// A request to a strict receiver: the path after its base URL, the headers and the body.
+struct Post {
+    path: &'static str,
+    headers: Vec<(&'static str, &'static str)>,
+    body: Vec<u8>,
+}
+
+fn post(path: &'static str, headers: &[(&'static str, &'static str)], body: impl Into<Vec<u8>>) -> Post {
+    Post { path, headers: headers.to_vec(), body: body.into() }
+}
+
+/// Sends `request` to `receiver`; the answer's status.
+async fn send_to(receiver: &RestReceiver, request: &Post) -> u16 {
+    let client = reqwest::Client::new();
+    let mut builder = client.post(format!("{}{}", receiver.base_url(), request.path)).body(request.body.clone());
+    for (name, value) in &request.headers {
+        builder = builder.header(*name, *value);
+    }
+    builder.send().await.unwrap_or_else(|e| panic!("{}: {e}", request.path)).status().as_u16()
+}
+
+/// Each strict REST receiver takes the request its vendor documents, and refuses what a correct
+/// client never sends with the vendor's status, recording it as a violation: the receivers can
+/// fail a test. What only a configuration gets wrong (a wrong token, a limit set below the
+/// vendor's) is refused without being a violation.
+#[tokio::test]
+async fn each_rest_receiver_takes_its_vendors_request_and_records_what_breaks_the_contract() {
+    const HEC: &str = "/services/collector/event";
+    const IDS: (&str, &str) = ("x-auditstream-event-ids", "j-1");
+    let hec_auth = ("authorization", "Splunk hec-token-1");
+    let json = ("content-type", "application/json");
+    let dd_key = ("dd-api-key", "dd-key-1");
+    let sumo = "/receiver/v1/http/CODE1";
+    let ndjson = ("content-type", "application/x-ndjson");
+    let big = |n: usize| format!("{{\"id\":\"j-1\",\"x\":\"{}\"}}", "a".repeat(n - 18));
+    // A request refused: its status, and a word of the violation it is (None: it is none).
+    type Refused = (Post, u16, Option<&'static str>);
+    // Each receiver, the request its vendor documents and its status, and requests it refuses.
+    let cases: Vec<(RestReceiver, (Post, u16), Vec<Refused>)> = vec![
+        (
+            RestReceiver::start(SplunkHec { token: "hec-token-1".into(), allowed_indexes: vec!["audit".into()] }),
+            (post(HEC, &[hec_auth, json, IDS], r#"{"time":1.5,"index":"audit","event":{"id":"j-1"}}"#), 200),
+            vec![
+                (post(HEC, &[hec_auth, json, IDS], r#"[{"time":1.5,"event":{"id":"j-1"}}]"#), 400, Some("not an envelope object")),
+                (post(HEC, &[hec_auth, json, IDS], r#"{"time":1.5,"event":{"id":"j-1"},"service":"x"}"#), 400, Some("unknown key")),
+                (post(HEC, &[hec_auth, json, IDS], r#"{"time":"1.5","event":{"id":"j-1"}}"#), 400, Some("`time`")),
+                (post(HEC, &[hec_auth, json, IDS], r#"{"index":"main","event":{"id":"j-1"}}"#), 400, Some("not allowed")),
+                (post(HEC, &[hec_auth, json], r#"{"event":{"id":"j-1"}}"#), 400, Some("X-Auditstream-Event-Ids")),
+                (post(HEC, &[("authorization", "Bearer hec-token-1"), json, IDS], r#"{"event":{"id":"j-1"}}"#), 401, Some("Splunk <token>")),
+                (post("/services/collector/raw", &[hec_auth, json, IDS], r#"{"event":{"id":"j-1"}}"#), 404, Some("path")),
+                (post(HEC, &[("authorization", "Splunk another-token"), json, IDS], r#"{"event":{"id":"j-1"}}"#), 403, None),
+            ],
+        ),
+        (
+            RestReceiver::start(Datadog { api_key: "dd-key-1".into() }),
+            (post("/api/v2/logs", &[dd_key, json, IDS], r#"[{"ddsource":"workato","message":"{\"id\":\"j-1\"}"}]"#), 202),
+            vec![
+                (post("/api/v2/logs", &[dd_key, json, IDS], r#"[{"message":{"id":"j-1"}}]"#), 400, Some("`message`")),
+                (post("/api/v2/logs", &[dd_key, json, IDS], r#"{"message":"{\"id\":\"j-1\"}"}"#), 400, Some("not an array")),
+                (post("/api/v2/logs", &[dd_key, IDS], r#"[{"message":"{\"id\":\"j-1\"}"}]"#), 400, Some("Content-Type")),
+                (
+                    post("/api/v2/logs", &[dd_key, json, IDS], format!(r#"[{{"message":{}}}]"#, serde_json::to_string(&big(1_000_100)).unwrap())),
+                    202,
+                    Some("truncated"),
+                ),
+                (post("/api/v2/logs", &[json, IDS], r#"[{"message":"{\"id\":\"j-1\"}"}]"#), 401, Some("DD-API-KEY")),
+                (post("/api/v2/logs", &[("dd-api-key", "another"), json, IDS], r#"[{"message":"{\"id\":\"j-1\"}"}]"#), 403, None),
+            ],
+        ),
+        (
+            RestReceiver::start(SumoLogic { code: "CODE1".into() }),
+            (post(sumo, &[IDS], r#"{"id":"j-1"}"#), 200),
+            vec![
+                (post(sumo, &[IDS, ("content-encoding", "br")], r#"{"id":"j-1"}"#), 415, Some("Content-Encoding")),
+                (post(sumo, &[IDS], r#"["j-1"]"#), 400, Some("not a JSON object")),
+                (post(sumo, &[IDS], big(1_000_001)), 413, Some("vendor's own limit")),
+                (post("/receiver/v1/http/OTHER", &[IDS], r#"{"id":"j-1"}"#), 401, None),
+            ],
+        ),
+        (
+            RestReceiver::start(Generic { path: "/bulk".into(), auth: None, format: GenericFormat::Ndjson }),
+            (post("/bulk", &[ndjson, IDS], "{\"id\":\"j-1\"}\n"), 200),
+            vec![
+                (post("/bulk", &[ndjson, IDS], r#"{"id":"j-1"}"#), 400, Some("no line end")),
+                (post("/bulk", &[json, IDS], "{\"id\":\"j-1\"}\n"), 415, Some("Content-Type")),
+                (post("/bulk", &[ndjson, ("x-auditstream-event-ids", "j-2")], "{\"id\":\"j-1\"}\n"), 400, Some("the event's id")),
+                (post("/bulk", &[ndjson, IDS], format!("{}\n", big(1_048_577))), 413, None),
+            ],
+        ),
+    ];
+    for (receiver, (good, status), bad) in cases {
+        assert_eq!(send_to(&receiver, &good).await, status, "{}: {}", good.path, String::from_utf8_lossy(&good.body));
+        assert_eq!(receiver.accepted_events(), vec![json!({"id": "j-1"})]);
+        assert_eq!(receiver.violations(), Vec::<String>::new());
+        for (request, status, violation) in bad {
+            let before = receiver.violations().len();
+            let what = String::from_utf8_lossy(&request.body).chars().take(100).collect::<String>();
+            assert_eq!(send_to(&receiver, &request).await, status, "{} {:?}: {what}", request.path, request.headers);
+            let violations = receiver.violations();
+            match violation {
+                Some(word) => {
+                    assert_eq!(violations.len(), before + 1, "{what}: {violations:?}");
+                    assert!(violations[before].contains(word), "{what}: {} lacks {word:?}", violations[before]);
+                }
+                None => assert_eq!(violations.len(), before, "{what}: {violations:?}"),
+            }
+        }
+    }
+}
+
+/// A receiver's limit set below the vendor's answers 413 without a violation (the client was
+/// configured for more); a scripted fault is answered after the request passes the checks.
+#[tokio::test]
+async fn a_rest_receiver_answers_a_lowered_limit_and_scripted_faults_without_a_violation() {
+    let receiver = RestReceiver::start(SumoLogic { code: "CODE1".into() });
+    let request = post("/receiver/v1/http/CODE1", &[("x-auditstream-event-ids", "j-1")], r#"{"id":"j-1","x":"0123456789"}"#);
+    receiver.set_max_request_bytes(16);
+    assert_eq!(send_to(&receiver, &request).await, 413);
+    receiver.set_max_request_bytes(1_000_000);
+    receiver.respond_next([Scripted::status(429).header("retry-after", "1")]);
+    assert_eq!(send_to(&receiver, &request).await, 429);
+    assert_eq!(send_to(&receiver, &request).await, 200);
+    assert_eq!(receiver.violations(), Vec::<String>::new());
+    assert_eq!(receiver.requests().iter().map(|r| r.status).collect::<Vec<_>>(), [413, 429, 200]);
+    assert_eq!(receiver.accepted_events().len(), 1);
 }

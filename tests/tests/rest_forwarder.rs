@@ -1,6 +1,6 @@
 //! The REST forwarder end to end: SQS Lambda events through `SqsFunction::handle` (the handler the
 //! `rest-forwarder` binary runs), the shared pipeline and `HttpLogSink`, to strict local receivers
-//! of Splunk HEC, Datadog, Sumo Logic and a generic endpoint (`tests/harness/rest_receivers.rs`).
+//! of Splunk HEC, Datadog, Sumo Logic and a generic endpoint (`tests/harness/rest_receivers/`).
 //!
 //! Shown here: the exact bytes each preset sends; retries honour `Retry-After` (measured); a 413
 //! batch is split and an event too large alone fails by itself; a 401/403 fails with an error that
@@ -23,7 +23,7 @@ use auditstream::destinations::rest::RestSettings;
 use auditstream::intake::lambda::SqsFunction;
 use auditstream::pipeline::timestamp::Now;
 use auditstream::pipeline::{Document, Pipeline, Prepared};
-use auditstream_e2e::rest_receivers::{GenericFormat, RestReceiver, Scripted, Vendor};
+use auditstream_e2e::rest_receivers::{Datadog, Generic, GenericFormat, RestReceiver, Scripted, SplunkHec, SumoLogic};
 use auditstream_e2e::sqs_events::{failed_ids, lambda_event, messages, sample_event, sqs_event};
 use auditstream_e2e::{moto_env, moto_sdk_config, unique_name, workspace_bin, workspace_root, LambdaFunction};
 use aws_lambda_events::event::sqs::SqsBatchResponse;
@@ -151,7 +151,7 @@ impl Write for CapturedLogs {
 
 #[tokio::test]
 async fn splunk_hec_gets_concatenated_envelopes_with_the_event_embedded() {
-    let hec = RestReceiver::start(Vendor::SplunkHec { token: HEC_TOKEN.into(), allowed_indexes: vec!["audit".into()] });
+    let hec = RestReceiver::start(SplunkHec { token: HEC_TOKEN.into(), allowed_indexes: vec!["audit".into()] });
     let url = hec.url();
     let f = hec_function(&url, &[("AUDITSTREAM_SPLUNK_HOST", "lambda-eu-1")]).await;
     let records = invoke_with_mixed_batch(&f).await;
@@ -179,7 +179,7 @@ async fn splunk_hec_gets_concatenated_envelopes_with_the_event_embedded() {
 
 #[tokio::test]
 async fn datadog_gets_a_gzipped_array_of_items_with_the_document_as_message() {
-    let dd = RestReceiver::start(Vendor::Datadog { api_key: DD_API_KEY.into() });
+    let dd = RestReceiver::start(Datadog { api_key: DD_API_KEY.into() });
     let url = dd.url();
     let f = function(&[
         ("AUDITSTREAM_REST_PRESET", "datadog"),
@@ -221,7 +221,7 @@ async fn datadog_gets_a_gzipped_array_of_items_with_the_document_as_message() {
 /// is a log item of the array, not the `message` of another item.
 #[tokio::test]
 async fn datadog_sends_workatos_documented_template_as_the_log_item_itself() {
-    let dd = RestReceiver::start(Vendor::Datadog { api_key: DD_API_KEY.into() });
+    let dd = RestReceiver::start(Datadog { api_key: DD_API_KEY.into() });
     let url = dd.url();
     let f = function(&[
         ("AUDITSTREAM_REST_PRESET", "datadog"),
@@ -256,7 +256,7 @@ async fn datadog_sends_workatos_documented_template_as_the_log_item_itself() {
 /// another envelope's `event`.
 #[tokio::test]
 async fn splunk_hec_sends_a_template_with_an_event_key_as_the_envelope_itself() {
-    let hec = RestReceiver::start(Vendor::SplunkHec { token: HEC_TOKEN.into(), allowed_indexes: vec!["audit".into()] });
+    let hec = RestReceiver::start(SplunkHec { token: HEC_TOKEN.into(), allowed_indexes: vec!["audit".into()] });
     let url = hec.url();
     let f = hec_function(&url, &[("AUDITSTREAM_LOG_TEMPLATE", r#"{"sourcetype":"workato:audit","event":{{{log_message}}}}"#)]).await;
     let records = invoke_with_mixed_batch(&f).await;
@@ -280,7 +280,7 @@ async fn splunk_hec_sends_a_template_with_an_event_key_as_the_envelope_itself() 
 
 #[tokio::test]
 async fn sumo_logic_gets_one_event_per_line_with_the_code_from_the_secret() {
-    let sumo = RestReceiver::start(Vendor::SumoLogic { code: SUMO_CODE.into() });
+    let sumo = RestReceiver::start(SumoLogic { code: SUMO_CODE.into() });
     let source_url = format!("{}/receiver/v1/http", sumo.base_url());
     let f = function(&[
         ("AUDITSTREAM_REST_PRESET", "sumo_logic"),
@@ -311,11 +311,8 @@ async fn sumo_logic_gets_one_event_per_line_with_the_code_from_the_secret() {
 
 #[tokio::test]
 async fn generic_sends_one_json_post_per_event_like_workato() {
-    let receiver = RestReceiver::start(Vendor::Generic {
-        path: "/ingest".into(),
-        auth: Some(("authorization".into(), format!("Bearer {BEARER}"))),
-        format: GenericFormat::Json,
-    });
+    let receiver =
+        RestReceiver::start(Generic { path: "/ingest".into(), auth: Some(("authorization".into(), format!("Bearer {BEARER}"))), format: GenericFormat::Json });
     let url = receiver.url();
     let f = function(&[
         ("AUDITSTREAM_REST_URL", &url),
@@ -344,8 +341,7 @@ async fn generic_sends_one_json_post_per_event_like_workato() {
 
 #[tokio::test]
 async fn generic_ndjson_batches_put_each_document_on_its_own_line() {
-    let receiver =
-        RestReceiver::start(Vendor::Generic { path: "/bulk".into(), auth: Some(("x-api-key".into(), "k-123456".into())), format: GenericFormat::Ndjson });
+    let receiver = RestReceiver::start(Generic { path: "/bulk".into(), auth: Some(("x-api-key".into(), "k-123456".into())), format: GenericFormat::Ndjson });
     let url = receiver.url();
     let f = function(&[
         ("AUDITSTREAM_REST_URL", &url),
@@ -380,7 +376,7 @@ async fn generic_ndjson_batches_put_each_document_on_its_own_line() {
 #[tokio::test]
 async fn generic_sends_a_two_mebibyte_event_whole_with_its_lines_as_workato_would() {
     // Workato sends events of up to 40 MB to a REST endpoint; this one takes them.
-    let receiver = RestReceiver::start(Vendor::Generic { path: "/ingest".into(), auth: None, format: GenericFormat::Json });
+    let receiver = RestReceiver::start(Generic { path: "/ingest".into(), auth: None, format: GenericFormat::Json });
     receiver.set_max_request_bytes(40 * 1024 * 1024);
     let url = receiver.url();
     let f = function(&[("AUDITSTREAM_REST_URL", &url)]).await;
@@ -405,7 +401,7 @@ async fn generic_sends_a_two_mebibyte_event_whole_with_its_lines_as_workato_woul
 
 #[tokio::test]
 async fn an_event_over_datadogs_megabyte_per_log_loses_its_lines_with_a_warning_saying_what_sets_the_limit() {
-    let dd = RestReceiver::start(Vendor::Datadog { api_key: DD_API_KEY.into() });
+    let dd = RestReceiver::start(Datadog { api_key: DD_API_KEY.into() });
     let url = dd.url();
     let f = function(&[("AUDITSTREAM_REST_PRESET", "datadog"), ("AUDITSTREAM_REST_URL", &url), ("AUDITSTREAM_REST_TOKEN", DD_API_KEY)]).await;
     // the lines carry a marker that must appear in no log line
@@ -433,7 +429,7 @@ async fn an_event_over_datadogs_megabyte_per_log_loses_its_lines_with_a_warning_
 
 #[tokio::test]
 async fn a_request_size_set_below_an_event_names_its_variable_when_the_lines_go() {
-    let receiver = RestReceiver::start(Vendor::Generic { path: "/ingest".into(), auth: None, format: GenericFormat::Json });
+    let receiver = RestReceiver::start(Generic { path: "/ingest".into(), auth: None, format: GenericFormat::Json });
     let url = receiver.url();
     let f = function(&[("AUDITSTREAM_REST_URL", &url), ("AUDITSTREAM_REST_BATCH_MAX_BYTES", "1048576")]).await;
     let records = vec![("m-1".to_owned(), job("j-1", 3, 600_000))];
@@ -458,7 +454,7 @@ async fn a_request_size_set_below_an_event_names_its_variable_when_the_lines_go(
 
 #[tokio::test]
 async fn retries_wait_as_long_as_retry_after_says_in_seconds_or_as_a_date() {
-    let receiver = RestReceiver::start(Vendor::Generic { path: "/ingest".into(), auth: None, format: GenericFormat::Json });
+    let receiver = RestReceiver::start(Generic { path: "/ingest".into(), auth: None, format: GenericFormat::Json });
     let url = receiver.url();
     let f = function(&[("AUDITSTREAM_REST_URL", &url)]).await;
     // An HTTP date has whole seconds: 2 s ahead means a wait of more than 1 s.
@@ -488,7 +484,7 @@ async fn retries_wait_as_long_as_retry_after_says_in_seconds_or_as_a_date() {
 
 #[tokio::test]
 async fn a_wait_past_the_deadline_is_left_to_sqs() {
-    let receiver = RestReceiver::start(Vendor::Generic { path: "/ingest".into(), auth: None, format: GenericFormat::Json });
+    let receiver = RestReceiver::start(Generic { path: "/ingest".into(), auth: None, format: GenericFormat::Json });
     let url = receiver.url();
     let f = function(&[("AUDITSTREAM_REST_URL", &url)]).await;
     receiver.respond_next([Scripted::status(429).header("retry-after", "8")]);
@@ -533,7 +529,7 @@ async fn an_endpoint_that_never_answers_is_abandoned_at_the_deadline_not_waited_
 
 #[tokio::test]
 async fn a_413_splits_the_batch_and_an_event_too_large_alone_fails_alone() {
-    let dd = RestReceiver::start(Vendor::Datadog { api_key: DD_API_KEY.into() });
+    let dd = RestReceiver::start(Datadog { api_key: DD_API_KEY.into() });
     // The endpoint takes less than Datadog's 5 MB (a proxy in front of it, say): it answers 413.
     dd.set_max_request_bytes(12_000);
     let url = dd.url();
@@ -574,11 +570,8 @@ async fn a_413_splits_the_batch_and_an_event_too_large_alone_fails_alone() {
 #[tokio::test]
 async fn a_401_fails_every_message_with_the_endpoint_named_and_the_token_nowhere() {
     const WRONG: &str = "gen-bearer-WRONG-0042";
-    let receiver = RestReceiver::start(Vendor::Generic {
-        path: "/ingest".into(),
-        auth: Some(("authorization".into(), format!("Bearer {BEARER}"))),
-        format: GenericFormat::Json,
-    });
+    let receiver =
+        RestReceiver::start(Generic { path: "/ingest".into(), auth: Some(("authorization".into(), format!("Bearer {BEARER}"))), format: GenericFormat::Json });
     let url = receiver.url();
     let f = function(&[("AUDITSTREAM_REST_URL", &url), ("AUDITSTREAM_REST_AUTH", "bearer"), ("AUDITSTREAM_REST_TOKEN", WRONG)]).await;
     let records: Vec<(String, String)> = (0..3).map(|i| (format!("m-{i}"), job(&format!("j-{i}"), 1, 10))).collect();
@@ -606,7 +599,7 @@ async fn a_401_fails_every_message_with_the_endpoint_named_and_the_token_nowhere
 
 #[tokio::test]
 async fn a_wrong_splunk_token_is_a_403_naming_splunks_reason() {
-    let hec = RestReceiver::start(Vendor::SplunkHec { token: HEC_TOKEN.into(), allowed_indexes: vec![] });
+    let hec = RestReceiver::start(SplunkHec { token: HEC_TOKEN.into(), allowed_indexes: vec![] });
     let url = hec.url();
     let wrong = "00000000-dead-beef-0000-000000000000";
     let f = function(&[("AUDITSTREAM_REST_PRESET", "splunk_hec"), ("AUDITSTREAM_REST_URL", &url), ("AUDITSTREAM_REST_TOKEN", wrong)]).await;
@@ -627,7 +620,7 @@ async fn a_wrong_splunk_token_is_a_403_naming_splunks_reason() {
 
 #[tokio::test]
 async fn splunk_refusing_one_event_of_a_batch_fails_that_message_alone_and_duplicates_nothing() {
-    let hec = RestReceiver::start(Vendor::SplunkHec { token: HEC_TOKEN.into(), allowed_indexes: vec!["audit".into()] });
+    let hec = RestReceiver::start(SplunkHec { token: HEC_TOKEN.into(), allowed_indexes: vec!["audit".into()] });
     // The forwarder writes only well-formed envelopes, all to the one configured index, so nothing
     // a test can feed it makes a faithful HEC refuse one event of a batch on its own. The receiver
     // is told to find j-3 invalid, standing in for whatever Splunk may refuse that the forwarder
@@ -667,7 +660,7 @@ async fn splunk_refusing_one_event_of_a_batch_fails_that_message_alone_and_dupli
 
 #[tokio::test]
 async fn nothing_is_lost_every_event_arrives_or_its_message_is_a_batch_item_failure() {
-    let receiver = RestReceiver::start(Vendor::Generic { path: "/bulk".into(), auth: None, format: GenericFormat::JsonArray });
+    let receiver = RestReceiver::start(Generic { path: "/bulk".into(), auth: None, format: GenericFormat::JsonArray });
     let url = receiver.url();
     let f = function(&[("AUDITSTREAM_REST_URL", &url), ("AUDITSTREAM_REST_BATCH_MAX_EVENTS", "4")]).await;
     // a request holding this job always gets 503 (transient, retried until attempts run out);
@@ -725,7 +718,7 @@ async fn moto_secret(value: &str) -> String {
 
 #[tokio::test]
 async fn the_token_is_read_from_secrets_manager() {
-    let hec = RestReceiver::start(Vendor::SplunkHec { token: HEC_TOKEN.into(), allowed_indexes: vec![] });
+    let hec = RestReceiver::start(SplunkHec { token: HEC_TOKEN.into(), allowed_indexes: vec![] });
     let url = hec.url();
     let arn = moto_secret(&json!({"hec_token": HEC_TOKEN, "note": "rotated 2026-11"}).to_string()).await;
     let env = [
@@ -757,7 +750,7 @@ async fn the_token_is_read_from_secrets_manager() {
 
 #[tokio::test]
 async fn the_built_function_forwards_the_sample_batch_under_the_lambda_runtime_api() {
-    let hec = RestReceiver::start(Vendor::SplunkHec { token: HEC_TOKEN.into(), allowed_indexes: vec!["audit".into()] });
+    let hec = RestReceiver::start(SplunkHec { token: HEC_TOKEN.into(), allowed_indexes: vec!["audit".into()] });
     let arn = moto_secret(HEC_TOKEN).await;
     let lambda = LambdaFunction::new(workspace_bin("rest-forwarder", "rest-forwarder"))
         .function_name("rest-forwarder")
@@ -786,7 +779,7 @@ async fn the_built_function_forwards_the_sample_batch_under_the_lambda_runtime_a
 
 #[tokio::test]
 async fn auditstream_run_to_a_url_posts_each_event() {
-    let receiver = RestReceiver::start(Vendor::Generic { path: "/hook".into(), auth: None, format: GenericFormat::Json });
+    let receiver = RestReceiver::start(Generic { path: "/hook".into(), auth: None, format: GenericFormat::Json });
     let dir = std::env::temp_dir().join(unique_name("rest-cli"));
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
     let input = dir.join("events.ndjson");
