@@ -272,7 +272,7 @@ fn push_template_item(out: &mut Vec<u8>, item: &[u8], members: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::destinations::rest::test_docs::job_doc;
+    use crate::destinations::rest::test_docs::{job_doc, templated};
 
     #[test]
     fn only_the_documented_error_fields_are_quoted() {
@@ -314,20 +314,10 @@ mod tests {
         assert_eq!(out, br#"[{"ddsource":"workato","ddtags":"env:prod,team:ops","service":"workato","message":"{}"}]"#);
     }
 
-    fn templated(template: &str, event: &str) -> (LogTemplate, Document) {
-        let t = LogTemplate::compile(template).unwrap_or_else(|e| panic!("{template}: {e}"));
-        let mut body = Vec::new();
-        t.render(&mut body, crate::pipeline::timestamp::Now { epoch_nanos: 1_685_683_801_002_213_900 }, &|o: &mut dyn crate::pipeline::json_text::JsonOut| {
-            o.raw(event)
-        });
-        let mut doc = job_doc("j-1", "2024-01-01T00:00:00Z", "{}");
-        doc.body = body;
-        (t, doc)
-    }
-
     #[test]
     fn workatos_documented_template_is_the_log_item_itself() {
-        let (t, doc) = templated(r#"{"ddsource":"workato","service":"x","message":{{{log_message}}}}"#, r#"{"id":"j-1","note":"a \"q\""}"#);
+        let (t, doc) =
+            templated("2024-01-01T00:00:00Z", r#"{"ddsource":"workato","service":"x","message":{{{log_message}}}}"#, r#"{"id":"j-1","note":"a \"q\""}"#);
         let dd = Datadog::from_env(&[("AUDITSTREAM_DATADOG_TAGS", "env:prod")][..], Some(&t), 1).unwrap();
         let mut out = Vec::new();
         dd.encode(&[&doc, &doc], &mut out);
@@ -337,7 +327,7 @@ mod tests {
         assert_eq!(items[0]["message"].as_str().unwrap(), r#"{"id":"j-1","note":"a \"q\""}"#);
         assert!(items[0].get("message").and_then(|m| m.get("message")).is_none(), "not nested in another log object");
         // a message the template already makes a string is kept as it is, the defaults fill in
-        let (t, doc) = templated(r#"{"message":{{{log_message_str}}},"env":"staging"}"#, r#"{"id":"j-1"}"#);
+        let (t, doc) = templated("2024-01-01T00:00:00Z", r#"{"message":{{{log_message_str}}},"env":"staging"}"#, r#"{"id":"j-1"}"#);
         let mut out = Vec::new();
         Datadog::from_env(&[][..], Some(&t), 1).unwrap().encode(&[&doc], &mut out);
         assert_eq!(out, br#"[{"ddsource":"workato","service":"workato","message":"{\"id\":\"j-1\"}","env":"staging"}]"#);
@@ -346,7 +336,7 @@ mod tests {
     #[test]
     fn a_template_without_a_message_is_the_message() {
         // the older documented example, whose event sits under `logEntries`
-        let (t, doc) = templated(r#"{"source":"workato","logEntries": {{log_message}} }"#, r#"{"id":"j-1"}"#);
+        let (t, doc) = templated("2024-01-01T00:00:00Z", r#"{"source":"workato","logEntries": {{log_message}} }"#, r#"{"id":"j-1"}"#);
         let mut out = Vec::new();
         Datadog::from_env(&[][..], Some(&t), 1).unwrap().encode(&[&doc], &mut out);
         assert_eq!(out, br#"[{"ddsource":"workato","service":"workato","message":"{\"source\":\"workato\",\"logEntries\": {\"id\":\"j-1\"} }"}]"#);

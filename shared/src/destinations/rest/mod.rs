@@ -233,6 +233,7 @@ impl RestSettings {
 pub(crate) mod test_docs {
     use crate::pipeline::event::{ActivityMeta, EventMeta, JobMeta};
     use crate::pipeline::key::{KeyLayout, KeyPrefix, ObjectKey};
+    use crate::pipeline::template::LogTemplate;
     use crate::pipeline::timestamp::UtcTime;
     use crate::pipeline::Document;
 
@@ -241,6 +242,19 @@ pub(crate) mod test_docs {
         let meta = EventMeta::Job(JobMeta { id: id.into(), recipe_id: "7".into(), status: "succeeded".into(), user_id: "5".into(), time });
         let key = ObjectKey::for_event(&meta, KeyLayout::Standard, &KeyPrefix::default(), body.as_bytes());
         Document { key, body: body.as_bytes().to_vec(), meta, masked_lines: 0, truncated: false }
+    }
+
+    /// A log template, and a job document at `time` whose body is the template rendered around
+    /// `event`.
+    pub fn templated(time: &str, template: &str, event: &str) -> (LogTemplate, Document) {
+        let t = LogTemplate::compile(template).unwrap_or_else(|e| panic!("{template}: {e}"));
+        let mut body = Vec::new();
+        t.render(&mut body, crate::pipeline::timestamp::Now { epoch_nanos: 1_685_683_801_002_213_900 }, &|o: &mut dyn crate::pipeline::json_text::JsonOut| {
+            o.raw(event)
+        });
+        let mut doc = job_doc("j-1", time, "{}");
+        doc.body = body;
+        (t, doc)
     }
 
     pub fn activity_doc(id: &str, time: &str, body: &str) -> Document {

@@ -252,7 +252,7 @@ pub fn refused_event(err: DeliveryError, status: u16, body: &str, events: usize)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::destinations::rest::test_docs::{activity_doc, job_doc};
+    use crate::destinations::rest::test_docs::{activity_doc, job_doc, templated};
 
     #[test]
     fn only_the_documented_members_of_an_error_answer_are_quoted() {
@@ -349,20 +349,9 @@ mod tests {
         );
     }
 
-    fn templated(template: &str, event: &str) -> (LogTemplate, Document) {
-        let t = LogTemplate::compile(template).unwrap_or_else(|e| panic!("{template}: {e}"));
-        let mut body = Vec::new();
-        t.render(&mut body, crate::pipeline::timestamp::Now { epoch_nanos: 1_685_683_801_002_213_900 }, &|o: &mut dyn crate::pipeline::json_text::JsonOut| {
-            o.raw(event)
-        });
-        let mut doc = job_doc("j-1", "2022-10-19T22:30:46Z", "{}");
-        doc.body = body;
-        (t, doc)
-    }
-
     #[test]
     fn a_template_with_an_event_key_is_the_envelope_itself() {
-        let (t, doc) = templated(r#"{"event":{{{log_message}}},"sourcetype":"workato:audit"}"#, r#"{"id":"j-1"}"#);
+        let (t, doc) = templated("2022-10-19T22:30:46Z", r#"{"event":{{{log_message}}},"sourcetype":"workato:audit"}"#, r#"{"id":"j-1"}"#);
         let hec = SplunkHec::from_env(&[("AUDITSTREAM_SPLUNK_INDEX", "audit")][..], Some(&t), 1).unwrap();
         let mut out = Vec::new();
         hec.encode(&[&doc, &doc], &mut out);
@@ -370,7 +359,7 @@ mod tests {
         assert_eq!(String::from_utf8(out.clone()).unwrap(), format!("{once}\n{once}"));
         assert!(out.len() <= 2 * (doc.body.len() + hec.envelope_bytes()));
         // a time of the template's own is kept, and none is added
-        let (t, doc) = templated(r#"{"time":1700000000.5,"event":{{{log_message}}}}"#, r#"{"id":"j-1"}"#);
+        let (t, doc) = templated("2022-10-19T22:30:46Z", r#"{"time":1700000000.5,"event":{{{log_message}}}}"#, r#"{"id":"j-1"}"#);
         let mut out = Vec::new();
         SplunkHec::from_env(&[][..], Some(&t), 1).unwrap().encode(&[&doc], &mut out);
         assert_eq!(out, br#"{"source":"workato","sourcetype":"_json","time":1700000000.5,"event":{"id":"j-1"}}"#);
@@ -378,7 +367,7 @@ mod tests {
 
     #[test]
     fn any_other_template_is_the_event_the_envelope_carries() {
-        let (t, doc) = templated(r#"{"service":"workato","log":{{{log_message}}}}"#, r#"{"id":"j-1"}"#);
+        let (t, doc) = templated("2022-10-19T22:30:46Z", r#"{"service":"workato","log":{{{log_message}}}}"#, r#"{"id":"j-1"}"#);
         let mut out = Vec::new();
         SplunkHec::from_env(&[][..], Some(&t), 1).unwrap().encode(&[&doc], &mut out);
         assert_eq!(out, br#"{"time":1666218646.000,"source":"workato","sourcetype":"_json","event":{"service":"workato","log":{"id":"j-1"}}}"#);
