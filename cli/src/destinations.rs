@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
+use auditstream::aws::s3::s3_client;
 use auditstream::config::{PipelineSettings, ProcessEnv};
 use auditstream::delivery::destination::{Destination, ObjectStoreDestination};
 use auditstream::delivery::log_batching::LogSinkDestination;
@@ -15,7 +16,7 @@ use auditstream::destinations::azure::entra_token::EntraSettings;
 use auditstream::destinations::azure::monitor_sink::{AzureMonitorSink, MonitorSettings};
 use auditstream::destinations::dir::DirStore;
 use auditstream::destinations::rest::{http::HttpLogSink, RestSettings};
-use auditstream::destinations::s3::{s3_client, S3Settings, S3Store};
+use auditstream::destinations::s3::{S3Settings, S3Store};
 use auditstream::pipeline::key::KeyPrefix;
 
 /// A parsed `--to` value.

@@ -10,11 +10,11 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use auditstream::aws::errors::{classify, AwsCall};
+use auditstream::aws::s3::s3_client;
 use auditstream::aws::sqs::{delete_messages, is_fifo, receive, sqs_client, Receive};
 use auditstream::config::{PipelineSettings, ProcessEnv};
 use auditstream::delivery::process::Outcome;
 use auditstream::delivery::retry::{Deadline, RetryPolicy};
-use auditstream::destinations::s3::s3_client;
 use auditstream::intake::dead_letter::{DeadLetterSender, DeadLetterSettings, SqsDeadLetterQueue};
 use auditstream::intake::message::QueueMessage;
 use auditstream::intake::payload_store::S3PayloadStore;

@@ -9,10 +9,11 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use auditstream::aws::s3::s3_client;
 use auditstream::delivery::destination::ObjectStoreDestination;
 use auditstream::delivery::process::{process_batch, Outcome};
 use auditstream::delivery::retry::{Deadline, RetryPolicy};
-use auditstream::destinations::s3::{s3_client, S3Settings, S3Store};
+use auditstream::destinations::s3::{S3Settings, S3Store};
 use auditstream::intake::lambda::SqsFunction;
 use auditstream::pipeline::key::KeyPrefix;
 use auditstream::pipeline::{Pipeline, PipelineConfig};

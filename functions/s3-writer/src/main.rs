@@ -6,10 +6,11 @@
 //! Clients are built once per cold start; a bad variable stops the function at init with a
 //! message naming it.
 
+use auditstream::aws::s3::s3_client;
 use auditstream::config::{PipelineSettings, ProcessEnv};
 use auditstream::delivery::destination::ObjectStoreDestination;
 use auditstream::delivery::retry::RetryPolicy;
-use auditstream::destinations::s3::{s3_client, S3Settings, S3Store};
+use auditstream::destinations::s3::{S3Settings, S3Store};
 use auditstream::intake::lambda::SqsFunction;
 use auditstream::pipeline::Pipeline;
 use lambda_runtime::{service_fn, Error, LambdaEvent};

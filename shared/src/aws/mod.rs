@@ -2,4 +2,5 @@
 //! of their failures ([`errors`]).
 
 pub mod errors;
+pub mod s3;
 pub mod sqs;

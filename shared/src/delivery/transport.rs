@@ -35,6 +35,15 @@ pub fn http_client(options: ClientOptions) -> Result<reqwest::Client, reqwest::E
     builder.build()
 }
 
+/// Whether `url` is plain `http://` to a loopback host (`127.0.0.0/8`, `::1`, `localhost`): a local
+/// receiver, Azurite or a test fake, the only place a credential or an event may travel
+/// unencrypted. Every HTTP destination (REST endpoints, Azure Blob, Azure Monitor, Entra ID)
+/// accepts `http://` only when this holds.
+pub fn is_loopback_http(url: &reqwest::Url) -> bool {
+    let host = url.host_str().unwrap_or("").trim_start_matches('[').trim_end_matches(']');
+    url.scheme() == "http" && (host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback()))
+}
+
 /// Why a 3xx answer failed, and what to fix: the variable holding the URL to point at the final
 /// address.
 pub fn redirect_not_followed(url_var: &str) -> String {
@@ -104,6 +113,23 @@ mod tests {
     impl std::error::Error for Layer {
         fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
             self.1.as_deref().map(|l| l as _)
+        }
+    }
+
+    #[test]
+    fn plain_http_only_to_loopback() {
+        for (url, ok) in [
+            ("http://127.0.0.1:10000/devstoreaccount1", true),
+            ("http://127.9.9.9/", true),
+            ("http://localhost:8080", true),
+            ("http://LOCALHOST/", true),
+            ("http://[::1]:80", true),
+            ("http://example.com", false),
+            ("http://10.0.0.1", false),
+            ("http://localhost.example.com/", false),
+            ("https://127.0.0.1", false),
+        ] {
+            assert_eq!(is_loopback_http(&reqwest::Url::parse(url).unwrap()), ok, "{url}");
         }
     }
 

@@ -7,13 +7,13 @@
 //! CRC32 checksum protect it), which halves the CPU a PUT costs.
 
 use async_trait::async_trait;
-use aws_sdk_s3::config::retry::RetryConfig;
 use aws_sdk_s3::error::SdkError;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::ServerSideEncryption;
 use bytes::Bytes;
 
 use crate::aws::errors::{classify, AwsCall};
+use crate::aws::s3::bucket_name;
 use crate::config::{ConfigError, Env, EnvExt};
 use crate::delivery::destination::{ObjectStore, PutOutcome};
 use crate::delivery::retry::DeliveryError;
@@ -31,31 +31,14 @@ pub struct S3Settings {
 
 impl S3Settings {
     pub fn from_env(env: &(impl Env + ?Sized)) -> Result<Self, ConfigError> {
-        let bucket = env.required("AUDITSTREAM_S3_BUCKET", "set it to the name of the bucket audit events are written to")?;
-        if !valid_bucket_name(&bucket) {
-            return Err(ConfigError::Invalid {
-                var: "AUDITSTREAM_S3_BUCKET",
-                value: bucket,
-                expected: "a bucket name (3-63 lowercase letters, digits, dots and hyphens), without s3:// or a path".into(),
-            });
-        }
+        let bucket =
+            bucket_name("AUDITSTREAM_S3_BUCKET", env.required("AUDITSTREAM_S3_BUCKET", "set it to the name of the bucket audit events are written to")?)?;
         Ok(S3Settings {
             bucket,
             prefix: crate::config::key_prefix(env, "AUDITSTREAM_S3_PREFIX")?,
             sse_kms_key_id: env.optional("AUDITSTREAM_S3_SSE_KMS_KEY_ID"),
         })
     }
-}
-
-fn valid_bucket_name(name: &str) -> bool {
-    (3..=63).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
-}
-
-/// An S3 client for delivery: the SDK's retries off (ours apply), path-style addressing when an
-/// endpoint is overridden (`AWS_ENDPOINT_URL`, for local S3-compatible servers).
-pub fn s3_client(sdk: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
-    let builder = aws_sdk_s3::config::Builder::from(sdk).retry_config(RetryConfig::disabled()).force_path_style(sdk.endpoint_url().is_some());
-    aws_sdk_s3::Client::from_conf(builder.build())
 }
 
 pub struct S3Store {

@@ -72,7 +72,7 @@ impl<D: Destination> SqsFunction<D> {
         aws: &aws_config::SdkConfig,
     ) -> Result<Self, ConfigError> {
         let dlq = DeadLetterSettings::from_env(env)?;
-        let mut function = Self::new(name, pipeline, destination).with_payload_store(S3PayloadStore::new(crate::destinations::s3::s3_client(aws)));
+        let mut function = Self::new(name, pipeline, destination).with_payload_store(S3PayloadStore::new(crate::aws::s3::s3_client(aws)));
         if let Some(url) = dlq.queue_url {
             function = function.with_dead_letter_queue(SqsDeadLetterQueue::new(sqs_client(aws), url));
         }

@@ -16,6 +16,7 @@ use aws_sdk_s3::error::DisplayErrorContext;
 use bytes::Bytes;
 
 use crate::aws::errors::{classify, AwsCall};
+use crate::aws::s3::bucket_name;
 use crate::config::{ConfigError, Env, EnvExt};
 use crate::delivery::retry::DeliveryError;
 use crate::delivery::retry::{Deadline, RetryPolicy};
@@ -57,22 +58,9 @@ pub struct PayloadSettings {
 
 impl PayloadSettings {
     pub fn from_env(env: &(impl Env + ?Sized)) -> Result<Self, ConfigError> {
-        let bucket = env.optional("AUDITSTREAM_PAYLOAD_BUCKET");
-        if let Some(b) = &bucket {
-            if !valid_bucket_name(b) {
-                return Err(ConfigError::Invalid {
-                    var: "AUDITSTREAM_PAYLOAD_BUCKET",
-                    value: b.clone(),
-                    expected: "a bucket name (3-63 lowercase letters, digits, dots and hyphens), without s3:// or a path".into(),
-                });
-            }
-        }
+        let bucket = env.optional("AUDITSTREAM_PAYLOAD_BUCKET").map(|b| bucket_name("AUDITSTREAM_PAYLOAD_BUCKET", b)).transpose()?;
         Ok(PayloadSettings { bucket })
     }
-}
-
-fn valid_bucket_name(name: &str) -> bool {
-    (3..=63).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
 }
 
 /// Payloads in Amazon S3 (or an S3-compatible server).
@@ -83,7 +71,7 @@ pub struct S3PayloadStore {
 }
 
 impl S3PayloadStore {
-    /// `client` as built by [`crate::destinations::s3::s3_client`]: the SDK's retries off, ours apply.
+    /// `client` as built by [`crate::aws::s3::s3_client`]: the SDK's retries off, ours apply.
     pub fn new(client: aws_sdk_s3::Client) -> Self {
         S3PayloadStore { client, retry: RetryPolicy::default(), max_bytes: DEFAULT_MAX_PAYLOAD_BYTES }
     }

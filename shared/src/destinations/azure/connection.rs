@@ -256,7 +256,7 @@ pub fn parse_connection_string(text: &str) -> Result<ConnectionString, String> {
 /// the trailing `/` removed.
 pub fn parse_endpoint(text: &str) -> Result<reqwest::Url, String> {
     let url = reqwest::Url::parse(text.trim()).map_err(|e| format!("a URL such as https://ACCOUNT.blob.core.windows.net ({e})"))?;
-    if url.scheme() != "https" && !super::is_loopback_http(&url) {
+    if url.scheme() != "https" && !crate::delivery::transport::is_loopback_http(&url) {
         return Err("an https:// URL (plain http:// only to 127.0.0.1 or localhost, for Azurite)".into());
     }
     if url.query().is_some() || url.fragment().is_some() {

@@ -116,7 +116,7 @@ impl EntraSettings {
 
 fn parse_authority(text: &str) -> Result<reqwest::Url, String> {
     let url = reqwest::Url::parse(text.trim()).map_err(|e| format!("a URL such as {DEFAULT_AUTHORITY} ({e})"))?;
-    if url.scheme() != "https" && !super::is_loopback_http(&url) {
+    if url.scheme() != "https" && !crate::delivery::transport::is_loopback_http(&url) {
         return Err("an https:// URL (plain http:// only to 127.0.0.1 or localhost)".into());
     }
     if url.query().is_some() || url.fragment().is_some() {

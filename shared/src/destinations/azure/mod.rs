@@ -57,13 +57,6 @@ pub fn http_client() -> Result<reqwest::Client, reqwest::Error> {
     })
 }
 
-/// Whether an `http://` URL may be used: only for loopback hosts (Azurite, local fakes). Anything
-/// that leaves the machine must be `https://`.
-pub(crate) fn is_loopback_http(url: &reqwest::Url) -> bool {
-    let host = url.host_str().unwrap_or("").trim_start_matches('[').trim_end_matches(']');
-    url.scheme() == "http" && (host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback()))
-}
-
 /// The first non-empty line of a server's message (Azure appends `RequestId:`, `Time:`, `Trace
 /// ID:` lines), to be quoted through [`crate::redact::Redactor::quote`].
 pub(crate) fn first_line(text: &str) -> &str {
@@ -86,20 +79,6 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert("retry-after-ms", HeaderValue::from_static("250"));
         assert_eq!(retry_after(&h), Some(Duration::from_millis(250)));
-    }
-
-    #[test]
-    fn plain_http_only_to_loopback() {
-        for (url, ok) in [
-            ("http://127.0.0.1:10000/devstoreaccount1", true),
-            ("http://localhost:8080", true),
-            ("http://[::1]:80", true),
-            ("http://example.com", false),
-            ("http://10.0.0.1", false),
-            ("https://127.0.0.1", false),
-        ] {
-            assert_eq!(is_loopback_http(&reqwest::Url::parse(url).unwrap()), ok, "{url}");
-        }
     }
 
     #[test]

@@ -69,7 +69,7 @@ impl MonitorSettings {
         let text = env.required(ENDPOINT, "set it to the logs ingestion endpoint of the data collection rule (or its data collection endpoint), e.g. https://my-dce-5kyl.eastus-1.ingest.monitor.azure.com")?;
         let endpoint = reqwest::Url::parse(&text)
             .ok()
-            .filter(|u| (u.scheme() == "https" || super::is_loopback_http(u)) && u.query().is_none() && u.fragment().is_none())
+            .filter(|u| (u.scheme() == "https" || crate::delivery::transport::is_loopback_http(u)) && u.query().is_none() && u.fragment().is_none())
             .ok_or_else(|| ConfigError::Invalid {
                 var: ENDPOINT,
                 value: url_text_for_message(&text),

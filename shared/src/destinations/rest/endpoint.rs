@@ -8,8 +8,6 @@
 //! can hide path segments that are secrets themselves (the collector code of a Sumo Logic HTTP
 //! source URL).
 
-use std::net::IpAddr;
-
 use reqwest::Url;
 
 use crate::config::ConfigError;
@@ -47,7 +45,7 @@ impl Endpoint {
         let url = Url::parse(text.trim()).map_err(|e| invalid(&format!("an absolute URL like https://logs.example.com/ingest ({e})")))?;
         match url.scheme() {
             "https" => {}
-            "http" if is_loopback(&url) => {}
+            "http" if crate::delivery::transport::is_loopback_http(&url) => {}
             "http" => return Err(invalid(
                 "an https:// URL (plain http:// is allowed only for 127.0.0.1, ::1 and localhost, so that tokens and events never cross a network unencrypted)",
             )),
@@ -101,15 +99,6 @@ impl Endpoint {
     /// Whether requests go over plain HTTP (loopback only).
     pub fn is_plain_http(&self) -> bool {
         self.url.scheme() == "http"
-    }
-}
-
-fn is_loopback(url: &Url) -> bool {
-    let Some(host) = url.host_str() else { return false };
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    match bare.parse::<IpAddr>() {
-        Ok(ip) => ip.is_loopback(),
-        Err(_) => host.eq_ignore_ascii_case("localhost"),
     }
 }
 
