@@ -37,24 +37,33 @@ pub struct FakeServer {
 impl FakeServer {
     /// Serves `app`; `name` says what it is in panics and the thread's name (`rest-receiver`, ...).
     pub fn start(name: &str, app: Router) -> FakeServer {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("binding the {name} on 127.0.0.1: {e}"));
-        listener.set_nonblocking(true).unwrap_or_else(|e| panic!("{name}: {e}"));
-        let addr = listener.local_addr().unwrap_or_else(|e| panic!("{name}: {e}"));
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap_or_else(|e| panic!("{name}: {e}"));
+        Self::try_start(name, app).unwrap_or_else(|e| panic!("starting the {name} on 127.0.0.1: {e}"))
+    }
+
+    /// [`start`](Self::start), for a caller that reports the failure itself (the Lambda Runtime API
+    /// emulator): no free loopback port, or no thread or runtime to serve from.
+    pub fn try_start(name: &str, app: Router) -> std::io::Result<FakeServer> {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         let (shutdown, shutdown_rx) = oneshot::channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name(format!("{name}-{}", addr.port()))
-            .spawn(move || {
-                runtime.block_on(async move {
-                    let Ok(listener) = tokio::net::TcpListener::from_std(listener) else { return };
-                    tokio::select! {
-                        _ = axum::serve(listener, app) => {}
-                        _ = shutdown_rx => {}
-                    }
-                });
-            })
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
-        FakeServer { addr, shutdown: Some(shutdown), thread: Some(thread) }
+        let thread = std::thread::Builder::new().name(format!("{name}-{}", addr.port())).spawn(move || {
+            runtime.block_on(async move {
+                let Ok(listener) = tokio::net::TcpListener::from_std(listener) else { return };
+                tokio::select! {
+                    _ = axum::serve(listener, app) => {}
+                    _ = shutdown_rx => {}
+                }
+            });
+            // Dropping the runtime here cancels open requests (a long poll, say) and connections.
+        })?;
+        Ok(FakeServer { addr, shutdown: Some(shutdown), thread: Some(thread) })
+    }
+
+    /// `127.0.0.1:PORT`.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.addr
     }
 
     /// `http://127.0.0.1:PORT`.

@@ -10,12 +10,11 @@
 //! variables (it panics without them), and reads the function ARN, trace id, log group and log stream
 //! when present.
 //!
-//! The server runs on a thread of its own, so it keeps serving whatever the test's runtime flavour and
-//! whatever the test does while it waits.
+//! The server runs on a thread of its own ([`FakeServer`]), so it keeps serving whatever the test's
+//! runtime flavour and whatever the test does while it waits.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -29,6 +28,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::fake_server::FakeServer;
 
 /// Lambda's limit on a synchronous response (6 MB); a larger response fails the invocation.
 pub const MAX_RESPONSE_BYTES: usize = 6 * 1024 * 1024;
@@ -96,19 +97,15 @@ struct Shared {
 /// A Lambda Runtime API on `127.0.0.1:<free port>`, without a process: use [`LambdaFunction`] to run a
 /// binary under it, or point any runtime client at [`RuntimeApiEmulator::runtime_api`].
 pub struct RuntimeApiEmulator {
-    addr: SocketAddr,
+    /// First, so that dropping the emulator stops the server (ending open long polls) before the rest.
+    server: FakeServer,
     shared: Arc<Shared>,
     queue: mpsc::UnboundedSender<PendingInvocation>,
-    shutdown: Option<oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl RuntimeApiEmulator {
     /// Starts the emulator for a function named `function_name` (used in the invoked function ARN).
     pub fn start(function_name: &str) -> Result<Self, EmulatorError> {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(EmulatorError::Bind)?;
-        listener.set_nonblocking(true).map_err(EmulatorError::Bind)?;
-        let addr = listener.local_addr().map_err(EmulatorError::Bind)?;
         let (queue, pending) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             function_name: function_name.to_owned(),
@@ -124,30 +121,13 @@ impl RuntimeApiEmulator {
             // The size limit is Lambda's, checked in the handler so that the test sees ResponseTooLarge.
             .layer(DefaultBodyLimit::disable())
             .with_state(shared.clone());
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(EmulatorError::Bind)?;
-        let (shutdown, shutdown_rx) = oneshot::channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name(format!("lambda-runtime-api-{}", addr.port()))
-            .spawn(move || {
-                runtime.block_on(async move {
-                    let listener = match tokio::net::TcpListener::from_std(listener) {
-                        Ok(l) => l,
-                        Err(_) => return,
-                    };
-                    tokio::select! {
-                        _ = axum::serve(listener, app) => {}
-                        _ = shutdown_rx => {}
-                    }
-                });
-                // Dropping the runtime here cancels open long-polls and connections.
-            })
-            .map_err(EmulatorError::Bind)?;
-        Ok(Self { addr, shared, queue, shutdown: Some(shutdown), thread: Some(thread) })
+        let server = FakeServer::try_start("lambda-runtime-api", app).map_err(EmulatorError::Bind)?;
+        Ok(Self { server, shared, queue })
     }
 
     /// The value for `AWS_LAMBDA_RUNTIME_API`: `127.0.0.1:PORT`.
     pub fn runtime_api(&self) -> String {
-        self.addr.to_string()
+        self.server.addr().to_string()
     }
 
     /// Queues one invocation and waits for the function's answer, at most `timeout` (which is also the
@@ -210,17 +190,6 @@ impl RuntimeApiEmulator {
         };
         lock(&self.shared.in_flight).remove(&request_id);
         result
-    }
-}
-
-impl Drop for RuntimeApiEmulator {
-    fn drop(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 
