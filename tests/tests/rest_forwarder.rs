@@ -64,6 +64,19 @@ async fn hec_function(url: &str, more: &[(&str, &str)]) -> RestFunction {
     function(&env).await
 }
 
+/// The function sending to a Datadog receiver with the API key, up to 1000 events per request, and
+/// `more`.
+async fn datadog_function(url: &str, more: &[(&str, &str)]) -> RestFunction {
+    let mut env = vec![
+        ("AUDITSTREAM_REST_PRESET", "datadog"),
+        ("AUDITSTREAM_REST_URL", url),
+        ("AUDITSTREAM_REST_TOKEN", DD_API_KEY),
+        ("AUDITSTREAM_REST_BATCH_MAX_EVENTS", "1000"),
+    ];
+    env.extend_from_slice(more);
+    function(&env).await
+}
+
 /// `f`'s answer to an invocation with `(message id, body)` records, `time_left` before its deadline.
 async fn invoke(f: &RestFunction, records: &[(String, String)], time_left: Duration) -> SqsBatchResponse {
     f.handle(lambda_event(sqs_event(records), time_left)).await.unwrap_or_else(|e| panic!("{e}"))
@@ -91,6 +104,14 @@ fn document(body: &str) -> Document {
 
 fn docs_of(records: &[(String, String)]) -> Vec<Document> {
     records.iter().filter(|(id, _)| id != MALFORMED).map(|(_, body)| document(body)).collect()
+}
+
+/// What a receiver accepted is, event for event, the documents the pipeline made.
+fn assert_each_is_its_document(accepted: &[Value], docs: &[Document]) {
+    assert_eq!(accepted.len(), docs.len());
+    for (event, doc) in accepted.iter().zip(docs) {
+        assert_eq!(*event, serde_json::from_slice::<Value>(&doc.body).unwrap_or_default());
+    }
 }
 
 fn text(doc: &Document) -> &str {
@@ -181,15 +202,10 @@ async fn splunk_hec_gets_concatenated_envelopes_with_the_event_embedded() {
 async fn datadog_gets_a_gzipped_array_of_items_with_the_document_as_message() {
     let dd = RestReceiver::start(Datadog { api_key: DD_API_KEY.into() });
     let url = dd.url();
-    let f = function(&[
-        ("AUDITSTREAM_REST_PRESET", "datadog"),
-        ("AUDITSTREAM_REST_URL", &url),
-        ("AUDITSTREAM_REST_TOKEN", DD_API_KEY),
-        ("AUDITSTREAM_DATADOG_TAGS", "env:test,team:audit"),
-        ("AUDITSTREAM_DATADOG_SERVICE", "workato-audit"),
-        ("AUDITSTREAM_REST_BATCH_MAX_EVENTS", "1000"),
-        ("AUDITSTREAM_REST_GZIP", "true"),
-    ])
+    let f = datadog_function(
+        &url,
+        &[("AUDITSTREAM_DATADOG_TAGS", "env:test,team:audit"), ("AUDITSTREAM_DATADOG_SERVICE", "workato-audit"), ("AUDITSTREAM_REST_GZIP", "true")],
+    )
     .await;
     let records = invoke_with_mixed_batch(&f).await;
 
@@ -210,10 +226,7 @@ async fn datadog_gets_a_gzipped_array_of_items_with_the_document_as_message() {
         .collect();
     assert_eq!(r.body_text(), format!("[{}]", items.join(",")));
     // each message parses back to the document the pipeline made
-    let docs = docs_of(&records);
-    for (event, doc) in dd.accepted_events().iter().zip(&docs) {
-        assert_eq!(*event, serde_json::from_slice::<Value>(&doc.body).unwrap_or_default());
-    }
+    assert_each_is_its_document(&dd.accepted_events(), &docs_of(&records));
     assert_eq!(dd.violations(), Vec::<String>::new());
 }
 
@@ -223,14 +236,7 @@ async fn datadog_gets_a_gzipped_array_of_items_with_the_document_as_message() {
 async fn datadog_sends_workatos_documented_template_as_the_log_item_itself() {
     let dd = RestReceiver::start(Datadog { api_key: DD_API_KEY.into() });
     let url = dd.url();
-    let f = function(&[
-        ("AUDITSTREAM_REST_PRESET", "datadog"),
-        ("AUDITSTREAM_REST_URL", &url),
-        ("AUDITSTREAM_REST_TOKEN", DD_API_KEY),
-        ("AUDITSTREAM_REST_BATCH_MAX_EVENTS", "1000"),
-        ("AUDITSTREAM_LOG_TEMPLATE", r#"{"ddsource":"workato","service":"x","message":{{{log_message}}}}"#),
-    ])
-    .await;
+    let f = datadog_function(&url, &[("AUDITSTREAM_LOG_TEMPLATE", r#"{"ddsource":"workato","service":"x","message":{{{log_message}}}}"#)]).await;
     let records = invoke_with_mixed_batch(&f).await;
 
     assert_eq!(dd.violations(), Vec::<String>::new());
@@ -271,11 +277,7 @@ async fn splunk_hec_sends_a_template_with_an_event_key_as_the_envelope_itself() 
         .collect();
     assert_eq!(requests[0].body_text(), expected.join("\n"));
     // what HEC indexed is each event itself
-    let indexed = hec.accepted_events();
-    assert_eq!(indexed.len(), docs.len());
-    for (event, doc) in indexed.iter().zip(&docs) {
-        assert_eq!(*event, serde_json::from_slice::<Value>(&doc.body).unwrap_or_default());
-    }
+    assert_each_is_its_document(&hec.accepted_events(), &docs);
 }
 
 #[tokio::test]
@@ -533,13 +535,7 @@ async fn a_413_splits_the_batch_and_an_event_too_large_alone_fails_alone() {
     // The endpoint takes less than Datadog's 5 MB (a proxy in front of it, say): it answers 413.
     dd.set_max_request_bytes(12_000);
     let url = dd.url();
-    let f = function(&[
-        ("AUDITSTREAM_REST_PRESET", "datadog"),
-        ("AUDITSTREAM_REST_URL", &url),
-        ("AUDITSTREAM_REST_TOKEN", DD_API_KEY),
-        ("AUDITSTREAM_REST_BATCH_MAX_EVENTS", "1000"),
-    ])
-    .await;
+    let f = datadog_function(&url, &[]).await;
     let mut records: Vec<(String, String)> = (0..8).map(|i| (format!("m-{i}"), job(&format!("j-{i}"), 3, 600))).collect();
     records.insert(5, ("m-huge".into(), job("j-huge", 6, 4000)));
     let logs = CapturedLogs::default();
