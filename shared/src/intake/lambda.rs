@@ -175,26 +175,15 @@ pub fn settled_response(settled: &Settled, destination: &str) -> Result<SqsBatch
     response(items)
 }
 
-/// The partial batch response of a plain batch report: every failure is delivered again.
-pub fn batch_response(report: &BatchReport, destination: &str) -> Result<SqsBatchResponse, UnreportableFailures> {
-    let mut items = Vec::new();
-    for (id, failure) in report.failures() {
-        log_disposition(id, Some(failure), &Disposition::Retry(RetryReason::Failed), destination);
-        items.push(id);
-    }
-    let c = &report.counts;
-    tracing::info!(
-        received = c.received,
-        written = c.written,
-        duplicates = c.duplicates,
-        filtered = c.filtered,
-        masked_lines = c.masked_lines,
-        truncated = c.truncated,
-        failed = c.failed(),
-        destination,
-        "batch done"
-    );
-    response(items)
+/// The partial batch response of a plain batch report, settled without a dead-letter queue: every
+/// failure is delivered again.
+pub fn batch_response(report: BatchReport, destination: &str) -> Result<SqsBatchResponse, UnreportableFailures> {
+    let dispositions = report
+        .outcomes
+        .iter()
+        .map(|(_, outcome)| if matches!(outcome, Outcome::Failed(_)) { Disposition::Retry(RetryReason::Failed) } else { Disposition::Done })
+        .collect();
+    settled_response(&Settled { report, dispositions }, destination)
 }
 
 fn log_disposition(id: &str, failure: Option<&Failure>, disposition: &Disposition, destination: &str) {
@@ -259,8 +248,8 @@ mod tests {
             ("c", Outcome::Duplicate { key: "k".into() }),
             ("d", Outcome::Failed(Failure::Input { message: "bad".into(), permanent: true })),
         ]);
-        assert_eq!(failed_ids(&batch_response(&r, "test").unwrap()), ["b", "d"]);
-        let json = serde_json::to_value(batch_response(&report(vec![]), "test").unwrap()).unwrap();
+        assert_eq!(failed_ids(&batch_response(r, "test").unwrap()), ["b", "d"]);
+        let json = serde_json::to_value(batch_response(report(vec![]), "test").unwrap()).unwrap();
         assert_eq!(json, serde_json::json!({"batchItemFailures": []}));
     }
 
@@ -270,10 +259,10 @@ mod tests {
         let message = QueueMessage::from_lambda(3, record);
         assert_eq!(message.id, "(no message id) record 3");
         let r = report(vec![(&message.id, Outcome::Failed(Failure::Input { message: "bad".into(), permanent: true }))]);
-        assert!(batch_response(&r, "test").is_err());
+        assert!(batch_response(r, "test").is_err());
         // but succeeding without an id is fine
         let r = report(vec![(&message.id, Outcome::Written { key: "k".into() })]);
-        assert!(batch_response(&r, "test").unwrap().batch_item_failures.is_empty());
+        assert!(batch_response(r, "test").unwrap().batch_item_failures.is_empty());
     }
 
     fn function(dead_letters: Option<MemoryDeadLetters>) -> SqsFunction<ObjectStoreDestination<MemoryStore>> {
