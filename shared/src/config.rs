@@ -157,13 +157,34 @@ const TYPE_FILTERS: [(&str, TypeKind); 4] = [
     ("AUDITSTREAM_EXCLUDE_RESOURCE_TYPES", TypeKind::Resource),
 ];
 
+/// The items of a comma-separated list, trimmed of spaces; empty items (`a,,b`, a trailing comma)
+/// are skipped.
+pub fn comma_separated(text: &str) -> impl Iterator<Item = &str> {
+    text.split(',').map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// Reads `AUDITSTREAM_STREAMS`: stream names separated by commas, at least one; all streams when unset.
+fn stream_list(env: &(impl Env + ?Sized)) -> Result<BTreeSet<Stream>, ConfigError> {
+    const VAR: &str = "AUDITSTREAM_STREAMS";
+    let Some(text) = env.optional(VAR) else { return Ok(Stream::ALL.into_iter().collect()) };
+    let invalid = |expected: String| ConfigError::Invalid { var: VAR, value: text.clone(), expected };
+    let mut streams = BTreeSet::new();
+    for name in comma_separated(&text) {
+        streams.insert(Stream::from_name(name).ok_or_else(|| invalid(format!("a comma-separated list of {}", Stream::all_names())))?);
+    }
+    if streams.is_empty() {
+        return Err(invalid(format!("at least one of {}", Stream::all_names())));
+    }
+    Ok(streams)
+}
+
 /// Reads one type filter: names separated by commas (spaces around them allowed). A name holds
 /// letters, digits, `_` and `:` (`Tags::Models::Tag`), so any other character means the list was
 /// written with another separator (`;`, spaces, `|`…) and would silently match nothing: refused.
 fn type_list(env: &(impl Env + ?Sized), var: &'static str, kind: TypeKind, unknown: &mut Vec<UnknownTypeName>) -> Result<BTreeSet<String>, ConfigError> {
     let Some(text) = env.optional(var) else { return Ok(BTreeSet::new()) };
     let mut names = BTreeSet::new();
-    for name in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+    for name in comma_separated(&text) {
         if let Some(bad) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == ':')) {
             let example = match kind {
                 TypeKind::Event => "user_login,user_logout",
@@ -188,29 +209,7 @@ fn type_list(env: &(impl Env + ?Sized), var: &'static str, kind: TypeKind, unkno
 
 impl PipelineSettings {
     pub fn from_env(env: &(impl Env + ?Sized)) -> Result<Self, ConfigError> {
-        let streams_text = env.optional("AUDITSTREAM_STREAMS");
-        let streams = match &streams_text {
-            None => Stream::ALL.into_iter().collect(),
-            Some(text) => {
-                let mut set = BTreeSet::new();
-                for name in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-                    let stream = Stream::from_name(name).ok_or_else(|| ConfigError::Invalid {
-                        var: "AUDITSTREAM_STREAMS",
-                        value: text.clone(),
-                        expected: format!("a comma-separated list of {}", Stream::all_names()),
-                    })?;
-                    set.insert(stream);
-                }
-                if set.is_empty() {
-                    return Err(ConfigError::Invalid {
-                        var: "AUDITSTREAM_STREAMS",
-                        value: text.clone(),
-                        expected: format!("at least one of {}", Stream::all_names()),
-                    });
-                }
-                set
-            }
-        };
+        let streams = stream_list(env)?;
         let mut unknown_type_names = Vec::new();
         let [include_event_types, exclude_event_types, include_resource_types, exclude_resource_types] =
             TYPE_FILTERS.map(|(var, kind)| type_list(env, var, kind, &mut unknown_type_names));
