@@ -18,7 +18,8 @@ use std::io;
 use std::sync::{Arc, Mutex};
 
 use auditstream::pipeline::filter::{EventFilter, Stream};
-use auditstream::pipeline::scan::{FieldValue, Lines, ScanError, ScannedObject};
+use auditstream::pipeline::scan::summary::ScanSummary;
+use auditstream::pipeline::scan::{ScanError, ScannedObject};
 use auditstream::pipeline::template::LogTemplate;
 use auditstream::pipeline::timestamp::Now;
 use auditstream::pipeline::write::{LinesMode, MaskedEvent};
@@ -237,76 +238,11 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogBuffer {
     }
 }
 
-/// What a scan returned, in a form two scans can be compared by: the same decision (accepted, or
-/// the same kind of rejection) and, when accepted, the same keys, `lines` structure, masking
-/// decisions and raw values (as spans of the input).
-#[derive(Debug, PartialEq)]
-enum Outcome {
-    Fields(Vec<(String, ValueSummary)>),
-    Syntax,
-    NotAnObject,
-    /// The description before the position (positions are worded differently).
-    BadLines(String),
-    TooDeep,
-}
-
-#[derive(Debug, PartialEq)]
-enum ValueSummary {
-    Raw(usize, usize),
-    Steps(Vec<LineSummary>),
-    Other(String),
-}
-
-/// A line's fields (key, and the value's span) and whether it masks.
-type LineSummary = (Vec<(String, usize, usize)>, bool);
-
-fn summarize(input: &str, result: Result<ScannedObject<'_>, ScanError>) -> Outcome {
-    let span = |text: &str| ((text.as_ptr() as usize).wrapping_sub(input.as_ptr() as usize), text.len());
-    match result {
-        Ok(scanned) => Outcome::Fields(
-            scanned
-                .fields
-                .iter()
-                .map(|(k, v)| {
-                    let value = match v {
-                        FieldValue::Raw(raw) => {
-                            let (at, len) = span(raw.get());
-                            ValueSummary::Raw(at, len)
-                        }
-                        FieldValue::Lines(Lines::Other(raw)) => ValueSummary::Other(raw.get().to_owned()),
-                        FieldValue::Lines(Lines::Steps(lines)) => ValueSummary::Steps(
-                            lines
-                                .iter()
-                                .map(|l| {
-                                    let fields = l
-                                        .fields
-                                        .iter()
-                                        .map(|(k, v)| {
-                                            let (at, len) = span(v.get());
-                                            (k.to_string(), at, len)
-                                        })
-                                        .collect();
-                                    (fields, l.mask_data)
-                                })
-                                .collect(),
-                        ),
-                    };
-                    (k.to_string(), value)
-                })
-                .collect(),
-        ),
-        Err(ScanError::Syntax(_)) => Outcome::Syntax,
-        Err(ScanError::NotAnObject) => Outcome::NotAnObject,
-        Err(ScanError::BadLines(m)) => Outcome::BadLines(m.split(" at line ").next().unwrap_or_default().to_owned()),
-        Err(ScanError::TooDeep) => Outcome::TooDeep,
-    }
-}
-
 /// The fast scanner and the serde_json-based reference make the same decision about `input` and,
 /// when they accept it, return the same fields (see the differential tests of `pipeline::scan::fast`).
 pub fn check_scanners_agree(input: &str) -> Result<(), Violation> {
-    let fast = summarize(input, auditstream::pipeline::scan::fast::scan(input));
-    let reference = summarize(input, ScannedObject::scan_reference(input));
+    let fast = ScanSummary::of(input, auditstream::pipeline::scan::fast::scan(input));
+    let reference = ScanSummary::of(input, ScannedObject::scan_reference(input));
     if fast != reference {
         return Err(Violation {
             what: "the fast scanner and the reference disagree".into(),

@@ -19,6 +19,7 @@
 
 pub mod fast;
 pub mod nesting;
+pub mod summary;
 
 use std::borrow::Cow;
 use std::fmt;

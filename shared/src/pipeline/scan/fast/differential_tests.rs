@@ -1,9 +1,10 @@
 //! The fast scanner against the serde_json-based reference, on many generated inputs.
 //!
 //! For every input both must make the same decision — accepted, or rejected with the same
-//! [`ScanError`] variant (and, for a bad `lines`, the same description) — and when accepted they
-//! must return the same fields: same keys (borrowed or unescaped alike), same `lines` structure and
-//! `mask_data` flags, and every raw value the very same slice of the input.
+//! [`ScanError`](crate::pipeline::scan::ScanError) variant (and, for a bad `lines`, the same
+//! description) — and when accepted they must return the same fields: same keys (borrowed or
+//! unescaped alike), same `lines` structure and `mask_data` flags, and every raw value the very same
+//! slice of the input ([`ScanSummary`] compares them).
 //!
 //! Inputs: events shaped like the workload (`gen_events.py`), random JSON of every type and
 //! nesting (past the depth limit too), strings full of escapes and multi-byte characters,
@@ -12,68 +13,10 @@
 //! control characters and stray bytes, deletions, trailing commas), most of them invalid.
 //! Every generator is seeded, so a failure names an input that reproduces.
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use crate::pipeline::scan::{FieldValue, Lines, ScanError, ScannedObject, MAX_DEPTH};
-
-/// What a scan returned, in a form two scans can be compared by.
-#[derive(Debug, PartialEq)]
-enum Outcome {
-    Fields(Vec<(KeySummary, ValueSummary)>),
-    Syntax,
-    NotAnObject,
-    /// The description before serde_json's " at line L column C" (positions may differ).
-    BadLines(String),
-    TooDeep,
-}
-
-#[derive(Debug, PartialEq)]
-struct KeySummary {
-    text: String,
-    borrowed: bool,
-}
-
-/// Where a raw value lies in the input: (offset, length).
-type Span = (usize, usize);
-
-#[derive(Debug, PartialEq)]
-enum ValueSummary {
-    Raw(Span),
-    Steps(Vec<(Vec<(KeySummary, Span)>, bool)>),
-    Other(String),
-}
-
-fn summarize(input: &str, result: Result<ScannedObject<'_>, ScanError>) -> Outcome {
-    let span = |text: &str| -> Span {
-        let offset = (text.as_ptr() as usize).wrapping_sub(input.as_ptr() as usize);
-        assert!(offset + text.len() <= input.len(), "a raw value is not a slice of the input");
-        (offset, text.len())
-    };
-    let key = |k: &Cow<'_, str>| KeySummary { text: k.to_string(), borrowed: matches!(k, Cow::Borrowed(_)) };
-    match result {
-        Ok(scanned) => Outcome::Fields(
-            scanned
-                .fields
-                .iter()
-                .map(|(k, v)| {
-                    let value = match v {
-                        FieldValue::Raw(raw) => ValueSummary::Raw(span(raw.get())),
-                        FieldValue::Lines(Lines::Other(raw)) => ValueSummary::Other(raw.get().to_owned()),
-                        FieldValue::Lines(Lines::Steps(lines)) => {
-                            ValueSummary::Steps(lines.iter().map(|l| (l.fields.iter().map(|(k, v)| (key(k), span(v.get()))).collect(), l.mask_data)).collect())
-                        }
-                    };
-                    (key(k), value)
-                })
-                .collect(),
-        ),
-        Err(ScanError::Syntax(_)) => Outcome::Syntax,
-        Err(ScanError::NotAnObject) => Outcome::NotAnObject,
-        Err(ScanError::BadLines(m)) => Outcome::BadLines(m.split(" at line ").next().unwrap_or_default().to_owned()),
-        Err(ScanError::TooDeep) => Outcome::TooDeep,
-    }
-}
+use crate::pipeline::scan::summary::ScanSummary;
+use crate::pipeline::scan::{FieldValue, Lines, ScannedObject, MAX_DEPTH};
 
 /// Tallies of what the generated inputs exercised, so that a generator that silently stopped
 /// producing some kind of input fails the test instead of passing it vacuously.
@@ -81,13 +24,13 @@ fn summarize(input: &str, result: Result<ScannedObject<'_>, ScanError>) -> Outco
 struct Tally(BTreeMap<&'static str, usize>);
 
 impl Tally {
-    fn count(&mut self, outcome: &Outcome) {
+    fn count(&mut self, outcome: &ScanSummary) {
         let kind = match outcome {
-            Outcome::Fields(_) => "accepted",
-            Outcome::Syntax => "syntax",
-            Outcome::NotAnObject => "not an object",
-            Outcome::BadLines(_) => "bad lines",
-            Outcome::TooDeep => "too deep",
+            ScanSummary::Fields(_) => "accepted",
+            ScanSummary::Syntax => "syntax",
+            ScanSummary::NotAnObject => "not an object",
+            ScanSummary::BadLines(_) => "bad lines",
+            ScanSummary::TooDeep => "too deep",
         };
         *self.0.entry(kind).or_default() += 1;
     }
@@ -100,11 +43,11 @@ impl Tally {
 
 /// Scans `input` both ways and asserts the same outcome.
 fn same(input: &str, tally: &mut Tally) {
-    let fast = summarize(input, super::scan(input));
-    let reference = summarize(input, ScannedObject::scan_reference(input));
+    let fast = ScanSummary::of(input, super::scan(input));
+    let reference = ScanSummary::of(input, ScannedObject::scan_reference(input));
     assert_eq!(fast, reference, "the scanners disagree on {input:?}");
     // The public entry point agrees too (it words errors through the reference).
-    assert_eq!(summarize(input, ScannedObject::scan(input)), reference, "scan() differs on {input:?}");
+    assert_eq!(ScanSummary::of(input, ScannedObject::scan(input)), reference, "scan() differs on {input:?}");
     tally.count(&reference);
 }
 
