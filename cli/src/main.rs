@@ -4,6 +4,7 @@
 //! a local directory laid out as the S3 bucket would be (the default), S3 itself, or any other
 //! destination. Configuration is the functions' own `AUDITSTREAM_*` environment variables.
 
+mod check;
 mod destinations;
 mod input;
 mod poll;
@@ -61,6 +62,9 @@ message id); 2 on a usage or configuration error.")]
     /// Process a queue's messages as the Lambda functions do (delete, dead-letter or leave each).
     #[command(long_about = poll::LONG_ABOUT)]
     Poll(poll::PollArgs),
+    /// Check that a destination works, step by step, without writing an audit event.
+    #[command(long_about = check::LONG_ABOUT)]
+    Check(check::CheckArgs),
     /// Move messages from a dead-letter queue back to their queue.
     #[command(long_about = redrive::LONG_ABOUT)]
     Redrive(redrive::RedriveArgs),
@@ -75,6 +79,7 @@ async fn main() -> ExitCode {
         Command::Send(args) => send::send(args).await,
         Command::Poll(args) => poll::poll(args).await,
         Command::Redrive(args) => redrive::redrive(args).await,
+        Command::Check(args) => check::check(args).await,
     };
     match result {
         Ok(code) => code,

@@ -63,9 +63,30 @@ fn build(package: &str, bin: &str) -> Result<PathBuf, String> {
             String::from_utf8_lossy(&output.stderr)
         ));
     }
-    executable_from_messages(&stdout, package, bin).ok_or_else(|| {
+    let executable = executable_from_messages(&stdout, package, bin).ok_or_else(|| {
         format!("`cargo build --workspace --bins --tests` named no executable for bin {bin} of package {package}: is it a [[bin]] of that package?")
-    })
+    })?;
+    private_copy(&executable, &root)
+}
+
+/// A copy of the executable only this checkout uses. Cargo puts a workspace's binaries at the same
+/// path (`target/debug/NAME`) whichever checkout built them, so two checkouts sharing one
+/// `CARGO_TARGET_DIR` (git worktrees) overwrite each other's, and a test could run another
+/// checkout's binary. The copy is made right after the build, under a folder named after the
+/// workspace root, and put in place by a rename, so a running test never sees half a file.
+fn private_copy(executable: &Path, root: &Path) -> Result<PathBuf, String> {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    root.hash(&mut hasher);
+    let dir = executable.parent().unwrap_or(Path::new(".")).join("by-checkout").join(format!("{:016x}", hasher.finish()));
+    let name = executable.file_name().ok_or_else(|| format!("{} has no file name", executable.display()))?;
+    let target = dir.join(name);
+    let partial = dir.join(format!(".{}.{}", name.to_string_lossy(), std::process::id()));
+    std::fs::create_dir_all(&dir)
+        .and_then(|()| std::fs::copy(executable, &partial))
+        .and_then(|_| std::fs::rename(&partial, &target))
+        .map_err(|e| format!("cannot copy {} to {}: {e}", executable.display(), target.display()))?;
+    Ok(target)
 }
 
 /// The variables cargo (and nextest) set for a test process, which a build started from it must not inherit.

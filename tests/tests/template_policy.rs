@@ -144,8 +144,35 @@ fn audit_bucket(template: &serde_json::Value) -> &serde_json::Value {
     bucket
 }
 
+/// The lifecycle rules that can reach audit objects: every rule but the one for health-check probes,
+/// whose prefix no audit object's key starts with (see [`health_probes_expire_after_a_day_and_nothing_else_does`]).
 fn lifecycle_rules(template: &serde_json::Value) -> Vec<serde_json::Value> {
+    all_lifecycle_rules(template).into_iter().filter(|r| !is_health_probe_rule(r)).collect()
+}
+
+fn all_lifecycle_rules(template: &serde_json::Value) -> Vec<serde_json::Value> {
     audit_bucket(template)["LifecycleConfiguration"]["Rules"].as_array().cloned().unwrap_or_default()
+}
+
+fn is_health_probe_rule(rule: &serde_json::Value) -> bool {
+    checks::reaches_only_health_probes(rule)
+}
+
+#[test]
+fn health_probes_expire_after_a_day_and_nothing_else_does() {
+    let template = deployed(&[]);
+    let probes: Vec<_> = all_lifecycle_rules(&template).into_iter().filter(is_health_probe_rule).collect();
+    assert_eq!(probes.len(), 1, "{:?}", all_lifecycle_rules(&template));
+    // Under the writer's own prefix, as the function writes its probes.
+    assert_eq!(probes[0]["Prefix"], serde_json::json!({"Fn::Sub": "${S3Prefix}_auditstream/health/"}));
+    assert_eq!(probes[0]["Status"], "Enabled");
+    assert_eq!(number(&probes[0]["ExpirationInDays"]), Some(1));
+    // The same rule over the writer's whole prefix would delete audit objects: the policy check says so.
+    let text = std::fs::read_to_string(TEMPLATE_PATH).unwrap();
+    let from = "Prefix: !Sub '${S3Prefix}_auditstream/health/'";
+    assert_eq!(text.matches(from).count(), 1);
+    let widened = checks::all(&cfn::parse(&text.replacen(from, "Prefix: !Sub '${S3Prefix}'", 1)).unwrap());
+    assert!(widened.iter().any(|v| v.to_string().contains("ExpireHealthCheckProbes")), "{}", listing(&widened));
 }
 
 /// A number CloudFormation passes as a string ("365") or the template wrote as a number (365).

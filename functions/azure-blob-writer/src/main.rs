@@ -32,5 +32,5 @@ async fn main() -> Result<(), Error> {
     // S3 payload pointers and the dead-letter queue (`AUDITSTREAM_DLQ_URL`), as every function.
     let function = SqsFunction::from_env("azure-blob-writer", Pipeline::new(pipeline), destination, &aws)?;
 
-    lambda_runtime::run(service_fn(|event: LambdaEvent<_>| function.handle(event))).await
+    lambda_runtime::run(service_fn(|event: LambdaEvent<_>| function.handle_event(event))).await
 }

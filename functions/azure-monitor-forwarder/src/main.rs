@@ -31,5 +31,5 @@ async fn main() -> Result<(), Error> {
     // S3 payload pointers and the dead-letter queue (`AUDITSTREAM_DLQ_URL`), as every function.
     let function = SqsFunction::from_env("azure-monitor-forwarder", Pipeline::new(settings.pipeline.clone()), destination, &aws)?;
 
-    lambda_runtime::run(service_fn(|event: LambdaEvent<_>| function.handle(event))).await
+    lambda_runtime::run(service_fn(|event: LambdaEvent<_>| function.handle_event(event))).await
 }

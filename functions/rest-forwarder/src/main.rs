@@ -33,5 +33,5 @@ async fn main() -> Result<(), Error> {
     let destination = LogSinkDestination::new(sink, settings.concurrency, RetryPolicy::default());
     let function = SqsFunction::from_env("rest-forwarder", Pipeline::new(settings.pipeline.clone()), destination, &aws)?;
 
-    lambda_runtime::run(service_fn(|event: LambdaEvent<_>| function.handle(event))).await
+    lambda_runtime::run(service_fn(|event: LambdaEvent<_>| function.handle_event(event))).await
 }

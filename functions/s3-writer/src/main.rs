@@ -29,5 +29,5 @@ async fn main() -> Result<(), Error> {
     let destination = ObjectStoreDestination::new(store, settings.concurrency, RetryPolicy::default());
     let function = SqsFunction::from_env("s3-writer", Pipeline::new(pipeline), destination, &aws)?;
 
-    lambda_runtime::run(service_fn(|event: LambdaEvent<_>| function.handle(event))).await
+    lambda_runtime::run(service_fn(|event: LambdaEvent<_>| function.handle_event(event))).await
 }

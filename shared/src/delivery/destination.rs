@@ -13,8 +13,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use futures::stream::{self, StreamExt};
 
+use crate::delivery::health::{probe_document, probe_id, HealthReport, Step, Verdict};
 use crate::delivery::retry::{Deadline, DeliveryError, RetryPolicy};
-use crate::pipeline::key::ObjectKey;
+use crate::pipeline::key::{KeyPrefix, ObjectKey};
+use crate::pipeline::timestamp::UtcTime;
 use crate::pipeline::Document;
 
 /// A successful delivery.
@@ -39,6 +41,13 @@ pub trait Destination: Send + Sync {
 
     /// Delivers documents; the result at index `i` is the outcome of `docs[i]`.
     async fn deliver(&self, docs: Vec<Document>, deadline: Deadline) -> Vec<Result<Delivered, DeliveryError>>;
+
+    /// Proves the destination works without writing an audit event (see [`crate::delivery::health`]).
+    /// `prefix` is the key prefix events get; `now` dates the probe. Appends its steps to `report`.
+    async fn check(&self, prefix: &KeyPrefix, now: UtcTime, report: &mut HealthReport) {
+        let _ = (prefix, now);
+        report.record(Step::Permission, Verdict::Failed, format!("{} has no health check", self.describe()), std::time::Duration::ZERO);
+    }
 }
 
 #[async_trait]
@@ -51,6 +60,9 @@ impl<D: Destination + ?Sized> Destination for Arc<D> {
     }
     async fn deliver(&self, docs: Vec<Document>, deadline: Deadline) -> Vec<Result<Delivered, DeliveryError>> {
         (**self).deliver(docs, deadline).await
+    }
+    async fn check(&self, prefix: &KeyPrefix, now: UtcTime, report: &mut HealthReport) {
+        (**self).check(prefix, now, report).await
     }
 }
 
@@ -69,6 +81,20 @@ pub trait ObjectStore: Send + Sync {
 
     /// Writes `body` (JSON) at `key` unless an object is already there.
     async fn put_new(&self, key: &ObjectKey, body: bytes::Bytes) -> Result<PutOutcome, DeliveryError>;
+
+    /// The steps of a health check before the probe is written: credentials, reachability and
+    /// authentication, where the service has a call that proves them without writing (HeadBucket,
+    /// Get Container Properties). By default there are none: the probe write proves them all.
+    async fn check_access(&self, report: &mut HealthReport) {
+        let _ = report;
+    }
+
+    /// Reads a probe back and compares it with what was written: `Ok(detail)` when it matches,
+    /// `Err(detail)` when not, `None` when this store does not read back.
+    async fn read_back(&self, key: &ObjectKey, body: &[u8]) -> Option<Result<String, String>> {
+        let _ = (key, body);
+        None
+    }
 }
 
 /// One object per document, written concurrently (bounded) with the shared retry policy.
@@ -94,6 +120,32 @@ impl<S: ObjectStore> Destination for ObjectStoreDestination<S> {
         self.store.describe()
     }
 
+    /// Access steps, then the probe written through the same retry policy as an event (so a
+    /// transient failure is retried as it would be), then read back.
+    async fn check(&self, prefix: &KeyPrefix, now: UtcTime, report: &mut HealthReport) {
+        self.store.check_access(report).await;
+        let probe = probe_document(prefix, now, &probe_id());
+        let body = bytes::Bytes::from(probe.body.clone());
+        let deadline = Deadline::after(CHECK_TIME);
+        let written = report
+            .run(Step::Permission, async {
+                match self.retry.run(deadline, |_| self.store.put_new(&probe.key, body.clone())).await {
+                    Ok(_) => Ok(format!("probe written at {}", probe.key)),
+                    Err(e) => Err(e.message),
+                }
+            })
+            .await;
+        if !written {
+            return;
+        }
+        let started = std::time::Instant::now();
+        match self.store.read_back(&probe.key, &probe.body).await {
+            Some(Ok(detail)) => report.record(Step::ReadBack, Verdict::Passed, detail, started.elapsed()),
+            Some(Err(detail)) => report.record(Step::ReadBack, Verdict::Failed, detail, started.elapsed()),
+            None => report.skip(Step::ReadBack, "this store is not read back"),
+        }
+    }
+
     async fn deliver(&self, docs: Vec<Document>, deadline: Deadline) -> Vec<Result<Delivered, DeliveryError>> {
         let mut results: Vec<(usize, Result<Delivered, DeliveryError>)> = stream::iter(docs.into_iter().enumerate())
             .map(|(i, doc)| async move {
@@ -112,6 +164,9 @@ impl<S: ObjectStore> Destination for ObjectStoreDestination<S> {
         results.into_iter().map(|(_, r)| r).collect()
     }
 }
+
+/// How long a health check's probe write may take, retries included.
+pub const CHECK_TIME: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Limits of a [`LogSink`]'s requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -168,4 +223,10 @@ pub trait LogSink: Send + Sync {
     /// Sends one request holding `docs`. `Err` with [`FailureKind::TooLarge`] asks the caller to
     /// split the batch; `Err` with [`DeliveryError::accepted`] set says which documents got in.
     async fn send(&self, docs: &[&Document]) -> Result<(), DeliveryError>;
+
+    /// The steps of a health check before the probe is sent (a token issued, a health or key
+    /// validation endpoint). By default there are none: the probe proves them all.
+    async fn check_access(&self, report: &mut HealthReport) {
+        let _ = report;
+    }
 }

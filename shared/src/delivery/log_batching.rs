@@ -15,9 +15,12 @@ use std::pin::Pin;
 use async_trait::async_trait;
 use futures::stream::{self, StreamExt};
 
-use crate::delivery::destination::{Delivered, Destination, EventLimit, LogSink, SinkLimits};
+use crate::delivery::destination::{Delivered, Destination, EventLimit, LogSink, SinkLimits, CHECK_TIME};
+use crate::delivery::health::{probe_document, probe_id, HealthReport, Step};
 use crate::delivery::retry::{Deadline, RetryPolicy};
 use crate::delivery::retry::{DeliveryError, FailureKind};
+use crate::pipeline::key::KeyPrefix;
+use crate::pipeline::timestamp::UtcTime;
 use crate::pipeline::Document;
 
 pub struct LogSinkDestination<S> {
@@ -86,6 +89,26 @@ impl<S: LogSink> Destination for LogSinkDestination<S> {
 
     fn max_event_bytes(&self) -> Option<EventLimit> {
         self.sink.limits().max_event_bytes
+    }
+
+    /// Access steps, then one probe event sent through the same retry policy as events. Log
+    /// services give nothing back to read, so read-back is skipped.
+    async fn check(&self, prefix: &KeyPrefix, now: UtcTime, report: &mut HealthReport) {
+        self.sink.check_access(report).await;
+        let probe = probe_document(prefix, now, &probe_id());
+        let deadline = Deadline::after(CHECK_TIME);
+        let one = [&probe];
+        let sent = report
+            .run(Step::Permission, async {
+                match self.retry.run(deadline, |_| self.sink.send(&one)).await {
+                    Ok(()) => Ok(format!("probe event {} accepted", probe.key)),
+                    Err(e) => Err(e.message),
+                }
+            })
+            .await;
+        if sent {
+            report.skip(Step::ReadBack, "a log service's ingestion API gives nothing back to read");
+        }
     }
 
     async fn deliver(&self, docs: Vec<Document>, deadline: Deadline) -> Vec<Outcome> {

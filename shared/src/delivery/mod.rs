@@ -8,6 +8,7 @@
 //! HTTP client. Nothing here names a vendor.
 
 pub mod destination;
+pub mod health;
 pub mod log_batching;
 pub mod pack;
 pub mod process;

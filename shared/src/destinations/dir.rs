@@ -252,6 +252,25 @@ impl ObjectStore for DirStore {
             }
         })
     }
+
+    async fn read_back(&self, key: &ObjectKey, body: &[u8]) -> Option<Result<String, String>> {
+        Some(self.read_back_probe(key, body).await)
+    }
+}
+
+impl DirStore {
+    /// A probe read back: the file at its key holds what was written. The probe is then removed,
+    /// since nothing expires files in a local directory; it is the check's own file, under
+    /// `_auditstream/health/`, never an audit object.
+    async fn read_back_probe(&self, key: &ObjectKey, body: &[u8]) -> Result<String, String> {
+        let path = self.root.join(key.as_str());
+        let found = tokio::fs::read(&path).await.map_err(|e| format!("{}: cannot read the probe {key} back: {e}", self.describe()))?;
+        if found != body {
+            return Err(format!("{}: the probe {key} reads back different from what was written", self.describe()));
+        }
+        let _ = tokio::fs::remove_file(&path).await;
+        Ok(format!("probe read back ({} bytes) and removed", found.len()))
+    }
 }
 
 /// ENAMETOOLONG. Keys never hold a name over 255 bytes (see [`crate::pipeline::key`]), so this comes from a

@@ -16,6 +16,7 @@ use crate::aws::errors::{classify, AwsCall};
 use crate::aws::s3::bucket_name;
 use crate::config::{ConfigError, Env, EnvExt};
 use crate::delivery::destination::{ObjectStore, PutOutcome};
+use crate::delivery::health::HealthReport;
 use crate::delivery::retry::DeliveryError;
 use crate::pipeline::key::{KeyPrefix, ObjectKey};
 
@@ -40,6 +41,8 @@ impl S3Settings {
         })
     }
 }
+
+mod check;
 
 pub struct S3Store {
     client: aws_sdk_s3::Client,
@@ -79,6 +82,14 @@ impl ObjectStore for S3Store {
             Err(SdkError::ServiceError(e)) if e.raw().status().as_u16() == 412 => Ok(PutOutcome::AlreadyExists),
             Err(err) => Err(classify(AwsCall::s3("PutObject", &format!("s3://{}/{key}", self.settings.bucket)), &err)),
         }
+    }
+
+    async fn check_access(&self, report: &mut HealthReport) {
+        check::access(&self.client, &self.settings, report).await
+    }
+
+    async fn read_back(&self, key: &ObjectKey, body: &[u8]) -> Option<Result<String, String>> {
+        Some(check::read_back(&self.client, &self.settings.bucket, key, body).await)
     }
 }
 

@@ -13,4 +13,5 @@ pub mod message;
 pub mod payload_pointer;
 pub mod payload_store;
 pub mod resolve;
+pub mod schedule;
 pub mod settle;

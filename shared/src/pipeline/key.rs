@@ -48,6 +48,7 @@
 use sha2::{Digest, Sha256};
 
 use crate::pipeline::event::EventMeta;
+use crate::pipeline::timestamp::UtcTime;
 
 /// The longest part taken from an event, once made safe (see [`segment`]).
 pub const MAX_PART_BYTES: usize = 56;
@@ -124,6 +125,15 @@ impl ObjectKey {
                 ))
             }
         }
+    }
+}
+
+impl ObjectKey {
+    /// The key of a health-check probe: `PREFIX_auditstream/health/YYYYMMDD/ID.json`. No event key
+    /// starts with `_auditstream/health/` (an event's second segment is `jobs`, `activities` or
+    /// `other`), so a lifecycle rule can expire probes without touching audit objects.
+    pub fn health_probe(prefix: &KeyPrefix, time: &UtcTime, id: &str) -> ObjectKey {
+        ObjectKey(format!("{prefix}_auditstream/health/{date}/{id}.json", prefix = prefix.0, date = time.compact_date(), id = segment(id)))
     }
 }
 

@@ -94,17 +94,42 @@ impl Counts {
         doc
     }
 
-    /// Writes the EMF line to stdout, where the Lambda runtime forwards it to CloudWatch Logs.
-    /// This is the one place the library writes to stdout: EMF must be a line of its own, not a
-    /// field inside a tracing log record.
+    /// Writes the EMF line to stdout ([`write_emf_line`]).
     pub fn emit_emf(&self, namespace: &str, function: &str) {
-        let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
-        let line = self.emf(namespace, function, now_ms).to_string();
-        let mut out = std::io::stdout().lock();
-        // A metrics line that cannot be written must not fail the batch.
-        let _ = writeln!(out, "{line}");
-        let _ = out.flush();
+        write_emf_line(&self.emf(namespace, function, now_ms()).to_string());
     }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+/// The EMF document of a scheduled health check: `Healthy` 1 or 0, same namespace and dimension
+/// as the batch metrics, so one alarm per function watches it.
+pub fn health_emf(namespace: &str, function: &str, healthy: bool, timestamp_ms: u64) -> serde_json::Value {
+    json!({
+        "_aws": {
+            "Timestamp": timestamp_ms,
+            "CloudWatchMetrics": [{"Namespace": namespace, "Dimensions": [["FunctionName"]], "Metrics": [{"Name": "Healthy", "Unit": "None"}]}],
+        },
+        "FunctionName": function,
+        "Healthy": u8::from(healthy),
+    })
+}
+
+/// [`health_emf`] now, as one line.
+pub fn health_emf_line(namespace: &str, function: &str, healthy: bool) -> String {
+    health_emf(namespace, function, healthy, now_ms()).to_string()
+}
+
+/// Writes an EMF line to stdout, where the Lambda runtime forwards it to CloudWatch Logs. This is
+/// the one place the library writes to stdout: EMF must be a line of its own, not a field inside a
+/// tracing log record.
+pub fn write_emf_line(line: &str) {
+    let mut out = std::io::stdout().lock();
+    // A metrics line that cannot be written must not fail the batch.
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
 }
 
 #[cfg(test)]
@@ -137,5 +162,16 @@ mod tests {
         assert_eq!(doc["DeliveryLatency"], 1500);
         assert_eq!(doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"], json!([["FunctionName"]]));
         assert_eq!(doc["FunctionName"], "s3-writer");
+    }
+
+    #[test]
+    fn the_health_line_declares_healthy_1_or_0_per_function() {
+        for (healthy, value) in [(true, 1), (false, 0)] {
+            let doc = health_emf("auditstream", "rest-forwarder", healthy, 1_700_000_000_000);
+            assert_eq!(doc["_aws"]["CloudWatchMetrics"][0]["Metrics"], json!([{"Name": "Healthy", "Unit": "None"}]));
+            assert_eq!(doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"], json!([["FunctionName"]]));
+            assert_eq!(doc["Healthy"], value);
+            assert_eq!(doc["FunctionName"], "rest-forwarder");
+        }
     }
 }

@@ -758,6 +758,15 @@ fn lifecycle_rules(props: &Value) -> Vec<&Value> {
     props.get("LifecycleConfiguration").and_then(|l| l.get("Rules")).map(items).unwrap_or_default()
 }
 
+/// The health check's probes live under `PREFIX_auditstream/health/`, which no audit object's key
+/// starts with (docs/operations.md): a rule scoped by that prefix alone deletes no audit object.
+pub fn reaches_only_health_probes(rule: &Value) -> bool {
+    let prefix = rule.get("Prefix").and_then(|p| p.as_str().or_else(|| p.get("Fn::Sub").and_then(Value::as_str)));
+    prefix.is_some_and(|p| p.ends_with("_auditstream/health/") && !p.trim_end_matches("_auditstream/health/").contains('*'))
+        && rule.get("Filter").is_none()
+        && rule.get("TagFilters").is_none()
+}
+
 fn rule_is_enabled(rule: &Value) -> bool {
     rule.get("Status").and_then(Value::as_str) == Some("Enabled")
 }
@@ -785,7 +794,7 @@ fn retained_buckets_keep_everything_by_default(template: &Value) -> Vec<Violatio
         let Some(bucket) = defaults["Resources"].get(name) else {
             continue; // not created with the default parameters
         };
-        for rule in lifecycle_rules(properties(bucket)) {
+        for rule in lifecycle_rules(properties(bucket)).into_iter().filter(|r| !reaches_only_health_probes(r)) {
             let deletes: Vec<&str> = EXPIRATIONS.iter().copied().filter(|e| rule.get(*e).is_some()).collect();
             if rule_is_enabled(rule) && !deletes.is_empty() {
                 out.push(violation(

@@ -24,6 +24,7 @@ use super::connection::{parse_secret_value, BlobAuth, BlobAuthSource, BlobSettin
 use super::shared_key::{encode_blob_path, RequestToSign};
 use super::SetupError;
 use crate::delivery::destination::{ObjectStore, PutOutcome};
+use crate::delivery::health::HealthReport;
 use crate::delivery::retry::DeliveryError;
 use crate::delivery::transport::redirect_not_followed;
 use crate::pipeline::key::{KeyPrefix, ObjectKey};
@@ -32,6 +33,8 @@ use crate::secret::{fetch_secret_with, SecretError};
 
 /// The Blob service REST version every request is made with.
 pub const BLOB_API_VERSION: &str = "2025-11-05";
+
+mod check;
 
 /// Time for one Put Blob (an event is at most 40 MiB by default).
 const PUT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -153,6 +156,14 @@ impl ObjectStore for AzureBlobStore {
         let answer = response.bytes().await.unwrap_or_default();
         let error = StorageError::parse(header_code, &answer, &|text| redactor.quote(text, &body, 200));
         classify(status, &error, &ctx).map_err(|e| e.with_retry_after(retry_after))
+    }
+
+    async fn check_access(&self, report: &mut HealthReport) {
+        check::access(self, report).await
+    }
+
+    async fn read_back(&self, key: &ObjectKey, body: &[u8]) -> Option<Result<String, String>> {
+        check::read_back(self, key, body).await
     }
 }
 

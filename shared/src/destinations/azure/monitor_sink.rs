@@ -34,6 +34,7 @@ use super::entra_token::{AccessToken, ClientSecretSource, EntraSettings, EntraTo
 use super::SetupError;
 use crate::config::{ConfigError, Env, EnvExt};
 use crate::delivery::destination::{EventLimit, LimitSource, LogSink, SinkLimits};
+use crate::delivery::health::{HealthReport, Step};
 use crate::delivery::retry::DeliveryError;
 use crate::delivery::transport::redirect_not_followed;
 use crate::pipeline::Document;
@@ -167,6 +168,20 @@ fn request_id() -> String {
 
 #[async_trait]
 impl LogSink for AzureMonitorSink {
+    /// An Entra ID token issued for the client: the tenant, client id and secret are right and the
+    /// token endpoint answers. The probe row then proves the DCR, its stream and the role
+    /// assignment (Monitoring Metrics Publisher).
+    async fn check_access(&self, report: &mut HealthReport) {
+        report
+            .run(Step::Authentication, async {
+                match self.tokens.token().await {
+                    Ok(_) => Ok("an Entra ID token was issued for the client".to_owned()),
+                    Err(e) => Err(e.message),
+                }
+            })
+            .await;
+    }
+
     fn describe(&self) -> String {
         let mut url = self.url.clone();
         url.set_query(None);

@@ -1,0 +1,226 @@
+//! Health checks: proving a destination works end to end without writing an audit event.
+//!
+//! A check is a fixed sequence of [`Step`]s, each with its verdict and the time it took:
+//! configuration → credentials → reachability → authentication → permission to write (a probe)
+//! → read-back where the API allows. It stops at the first failure, which names the step, the
+//! vendor's status and code, and the likely fix. `auditstream check` prints the report; each Lambda
+//! function runs the same check on its schedule and emits `Healthy` 1 or 0 (see
+//! `docs/operations.md`).
+//!
+//! The probe is a small JSON document marked as a probe, [`probe_document`]: an object store gets
+//! it under `PREFIX_auditstream/health/` (which the template expires after a day), a log service
+//! as one event of type [`PROBE_EVENT_TYPE`], so that users can filter it out.
+//!
+//! Every detail comes from the adapters' own error messages, which pass a vendor's reply through
+//! [`crate::redact`] only: a report never holds a credential.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use crate::pipeline::event::{ActivityMeta, EventMeta};
+use crate::pipeline::key::{KeyPrefix, ObjectKey};
+use crate::pipeline::timestamp::UtcTime;
+use crate::pipeline::Document;
+
+/// The event type of a probe, in its body and in Azure Monitor's `EventType` column.
+pub const PROBE_EVENT_TYPE: &str = "auditstream_health_check";
+
+/// One step of a check, in the order they run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Step {
+    /// Settings parsed: variables set and well formed.
+    Configuration,
+    /// The secret or credentials read (Secrets Manager, the AWS credential chain).
+    Credentials,
+    /// The endpoint and the resource (bucket, container) answer: DNS, TCP, TLS.
+    Reachability,
+    /// The service accepts who we are (a token issued, a key valid).
+    Authentication,
+    /// A probe written, as an event would be.
+    Permission,
+    /// The probe read back, where the API allows.
+    ReadBack,
+}
+
+impl Step {
+    pub fn name(self) -> &'static str {
+        match self {
+            Step::Configuration => "configuration",
+            Step::Credentials => "credentials",
+            Step::Reachability => "reachability",
+            Step::Authentication => "authentication",
+            Step::Permission => "permission",
+            Step::ReadBack => "read-back",
+        }
+    }
+}
+
+/// How a step went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Passed,
+    Failed,
+    /// Not applicable to this destination, or not possible with the permissions it needs.
+    Skipped,
+}
+
+impl Verdict {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Verdict::Passed => "ok",
+            Verdict::Failed => "FAILED",
+            Verdict::Skipped => "skipped",
+        }
+    }
+}
+
+/// One step's result: what was done or what went wrong and how to fix it (never a secret).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepResult {
+    pub step: Step,
+    pub verdict: Verdict,
+    pub detail: String,
+    pub elapsed: Duration,
+}
+
+/// The result of a check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthReport {
+    /// The destination, as [`crate::delivery::destination::Destination::describe`] says it.
+    pub destination: String,
+    pub steps: Vec<StepResult>,
+}
+
+impl HealthReport {
+    pub fn new(destination: impl Into<String>) -> Self {
+        HealthReport { destination: destination.into(), steps: Vec::new() }
+    }
+
+    /// Healthy: a probe was written and no step failed.
+    pub fn healthy(&self) -> bool {
+        self.failure().is_none() && self.steps.iter().any(|s| s.step == Step::Permission && s.verdict == Verdict::Passed)
+    }
+
+    /// The step that failed, if one did (a check stops at the first failure).
+    pub fn failure(&self) -> Option<&StepResult> {
+        self.steps.iter().find(|s| s.verdict == Verdict::Failed)
+    }
+
+    pub fn record(&mut self, step: Step, verdict: Verdict, detail: impl Into<String>, elapsed: Duration) {
+        self.steps.push(StepResult { step, verdict, detail: detail.into(), elapsed });
+    }
+
+    pub fn skip(&mut self, step: Step, why: impl Into<String>) {
+        self.record(step, Verdict::Skipped, why, Duration::ZERO);
+    }
+
+    /// Runs one step unless an earlier one failed, timing it; `Ok(detail)` passes, `Err(detail)`
+    /// fails. Returns whether the step passed.
+    pub async fn run<F: Future<Output = Result<String, String>>>(&mut self, step: Step, work: F) -> bool {
+        if self.failure().is_some() {
+            return false;
+        }
+        let started = Instant::now();
+        let result = work.await;
+        let elapsed = started.elapsed();
+        match result {
+            Ok(detail) => self.record(step, Verdict::Passed, detail, elapsed),
+            Err(detail) => self.record(step, Verdict::Failed, detail, elapsed),
+        }
+        self.failure().is_none()
+    }
+
+    /// The report as JSON: `{"destination","healthy","steps":[{"step","result","detail","ms"}]}`.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "destination": self.destination,
+            "healthy": self.healthy(),
+            "steps": self.steps.iter().map(|s| serde_json::json!({
+                "step": s.step.name(),
+                "result": match s.verdict { Verdict::Passed => "passed", Verdict::Failed => "failed", Verdict::Skipped => "skipped" },
+                "detail": s.detail,
+                "ms": s.elapsed.as_millis() as u64,
+            })).collect::<Vec<_>>(),
+        })
+    }
+
+    /// The report as lines for a terminal: one per step, then `healthy` or `unhealthy: …`.
+    pub fn lines(&self) -> Vec<String> {
+        let mut out = vec![format!("check {}", self.destination)];
+        for s in &self.steps {
+            out.push(format!("  {:<7} {:<14} {:>6} ms  {}", s.verdict.name(), s.step.name(), s.elapsed.as_millis(), s.detail));
+        }
+        out.push(match self.failure() {
+            None if self.healthy() => "healthy".to_owned(),
+            None => "unhealthy: no probe was written".to_owned(),
+            Some(f) => format!("unhealthy: the {} step failed", f.step.name()),
+        });
+        out
+    }
+}
+
+/// A probe: the document a check writes, marked as a probe and holding no event data. `id` makes
+/// each probe's key new, so a create-only store always takes it. Object stores get it at
+/// `PREFIX_auditstream/health/YYYYMMDD/ID.json`.
+pub fn probe_document(prefix: &KeyPrefix, now: UtcTime, id: &str) -> Document {
+    let t = now.compact_datetime();
+    let (date, time) = t.split_at(t.len() - 6);
+    let (year, month_day) = date.split_at(date.len() - 4);
+    let timestamp = format!("{year}-{}-{}T{}:{}:{}Z", &month_day[..2], &month_day[2..], &time[..2], &time[2..4], &time[4..]);
+    let body = serde_json::json!({
+        "event_type": PROBE_EVENT_TYPE,
+        "id": id,
+        "timestamp": timestamp,
+        "auditstream_probe": true,
+        "message": "A probe written by the auditstream health check to prove delivery works; it is not an audit event.",
+    });
+    let meta = EventMeta::Activity(ActivityMeta {
+        id: Some(id.to_owned()),
+        event_type: PROBE_EVENT_TYPE.to_owned(),
+        resource_type: None,
+        workspace_id: "auditstream".to_owned(),
+        time: now,
+    });
+    Document { key: ObjectKey::health_probe(prefix, &now, id), body: body.to_string().into_bytes(), meta, masked_lines: 0, truncated: false }
+}
+
+/// A new probe id: `probe-` and 16 hex digits.
+pub fn probe_id() -> String {
+    format!("probe-{:016x}", rand::random::<u64>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_probe_is_marked_lives_under_the_health_prefix_and_is_valid_json() {
+        let now = UtcTime::from_epoch_seconds(1_700_000_000);
+        let doc = probe_document(&KeyPrefix::new("workato").unwrap(), now, "probe-1");
+        assert_eq!(doc.key.as_str(), "workato/_auditstream/health/20231114/probe-1.json");
+        let body: serde_json::Value = serde_json::from_slice(&doc.body).unwrap();
+        assert_eq!(body["event_type"], PROBE_EVENT_TYPE);
+        assert_eq!(body["auditstream_probe"], true);
+        assert_eq!(body["timestamp"], "2023-11-14T22:13:20Z");
+        assert_eq!(probe_document(&KeyPrefix::default(), now, "p").key.as_str(), "_auditstream/health/20231114/p.json");
+    }
+
+    #[tokio::test]
+    async fn a_check_stops_at_the_first_failure_and_is_healthy_only_with_a_probe_written() {
+        let mut report = HealthReport::new("dir:x");
+        assert!(report.run(Step::Configuration, async { Ok("parsed".into()) }).await);
+        assert!(!report.healthy(), "nothing written yet");
+        assert!(report.run(Step::Permission, async { Ok("probe written".into()) }).await);
+        assert!(report.healthy());
+        assert!(!report.run(Step::ReadBack, async { Err("HTTP 403 AccessDenied".into()) }).await);
+        assert!(!report.run(Step::ReadBack, async { Ok("never run".into()) }).await);
+        assert_eq!(report.steps.len(), 3);
+        assert!(!report.healthy());
+        assert_eq!(report.failure().unwrap().step, Step::ReadBack);
+        assert_eq!(report.lines().last().unwrap(), "unhealthy: the read-back step failed");
+        let json = report.to_json();
+        assert_eq!(json["healthy"], false);
+        assert_eq!(json["steps"][2]["result"], "failed");
+        assert_eq!(json["steps"][2]["step"], "read-back");
+    }
+}

@@ -1,0 +1,264 @@
+//! `auditstream check`, end to end with the built binary: a `dir:` destination, S3 (moto) and the
+//! strict REST receivers. Each healthy destination passes every step and gets one probe, marked as
+//! a probe, under `_auditstream/health/` (object stores) or as one event of type
+//! `auditstream_health_check` (log services); each failure names its step, the service's status or
+//! code and a fix, and exits 1; a usage or configuration error exits 2; no output holds a secret.
+
+use std::process::{Command, Output};
+
+use auditstream_e2e::rest_receivers::{GenericFormat, RestReceiver, Vendor};
+use auditstream_e2e::{create_bucket, moto_env, moto_s3_client, unique_name, workspace_bin};
+use serde_json::Value;
+
+const HEC_TOKEN: &str = "8d3ef2a1-5b7c-4e9f-a0d1-c2b3a4f5e6d7";
+const DD_API_KEY: &str = "dd0123456789abcdef0123456789abcd";
+const SUMO_CODE: &str = "ZaVnC4dhaV3uTKlva1XKHgGQ0wfRo5cRZ1ih28BnQCRXs0rGm5NUn4sD";
+const BEARER: &str = "gen-bearer-7f3e9c2a";
+/// A token that is wrong, planted to prove it appears in no output (the generic receiver echoes
+/// what it received on a 401).
+const PLANTED: &str = "planted-SECRET-91c4e7d2b8a3";
+
+struct Checked {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Checked {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("--json prints one JSON object ({e}): {}", self.stdout))
+    }
+    fn steps(&self) -> Vec<(String, String)> {
+        self.json()["steps"].as_array().unwrap().iter().map(|s| (s["step"].as_str().unwrap().to_owned(), s["result"].as_str().unwrap().to_owned())).collect()
+    }
+    /// The failed step's name and detail.
+    fn failure(&self) -> (String, String) {
+        let json = self.json();
+        let failed = json["steps"].as_array().unwrap().iter().find(|s| s["result"] == "failed").unwrap_or_else(|| panic!("no step failed: {}", self.stdout));
+        (failed["step"].as_str().unwrap().to_owned(), failed["detail"].as_str().unwrap().to_owned())
+    }
+}
+
+/// `auditstream check --to DEST [--json]` with only `env` (and PATH) set.
+fn check(to: &str, json: bool, env: &[(String, String)]) -> Checked {
+    let mut command = Command::new(workspace_bin("auditstream-cli", "auditstream"));
+    command.arg("check").arg("--to").arg(to);
+    if json {
+        command.arg("--json");
+    }
+    command.env_clear().env("PATH", std::env::var("PATH").unwrap_or_default()).envs(env.iter().map(|(k, v)| (k, v)));
+    let Output { status, stdout, stderr } = command.output().unwrap_or_else(|e| panic!("spawn auditstream: {e}"));
+    Checked { code: status.code(), stdout: String::from_utf8_lossy(&stdout).into_owned(), stderr: String::from_utf8_lossy(&stderr).into_owned() }
+}
+
+fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+fn steps(names: &[(&str, &str)]) -> Vec<(String, String)> {
+    names.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+}
+
+#[test]
+fn a_writable_directory_is_healthy_and_a_file_in_its_place_fails_the_permission_step() {
+    let dir = std::env::temp_dir().join(unique_name("check-dir"));
+    let ok = check(&format!("dir:{}", dir.display()), false, &[]);
+    assert_eq!(ok.code, Some(0), "{}{}", ok.stdout, ok.stderr);
+    let lines: Vec<&str> = ok.stdout.lines().collect();
+    assert_eq!(lines[0], format!("check dir:{}", dir.display()));
+    assert!(lines[1].contains("ok") && lines[1].contains("configuration"), "{}", ok.stdout);
+    assert!(lines[2].contains("ok") && lines[2].contains("permission") && lines[2].contains("_auditstream/health/"), "{}", ok.stdout);
+    assert!(lines[3].contains("ok") && lines[3].contains("read-back"), "{}", ok.stdout);
+    assert_eq!(lines.last(), Some(&"healthy"));
+
+    let file = std::env::temp_dir().join(unique_name("check-file"));
+    std::fs::write(&file, b"not a directory").unwrap();
+    let bad = check(&format!("dir:{}", file.display()), true, &[]);
+    assert_eq!(bad.code, Some(1), "{}", bad.stdout);
+    assert_eq!(bad.json()["healthy"], false);
+    assert_eq!(bad.steps(), steps(&[("configuration", "passed"), ("permission", "failed")]));
+    assert!(bad.failure().1.contains("not a directory"), "{:?}", bad.failure());
+    std::fs::remove_dir_all(dir).ok();
+    std::fs::remove_file(file).ok();
+}
+
+#[test]
+fn a_usage_or_configuration_error_exits_2_naming_the_variable() {
+    let usage = check("ftp://nowhere", false, &[]);
+    assert_eq!(usage.code, Some(2));
+    assert!(usage.stderr.contains("expected dir:PATH"), "{}", usage.stderr);
+
+    let config = check("rest", true, &env(&[("AUDITSTREAM_REST_URL", "https://logs.example.com/in"), ("AUDITSTREAM_REST_PRESET", "splunk")]));
+    assert_eq!(config.code, Some(2), "{}{}", config.stdout, config.stderr);
+    let (step, detail) = config.failure();
+    assert_eq!(step, "configuration");
+    assert!(detail.contains("AUDITSTREAM_REST_PRESET"), "{detail}");
+}
+
+#[tokio::test]
+async fn s3_is_healthy_on_moto_with_a_probe_under_the_health_prefix_and_a_missing_bucket_or_endpoint_is_named() {
+    let s3 = moto_s3_client();
+    let bucket = create_bucket(&s3, "check").await;
+    let ok = check(&format!("s3://{bucket}/workato"), true, &moto_env());
+    assert_eq!(ok.code, Some(0), "{}{}", ok.stdout, ok.stderr);
+    assert_eq!(
+        ok.steps(),
+        steps(&[
+            ("configuration", "passed"),
+            ("credentials", "passed"),
+            ("reachability", "passed"),
+            ("authentication", "passed"),
+            ("permission", "passed"),
+            ("read-back", "passed")
+        ])
+    );
+    let listed = s3.list_objects_v2().bucket(&bucket).send().await.unwrap();
+    let keys: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
+    assert_eq!(keys.len(), 1, "one probe, nothing else: {keys:?}");
+    assert!(keys[0].starts_with("workato/_auditstream/health/"), "{keys:?}");
+    let probe = s3.get_object().bucket(&bucket).key(keys[0]).send().await.unwrap().body.collect().await.unwrap().into_bytes();
+    let probe: Value = serde_json::from_slice(&probe).unwrap();
+    assert_eq!(probe["event_type"], "auditstream_health_check");
+    assert_eq!(probe["auditstream_probe"], true);
+
+    let missing = check(&format!("s3://{}", unique_name("no-such-bucket")), true, &moto_env());
+    assert_eq!(missing.code, Some(1));
+    let (step, detail) = missing.failure();
+    assert_eq!(step, "reachability");
+    assert!(detail.contains("HTTP 404") && detail.contains("no such bucket") && detail.contains("AUDITSTREAM_S3_BUCKET"), "{detail}");
+
+    let mut unreachable = moto_env();
+    unreachable.retain(|(k, _)| k != "AWS_ENDPOINT_URL");
+    unreachable.push(("AWS_ENDPOINT_URL".into(), "http://127.0.0.1:1".into()));
+    let down = check(&format!("s3://{bucket}"), true, &unreachable);
+    assert_eq!(down.code, Some(1));
+    let (step, detail) = down.failure();
+    assert_eq!(step, "reachability");
+    assert!(detail.contains("Connection refused") && detail.contains("AWS_ENDPOINT_URL"), "{detail}");
+
+    let mut anonymous = moto_env();
+    anonymous.retain(|(k, _)| !k.starts_with("AWS_ACCESS_KEY_ID") && !k.starts_with("AWS_SECRET"));
+    anonymous.extend(env(&[("AWS_CONFIG_FILE", "/nonexistent"), ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent"), ("AWS_EC2_METADATA_DISABLED", "true")]));
+    let unsigned = check(&format!("s3://{bucket}"), true, &anonymous);
+    assert_eq!(unsigned.code, Some(1));
+    let (step, detail) = unsigned.failure();
+    assert_eq!(step, "credentials");
+    assert!(detail.contains("AWS_ACCESS_KEY_ID"), "{detail}");
+}
+
+#[test]
+fn each_rest_preset_takes_one_probe_event_the_strict_receivers_accept() {
+    let cases: Vec<(RestReceiver, Vec<(&str, String)>)> = vec![
+        (
+            RestReceiver::start(Vendor::SplunkHec { token: HEC_TOKEN.into(), allowed_indexes: vec!["audit".into()] }),
+            vec![("AUDITSTREAM_REST_PRESET", "splunk_hec".into()), ("AUDITSTREAM_REST_TOKEN", HEC_TOKEN.into())],
+        ),
+        (
+            RestReceiver::start(Vendor::Datadog { api_key: DD_API_KEY.into() }),
+            vec![("AUDITSTREAM_REST_PRESET", "datadog".into()), ("AUDITSTREAM_REST_TOKEN", DD_API_KEY.into())],
+        ),
+        (
+            RestReceiver::start(Vendor::SumoLogic { code: SUMO_CODE.into() }),
+            // The code is the token here, so the URL ends at /receiver/v1/http.
+            vec![("AUDITSTREAM_REST_PRESET", "sumo_logic".into()), ("AUDITSTREAM_REST_TOKEN", SUMO_CODE.into()), ("AUDITSTREAM_REST_URL", String::new())],
+        ),
+        (
+            RestReceiver::start(Vendor::Generic {
+                path: "/ingest".into(),
+                auth: Some(("authorization".into(), format!("Bearer {BEARER}"))),
+                format: GenericFormat::Json,
+            }),
+            vec![("AUDITSTREAM_REST_AUTH", "bearer".into()), ("AUDITSTREAM_REST_TOKEN", BEARER.into())],
+        ),
+    ];
+    for (receiver, settings) in cases {
+        let mut vars: Vec<(String, String)> = settings.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+        vars.retain(|(k, _)| k != "AUDITSTREAM_REST_URL");
+        let sumo = receiver.url().contains("/receiver/v1/http/");
+        vars.push(("AUDITSTREAM_REST_URL".into(), if sumo { format!("{}/receiver/v1/http", receiver.base_url()) } else { receiver.url() }));
+        let ok = check("rest", true, &vars);
+        assert_eq!(ok.code, Some(0), "{}: {}{}", receiver.url(), ok.stdout, ok.stderr);
+        assert_eq!(ok.steps(), steps(&[("configuration", "passed"), ("permission", "passed"), ("read-back", "skipped")]), "{}", receiver.url());
+        let events = receiver.accepted_events();
+        assert_eq!(events.len(), 1, "{}: one probe event", receiver.url());
+        assert!(events[0].to_string().contains("auditstream_health_check"), "{}: {}", receiver.url(), events[0]);
+        assert_eq!(receiver.violations(), Vec::<String>::new());
+    }
+}
+
+#[test]
+fn a_refused_token_fails_the_permission_step_with_the_status_and_no_secret_in_any_output() {
+    let receiver = RestReceiver::start(Vendor::Generic {
+        path: "/ingest".into(),
+        auth: Some(("authorization".into(), format!("Bearer {BEARER}"))),
+        format: GenericFormat::Json,
+    });
+    let vars = env(&[("AUDITSTREAM_REST_URL", &receiver.url()), ("AUDITSTREAM_REST_AUTH", "bearer"), ("AUDITSTREAM_REST_TOKEN", PLANTED)]);
+    for json in [true, false] {
+        let refused = check("rest", json, &vars);
+        assert_eq!(refused.code, Some(1), "{}{}", refused.stdout, refused.stderr);
+        assert!(!refused.stdout.contains(PLANTED) && !refused.stderr.contains(PLANTED), "the token leaked:\n{}\n{}", refused.stdout, refused.stderr);
+        if json {
+            let (step, detail) = refused.failure();
+            assert_eq!(step, "permission");
+            assert!(detail.contains("401"), "{detail}");
+        }
+    }
+    assert!(receiver.requests().iter().any(|r| r.header("authorization").is_some_and(|a| a.contains(PLANTED))), "the receiver saw the token it echoes");
+}
+
+/// The built `s3-writer` under the Runtime API emulator: its schedule's event runs the check for
+/// its own bucket, logs each step and writes `Healthy` in an EMF line; an SQS event is still a batch.
+#[tokio::test]
+async fn the_built_function_checks_its_own_destination_on_its_schedule_and_emits_healthy() {
+    use auditstream_e2e::LambdaFunction;
+    use std::time::Duration;
+    let s3 = moto_s3_client();
+    let bucket = create_bucket(&s3, "check-sched").await;
+    let healthy_emf = |stdout: String| -> Vec<Value> {
+        stdout.lines().filter(|l| l.contains("\"Healthy\"")).map(|l| serde_json::from_str::<Value>(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect()
+    };
+
+    let lambda = LambdaFunction::new(workspace_bin("s3-writer", "s3-writer"))
+        .function_name("s3-writer")
+        .envs(moto_env())
+        .env("AUDITSTREAM_S3_BUCKET", bucket.clone())
+        .env("AUDITSTREAM_S3_PREFIX", "workato")
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let schedule = serde_json::json!({"auditstream": "health-check"});
+    let answer = lambda.invoke(schedule.clone(), Duration::from_secs(60)).await.unwrap_or_else(|e| panic!("{e}\nstderr: {}", lambda.stderr()));
+    assert_eq!(answer["healthy"], true, "{answer}");
+    let emf = healthy_emf(lambda.stdout());
+    assert_eq!(emf.len(), 1, "{}", lambda.stdout());
+    assert_eq!((emf[0]["Healthy"].as_u64(), emf[0]["FunctionName"].as_str()), (Some(1), Some("s3-writer")));
+    assert_eq!(emf[0]["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"], "Healthy");
+    let listed = s3.list_objects_v2().bucket(&bucket).prefix("workato/_auditstream/health/").send().await.unwrap();
+    assert_eq!(listed.contents().len(), 1, "one probe under the health prefix");
+    assert!(lambda.stderr().contains("health check done"), "{}", lambda.stderr());
+    // The same process still takes SQS batches.
+    let batch = lambda
+        .invoke_file(auditstream_e2e::workspace_root().join("events/sqs-user-login.json"), Duration::from_secs(60))
+        .await
+        .unwrap_or_else(|e| panic!("{e}\nstderr: {}", lambda.stderr()));
+    assert_eq!(batch, serde_json::json!({"batchItemFailures": []}));
+
+    // A bucket that is not there: Healthy 0, and the failed step is logged as an error.
+    let missing = LambdaFunction::new(workspace_bin("s3-writer", "s3-writer"))
+        .function_name("s3-writer")
+        .envs(moto_env())
+        .env("AUDITSTREAM_S3_BUCKET", unique_name("no-such-bucket"))
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let answer = missing.invoke(schedule, Duration::from_secs(60)).await.unwrap_or_else(|e| panic!("{e}\nstderr: {}", missing.stderr()));
+    assert_eq!(answer["healthy"], false, "{answer}");
+    let emf = healthy_emf(missing.stdout());
+    assert_eq!(emf.len(), 1, "{}", missing.stdout());
+    assert_eq!(emf[0]["Healthy"].as_u64(), Some(0));
+    let logs = missing.stderr();
+    assert!(logs.lines().any(|l| l.contains("ERROR") && l.contains("reachability") && l.contains("404")), "{logs}");
+
+    // Anything else is refused, naming what the function takes.
+    let err = missing.invoke(serde_json::json!({"hello": "world"}), Duration::from_secs(30)).await.expect_err("not an event this function takes");
+    assert!(err.to_string().contains("health-check"), "{err}");
+}
