@@ -6,7 +6,7 @@
 
 use std::process::{Command, Output};
 
-use auditstream_e2e::rest_receivers::{GenericFormat, RestReceiver, Vendor};
+use auditstream_e2e::rest_receivers::{Datadog, Generic, GenericFormat, RestReceiver, SplunkHec, SumoLogic};
 use auditstream_e2e::{create_bucket, moto_env, moto_s3_client, unique_name, workspace_bin};
 use serde_json::Value;
 
@@ -150,20 +150,20 @@ async fn s3_is_healthy_on_moto_with_a_probe_under_the_health_prefix_and_a_missin
 fn each_rest_preset_takes_one_probe_event_the_strict_receivers_accept() {
     let cases: Vec<(RestReceiver, Vec<(&str, String)>)> = vec![
         (
-            RestReceiver::start(Vendor::SplunkHec { token: HEC_TOKEN.into(), allowed_indexes: vec!["audit".into()] }),
+            RestReceiver::start(SplunkHec { token: HEC_TOKEN.into(), allowed_indexes: vec!["audit".into()] }),
             vec![("AUDITSTREAM_REST_PRESET", "splunk_hec".into()), ("AUDITSTREAM_REST_TOKEN", HEC_TOKEN.into())],
         ),
         (
-            RestReceiver::start(Vendor::Datadog { api_key: DD_API_KEY.into() }),
+            RestReceiver::start(Datadog { api_key: DD_API_KEY.into() }),
             vec![("AUDITSTREAM_REST_PRESET", "datadog".into()), ("AUDITSTREAM_REST_TOKEN", DD_API_KEY.into())],
         ),
         (
-            RestReceiver::start(Vendor::SumoLogic { code: SUMO_CODE.into() }),
+            RestReceiver::start(SumoLogic { code: SUMO_CODE.into() }),
             // The code is the token here, so the URL ends at /receiver/v1/http.
             vec![("AUDITSTREAM_REST_PRESET", "sumo_logic".into()), ("AUDITSTREAM_REST_TOKEN", SUMO_CODE.into()), ("AUDITSTREAM_REST_URL", String::new())],
         ),
         (
-            RestReceiver::start(Vendor::Generic {
+            RestReceiver::start(Generic {
                 path: "/ingest".into(),
                 auth: Some(("authorization".into(), format!("Bearer {BEARER}"))),
                 format: GenericFormat::Json,
@@ -188,11 +188,8 @@ fn each_rest_preset_takes_one_probe_event_the_strict_receivers_accept() {
 
 #[test]
 fn a_refused_token_fails_the_permission_step_with_the_status_and_no_secret_in_any_output() {
-    let receiver = RestReceiver::start(Vendor::Generic {
-        path: "/ingest".into(),
-        auth: Some(("authorization".into(), format!("Bearer {BEARER}"))),
-        format: GenericFormat::Json,
-    });
+    let receiver =
+        RestReceiver::start(Generic { path: "/ingest".into(), auth: Some(("authorization".into(), format!("Bearer {BEARER}"))), format: GenericFormat::Json });
     let vars = env(&[("AUDITSTREAM_REST_URL", &receiver.url()), ("AUDITSTREAM_REST_AUTH", "bearer"), ("AUDITSTREAM_REST_TOKEN", PLANTED)]);
     for json in [true, false] {
         let refused = check("rest", json, &vars);
