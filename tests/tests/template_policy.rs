@@ -898,3 +898,63 @@ fn a_function_not_built_as_an_arm64_rust_binary_fails() {
     assert_fires("LoggingConfig: {LogFormat: JSON}", "LoggingConfig: {LogFormat: Text}", checks::FUNCTION_SHAPE, "Writer", "JSON");
     assert_fires(", BuildProperties: {Binary: s3-writer}", "", checks::FUNCTION_SHAPE, "Writer", "Binary");
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// Operating it (docs/operations.md): a scheduled health check per function, an alarm on its Healthy metric
+// (missing data is unhealthy), the queue-age alarms, and one dashboard.
+
+const FUNCTIONS: [&str; 4] = ["S3Writer", "RestForwarder", "AzureBlobWriter", "AzureMonitorForwarder"];
+
+#[test]
+fn each_function_checks_its_destination_on_a_schedule_and_an_alarm_watches_healthy() {
+    let template = shipped_template();
+    let resources = &template["Resources"];
+    for f in FUNCTIONS {
+        let schedule = &resources[format!("{f}Function")]["Properties"]["Events"]["HealthCheck"];
+        assert_eq!(schedule["Type"], "ScheduleV2", "{f}: {schedule}");
+        assert_eq!(schedule["Properties"]["Input"], r#"{"auditstream":"health-check"}"#, "{f}: the input the functions take (intake/schedule.rs)");
+        assert_eq!(
+            schedule["Properties"]["ScheduleExpression"],
+            serde_json::json!({"Fn::FindInMap": ["HealthCheckIntervals", {"Ref": "HealthCheckIntervalHours"}, "Expression"]})
+        );
+
+        let alarm = &resources[format!("{f}HealthAlarm")];
+        assert_eq!(alarm["Condition"], format!("{f}Enabled"));
+        let p = &alarm["Properties"];
+        assert_eq!((p["Namespace"].as_str(), p["MetricName"].as_str()), (Some("auditstream"), Some("Healthy")), "{f}");
+        assert_eq!(p["Dimensions"][0]["Value"], serde_json::json!({"Ref": format!("{f}Function")}));
+        assert_eq!(p["TreatMissingData"], "breaching", "{f}: a check that did not run is unhealthy");
+        assert_eq!((p["ComparisonOperator"].as_str(), number(&p["Threshold"])), (Some("LessThanThreshold"), Some(1)));
+        assert_eq!(p["Period"], serde_json::json!({"Fn::FindInMap": ["HealthCheckIntervals", {"Ref": "HealthCheckIntervalHours"}, "Seconds"]}));
+        for name in [format!("{f}HealthAlarm"), format!("{f}QueueAgeAlarm"), format!("{f}DeadLetterQueueAgeAlarm")] {
+            let actions = &resources[&name]["Properties"]["AlarmActions"];
+            assert!(actions.to_string().contains("AlarmTopic"), "{name} notifies the alarm topic: {actions}");
+        }
+        assert_eq!(resources[format!("{f}QueueAgeAlarm")]["Properties"]["MetricName"], "ApproximateAgeOfOldestMessage");
+        assert_eq!(
+            resources[format!("{f}DeadLetterQueueAgeAlarm")]["Properties"]["Dimensions"][0]["Value"],
+            serde_json::json!({"Fn::GetAtt": [format!("{f}DeadLetterQueue"), "QueueName"]})
+        );
+    }
+    // Every allowed interval has a schedule and an alarm period.
+    let allowed = template["Parameters"]["HealthCheckIntervalHours"]["AllowedValues"].as_array().unwrap().clone();
+    for hours in allowed {
+        let row = &template["Mappings"]["HealthCheckIntervals"][hours.as_str().unwrap()];
+        let seconds = number(&row["Seconds"]).unwrap_or_else(|| panic!("{hours}: {row}"));
+        assert_eq!(seconds, hours.as_str().unwrap().parse::<i64>().unwrap() * 3600);
+        assert!(row["Expression"].as_str().is_some_and(|e| e.starts_with("rate(")), "{row}");
+    }
+    assert_eq!(template["Parameters"]["HealthCheckIntervalHours"]["Default"], "24", "daily by default");
+}
+
+#[test]
+fn one_dashboard_shows_each_destination() {
+    let template = shipped_template();
+    let body = template["Resources"]["Dashboard"]["Properties"]["DashboardBody"].to_string();
+    for f in FUNCTIONS {
+        assert!(body.contains(&format!("{f}Function")) && body.contains(&format!("{f}DeadLetterQueue")), "{f} is on the dashboard");
+    }
+    for metric in ["Received", "Written", "Duplicates", "Failed", "DeadLettered", "DeliveryLatency", "ApproximateAgeOfOldestMessage", "Healthy"] {
+        assert!(body.contains(metric), "{metric}");
+    }
+}
