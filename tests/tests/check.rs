@@ -259,3 +259,57 @@ async fn the_built_function_checks_its_own_destination_on_its_schedule_and_emits
     let err = missing.invoke(serde_json::json!({"hello": "world"}), Duration::from_secs(30)).await.expect_err("not an event this function takes");
     assert!(err.to_string().contains("health-check"), "{err}");
 }
+
+#[tokio::test]
+async fn azure_blob_is_healthy_on_azurite_and_a_wrong_key_or_a_missing_container_is_named() {
+    use auditstream::destinations::azure::connection::DEV_ACCOUNT_KEY;
+    let az = auditstream_e2e::azurite::Azurite::from_env();
+    let container = az.create_container("check-blob").await;
+    let connection = |key: &str| format!("DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={key};BlobEndpoint={};", az.endpoint);
+    let vars = |key: &str, container: &str| env(&[("AZURE_STORAGE_CONNECTION_STRING", &connection(key)), ("AUDITSTREAM_AZURE_BLOB_CONTAINER", container)]);
+
+    let ok = check("azure-blob", true, &vars(DEV_ACCOUNT_KEY, &container));
+    assert_eq!(ok.code, Some(0), "{}{}", ok.stdout, ok.stderr);
+    assert_eq!(
+        ok.steps(),
+        steps(&[("configuration", "passed"), ("reachability", "passed"), ("authentication", "passed"), ("permission", "passed"), ("read-back", "passed")])
+    );
+    let blobs = az.list_blobs(&container).await;
+    assert_eq!(blobs.len(), 1, "{blobs:?}");
+    assert!(blobs[0].starts_with("_auditstream/health/"), "{blobs:?}");
+
+    // Another valid key of the same length: refused, and named as the key, not shown.
+    let wrong_key = "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5ejAxMjM0NTY3ODkrLw==";
+    let refused = check("azure-blob", true, &vars(wrong_key, &container));
+    assert_eq!(refused.code, Some(1), "{}{}", refused.stdout, refused.stderr);
+    let (step, detail) = refused.failure();
+    assert_eq!(step, "authentication");
+    assert!(detail.contains("HTTP 403") && detail.contains("account key"), "{detail}");
+    assert!(!refused.stdout.contains(wrong_key) && !refused.stdout.contains("SharedKey devstoreaccount1:"), "{}", refused.stdout);
+
+    let missing = check("azure-blob", true, &vars(DEV_ACCOUNT_KEY, &unique_name("no-such-container")));
+    assert_eq!(missing.code, Some(1));
+    let (step, detail) = missing.failure();
+    assert_eq!(step, "reachability");
+    assert!(detail.contains("HTTP 404") && detail.contains("does not exist"), "{detail}");
+}
+
+#[test]
+fn azure_monitor_takes_one_probe_row_and_a_wrong_client_secret_fails_authentication() {
+    use auditstream_e2e::azure_monitor_fake::{FakeConfig, MonitorFake};
+    let fake = MonitorFake::start(FakeConfig::default());
+    let ok = check("azure-monitor", true, &fake.env());
+    assert_eq!(ok.code, Some(0), "{}{}", ok.stdout, ok.stderr);
+    assert_eq!(ok.steps(), steps(&[("configuration", "passed"), ("authentication", "passed"), ("permission", "passed"), ("read-back", "skipped")]));
+    let rows = fake.rows();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["EventType"], "auditstream_health_check", "{}", rows[0]);
+
+    let mut wrong = fake.env();
+    wrong.retain(|(k, _)| k != "AZURE_CLIENT_SECRET");
+    wrong.push(("AZURE_CLIENT_SECRET".into(), PLANTED.into()));
+    let refused = check("azure-monitor", true, &wrong);
+    assert_eq!(refused.code, Some(1), "{}{}", refused.stdout, refused.stderr);
+    assert_eq!(refused.failure().0, "authentication");
+    assert!(!refused.stdout.contains(PLANTED) && !refused.stderr.contains(PLANTED), "{}", refused.stdout);
+}
