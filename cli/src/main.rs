@@ -7,6 +7,7 @@
 mod check;
 mod destinations;
 mod input;
+mod integrity;
 mod poll;
 mod redrive;
 mod run;
@@ -68,6 +69,12 @@ message id); 2 on a usage or configuration error.")]
     /// Move messages from a dead-letter queue back to their queue.
     #[command(long_about = redrive::LONG_ABOUT)]
     Redrive(redrive::RedriveArgs),
+    /// Extend an archive's chain of signed digests (s3:// with AWS KMS, dir: with a local key).
+    #[command(long_about = integrity::DIGEST_LONG_ABOUT)]
+    Digest(integrity::DigestArgs),
+    /// Check an archive against its signed digests: nothing removed, changed or slipped in.
+    #[command(long_about = integrity::VERIFY_LONG_ABOUT)]
+    Verify(integrity::VerifyArgs),
 }
 
 #[tokio::main]
@@ -80,6 +87,8 @@ async fn main() -> ExitCode {
         Command::Poll(args) => poll::poll(args).await,
         Command::Redrive(args) => redrive::redrive(args).await,
         Command::Check(args) => check::check(args).await,
+        Command::Digest(args) => integrity::digest(args).await,
+        Command::Verify(args) => integrity::verify_archive(args).await,
     };
     match result {
         Ok(code) => code,

@@ -110,6 +110,20 @@ fn throughput(events: &[String], bytes: usize) {
         "  the serde_json-based reference scan, nesting check included: {:.1} MB/s",
         mbps(best(&|| events.iter().filter(|e| auditstream::pipeline::scan::ScannedObject::scan_reference(e).is_ok()).count()).0)
     );
+    // The S3 writer's integrity checksum (docs/integrity.md): one SHA-256 of each prepared body.
+    let bodies: Vec<Vec<u8>> = events
+        .iter()
+        .filter_map(|e| match pipeline.prepare(e, now) {
+            Ok(Prepared::Ready(doc)) => Some(doc.body),
+            _ => None,
+        })
+        .collect();
+    let (sha256, _) = best(&|| bodies.iter().map(|b| auditstream::integrity::checksum::Sha256Sum::of(b).0[0] as usize).sum());
+    println!(
+        "SHA-256 of the prepared bodies (the S3 checksum): {:.1} µs/event, {:.1} % of prepare",
+        sha256.as_secs_f64() * 1e6 / events.len() as f64,
+        100.0 * sha256.as_secs_f64() / prepare.as_secs_f64()
+    );
     println!(
         "ratio vs from_str: {:.2}x   vs from_slice: {:.2}x   (target >= 0.70x)",
         validate_str.as_secs_f64() / prepare.as_secs_f64(),

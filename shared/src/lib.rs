@@ -12,6 +12,9 @@
 //!    Monitor, REST services).
 //! 5. [`report`]: what happened, as CloudWatch metrics and logs.
 //!
+//! [`integrity`] holds the formats of the tamper-evident archive (manifests, signed digests) and
+//! the decisions of its verification; the object store adapters do its I/O.
+//!
 //! [`aws`] holds the SQS calls intake and the CLI share; [`config`], [`secret`] and [`redact`] are
 //! used throughout. `ARCHITECTURE.md` at the repository root explains the layers and their rules.
 
@@ -20,6 +23,7 @@ pub mod config;
 pub mod delivery;
 pub mod destinations;
 pub mod intake;
+pub mod integrity;
 pub mod pipeline;
 pub mod redact;
 pub mod report;

@@ -103,12 +103,14 @@ fn job(id: &str) -> String {
     )
 }
 
-/// The files written under `dir`, as paths relative to it.
+/// The events written under `dir`, as paths relative to it (the integrity records, under
+/// `_auditstream/`, left out).
 fn files_under(dir: &Path) -> Vec<String> {
     fn walk(dir: &Path, root: &Path, out: &mut Vec<String>) {
         for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
             let path = entry.path();
             match entry.file_type() {
+                Ok(t) if t.is_dir() && path == root.join("_auditstream") => {}
                 Ok(t) if t.is_dir() => walk(&path, root, out),
                 _ => out.push(path.strip_prefix(root).unwrap_or(&path).display().to_string()),
             }

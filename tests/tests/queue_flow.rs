@@ -215,13 +215,14 @@ fn python_snippet(code: &str, args: &[&str]) -> Run {
     Run { output, what: "python snippet".into() }
 }
 
+/// The events written to a bucket (its integrity records, under `_auditstream/`, left out).
 async fn s3_objects(bucket: &str) -> BTreeMap<String, Vec<u8>> {
     let s3 = moto_s3_client();
     let mut keys = Vec::new();
     let mut token = None;
     loop {
         let page = s3.list_objects_v2().bucket(bucket).set_continuation_token(token).send().await.unwrap();
-        keys.extend(page.contents().iter().filter_map(|o| o.key().map(str::to_owned)));
+        keys.extend(page.contents().iter().filter_map(|o| o.key().map(str::to_owned)).filter(|k| !k.starts_with("_auditstream/")));
         match page.next_continuation_token() {
             Some(t) => token = Some(t.to_owned()),
             None => break,

@@ -15,6 +15,8 @@ use auditstream::delivery::process::{process_batch, Outcome};
 use auditstream::delivery::retry::{Deadline, RetryPolicy};
 use auditstream::destinations::s3::{S3Settings, S3Store};
 use auditstream::intake::lambda::SqsFunction;
+use auditstream::integrity::checksum::Sha256Sum;
+use auditstream::integrity::manifest::{Manifest, ManifestEntry};
 use auditstream::pipeline::key::KeyPrefix;
 use auditstream::pipeline::{Pipeline, PipelineConfig};
 use auditstream_e2e::sqs_events::{failed_ids, lambda_event, messages, sample_event};
@@ -55,7 +57,12 @@ async fn s3_function(bucket: &str, prefix: &str) -> SqsFunction<ObjectStoreDesti
     SqsFunction::new("s3-writer", pipeline, destination)
 }
 
+/// The keys of the events in a bucket: everything but the integrity records (`_auditstream/`).
 async fn keys(bucket: &str) -> BTreeSet<String> {
+    all_keys(bucket).await.into_iter().filter(|k| !k.contains("_auditstream/")).collect()
+}
+
+async fn all_keys(bucket: &str) -> BTreeSet<String> {
     let out = moto_s3_client().list_objects_v2().bucket(bucket).send().await.unwrap_or_else(|e| panic!("listing {bucket}: {e:?}"));
     out.contents().iter().filter_map(|o| o.key().map(str::to_owned)).collect()
 }
@@ -112,6 +119,76 @@ async fn a_prefix_is_put_in_front_of_every_key() {
 }
 
 #[tokio::test]
+async fn every_object_carries_its_sha256_and_each_batch_writes_a_manifest_listing_what_it_wrote_or_found() {
+    let s3 = moto_s3_client();
+    let bucket = create_bucket(&s3, "integrity").await;
+    let function = s3_function(&bucket, "").await;
+    let batch = sample_event("sqs-mixed-batch.json");
+
+    function.handle(lambda_event(batch.clone(), MINUTE)).await.unwrap_or_else(|e| panic!("{e}"));
+    let mut expected = Vec::new();
+    for key in SAMPLE_KEYS {
+        let body = s3
+            .get_object()
+            .bucket(&bucket)
+            .key(key)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"))
+            .body
+            .collect()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .into_bytes();
+        let attributes = s3
+            .get_object_attributes()
+            .bucket(&bucket)
+            .key(key)
+            .object_attributes(aws_sdk_s3::types::ObjectAttributes::Checksum)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        let kept = attributes.checksum().and_then(|c| c.checksum_sha256()).unwrap_or_else(|| panic!("{key} has no SHA-256 checksum"));
+        assert_eq!(Sha256Sum::from_base64(kept), Some(Sha256Sum::of(&body)), "{key}: S3 keeps the SHA-256 of the body");
+        expected.push(ManifestEntry { key: key.to_owned(), size: body.len() as u64, sha256: Sha256Sum::of(&body) });
+    }
+    expected.sort_by(|a, b| a.key.cmp(&b.key));
+
+    let manifests = |all: BTreeSet<String>| all.into_iter().filter(|k| k.starts_with("_auditstream/manifests/")).collect::<Vec<_>>();
+    let first = manifests(all_keys(&bucket).await);
+    assert_eq!(first.len(), 1, "one manifest for the batch: {first:?}");
+    let listed = |key: String| {
+        let s3 = s3.clone();
+        let bucket = bucket.clone();
+        async move {
+            let bytes = s3
+                .get_object()
+                .bucket(&bucket)
+                .key(&key)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("{e:?}"))
+                .body
+                .collect()
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+                .into_bytes();
+            let mut objects = Manifest::parse(&key, &bytes).unwrap_or_else(|e| panic!("{e}")).objects;
+            objects.sort_by(|a, b| a.key.cmp(&b.key));
+            objects
+        }
+    };
+    assert_eq!(listed(first[0].clone()).await, expected);
+
+    // The redelivery finds every object: its manifest lists them with the checksums S3 kept.
+    function.handle(lambda_event(batch.clone(), MINUTE)).await.unwrap_or_else(|e| panic!("{e}"));
+    let both = manifests(all_keys(&bucket).await);
+    assert_eq!(both.len(), 2, "{both:?}");
+    let second = both.into_iter().find(|k| k != &first[0]).unwrap_or_default();
+    assert_eq!(listed(second).await, expected);
+}
+
+#[tokio::test]
 async fn a_redelivered_batch_writes_no_second_object() {
     let s3 = moto_s3_client();
     let bucket = create_bucket(&s3, "spine-redelivery").await;
@@ -130,7 +207,8 @@ async fn a_redelivered_batch_writes_no_second_object() {
 
     assert_eq!(failed_ids(&again), [MALFORMED], "duplicates are successes");
     let versions = s3.list_object_versions().bucket(&bucket).send().await.unwrap_or_else(|e| panic!("{e:?}"));
-    assert_eq!(versions.versions().len(), SAMPLE_KEYS.len(), "a versioned bucket shows no second version of any object");
+    let event_versions = versions.versions().iter().filter(|v| !v.key().unwrap_or_default().starts_with("_auditstream/")).count();
+    assert_eq!(event_versions, SAMPLE_KEYS.len(), "a versioned bucket shows no second version of any object");
     let second: Vec<String> = futures::future::join_all(SAMPLE_KEYS.iter().map(|k| object(&bucket, k))).await.into_iter().map(|(_, _, etag)| etag).collect();
     assert_eq!(first, second);
 

@@ -40,14 +40,14 @@ fn the_shipped_template_has_what_the_checks_look_at() {
     // Guards against the checks passing on an empty or moved template.
     let template = shipped_template();
     let count = |kind| checks::resources(&template, kind).count();
-    assert_eq!(count("AWS::Serverless::Function"), 4, "one function per destination");
+    assert_eq!(count("AWS::Serverless::Function"), 5, "one function per destination, and the digest function");
     assert_eq!(count("AWS::SQS::Queue"), 8, "a queue and a dead-letter queue per destination");
     assert_eq!(count("AWS::S3::Bucket"), 2, "the audit bucket and the large-payload bucket");
-    assert_eq!(count("AWS::IAM::Role"), 4, "an explicit role per function");
+    assert_eq!(count("AWS::IAM::Role"), 5, "an explicit role per function");
     let mut binaries: Vec<&str> =
         checks::resources(&template, "AWS::Serverless::Function").filter_map(|(_, f)| f["Metadata"]["BuildProperties"]["Binary"].as_str()).collect();
     binaries.sort_unstable();
-    assert_eq!(binaries, ["azure-blob-writer", "azure-monitor-forwarder", "rest-forwarder", "s3-writer"]);
+    assert_eq!(binaries, ["archive-digest", "azure-blob-writer", "azure-monitor-forwarder", "rest-forwarder", "s3-writer"]);
 }
 
 /// Variables the template may set that no source file of ours names: read by a library.
@@ -337,7 +337,7 @@ fn log_groups_use_the_customer_key_only_when_given() {
     }
     let with_key: Vec<_> = [EVERY_DESTINATION, &[("LogsKmsKeyArn", KEY)]].concat();
     let groups = log_groups(&deployed(&with_key));
-    assert_eq!(groups.len(), 4, "one log group per function");
+    assert_eq!(groups.len(), 5, "one log group per function");
     for (name, group) in groups {
         assert_eq!(group["KmsKeyId"], KEY, "{name}");
     }

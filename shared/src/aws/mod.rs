@@ -2,5 +2,6 @@
 //! of their failures ([`errors`]).
 
 pub mod errors;
+pub mod kms;
 pub mod s3;
 pub mod sqs;

@@ -3,7 +3,8 @@
 //!
 //! - [`ObjectStore`]: "write these bytes at this key, unless something is there already"
 //!   (S3, Azure Blob, a local directory). [`ObjectStoreDestination`] adds bounded concurrency and
-//!   the shared retry policy.
+//!   the shared retry policy; for a store that keeps integrity records, one manifest per batch
+//!   (`docs/integrity.md`).
 //! - [`LogSink`]: "send these documents in one request" (REST services, Azure Monitor). A batching
 //!   destination built on it packs requests within the sink's limits, splits on 413 and maps
 //!   every failure back to its messages.
@@ -15,8 +16,11 @@ use futures::stream::{self, StreamExt};
 
 use crate::delivery::health::{probe_document, probe_id, HealthReport, Step, Verdict};
 use crate::delivery::retry::{Deadline, DeliveryError, RetryPolicy};
+use crate::integrity::checksum::Sha256Sum;
+use crate::integrity::layout;
+use crate::integrity::manifest::{Manifest, ManifestEntry};
 use crate::pipeline::key::{KeyPrefix, ObjectKey};
-use crate::pipeline::timestamp::UtcTime;
+use crate::pipeline::timestamp::{Now, UtcTime};
 use crate::pipeline::Document;
 
 /// A successful delivery.
@@ -95,7 +99,25 @@ pub trait ObjectStore: Send + Sync {
         let _ = (key, body);
         None
     }
+
+    /// The key prefix under which this store keeps a manifest of every batch (`docs/integrity.md`);
+    /// `None` for a store that keeps no integrity records, which is never called with
+    /// [`ObjectStore::put_new_recorded`].
+    fn manifests(&self) -> Option<&KeyPrefix> {
+        None
+    }
+
+    /// [`ObjectStore::put_new`] with the body's SHA-256, computed once by the caller, for the store
+    /// to have checked on arrival and to keep. Returns what the store holds at `key`: for an object
+    /// already there, its size and SHA-256 as the store recorded them, never recomputed from
+    /// `body` (a redelivery's body may differ, e.g. by a `now` placeholder).
+    async fn put_new_recorded(&self, key: &ObjectKey, body: bytes::Bytes, sha256: Sha256Sum) -> Result<(PutOutcome, Recorded), DeliveryError> {
+        let _ = (key, body, sha256);
+        Err(DeliveryError::permanent(format!("{} keeps no integrity records", self.describe())))
+    }
 }
+
+pub use crate::integrity::checksum::Recorded;
 
 /// One object per document, written concurrently (bounded) with the shared retry policy.
 pub struct ObjectStoreDestination<S> {
@@ -147,21 +169,58 @@ impl<S: ObjectStore> Destination for ObjectStoreDestination<S> {
     }
 
     async fn deliver(&self, docs: Vec<Document>, deadline: Deadline) -> Vec<Result<Delivered, DeliveryError>> {
-        let mut results: Vec<(usize, Result<Delivered, DeliveryError>)> = stream::iter(docs.into_iter().enumerate())
+        let recording = self.store.manifests().is_some();
+        let mut results: Vec<(usize, Result<(Delivered, Option<ManifestEntry>), DeliveryError>)> = stream::iter(docs.into_iter().enumerate())
             .map(|(i, doc)| async move {
                 let key = doc.key;
                 let body = bytes::Bytes::from(doc.body);
-                let outcome = self.retry.run(deadline, |_| self.store.put_new(&key, body.clone())).await.map(|put| match put {
+                let delivered = |put| match put {
                     PutOutcome::Created => Delivered::Written,
                     PutOutcome::AlreadyExists => Delivered::Duplicate,
-                });
+                };
+                let outcome = if recording {
+                    // Hashed once here, not once per attempt.
+                    let sha256 = Sha256Sum::of(&body);
+                    self.retry
+                        .run(deadline, |_| self.store.put_new_recorded(&key, body.clone(), sha256))
+                        .await
+                        .map(|(put, recorded)| (delivered(put), Some(ManifestEntry { key: key.to_string(), size: recorded.size, sha256: recorded.sha256 })))
+                } else {
+                    self.retry.run(deadline, |_| self.store.put_new(&key, body.clone())).await.map(|put| (delivered(put), None))
+                };
                 (i, outcome)
             })
             .buffer_unordered(self.concurrency)
             .collect()
             .await;
         results.sort_unstable_by_key(|(i, _)| *i);
-        results.into_iter().map(|(_, r)| r).collect()
+        let entries: Vec<ManifestEntry> = results.iter_mut().filter_map(|(_, r)| r.as_mut().ok().and_then(|(_, e)| e.take())).collect();
+        let mut results: Vec<Result<Delivered, DeliveryError>> = results.into_iter().map(|(_, r)| r.map(|(d, _)| d)).collect();
+        if let (Some(prefix), false) = (self.store.manifests(), entries.is_empty()) {
+            if let Err(e) = self.write_manifest(prefix, entries, deadline).await {
+                // The objects are there but unrecorded: each message goes back to SQS (or, if the
+                // manifest can never be written, to the dead-letter queue with this reason), and
+                // its redelivery, finding its object, records it in the next batch's manifest.
+                for result in results.iter_mut().filter(|r| r.is_ok()) {
+                    *result = Err(e.clone());
+                }
+            }
+        }
+        results
+    }
+}
+
+impl<S: ObjectStore> ObjectStoreDestination<S> {
+    /// One create-only manifest for the batch: every object it wrote or found, in input order.
+    async fn write_manifest(&self, prefix: &KeyPrefix, objects: Vec<ManifestEntry>, deadline: Deadline) -> Result<(), DeliveryError> {
+        let at = Now::capture().utc_time();
+        let key = ObjectKey::integrity_record(layout::manifest_key(prefix, at, rand::random()));
+        let body = bytes::Bytes::from(Manifest::new(layout::iso(at), objects).to_json());
+        let sha256 = Sha256Sum::of(&body);
+        self.retry.run(deadline, |_| self.store.put_new_recorded(&key, body.clone(), sha256)).await.map(drop).map_err(|e| DeliveryError {
+            message: format!("the batch's manifest {key} was not written, so its objects are not yet recorded: {}", e.message),
+            ..e
+        })
     }
 }
 
@@ -228,5 +287,113 @@ pub trait LogSink: Send + Sync {
     /// validation endpoint). By default there are none: the probe proves them all.
     async fn check_access(&self, report: &mut HealthReport) {
         let _ = report;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::delivery::process::{process_batch, InboundMessage, Outcome};
+    use crate::pipeline::{Pipeline, PipelineConfig};
+    use std::collections::BTreeMap;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Mutex;
+
+    /// An archive in memory that records like S3 does (size and SHA-256 of what it holds), and
+    /// whose manifest writes can be made to fail, like a function that dies after its objects.
+    #[derive(Default)]
+    struct Archive {
+        objects: Mutex<BTreeMap<String, Vec<u8>>>,
+        manifests_fail: AtomicBool,
+        prefix: KeyPrefix,
+    }
+
+    #[async_trait]
+    impl ObjectStore for Archive {
+        fn describe(&self) -> String {
+            "memory".into()
+        }
+        async fn put_new(&self, key: &ObjectKey, body: bytes::Bytes) -> Result<PutOutcome, DeliveryError> {
+            self.put_new_recorded(key, body.clone(), Sha256Sum::of(&body)).await.map(|(put, _)| put)
+        }
+        fn manifests(&self) -> Option<&KeyPrefix> {
+            Some(&self.prefix)
+        }
+        async fn put_new_recorded(&self, key: &ObjectKey, body: bytes::Bytes, sha256: Sha256Sum) -> Result<(PutOutcome, Recorded), DeliveryError> {
+            if layout::is_record(&self.prefix, key.as_str()) && self.manifests_fail.load(Ordering::SeqCst) {
+                return Err(DeliveryError::transient("memory: the function was stopped"));
+            }
+            assert_eq!(sha256, Sha256Sum::of(&body), "the checksum given is the body's");
+            let mut objects = self.objects.lock().unwrap();
+            if let Some(there) = objects.get(key.as_str()) {
+                return Ok((PutOutcome::AlreadyExists, Recorded { size: there.len() as u64, sha256: Sha256Sum::of(there) }));
+            }
+            objects.insert(key.to_string(), body.to_vec());
+            Ok((PutOutcome::Created, Recorded { size: body.len() as u64, sha256 }))
+        }
+    }
+
+    impl Archive {
+        fn manifests(&self) -> Vec<Manifest> {
+            let objects = self.objects.lock().unwrap();
+            objects.iter().filter(|(k, _)| layout::is_record(&self.prefix, k)).map(|(k, v)| Manifest::parse(k, v).unwrap()).collect()
+        }
+    }
+
+    fn job(id: &str, note: &str) -> String {
+        format!(r#"{{"id":"{id}","recipe_id":1,"status":"succeeded","account_id":9,"completed_at":"2024-01-01T00:00:00Z","note":"{note}"}}"#)
+    }
+
+    fn pipeline() -> Pipeline {
+        Pipeline::new(PipelineConfig::default())
+    }
+
+    #[tokio::test]
+    async fn each_batch_writes_one_manifest_listing_every_object_written_or_found_with_the_stores_checksum() {
+        let dest = ObjectStoreDestination::new(Archive::default(), 4, RetryPolicy::default());
+        let first = vec![InboundMessage::new("m1", job("j-1", "first")), InboundMessage::new("m2", job("j-2", "x"))];
+        process_batch(&pipeline(), &dest, first, Deadline::NONE).await;
+        // j-1 again with a different body (a redelivery's `now` may differ): its entry is what
+        // the store holds, not what was sent this time.
+        let second = vec![InboundMessage::new("m3", job("j-1", "second")), InboundMessage::new("m4", job("j-3", "y")), InboundMessage::new("m5", "not json")];
+        let report = process_batch(&pipeline(), &dest, second, Deadline::NONE).await;
+        assert!(matches!(report.outcomes[0].1, Outcome::Duplicate { .. }) && matches!(report.outcomes[1].1, Outcome::Written { .. }));
+
+        let manifests = dest.store().manifests();
+        assert_eq!(manifests.len(), 2, "one manifest per batch");
+        let objects = dest.store().objects.lock().unwrap().clone();
+        let entry = |key: &str| ManifestEntry { key: key.into(), size: objects[key].len() as u64, sha256: Sha256Sum::of(&objects[key]) };
+        let key_of = |id: &str| objects.keys().find(|k| k.contains(&format!("-{id}-"))).unwrap().clone();
+        let (j1, j2, j3) = (key_of("j-1"), key_of("j-2"), key_of("j-3"));
+        let listed: Vec<Vec<ManifestEntry>> = manifests.iter().map(|m| m.objects.clone()).collect();
+        assert!(listed.contains(&vec![entry(&j1), entry(&j2)]), "{listed:?}");
+        assert!(listed.contains(&vec![entry(&j1), entry(&j3)]), "the duplicate is listed with the stored body's checksum: {listed:?}");
+        assert!(String::from_utf8_lossy(&objects[&j1]).contains("first"));
+    }
+
+    #[tokio::test]
+    async fn a_batch_whose_manifest_is_not_written_leaves_its_messages_to_sqs_and_the_redelivery_records_them() {
+        let dest = ObjectStoreDestination::new(
+            Archive::default(),
+            4,
+            RetryPolicy { max_attempts: 2, initial_backoff: std::time::Duration::from_millis(1), ..RetryPolicy::default() },
+        );
+        let batch = || vec![InboundMessage::new("m1", job("j-1", "a")), InboundMessage::new("m2", job("j-2", "b"))];
+        dest.store().manifests_fail.store(true, Ordering::SeqCst);
+        let report = process_batch(&pipeline(), &dest, batch(), Deadline::NONE).await;
+        // the objects are there, unrecorded: both messages go back to SQS, saying why
+        assert_eq!(dest.store().objects.lock().unwrap().len(), 2);
+        for (id, outcome) in &report.outcomes {
+            let Outcome::Failed(f) = outcome else { panic!("{id}: {outcome:?}") };
+            assert!(!f.is_permanent() && f.to_string().contains("manifest") && f.to_string().contains("not yet recorded"), "{id}: {f}");
+        }
+        assert!(dest.store().manifests().is_empty());
+
+        dest.store().manifests_fail.store(false, Ordering::SeqCst);
+        let report = process_batch(&pipeline(), &dest, batch(), Deadline::NONE).await;
+        assert!(report.outcomes.iter().all(|(_, o)| matches!(o, Outcome::Duplicate { .. })), "{:?}", report.outcomes);
+        let manifests = dest.store().manifests();
+        assert_eq!(manifests.len(), 1);
+        assert_eq!(manifests[0].objects.len(), 2, "the redelivery's manifest covers both objects");
     }
 }

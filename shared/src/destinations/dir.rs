@@ -11,6 +11,10 @@
 //! either): a link `out/4848 -> /elsewhere` is refused, not written through, and a link at the
 //! object's own name is never taken for the object. Such a write fails permanently, naming the
 //! key. The root itself may be a link: it is the directory the user chose.
+//!
+//! Like S3, the store keeps a manifest of every batch under `_auditstream/manifests/`
+//! (`docs/integrity.md`); an object already there is read and hashed as it is on disk, never
+//! taken from the body of the redelivery.
 
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
@@ -18,24 +22,32 @@ use std::path::{Path, PathBuf};
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use crate::delivery::destination::{ObjectStore, PutOutcome};
+use crate::delivery::destination::{ObjectStore, PutOutcome, Recorded};
 use crate::delivery::retry::DeliveryError;
-use crate::pipeline::key::ObjectKey;
+use crate::integrity::archive::{Archive, ArchiveError, Listed};
+use crate::integrity::checksum::Sha256Sum;
+use crate::integrity::signature::{Ed25519Key, KeyError};
+use crate::pipeline::key::{KeyPrefix, ObjectKey};
+use crate::pipeline::timestamp::UtcTime;
 
 pub struct DirStore {
     root: PathBuf,
+    /// No prefix: the directory is the archive.
+    prefix: KeyPrefix,
 }
 
 impl DirStore {
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        DirStore { root: root.into() }
+        DirStore { root: root.into(), prefix: KeyPrefix::default() }
     }
 
     pub fn root(&self) -> &Path {
         &self.root
     }
 
-    fn write_new(root: &Path, key: &str, body: &[u8]) -> Result<PutOutcome, WriteError> {
+    /// Writes `body` at `key` unless something is there; with `read_existing`, also returns what is
+    /// there already.
+    fn write_new(root: &Path, key: &str, body: &[u8], read_existing: bool) -> Result<(PutOutcome, Option<Vec<u8>>), WriteError> {
         let mut segments: Vec<&str> = key.split('/').collect();
         let name = segments.pop().unwrap_or_default();
         if [name].iter().chain(&segments).any(|s| s.is_empty() || *s == "." || *s == "..") {
@@ -64,9 +76,10 @@ impl DirStore {
         let linked = dir.link(&tmp, name);
         let _ = dir.remove(&tmp);
         match linked {
-            Ok(()) => Ok(PutOutcome::Created),
+            Ok(()) => Ok((PutOutcome::Created, None)),
             Err(e) if e.kind() == ErrorKind::AlreadyExists => match dir.is_file(name)? {
-                true => Ok(PutOutcome::AlreadyExists),
+                true if read_existing => Ok((PutOutcome::AlreadyExists, Some(dir.read(name)?))),
+                true => Ok((PutOutcome::AlreadyExists, None)),
                 false => Err(WriteError::NotAFile),
             },
             Err(e) => Err(e.into()),
@@ -143,6 +156,18 @@ impl Dir {
         Self::check(unsafe { libc::unlinkat(self.0.as_raw_fd(), c.as_ptr(), 0) }).map(drop)
     }
 
+    /// The bytes of the file `name` in this directory, not through a link.
+    fn read(&self, name: &str) -> std::io::Result<Vec<u8>> {
+        use std::os::fd::{AsRawFd, FromRawFd};
+        let c = Self::name(name)?;
+        let flags = libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+        // SAFETY: as in `child`.
+        let fd = Self::check(unsafe { libc::openat(self.0.as_raw_fd(), c.as_ptr(), flags) })?;
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut std::fs::File::from(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }), &mut bytes)?;
+        Ok(bytes)
+    }
+
     /// Whether `name` is a regular file (a link is not).
     fn is_file(&self, name: &str) -> std::io::Result<bool> {
         use std::os::fd::AsRawFd;
@@ -186,6 +211,10 @@ impl Dir {
 
     fn remove(&self, name: &str) -> std::io::Result<()> {
         std::fs::remove_file(self.0.join(name))
+    }
+
+    fn read(&self, name: &str) -> std::io::Result<Vec<u8>> {
+        std::fs::read(self.0.join(name))
     }
 
     fn is_file(&self, name: &str) -> std::io::Result<bool> {
@@ -236,12 +265,37 @@ impl ObjectStore for DirStore {
     }
 
     async fn put_new(&self, key: &ObjectKey, body: Bytes) -> Result<PutOutcome, DeliveryError> {
+        self.write(key, body, false).await.map(|(put, _)| put)
+    }
+
+    fn manifests(&self) -> Option<&KeyPrefix> {
+        Some(&self.prefix)
+    }
+
+    async fn put_new_recorded(&self, key: &ObjectKey, body: Bytes, sha256: Sha256Sum) -> Result<(PutOutcome, Recorded), DeliveryError> {
+        let size = body.len() as u64;
+        Ok(match self.write(key, body, true).await? {
+            (PutOutcome::Created, _) => (PutOutcome::Created, Recorded { size, sha256 }),
+            (put, existing) => {
+                let existing = existing.unwrap_or_default();
+                (put, Recorded { size: existing.len() as u64, sha256: Sha256Sum::of(&existing) })
+            }
+        })
+    }
+
+    async fn read_back(&self, key: &ObjectKey, body: &[u8]) -> Option<Result<String, String>> {
+        Some(self.read_back_probe(key, body).await)
+    }
+}
+
+impl DirStore {
+    async fn write(&self, key: &ObjectKey, body: Bytes, read_existing: bool) -> Result<(PutOutcome, Option<Vec<u8>>), DeliveryError> {
         let root = self.root.clone();
-        let describe = self.describe();
+        let describe = ObjectStore::describe(self);
         let key = key.to_string();
         let written = {
             let key = key.clone();
-            tokio::task::spawn_blocking(move || Self::write_new(&root, &key, &body)).await
+            tokio::task::spawn_blocking(move || Self::write_new(&root, &key, &body, read_existing)).await
         };
         written.map_err(|e| DeliveryError::transient(format!("{describe}: writing {key} was interrupted: {e}")))?.map_err(|e| {
             let message = format!("{describe}: cannot write {key}: {e}{}", e.hint());
@@ -251,10 +305,6 @@ impl ObjectStore for DirStore {
                 DeliveryError::transient(message)
             }
         })
-    }
-
-    async fn read_back(&self, key: &ObjectKey, body: &[u8]) -> Option<Result<String, String>> {
-        Some(self.read_back_probe(key, body).await)
     }
 }
 
@@ -271,6 +321,118 @@ impl DirStore {
         let _ = tokio::fs::remove_file(&path).await;
         Ok(format!("probe read back ({} bytes) and removed", found.len()))
     }
+}
+
+/// The archive as the digest step and verification read it (`docs/integrity.md`). Files are
+/// looked at without following links; a link or a leftover temporary file (`.tmp-…`, from a
+/// write that stopped) is no object.
+#[async_trait]
+impl Archive for DirStore {
+    fn name(&self) -> String {
+        ObjectStore::describe(self)
+    }
+
+    fn key_prefix(&self) -> &KeyPrefix {
+        &self.prefix
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<Listed>, ArchiveError> {
+        let root = self.root.clone();
+        let prefix = prefix.to_owned();
+        let describe = ObjectStore::describe(self);
+        let listed = tokio::task::spawn_blocking(move || {
+            // From the deepest folder the prefix names.
+            let folder = prefix.rfind('/').map_or("", |i| &prefix[..i]);
+            let mut out = Vec::new();
+            let mut pending = vec![(root.join(folder), folder.to_owned())];
+            while let Some((dir, key)) = pending.pop() {
+                let entries = match std::fs::read_dir(&dir) {
+                    Ok(entries) => entries,
+                    Err(e) if e.kind() == ErrorKind::NotFound => continue,
+                    Err(e) => return Err(e),
+                };
+                for entry in entries {
+                    let entry = entry?;
+                    let name = entry.file_name().to_string_lossy().into_owned();
+                    let child = if key.is_empty() { name.clone() } else { format!("{key}/{name}") };
+                    let meta = std::fs::symlink_metadata(entry.path())?;
+                    if meta.is_dir() {
+                        pending.push((entry.path(), child));
+                    } else if child.starts_with(&prefix) && !name.starts_with(".tmp-") {
+                        let since_epoch = meta.modified()?.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+                        let modified = UtcTime { millis: since_epoch.subsec_millis() as u16, ..UtcTime::from_epoch_seconds(since_epoch.as_secs() as i64) };
+                        out.push(Listed { key: child, modified });
+                    }
+                }
+            }
+            out.sort_by(|a, b| a.key.cmp(&b.key));
+            Ok(out)
+        })
+        .await;
+        match listed {
+            Ok(Ok(out)) => Ok(out),
+            Ok(Err(e)) => Err(ArchiveError(format!("{describe}: cannot list it: {e}"))),
+            Err(e) => Err(ArchiveError(format!("{describe}: listing was interrupted: {e}"))),
+        }
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, ArchiveError> {
+        match tokio::fs::read(self.root.join(key)).await {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(ArchiveError(format!("{}: cannot read {key}: {e}", ObjectStore::describe(self)))),
+        }
+    }
+
+    async fn recorded(&self, key: &str) -> Result<Option<Recorded>, ArchiveError> {
+        Ok(self.get(key).await?.map(|bytes| Recorded { size: bytes.len() as u64, sha256: Sha256Sum::of(&bytes) }))
+    }
+
+    async fn put_record(&self, key: &str, body: Vec<u8>) -> Result<bool, ArchiveError> {
+        let written = self.write(&ObjectKey::integrity_record(key.to_owned()), Bytes::from(body), false).await;
+        written.map(|(put, _)| put == PutOutcome::Created).map_err(|e| ArchiveError(e.message))
+    }
+}
+
+/// The Ed25519 key that signs a `dir:` archive's digests, read from `path`; created there on
+/// first use (mode 0600 on Unix), with its public half beside it (`PATH.pub.pem`) to hand to
+/// whoever verifies. Keep it outside the archive: whoever holds it can sign a forged chain.
+pub fn digest_key(path: &Path) -> Result<Ed25519Key, KeyFileError> {
+    let at = |e: std::io::Error| KeyFileError::Io(path.display().to_string(), e);
+    match std::fs::read(path) {
+        Ok(pem) => Ed25519Key::from_pem(&pem).map_err(|e| KeyFileError::Bad(path.display().to_string(), e)),
+        Err(e) if e.kind() == ErrorKind::NotFound => {
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent).map_err(at)?;
+            }
+            let key = Ed25519Key::generate();
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let mut file = options.open(path).map_err(at)?;
+            std::io::Write::write_all(&mut file, key.to_pem().as_bytes()).map_err(at)?;
+            std::fs::write(public_key_path(path), key.public_pem()).map_err(at)?;
+            tracing::info!(key = %path.display(), "created a new Ed25519 key to sign this archive's digests");
+            Ok(key)
+        }
+        Err(e) => Err(at(e)),
+    }
+}
+
+/// Where [`digest_key`] writes the public half of the key at `path`.
+pub fn public_key_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".pub.pem");
+    PathBuf::from(name)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyFileError {
+    #[error("digest key file {0}: {1}")]
+    Io(String, std::io::Error),
+    #[error("digest key file {0}: {1}")]
+    Bad(String, KeyError),
 }
 
 /// ENAMETOOLONG. Keys never hold a name over 255 bytes (see [`crate::pipeline::key`]), so this comes from a
@@ -310,6 +472,42 @@ mod tests {
         assert_eq!(std::fs::read(&path).unwrap(), b"{\"a\":1}");
         // no temporary files are left behind
         assert_eq!(std::fs::read_dir(path.parent().unwrap()).unwrap().count(), 1);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_batch_records_its_objects_in_a_manifest_and_a_found_object_with_the_checksum_of_the_file() {
+        use crate::delivery::destination::{Destination, ObjectStoreDestination};
+        use crate::delivery::retry::{Deadline, RetryPolicy};
+        use crate::integrity::manifest::{Manifest, ManifestEntry};
+        use crate::pipeline::Document;
+
+        let dir = std::env::temp_dir().join(format!("auditstream-dir-{}", rand::random::<u64>()));
+        let dest = ObjectStoreDestination::new(DirStore::new(&dir), 2, RetryPolicy::default());
+        let meta = EventMeta::Job(JobMeta {
+            id: "j-1".into(),
+            recipe_id: "2".into(),
+            status: "succeeded".into(),
+            user_id: "3".into(),
+            time: UtcTime::from_epoch_seconds(0),
+        });
+        let doc = |body: &str| Document { key: key(), body: body.as_bytes().to_vec(), meta: meta.clone(), masked_lines: 0, truncated: false };
+        dest.deliver(vec![doc("{\"a\":1}")], Deadline::NONE).await.into_iter().for_each(|r| assert!(r.is_ok(), "{r:?}"));
+        dest.deliver(vec![doc("{\"a\":22}")], Deadline::NONE).await.into_iter().for_each(|r| assert!(r.is_ok(), "{r:?}"));
+
+        let mut manifests = Vec::new();
+        let mut folders = vec![dir.join("_auditstream/manifests")];
+        while let Some(folder) = folders.pop() {
+            for entry in std::fs::read_dir(&folder).unwrap().flatten() {
+                match entry.file_type().unwrap().is_dir() {
+                    true => folders.push(entry.path()),
+                    false => manifests.push(Manifest::parse("m", &std::fs::read(entry.path()).unwrap()).unwrap()),
+                }
+            }
+        }
+        let first = ManifestEntry { key: key().to_string(), size: 7, sha256: Sha256Sum::of(b"{\"a\":1}") };
+        assert_eq!(manifests.len(), 2, "one manifest per batch");
+        assert!(manifests.iter().all(|m| m.objects == [first.clone()]), "the second batch found the first body: {manifests:?}");
         std::fs::remove_dir_all(dir).unwrap();
     }
 

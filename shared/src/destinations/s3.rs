@@ -4,21 +4,29 @@
 //! us means an SQS redelivery of an event already written — a success, counted as a duplicate.
 //! The SDK's own retries are turned off so that the shared [`crate::delivery::retry::RetryPolicy`] is the
 //! only one, and it can respect the Lambda deadline. The payload is sent unsigned (TLS and the
-//! CRC32 checksum protect it), which halves the CPU a PUT costs.
+//! SHA-256 checksum protect it), which halves the CPU a PUT costs.
+//!
+//! Every object carries its SHA-256 (`x-amz-checksum-sha256`): S3 refuses the PUT if the body that
+//! arrives differs, and keeps the checksum, which the batch manifests record and
+//! `auditstream verify` compares without downloading (`docs/integrity.md`). For an object already
+//! there the checksum S3 kept is asked for (`HeadObject` with checksum mode), never recomputed.
 
 use async_trait::async_trait;
 use aws_sdk_s3::error::SdkError;
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::ServerSideEncryption;
+use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode, ServerSideEncryption};
 use bytes::Bytes;
 
 use crate::aws::errors::{classify, AwsCall};
 use crate::aws::s3::bucket_name;
 use crate::config::{ConfigError, Env, EnvExt};
-use crate::delivery::destination::{ObjectStore, PutOutcome};
+use crate::delivery::destination::{ObjectStore, PutOutcome, Recorded};
 use crate::delivery::health::HealthReport;
 use crate::delivery::retry::DeliveryError;
+use crate::integrity::archive::{Archive, ArchiveError, Listed};
+use crate::integrity::checksum::Sha256Sum;
 use crate::pipeline::key::{KeyPrefix, ObjectKey};
+use crate::pipeline::timestamp::UtcTime;
 
 /// `AUDITSTREAM_S3_*` settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,25 +70,19 @@ impl ObjectStore for S3Store {
     }
 
     async fn put_new(&self, key: &ObjectKey, body: Bytes) -> Result<PutOutcome, DeliveryError> {
-        let mut request = self
-            .client
-            .put_object()
-            .bucket(&self.settings.bucket)
-            .key(key.as_str())
-            .content_type("application/json")
-            .if_none_match("*")
-            .body(ByteStream::from(body));
-        if let Some(kms_key) = &self.settings.sse_kms_key_id {
-            request = request.server_side_encryption(ServerSideEncryption::AwsKms).ssekms_key_id(kms_key);
-        }
-        // The payload is not signed: SigV4 would hash every byte with SHA-256, the largest CPU
-        // cost of a PUT. Integrity still holds end to end: TLS in transit, and the SDK's default
-        // CRC32 checksum, which S3 verifies before storing the object.
-        match request.customize().disable_payload_signing().send().await {
-            Ok(_) => Ok(PutOutcome::Created),
-            // The condition failed: the key exists, written by an earlier delivery of this event.
-            Err(SdkError::ServiceError(e)) if e.raw().status().as_u16() == 412 => Ok(PutOutcome::AlreadyExists),
-            Err(err) => Err(classify(AwsCall::s3("PutObject", &format!("s3://{}/{key}", self.settings.bucket)), &err)),
+        let sha256 = Sha256Sum::of(&body);
+        self.put(key, body, sha256).await
+    }
+
+    fn manifests(&self) -> Option<&KeyPrefix> {
+        Some(&self.settings.prefix)
+    }
+
+    async fn put_new_recorded(&self, key: &ObjectKey, body: Bytes, sha256: Sha256Sum) -> Result<(PutOutcome, Recorded), DeliveryError> {
+        let size = body.len() as u64;
+        match self.put(key, body, sha256).await? {
+            PutOutcome::Created => Ok((PutOutcome::Created, Recorded { size, sha256 })),
+            PutOutcome::AlreadyExists => Ok((PutOutcome::AlreadyExists, self.recorded(key.as_str()).await?)),
         }
     }
 
@@ -90,6 +92,109 @@ impl ObjectStore for S3Store {
 
     async fn read_back(&self, key: &ObjectKey, body: &[u8]) -> Option<Result<String, String>> {
         Some(check::read_back(&self.client, &self.settings.bucket, key, body).await)
+    }
+}
+
+impl S3Store {
+    async fn put(&self, key: &ObjectKey, body: Bytes, sha256: Sha256Sum) -> Result<PutOutcome, DeliveryError> {
+        let mut request = self
+            .client
+            .put_object()
+            .bucket(&self.settings.bucket)
+            .key(key.as_str())
+            .content_type("application/json")
+            .if_none_match("*")
+            .checksum_algorithm(ChecksumAlgorithm::Sha256)
+            .checksum_sha256(sha256.base64())
+            .body(ByteStream::from(body));
+        if let Some(kms_key) = &self.settings.sse_kms_key_id {
+            request = request.server_side_encryption(ServerSideEncryption::AwsKms).ssekms_key_id(kms_key);
+        }
+        // The payload is not signed: SigV4 would hash every byte with SHA-256 a second time, the
+        // largest CPU cost of a PUT. Integrity still holds end to end: TLS in transit, and the
+        // SHA-256 given here (computed once), which S3 verifies before storing the object. With
+        // a checksum given, the SDK computes none of its own.
+        match request.customize().disable_payload_signing().send().await {
+            Ok(_) => Ok(PutOutcome::Created),
+            // The condition failed: the key exists, written by an earlier delivery of this event.
+            Err(SdkError::ServiceError(e)) if e.raw().status().as_u16() == 412 => Ok(PutOutcome::AlreadyExists),
+            Err(err) => Err(classify(AwsCall::s3("PutObject", &format!("s3://{}/{key}", self.settings.bucket)), &err)),
+        }
+    }
+
+    /// The size and SHA-256 S3 keeps for the object at `key`. An object written without a SHA-256
+    /// (before auditstream sent one) is read and hashed as S3 holds it.
+    pub async fn recorded(&self, key: &str) -> Result<Recorded, DeliveryError> {
+        let at = format!("s3://{}/{key}", self.settings.bucket);
+        self.recorded_if_there(key).await?.ok_or_else(|| DeliveryError::transient(format!("{at}: HeadObject found no object where PutObject found one")))
+    }
+
+    /// [`S3Store::recorded`], or `None` when there is no object at `key`.
+    async fn recorded_if_there(&self, key: &str) -> Result<Option<Recorded>, DeliveryError> {
+        let head = self.client.head_object().bucket(&self.settings.bucket).key(key).checksum_mode(ChecksumMode::Enabled).send().await;
+        let at = format!("s3://{}/{key}", self.settings.bucket);
+        let head = match head {
+            Ok(head) => head,
+            Err(SdkError::ServiceError(e)) if e.raw().status().as_u16() == 404 => return Ok(None),
+            Err(err) => return Err(classify(AwsCall::s3("HeadObject", &at), &err)),
+        };
+        let size = head.content_length().unwrap_or(0).max(0) as u64;
+        if let Some(sha256) = head.checksum_sha256().and_then(Sha256Sum::from_base64) {
+            return Ok(Some(Recorded { size, sha256 }));
+        }
+        let object =
+            self.client.get_object().bucket(&self.settings.bucket).key(key).send().await.map_err(|err| classify(AwsCall::s3("GetObject", &at), &err))?;
+        let body = object.body.collect().await.map_err(|e| DeliveryError::transient(format!("{at}: reading the object failed: {e}")))?.into_bytes();
+        Ok(Some(Recorded { size: body.len() as u64, sha256: Sha256Sum::of(&body) }))
+    }
+}
+
+/// The archive as the digest step and verification read it (`docs/integrity.md`): checksums come
+/// from S3 (`HeadObject` with checksum mode), without a download.
+#[async_trait]
+impl Archive for S3Store {
+    fn name(&self) -> String {
+        ObjectStore::describe(self)
+    }
+
+    fn key_prefix(&self) -> &KeyPrefix {
+        &self.settings.prefix
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<Listed>, ArchiveError> {
+        let mut out = Vec::new();
+        let mut pages = self.client.list_objects_v2().bucket(&self.settings.bucket).prefix(prefix).into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page =
+                page.map_err(|err| ArchiveError(classify(AwsCall::s3("ListObjectsV2", &format!("s3://{}/{prefix}", self.settings.bucket)), &err).message))?;
+            for object in page.contents() {
+                let (Some(key), Some(modified)) = (object.key(), object.last_modified()) else { continue };
+                let modified = UtcTime { millis: modified.subsec_nanos().div_euclid(1_000_000) as u16, ..UtcTime::from_epoch_seconds(modified.secs()) };
+                out.push(Listed { key: key.to_owned(), modified });
+            }
+        }
+        Ok(out)
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, ArchiveError> {
+        let at = format!("s3://{}/{key}", self.settings.bucket);
+        match self.client.get_object().bucket(&self.settings.bucket).key(key).send().await {
+            Ok(object) => {
+                Ok(Some(object.body.collect().await.map_err(|e| ArchiveError(format!("{at}: reading the object failed: {e}")))?.into_bytes().to_vec()))
+            }
+            Err(SdkError::ServiceError(e)) if e.raw().status().as_u16() == 404 => Ok(None),
+            Err(err) => Err(ArchiveError(classify(AwsCall::s3("GetObject", &at), &err).message)),
+        }
+    }
+
+    async fn recorded(&self, key: &str) -> Result<Option<Recorded>, ArchiveError> {
+        self.recorded_if_there(key).await.map_err(|e| ArchiveError(e.message))
+    }
+
+    async fn put_record(&self, key: &str, body: Vec<u8>) -> Result<bool, ArchiveError> {
+        let sha256 = Sha256Sum::of(&body);
+        let put = self.put(&ObjectKey::integrity_record(key.to_owned()), Bytes::from(body), sha256).await.map_err(|e| ArchiveError(e.message))?;
+        Ok(put == PutOutcome::Created)
     }
 }
 

@@ -76,6 +76,12 @@ impl ObjectKey {
         &self.0
     }
 
+    /// The key of an integrity record (a manifest or a digest, under `PREFIX_auditstream/`), which
+    /// the integrity layout makes; never an event's.
+    pub fn integrity_record(key: String) -> ObjectKey {
+        ObjectKey(key)
+    }
+
     /// The key for an event. `body` is the event as received; it names 2019-style activity
     /// events that have no id.
     pub fn for_event(meta: &EventMeta, layout: KeyLayout, prefix: &KeyPrefix, body: &[u8]) -> ObjectKey {

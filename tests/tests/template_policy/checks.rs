@@ -155,9 +155,14 @@ pub fn report_batch_item_failures(template: &Value) -> Vec<Violation> {
         |mapping: &Value| items(mapping.get("FunctionResponseTypes").unwrap_or(&Value::Null)).iter().any(|t| t.as_str() == Some("ReportBatchItemFailures"));
     for (name, function) in resources(template, "AWS::Serverless::Function") {
         let events = properties(function).get("Events").and_then(Value::as_object);
-        let sqs: Vec<(&String, &Value)> = events.into_iter().flatten().filter(|(_, event)| event.get("Type").and_then(Value::as_str) == Some("SQS")).collect();
-        if sqs.is_empty() {
-            out.push(violation(REPORT_BATCH_ITEM_FAILURES, name, "has no SQS event: every auditstream function is fed by a queue"));
+        let of_type = |kind: &str| -> Vec<(&String, &Value)> {
+            events.into_iter().flatten().filter(|(_, event)| event.get("Type").and_then(Value::as_str) == Some(kind)).collect()
+        };
+        let sqs = of_type("SQS");
+        // The one function not fed by a queue is the digest function, run by a schedule alone.
+        let scheduled_only = events.is_some_and(|e| !e.is_empty()) && of_type("Schedule").len() == events.map_or(0, |e| e.len());
+        if sqs.is_empty() && !scheduled_only {
+            out.push(violation(REPORT_BATCH_ITEM_FAILURES, name, "has no SQS event: every auditstream function but a scheduled one is fed by a queue"));
         }
         for (event_name, event) in sqs {
             if !reports(properties(event)) {
@@ -952,7 +957,10 @@ fn denies_unconditional_puts(template: &Value, bucket: &str, objects: &str) -> b
                     Value::Array(args) => args.first()?.as_str(),
                     _ => None,
                 })
-                .any(|text| text == objects || whole_bucket.iter().any(|w| w == text));
+                .any(|text| {
+                    // A deny of `prefix*` covers every pattern below that prefix.
+                    text == objects || whole_bucket.iter().any(|w| w == text) || text.strip_suffix('*').is_some_and(|p| objects.starts_with(p))
+                });
             let condition = statement.get("Condition").and_then(Value::as_object);
             let unconditional_request = condition.is_some_and(|c| {
                 let null = c.get("Null").and_then(Value::as_object);
