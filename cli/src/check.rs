@@ -7,8 +7,8 @@ use std::time::Instant;
 use anyhow::Result;
 use auditstream::config::{PipelineSettings, ProcessEnv};
 use auditstream::delivery::health::{HealthReport, Step, Verdict};
-use auditstream::destinations::azure::SetupError;
 use auditstream::destinations::rest::http::SinkBuildError;
+use auditstream::destinations::SetupError;
 use auditstream::pipeline::timestamp::UtcTime;
 use auditstream::redact::Escaped;
 use auditstream::secret::SecretError;
@@ -39,10 +39,10 @@ pub async fn check(args: CheckArgs) -> Result<ExitCode> {
     let started = Instant::now();
     let mut report = HealthReport::new(args.to.clone());
     let built = match PipelineSettings::from_env(&ProcessEnv) {
-        Ok(mut settings) => destinations::build(&spec, &mut settings).await.map(|d| (d, settings)),
+        Ok(settings) => destinations::build(&spec, &settings).await,
         Err(e) => Err(e.into()),
     };
-    let (destination, settings) = match built {
+    let setup = match built {
         Ok(built) => built,
         Err(e) => {
             // A secret that could not be read is the credentials step; anything else is a setting.
@@ -55,10 +55,11 @@ pub async fn check(args: CheckArgs) -> Result<ExitCode> {
             return Ok(ExitCode::from(if step == Step::Configuration { 2 } else { 1 }));
         }
     };
+    let destination = setup.destination;
     report.destination = destination.describe();
     report.record(Step::Configuration, Verdict::Passed, "settings read", started.elapsed());
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
-    destination.check(&settings.pipeline.key_prefix, UtcTime::from_epoch_seconds(now), &mut report).await;
+    destination.check(&setup.pipeline.config.key_prefix, UtcTime::from_epoch_seconds(now), &mut report).await;
     print(&report, args.json);
     Ok(if report.healthy() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
@@ -66,7 +67,7 @@ pub async fn check(args: CheckArgs) -> Result<ExitCode> {
 /// Whether a setup error is a secret that could not be read (wrapped by the adapter that read it).
 fn reads_a_secret(e: &(dyn std::error::Error + 'static)) -> bool {
     e.downcast_ref::<SecretError>().is_some()
-        || matches!(e.downcast_ref::<SetupError>(), Some(SetupError::Secret(_)))
+        || matches!(e.downcast_ref::<SetupError>(), Some(SetupError::Secret(_) | SetupError::Rest(SinkBuildError::Secret(_))))
         || matches!(e.downcast_ref::<SinkBuildError>(), Some(SinkBuildError::Secret(_)))
 }
 

@@ -5,18 +5,15 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
-use auditstream::aws::s3::s3_client;
-use auditstream::config::{PipelineSettings, ProcessEnv};
-use auditstream::delivery::destination::{Destination, ObjectStoreDestination};
-use auditstream::delivery::log_batching::LogSinkDestination;
-use auditstream::delivery::retry::RetryPolicy;
+use auditstream::aws::s3::{valid_bucket_name, BUCKET_NAME_EXPECTED};
+use auditstream::config::{EnvExt, PipelineSettings, ProcessEnv};
+use auditstream::delivery::destination::Destination;
 use auditstream::destinations::azure::blob_store::AzureBlobStore;
-use auditstream::destinations::azure::connection::BlobSettings;
-use auditstream::destinations::azure::entra_token::EntraSettings;
-use auditstream::destinations::azure::monitor_sink::{AzureMonitorSink, MonitorSettings};
+use auditstream::destinations::azure::monitor_sink::AzureMonitorSink;
 use auditstream::destinations::dir::DirStore;
 use auditstream::destinations::rest::{http::HttpLogSink, RestSettings};
 use auditstream::destinations::s3::{S3Settings, S3Store};
+use auditstream::destinations::Setup;
 use auditstream::pipeline::key::KeyPrefix;
 
 /// A parsed `--to` value.
@@ -25,7 +22,7 @@ pub enum DestSpec {
     /// `dir:PATH`: files laid out exactly as the object keys.
     Dir(PathBuf),
     /// `s3://BUCKET[/PREFIX]`.
-    S3 { bucket: String, prefix: String },
+    S3 { bucket: String, prefix: KeyPrefix },
     /// `rest`: the REST destination configured by `AUDITSTREAM_REST_*` (any preset).
     Rest,
     /// `https://…`: the generic REST preset, POSTing to that URL.
@@ -51,7 +48,11 @@ impl DestSpec {
             if bucket.is_empty() {
                 bail!("--to {text:?}: the bucket is missing ({DEST_HELP})");
             }
-            return Ok(DestSpec::S3 { bucket: bucket.to_owned(), prefix: prefix.to_owned() });
+            if !valid_bucket_name(bucket) {
+                bail!("--to {text:?}: {bucket:?} is not a bucket name: expected {BUCKET_NAME_EXPECTED}");
+            }
+            let prefix = KeyPrefix::new(prefix).map_err(|e| anyhow::anyhow!("--to {text:?}: the key prefix {prefix:?} is not valid: {e}"))?;
+            return Ok(DestSpec::S3 { bucket: bucket.to_owned(), prefix });
         }
         if text == "rest" {
             return Ok(DestSpec::Rest);
@@ -71,38 +72,23 @@ impl DestSpec {
     }
 }
 
-/// Builds the destination, and sets the key prefix it implies on the pipeline settings.
-pub async fn build(spec: &DestSpec, settings: &mut PipelineSettings) -> Result<Arc<dyn Destination>> {
-    let retry = RetryPolicy::default();
+/// Builds the destination with the same setup entries as the functions, and the pipeline that
+/// feeds it (with the destination's key prefix).
+pub async fn build(spec: &DestSpec, settings: &PipelineSettings) -> Result<Setup<Arc<dyn Destination>>> {
     Ok(match spec {
-        DestSpec::Dir(path) => Arc::new(ObjectStoreDestination::new(DirStore::new(path), settings.concurrency, retry)),
+        DestSpec::Dir(path) => DirStore::setup(settings, path).shared(),
         DestSpec::S3 { bucket, prefix } => {
-            let env = [("AUDITSTREAM_S3_BUCKET", bucket.as_str()), ("AUDITSTREAM_S3_PREFIX", prefix.as_str())];
-            let mut s3 = S3Settings::from_env(&env[..]).context("--to s3://")?;
-            s3.sse_kms_key_id = auditstream::config::EnvExt::optional(&ProcessEnv, "AUDITSTREAM_S3_SSE_KMS_KEY_ID");
-            settings.pipeline.key_prefix = KeyPrefix::new(prefix).map_err(anyhow::Error::msg)?;
-            let aws = aws_config::load_from_env().await;
-            Arc::new(ObjectStoreDestination::new(S3Store::new(s3_client(&aws), s3), settings.concurrency, retry))
+            // The encryption key is no part of --to: it is read as the s3-writer reads it.
+            let s3 = S3Settings { bucket: bucket.clone(), prefix: prefix.clone(), sse_kms_key_id: ProcessEnv.optional("AUDITSTREAM_S3_SSE_KMS_KEY_ID") };
+            S3Store::setup(s3, settings, &aws_config::load_from_env().await).shared()
         }
-        DestSpec::Rest | DestSpec::Url(_) => {
-            let rest = match spec {
-                DestSpec::Url(url) => RestSettings::for_url(&ProcessEnv, url).context("--to URL")?,
-                _ => RestSettings::from_env(&ProcessEnv, settings.pipeline.template.as_ref()).context("--to rest")?,
-            };
-            Arc::new(LogSinkDestination::new(HttpLogSink::from_settings(rest).await?, settings.concurrency, retry))
+        DestSpec::Url(url) => {
+            let rest = RestSettings::for_url(&ProcessEnv, url).context("--to URL")?;
+            HttpLogSink::setup(rest, settings, None).await?.shared()
         }
-        DestSpec::AzureBlob => {
-            let blob = BlobSettings::from_env(&ProcessEnv).context("--to azure-blob")?;
-            let (store, prefix) = AzureBlobStore::connect(blob, None).await.context("--to azure-blob")?;
-            settings.pipeline.key_prefix = prefix;
-            Arc::new(ObjectStoreDestination::new(store, settings.concurrency, retry))
-        }
-        DestSpec::AzureMonitor => {
-            let monitor = MonitorSettings::from_env(&ProcessEnv).context("--to azure-monitor")?;
-            let entra = EntraSettings::from_env(&ProcessEnv).context("--to azure-monitor")?;
-            let sink = AzureMonitorSink::connect(&monitor, &entra, None).await.context("--to azure-monitor")?;
-            Arc::new(LogSinkDestination::new(sink, settings.concurrency, retry))
-        }
+        DestSpec::Rest => HttpLogSink::from_env(&ProcessEnv, settings, None).await.context("--to rest")?.shared(),
+        DestSpec::AzureBlob => AzureBlobStore::from_env(&ProcessEnv, settings, None).await.context("--to azure-blob")?.shared(),
+        DestSpec::AzureMonitor => AzureMonitorSink::from_env(&ProcessEnv, settings, None).await.context("--to azure-monitor")?.shared(),
     })
 }
 
@@ -113,8 +99,9 @@ mod tests {
     #[test]
     fn parses_the_documented_forms() {
         assert_eq!(DestSpec::parse("dir:./audit-logs").unwrap(), DestSpec::Dir("./audit-logs".into()));
-        assert_eq!(DestSpec::parse("s3://bucket").unwrap(), DestSpec::S3 { bucket: "bucket".into(), prefix: "".into() });
-        assert_eq!(DestSpec::parse("s3://bucket/a/b/").unwrap(), DestSpec::S3 { bucket: "bucket".into(), prefix: "a/b/".into() });
+        assert_eq!(DestSpec::parse("s3://bucket").unwrap(), DestSpec::S3 { bucket: "bucket".into(), prefix: KeyPrefix::default() });
+        assert_eq!(DestSpec::parse("s3://bucket/a/b/").unwrap(), DestSpec::S3 { bucket: "bucket".into(), prefix: KeyPrefix::new("a/b/").unwrap() });
+        assert_eq!(DestSpec::parse("s3://bucket/a/b").unwrap(), DestSpec::S3 { bucket: "bucket".into(), prefix: KeyPrefix::new("a/b/").unwrap() });
         assert_eq!(DestSpec::parse("rest").unwrap(), DestSpec::Rest);
         assert_eq!(DestSpec::parse("azure-blob").unwrap(), DestSpec::AzureBlob);
         assert_eq!(DestSpec::parse("azure-monitor").unwrap(), DestSpec::AzureMonitor);
@@ -123,5 +110,26 @@ mod tests {
             let err = DestSpec::parse(bad).unwrap_err().to_string();
             assert!(err.contains("expected dir:PATH"), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn an_s3_destination_is_checked_as_the_s3_writer_checks_its_settings_and_named_as_typed() {
+        let err = DestSpec::parse("s3://Audit_Logs/x").unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "--to \"s3://Audit_Logs/x\": \"Audit_Logs\" is not a bucket name: expected a bucket name (3-63 lowercase letters, digits, dots and hyphens), without s3:// or a path"
+        );
+        let err = DestSpec::parse("s3://audit-logs/../up").unwrap_err().to_string();
+        assert!(err.starts_with("--to \"s3://audit-logs/../up\": the key prefix \"../up\" is not valid: "), "{err}");
+        // what was faked as AUDITSTREAM_S3_* before is not named: the user typed --to
+        assert!(!err.contains("AUDITSTREAM_S3"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_directory_has_no_key_prefix() {
+        let settings = PipelineSettings::from_env(&[][..]).unwrap();
+        let dir = build(&DestSpec::parse("dir:/tmp/x").unwrap(), &settings).await.unwrap();
+        assert_eq!(dir.pipeline.config.key_prefix, KeyPrefix::default());
+        assert_eq!(dir.destination.describe(), auditstream::delivery::destination::ObjectStore::describe(&DirStore::new("/tmp/x")));
     }
 }

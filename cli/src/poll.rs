@@ -122,9 +122,9 @@ impl Drop for Holding<'_> {
 
 pub async fn poll(args: PollArgs) -> Result<ExitCode> {
     let spec = DestSpec::parse(&args.to)?;
-    let mut settings = PipelineSettings::from_env(&ProcessEnv)?;
+    let settings = PipelineSettings::from_env(&ProcessEnv)?;
     settings.log_warnings();
-    let destination = destinations::build(&spec, &mut settings).await?;
+    let setup = destinations::build(&spec, &settings).await?;
     let dlq = match args.dlq {
         Some(url) => DeadLetterSettings::from_env(&[("AUDITSTREAM_DLQ_URL", url.as_str())][..]).context("--dlq")?.queue_url,
         None => None,
@@ -146,8 +146,8 @@ pub async fn poll(args: PollArgs) -> Result<ExitCode> {
         receive: Receive { max_messages: args.batch_size, wait_seconds: args.wait_seconds, visibility_timeout: args.visibility_timeout },
         visibility: Duration::from_secs(visibility.max(1) as u64),
         until_empty: args.until_empty,
-        pipeline: Pipeline::new(settings.pipeline.clone()),
-        destination,
+        pipeline: setup.pipeline,
+        destination: setup.destination,
         payloads: S3PayloadStore::new(s3_client(&aws)),
         dead_letters: dlq.map(|url| SqsDeadLetterQueue::new(sqs, url)),
         stop: AtomicBool::new(false),

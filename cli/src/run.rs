@@ -9,7 +9,6 @@ use anyhow::Result;
 use auditstream::config::{PipelineSettings, ProcessEnv};
 use auditstream::delivery::process::{process_batch, Outcome};
 use auditstream::delivery::retry::Deadline;
-use auditstream::pipeline::Pipeline;
 use auditstream::report::metrics::Counts;
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -18,10 +17,10 @@ use crate::destinations::{self, DestSpec};
 
 pub async fn run(to: &str, inputs: &[PathBuf]) -> Result<ExitCode> {
     let spec = DestSpec::parse(to)?;
-    let mut settings = PipelineSettings::from_env(&ProcessEnv)?;
+    let settings = PipelineSettings::from_env(&ProcessEnv)?;
     settings.log_warnings();
-    let destination = destinations::build(&spec, &mut settings).await?;
-    let pipeline = Arc::new(Pipeline::new(settings.pipeline.clone()));
+    let setup = destinations::build(&spec, &settings).await?;
+    let (pipeline, destination) = (Arc::new(setup.pipeline), setup.destination);
 
     let shape = BatchShape::for_max_event_bytes(settings.pipeline.max_event_bytes);
     let (files, problems) = expand_inputs(inputs);

@@ -8,29 +8,20 @@
 //! `auditstream::destinations::azure::connection`. A bad variable stops the function at init, naming it.
 
 use auditstream::config::{PipelineSettings, ProcessEnv};
-use auditstream::delivery::destination::ObjectStoreDestination;
-use auditstream::delivery::retry::RetryPolicy;
 use auditstream::destinations::azure::blob_store::AzureBlobStore;
-use auditstream::destinations::azure::connection::BlobSettings;
 use auditstream::intake::lambda::SqsFunction;
-use auditstream::pipeline::Pipeline;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     auditstream::report::telemetry::init_json();
     let settings = PipelineSettings::from_env(&ProcessEnv)?;
-    let blob = BlobSettings::from_env(&ProcessEnv)?;
     settings.log_warnings();
-
-    // The AWS configuration reads the key's secret, S3 payload pointers and the dead-letter queue.
+    // The AWS configuration reads secrets, S3 payload pointers and the dead-letter queue.
     let aws = aws_config::load_from_env().await;
-    let (store, prefix) = AzureBlobStore::connect(blob, Some(&aws)).await?;
-    let mut pipeline = settings.pipeline.clone();
-    pipeline.key_prefix = prefix;
-    let destination = ObjectStoreDestination::new(store, settings.concurrency, RetryPolicy::default());
+    let setup = AzureBlobStore::from_env(&ProcessEnv, &settings, Some(&aws)).await?;
     // S3 payload pointers and the dead-letter queue (`AUDITSTREAM_DLQ_URL`), as every function.
-    let function = SqsFunction::from_env("azure-blob-writer", Pipeline::new(pipeline), destination, &aws)?;
+    let function = SqsFunction::from_env("azure-blob-writer", setup.pipeline, setup.destination, &aws)?;
 
     lambda_runtime::run(service_fn(|event: LambdaEvent<_>| function.handle_event(event))).await
 }

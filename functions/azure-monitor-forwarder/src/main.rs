@@ -8,28 +8,20 @@
 //! `AZURE_CLIENT_SECRET`), `AZURE_AUTHORITY_HOST`. The table and DCR to create: docs/azure-monitor.md.
 
 use auditstream::config::{PipelineSettings, ProcessEnv};
-use auditstream::delivery::log_batching::LogSinkDestination;
-use auditstream::delivery::retry::RetryPolicy;
-use auditstream::destinations::azure::entra_token::EntraSettings;
-use auditstream::destinations::azure::monitor_sink::{AzureMonitorSink, MonitorSettings};
+use auditstream::destinations::azure::monitor_sink::AzureMonitorSink;
 use auditstream::intake::lambda::SqsFunction;
-use auditstream::pipeline::Pipeline;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     auditstream::report::telemetry::init_json();
     let settings = PipelineSettings::from_env(&ProcessEnv)?;
-    let monitor = MonitorSettings::from_env(&ProcessEnv)?;
-    let entra = EntraSettings::from_env(&ProcessEnv)?;
     settings.log_warnings();
-
-    // The AWS configuration reads the client secret, S3 payload pointers and the dead-letter queue.
+    // The AWS configuration reads secrets, S3 payload pointers and the dead-letter queue.
     let aws = aws_config::load_from_env().await;
-    let sink = AzureMonitorSink::connect(&monitor, &entra, Some(&aws)).await?;
-    let destination = LogSinkDestination::new(sink, settings.concurrency, RetryPolicy::default());
+    let setup = AzureMonitorSink::from_env(&ProcessEnv, &settings, Some(&aws)).await?;
     // S3 payload pointers and the dead-letter queue (`AUDITSTREAM_DLQ_URL`), as every function.
-    let function = SqsFunction::from_env("azure-monitor-forwarder", Pipeline::new(settings.pipeline.clone()), destination, &aws)?;
+    let function = SqsFunction::from_env("azure-monitor-forwarder", setup.pipeline, setup.destination, &aws)?;
 
     lambda_runtime::run(service_fn(|event: LambdaEvent<_>| function.handle_event(event))).await
 }

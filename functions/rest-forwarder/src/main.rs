@@ -8,12 +8,8 @@
 //! naming it.
 
 use auditstream::config::{PipelineSettings, ProcessEnv};
-use auditstream::delivery::log_batching::LogSinkDestination;
-use auditstream::delivery::retry::RetryPolicy;
 use auditstream::destinations::rest::http::HttpLogSink;
-use auditstream::destinations::rest::RestSettings;
 use auditstream::intake::lambda::SqsFunction;
-use auditstream::pipeline::Pipeline;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 
 /// mimalloc: freed request and event buffers are reused instead of being returned to the kernel
@@ -25,13 +21,12 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 async fn main() -> Result<(), Error> {
     auditstream::report::telemetry::init_json();
     let settings = PipelineSettings::from_env(&ProcessEnv)?;
-    let rest = RestSettings::from_env(&ProcessEnv, settings.pipeline.template.as_ref())?;
     settings.log_warnings();
-
+    // The AWS configuration reads secrets, S3 payload pointers and the dead-letter queue.
     let aws = aws_config::load_from_env().await;
-    let sink = HttpLogSink::from_settings_with(rest, &aws).await?;
-    let destination = LogSinkDestination::new(sink, settings.concurrency, RetryPolicy::default());
-    let function = SqsFunction::from_env("rest-forwarder", Pipeline::new(settings.pipeline.clone()), destination, &aws)?;
+    let setup = HttpLogSink::from_env(&ProcessEnv, &settings, Some(&aws)).await?;
+    // S3 payload pointers and the dead-letter queue (`AUDITSTREAM_DLQ_URL`), as every function.
+    let function = SqsFunction::from_env("rest-forwarder", setup.pipeline, setup.destination, &aws)?;
 
     lambda_runtime::run(service_fn(|event: LambdaEvent<_>| function.handle_event(event))).await
 }

@@ -22,8 +22,10 @@ use std::path::{Path, PathBuf};
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use crate::delivery::destination::{ObjectStore, PutOutcome, Recorded};
+use crate::config::PipelineSettings;
+use crate::delivery::destination::{ObjectStore, ObjectStoreDestination, PutOutcome, Recorded};
 use crate::delivery::retry::DeliveryError;
+use crate::destinations::Setup;
 use crate::integrity::archive::{Archive, ArchiveError, Listed};
 use crate::integrity::checksum::Sha256Sum;
 use crate::integrity::signature::{Ed25519Key, KeyError};
@@ -39,6 +41,11 @@ pub struct DirStore {
 impl DirStore {
     pub fn new(root: impl Into<PathBuf>) -> Self {
         DirStore { root: root.into(), prefix: KeyPrefix::default() }
+    }
+
+    /// `--to dir:PATH`: files laid out exactly as the object keys, without a prefix.
+    pub fn setup(settings: &PipelineSettings, root: impl Into<PathBuf>) -> Setup<ObjectStoreDestination<DirStore>> {
+        Setup::object_store(settings, KeyPrefix::default(), DirStore::new(root))
     }
 
     pub fn root(&self) -> &Path {

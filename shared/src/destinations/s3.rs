@@ -18,11 +18,12 @@ use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode, ServerSideEncryption};
 use bytes::Bytes;
 
 use crate::aws::errors::{classify, AwsCall};
-use crate::aws::s3::bucket_name;
-use crate::config::{ConfigError, Env, EnvExt};
-use crate::delivery::destination::{ObjectStore, PutOutcome, Recorded};
+use crate::aws::s3::{bucket_name, s3_client};
+use crate::config::{ConfigError, Env, EnvExt, PipelineSettings};
+use crate::delivery::destination::{ObjectStore, ObjectStoreDestination, PutOutcome, Recorded};
 use crate::delivery::health::HealthReport;
 use crate::delivery::retry::DeliveryError;
+use crate::destinations::Setup;
 use crate::integrity::archive::{Archive, ArchiveError, Listed};
 use crate::integrity::checksum::Sha256Sum;
 use crate::pipeline::key::{KeyPrefix, ObjectKey};
@@ -60,6 +61,20 @@ pub struct S3Store {
 impl S3Store {
     pub fn new(client: aws_sdk_s3::Client, settings: S3Settings) -> Self {
         S3Store { client, settings }
+    }
+
+    /// The s3-writer's destination, from `AUDITSTREAM_S3_*`.
+    pub fn from_env(
+        env: &(impl Env + ?Sized),
+        settings: &PipelineSettings,
+        aws: &aws_config::SdkConfig,
+    ) -> Result<Setup<ObjectStoreDestination<S3Store>>, ConfigError> {
+        Ok(S3Store::setup(S3Settings::from_env(env)?, settings, aws))
+    }
+
+    /// From settings made elsewhere (`--to s3://BUCKET/PREFIX`); the prefix goes before every key.
+    pub fn setup(s3: S3Settings, settings: &PipelineSettings, aws: &aws_config::SdkConfig) -> Setup<ObjectStoreDestination<S3Store>> {
+        Setup::object_store(settings, s3.prefix.clone(), S3Store::new(s3_client(aws), s3))
     }
 }
 
@@ -213,5 +228,16 @@ mod tests {
         assert_eq!(missing.to_string(), "AUDITSTREAM_S3_BUCKET is not set: set it to the name of the bucket audit events are written to");
         let url = S3Settings::from_env(&[("AUDITSTREAM_S3_BUCKET", "s3://audit-logs/x")][..]).unwrap_err();
         assert!(url.to_string().starts_with("AUDITSTREAM_S3_BUCKET=\"s3://audit-logs/x\" is not valid"), "{url}");
+    }
+
+    #[test]
+    fn the_prefix_goes_before_every_key_the_pipeline_makes() {
+        let aws = aws_config::SdkConfig::builder().behavior_version(aws_config::BehaviorVersion::latest()).build();
+        let pipeline = PipelineSettings::from_env(&[][..]).unwrap();
+        let env = [("AUDITSTREAM_S3_BUCKET", "audit-logs"), ("AUDITSTREAM_S3_PREFIX", "workato/prod")];
+        let setup = S3Store::from_env(&env[..], &pipeline, &aws).unwrap();
+        assert_eq!(setup.pipeline.config.key_prefix, KeyPrefix::new("workato/prod/").unwrap());
+        use crate::delivery::destination::Destination;
+        assert_eq!(setup.destination.describe(), "s3://audit-logs/workato/prod/");
     }
 }

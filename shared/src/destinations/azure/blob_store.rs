@@ -22,11 +22,13 @@ use bytes::Bytes;
 
 use super::connection::{parse_secret_value, BlobAuth, BlobAuthSource, BlobSettings};
 use super::shared_key::{encode_blob_path, RequestToSign};
-use super::SetupError;
-use crate::delivery::destination::{ObjectStore, PutOutcome};
+use crate::config::{Env, PipelineSettings};
+use crate::delivery::destination::{ObjectStore, ObjectStoreDestination, PutOutcome};
 use crate::delivery::health::HealthReport;
 use crate::delivery::retry::DeliveryError;
 use crate::delivery::transport::redirect_not_followed;
+use crate::destinations::Setup;
+use crate::destinations::SetupError;
 use crate::pipeline::key::{KeyPrefix, ObjectKey};
 use crate::redact::{url_for_message, Redactor};
 use crate::secret::{fetch_secret_with, SecretError};
@@ -71,6 +73,17 @@ impl AzureBlobStore {
     /// The endpoint for messages: no user info, no query.
     fn endpoint_for_message(&self) -> String {
         url_for_message(&self.endpoint).trim_end_matches('/').to_owned()
+    }
+
+    /// The azure-blob-writer's destination (and `--to azure-blob`), from
+    /// `AUDITSTREAM_AZURE_BLOB_*` or `AZURE_STORAGE_CONNECTION_STRING`; see [`Self::connect`].
+    pub async fn from_env(
+        env: &(impl Env + ?Sized),
+        settings: &PipelineSettings,
+        aws: Option<&aws_config::SdkConfig>,
+    ) -> Result<Setup<ObjectStoreDestination<AzureBlobStore>>, SetupError> {
+        let (store, prefix) = AzureBlobStore::connect(BlobSettings::from_env(env)?, aws).await?;
+        Ok(Setup::object_store(settings, prefix, store))
     }
 
     /// Builds the store from its settings, reading the credential from AWS Secrets Manager when the

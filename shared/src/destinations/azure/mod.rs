@@ -36,15 +36,6 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     headers.get(reqwest::header::RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(crate::delivery::retry::parse_retry_after)
 }
 
-/// Why an Azure destination cannot be set up at cold start.
-#[derive(Debug, thiserror::Error)]
-pub enum SetupError {
-    #[error(transparent)]
-    Secret(#[from] crate::secret::SecretError),
-    #[error("cannot build the HTTP client: {0}")]
-    Http(#[from] reqwest::Error),
-}
-
 /// The HTTP client of the Azure destinations (Blob, Logs Ingestion, Entra ID): the shared one of
 /// [`crate::delivery::transport::http_client`], which follows no redirect. Built once per cold start and
 /// shared. No request timeout here (each call sets its own); a connect timeout so that a

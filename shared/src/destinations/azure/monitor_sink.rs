@@ -31,12 +31,14 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::entra_token::{AccessToken, ClientSecretSource, EntraSettings, EntraTokenSource, MONITOR_SCOPE};
-use super::SetupError;
-use crate::config::{ConfigError, Env, EnvExt};
+use crate::config::{ConfigError, Env, EnvExt, PipelineSettings};
 use crate::delivery::destination::{EventLimit, LimitSource, LogSink, SinkLimits};
 use crate::delivery::health::{HealthReport, Step};
+use crate::delivery::log_batching::LogSinkDestination;
 use crate::delivery::retry::DeliveryError;
 use crate::delivery::transport::redirect_not_followed;
+use crate::destinations::Setup;
+use crate::destinations::SetupError;
 use crate::pipeline::Document;
 use crate::redact::{url_for_message, url_text_for_message};
 use crate::secret::fetch_secret_with;
@@ -117,6 +119,17 @@ pub struct AzureMonitorSink {
 impl AzureMonitorSink {
     pub fn new(http: reqwest::Client, settings: &MonitorSettings, tokens: EntraTokenSource) -> Self {
         AzureMonitorSink { http, url: settings.ingestion_url(), tokens }
+    }
+
+    /// The azure-monitor-forwarder's destination (and `--to azure-monitor`), from
+    /// `AUDITSTREAM_AZURE_MONITOR_*` and the app registration's `AZURE_*`; see [`Self::connect`].
+    pub async fn from_env(
+        env: &(impl Env + ?Sized),
+        settings: &PipelineSettings,
+        aws: Option<&aws_config::SdkConfig>,
+    ) -> Result<Setup<LogSinkDestination<AzureMonitorSink>>, SetupError> {
+        let (monitor, entra) = (MonitorSettings::from_env(env)?, EntraSettings::from_env(env)?);
+        Ok(Setup::log_sink(settings, AzureMonitorSink::connect(&monitor, &entra, aws).await?))
     }
 
     /// Builds the sink, reading the client secret from AWS Secrets Manager when the settings name

@@ -31,11 +31,13 @@ use reqwest::StatusCode;
 use super::endpoint::Endpoint;
 use super::headers::event_ids_header;
 use super::{RestPreset, RestSettings, MAX_BYTES_VAR};
-use crate::config::ConfigError;
+use crate::config::{ConfigError, PipelineSettings};
 use crate::delivery::destination::{LogSink, SinkLimits};
+use crate::delivery::log_batching::LogSinkDestination;
 use crate::delivery::retry::parse_retry_after;
 use crate::delivery::retry::DeliveryError;
 use crate::delivery::transport::{error_chain, gzip, http_client, redirect_not_followed, transport_failure, ClientOptions};
+use crate::destinations::Setup;
 use crate::pipeline::Document;
 use crate::redact::Redactor;
 use crate::secret::{Secret, SecretError};
@@ -74,6 +76,30 @@ impl HttpLogSink {
     pub async fn from_settings_with(settings: RestSettings, aws: &aws_config::SdkConfig) -> Result<HttpLogSink, SinkBuildError> {
         let token = settings.token.resolve_with(aws).await?;
         HttpLogSink::new(settings, token)
+    }
+
+    /// The rest-forwarder's destination (and `--to rest`), from `AUDITSTREAM_REST_*` and its
+    /// preset's variables, the log template applied as the preset says.
+    pub async fn from_env(
+        env: &(impl crate::config::Env + ?Sized),
+        settings: &PipelineSettings,
+        aws: Option<&aws_config::SdkConfig>,
+    ) -> Result<Setup<LogSinkDestination<HttpLogSink>>, SinkBuildError> {
+        HttpLogSink::setup(RestSettings::from_env(env, settings.pipeline.template.as_ref())?, settings, aws).await
+    }
+
+    /// From settings made elsewhere (`--to https://…`); the token is read with `aws`, or with the
+    /// standard AWS configuration, loaded only if a secret must be read.
+    pub async fn setup(
+        rest: RestSettings,
+        settings: &PipelineSettings,
+        aws: Option<&aws_config::SdkConfig>,
+    ) -> Result<Setup<LogSinkDestination<HttpLogSink>>, SinkBuildError> {
+        let sink = match aws {
+            Some(aws) => HttpLogSink::from_settings_with(rest, aws).await?,
+            None => HttpLogSink::from_settings(rest).await?,
+        };
+        Ok(Setup::log_sink(settings, sink))
     }
 
     /// [`Self::from_settings_with`], loading the AWS configuration only if a secret must be read.
