@@ -26,15 +26,12 @@ fn job(n: usize) -> String {
     )
 }
 
-/// The command, copied once built: a workspace build by another process (developers may share a
-/// target directory) must not swap it between the steps of a test.
+/// The command, built once. `workspace_bin` already hands out this checkout's own copy of it, so
+/// a build in another checkout sharing the target directory cannot swap it between the steps of a
+/// test (and nothing is left behind in the temporary directory).
 fn auditstream() -> &'static Path {
-    static COPY: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
-    COPY.get_or_init(|| {
-        let copy = std::env::temp_dir().join(unique_name("auditstream-bin"));
-        std::fs::copy(workspace_bin("auditstream-cli", "auditstream"), &copy).unwrap_or_else(|e| panic!("{e}"));
-        copy
-    })
+    static BIN: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| workspace_bin("auditstream-cli", "auditstream"))
 }
 
 fn cli(args: &[&str], env: &[(&str, &str)]) -> Output {
