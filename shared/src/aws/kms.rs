@@ -3,7 +3,7 @@
 //!
 //! The key is of spec `ECC_NIST_P256`, usage `SIGN_VERIFY`; the algorithm `ECDSA_SHA_256`. What is
 //! signed is the short statement naming the digest file's SHA-256
-//! ([`crate::integrity::signature::statement`]), as a raw message: a digest of any size is then
+//! ([`crate::integrity::digest::statement`]), as a raw message: a digest of any size is then
 //! signed within the 4,096 bytes KMS takes raw, and `openssl dgst -sha256 -verify` checks the
 //! signature of the statement (<https://docs.aws.amazon.com/kms/latest/APIReference/API_Sign.html>).
 
@@ -11,8 +11,8 @@ use async_trait::async_trait;
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::{MessageType, SigningAlgorithmSpec};
 
-use crate::integrity::archive::{ArchiveError, DigestSigner};
-use crate::integrity::signature::Algorithm;
+use crate::integrity::archive::ArchiveError;
+use crate::integrity::signature::{Algorithm, DigestSigner};
 
 /// The variable naming the key: its ARN, id or alias.
 pub const DIGEST_KEY_VAR: &str = "AUDITSTREAM_DIGEST_KMS_KEY_ID";

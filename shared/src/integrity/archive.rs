@@ -5,7 +5,6 @@
 use async_trait::async_trait;
 
 use crate::integrity::checksum::Recorded;
-use crate::integrity::signature::Algorithm;
 use crate::pipeline::key::KeyPrefix;
 use crate::pipeline::timestamp::UtcTime;
 
@@ -41,17 +40,4 @@ pub trait Archive: Send + Sync {
 
     /// Writes `body` at `key` unless something is there; `false` when something was.
     async fn put_record(&self, key: &str, body: Vec<u8>) -> Result<bool, ArchiveError>;
-}
-
-/// What signs digests: an AWS KMS asymmetric key, or a local Ed25519 key.
-#[async_trait]
-pub trait DigestSigner: Send + Sync {
-    fn algorithm(&self) -> Algorithm;
-
-    /// The key's name as the digest records it (a KMS key ARN, or `ed25519:` and a key file's
-    /// public key fingerprint).
-    fn key_id(&self) -> String;
-
-    /// The signature of `message` (a digest's [`crate::integrity::signature::statement`]).
-    async fn sign(&self, message: &[u8]) -> Result<Vec<u8>, ArchiveError>;
 }

@@ -13,14 +13,20 @@
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
-use crate::integrity::archive::{Archive, ArchiveError, DigestSigner};
+use crate::integrity::archive::{Archive, ArchiveError};
 use crate::integrity::checksum::Sha256Sum;
 use crate::integrity::layout;
 use crate::integrity::manifest::BadRecord;
-use crate::integrity::signature::statement;
+use crate::integrity::signature::DigestSigner;
 use crate::pipeline::timestamp::UtcTime;
 
 pub const DIGEST_FORMAT: &str = "auditstream-digest/1";
+
+/// What is signed for a digest file: `auditstream-digest/1 ` and the file's SHA-256 in lowercase hex
+/// (84 bytes, no newline).
+pub fn statement(digest_file: &[u8]) -> Vec<u8> {
+    format!("{} {}", DIGEST_FORMAT, crate::integrity::checksum::Sha256Sum::of(digest_file).hex()).into_bytes()
+}
 
 /// How long after a moment every batch that ended before it has written its manifest: a Lambda
 /// runs 15 minutes at most. The default end of a digest run is the last full hour at least this

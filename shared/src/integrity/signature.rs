@@ -1,21 +1,32 @@
-//! Signatures of digests: ECDSA on P-256 with SHA-256 (`ECDSA_SHA_256`, an AWS KMS asymmetric key of
-//! spec `ECC_NIST_P256`) for S3 archives, Ed25519 with a local key file for `dir:` archives. Both sign
-//! the same short [`statement`] naming the digest file's SHA-256 — small enough for KMS to sign as a
-//! raw message whatever the digest's size — which `openssl` checks as it is (`docs/integrity.md`).
+//! Signatures of digests: ECDSA on P-256 with SHA-256 (`ECDSA_SHA_256`, an AWS KMS asymmetric key
+//! of spec `ECC_NIST_P256`) for S3 archives, Ed25519 with a local key file for `dir:` archives.
+//! Both sign the same short [`statement`](crate::integrity::digest::statement) naming the digest
+//! file's SHA-256 — small enough for KMS to sign as a raw message whatever the digest's size —
+//! which `openssl` checks as it is (`docs/integrity.md`).
 //!
 //! Public keys are X.509 `SubjectPublicKeyInfo` (what `kms get-public-key` returns, DER, and
 //! `openssl pkey -pubout` writes, PEM); the algorithm is read from the key. An Ed25519 private key
 //! file is PKCS#8 PEM ([RFC 8410](https://www.rfc-editor.org/rfc/rfc8410)), which `openssl pkey`
 //! reads.
 
+use async_trait::async_trait;
 use base64::Engine;
 use ed25519_dalek::Signer as _;
 use p256::pkcs8::DecodePublicKey;
 
-/// What is signed for a digest file: `auditstream-digest/1 ` and the file's SHA-256 in lowercase hex
-/// (84 bytes, no newline).
-pub fn statement(digest_file: &[u8]) -> Vec<u8> {
-    format!("{} {}", crate::integrity::digest::DIGEST_FORMAT, crate::integrity::checksum::Sha256Sum::of(digest_file).hex()).into_bytes()
+use crate::integrity::archive::ArchiveError;
+
+/// What signs digests: an AWS KMS asymmetric key, or a local Ed25519 key.
+#[async_trait]
+pub trait DigestSigner: Send + Sync {
+    fn algorithm(&self) -> Algorithm;
+
+    /// The key's name as the digest records it (a KMS key ARN, or `ed25519:` and a key file's
+    /// public key fingerprint).
+    fn key_id(&self) -> String;
+
+    /// The signature of `message` (a digest's [`crate::integrity::digest::statement`]).
+    async fn sign(&self, message: &[u8]) -> Result<Vec<u8>, ArchiveError>;
 }
 
 /// A signing algorithm of digests, named as in the digest's `signing.algorithm`.
@@ -125,7 +136,7 @@ impl Ed25519Key {
 }
 
 #[async_trait::async_trait]
-impl crate::integrity::archive::DigestSigner for Ed25519Key {
+impl DigestSigner for Ed25519Key {
     fn algorithm(&self) -> Algorithm {
         Algorithm::Ed25519
     }
@@ -135,7 +146,7 @@ impl crate::integrity::archive::DigestSigner for Ed25519Key {
         format!("ed25519:{}", crate::integrity::checksum::Sha256Sum::of(self.0.verifying_key().as_bytes()).hex())
     }
 
-    async fn sign(&self, message: &[u8]) -> Result<Vec<u8>, crate::integrity::archive::ArchiveError> {
+    async fn sign(&self, message: &[u8]) -> Result<Vec<u8>, ArchiveError> {
         Ok(Ed25519Key::sign(self, message))
     }
 }

@@ -8,10 +8,11 @@ use futures::stream::{self, StreamExt};
 
 use crate::integrity::archive::{Archive, ArchiveError};
 use crate::integrity::checksum::Sha256Sum;
+use crate::integrity::digest::statement;
 use crate::integrity::digest::{base64, Digest};
 use crate::integrity::layout;
 use crate::integrity::manifest::Manifest;
-use crate::integrity::signature::{statement, PublicKey};
+use crate::integrity::signature::PublicKey;
 use crate::pipeline::timestamp::UtcTime;
 
 /// What verification found wrong, each naming its key.
