@@ -204,6 +204,15 @@ fn a_refused_token_fails_the_permission_step_with_the_status_and_no_secret_in_an
     assert!(receiver.requests().iter().any(|r| r.header("authorization").is_some_and(|a| a.contains(PLANTED))), "the receiver saw the token it echoes");
 }
 
+/// Waits up to ten seconds for a stderr line of `lambda` that `predicate` accepts (the assertion
+/// that follows says what was there if none came).
+async fn stderr_line(lambda: &auditstream_e2e::RunningLambda, predicate: impl Fn(&str) -> bool) {
+    let started = std::time::Instant::now();
+    while !lambda.stderr().lines().any(&predicate) && started.elapsed() < std::time::Duration::from_secs(10) {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 /// The built `s3-writer` under the Runtime API emulator: its schedule's event runs the check for
 /// its own bucket, logs each step and writes `Healthy` in an EMF line; an SQS event is still a batch.
 #[tokio::test]
@@ -226,12 +235,16 @@ async fn the_built_function_checks_its_own_destination_on_its_schedule_and_emits
     let schedule = serde_json::json!({"auditstream": "health-check"});
     let answer = lambda.invoke(schedule.clone(), Duration::from_secs(60)).await.unwrap_or_else(|e| panic!("{e}\nstderr: {}", lambda.stderr()));
     assert_eq!(answer["healthy"], true, "{answer}");
+    // The function's output reaches the test through pipes read on their own threads: a line can
+    // trail the response, so wait for it (and for the log line below) before reading.
+    lambda.wait_for_stdout_line(|l| l.contains("\"Healthy\""), Duration::from_secs(10)).await;
     let emf = healthy_emf(lambda.stdout());
     assert_eq!(emf.len(), 1, "{}", lambda.stdout());
     assert_eq!((emf[0]["Healthy"].as_u64(), emf[0]["FunctionName"].as_str()), (Some(1), Some("s3-writer")));
     assert_eq!(emf[0]["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"], "Healthy");
     let listed = s3.list_objects_v2().bucket(&bucket).prefix("workato/_auditstream/health/").send().await.unwrap();
     assert_eq!(listed.contents().len(), 1, "one probe under the health prefix");
+    stderr_line(&lambda, |l| l.contains("health check done")).await;
     assert!(lambda.stderr().contains("health check done"), "{}", lambda.stderr());
     // The same process still takes SQS batches.
     let batch = lambda
@@ -249,9 +262,11 @@ async fn the_built_function_checks_its_own_destination_on_its_schedule_and_emits
         .unwrap_or_else(|e| panic!("{e}"));
     let answer = missing.invoke(schedule, Duration::from_secs(60)).await.unwrap_or_else(|e| panic!("{e}\nstderr: {}", missing.stderr()));
     assert_eq!(answer["healthy"], false, "{answer}");
+    missing.wait_for_stdout_line(|l| l.contains("\"Healthy\""), Duration::from_secs(10)).await;
     let emf = healthy_emf(missing.stdout());
     assert_eq!(emf.len(), 1, "{}", missing.stdout());
     assert_eq!(emf[0]["Healthy"].as_u64(), Some(0));
+    stderr_line(&missing, |l| l.contains("ERROR") && l.contains("reachability") && l.contains("404")).await;
     let logs = missing.stderr();
     assert!(logs.lines().any(|l| l.contains("ERROR") && l.contains("reachability") && l.contains("404")), "{logs}");
 

@@ -235,7 +235,12 @@ fn the_test_python_has_moto_boto3_and_the_sqs_extended_client() {
 #[test]
 fn workspace_bin_builds_and_finds_a_workspace_binary() {
     let path = workspace_bin("auditstream-e2e", "echo-lambda");
-    assert_eq!(path, std::path::PathBuf::from(env!("CARGO_BIN_EXE_echo-lambda")));
+    // This checkout's own copy of the binary cargo built (see `private_copy`): the same file name,
+    // the same bytes, in a folder of its own under the target directory.
+    let built = std::path::PathBuf::from(env!("CARGO_BIN_EXE_echo-lambda"));
+    assert_eq!(path.file_name(), built.file_name());
+    assert!(path.starts_with(built.parent().unwrap().join("by-checkout")), "{}", path.display());
+    assert_eq!(std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())), std::fs::read(&built).unwrap());
     let metadata = std::fs::metadata(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     assert!(metadata.is_file());
     // Asked again, it answers from its cache without building.
