@@ -59,9 +59,18 @@ impl<'a> AwsCall<'a> {
     }
 
     /// The IAM action the call needs: a batch operation is allowed by its single one
-    /// (`SendMessageBatch` by `sqs:SendMessage`, `PublishBatch` by `sns:Publish`).
+    /// (`SendMessageBatch` by `sqs:SendMessage`, `PublishBatch` by `sns:Publish`), and the S3
+    /// operations that have no action of their own by the one that allows them: `HeadObject` by
+    /// `s3:GetObject`, `ListObjectsV2` by `s3:ListBucket`
+    /// (<https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html>,
+    /// <https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectsV2.html>).
     fn permission(&self) -> String {
-        format!("{}:{}", self.service, self.operation.strip_suffix("Batch").unwrap_or(self.operation))
+        let action = match (self.service, self.operation) {
+            ("s3", "HeadObject") => "GetObject",
+            ("s3", "ListObjectsV2") => "ListBucket",
+            (_, operation) => operation.strip_suffix("Batch").unwrap_or(operation),
+        };
+        format!("{}:{action}", self.service)
     }
 }
 
@@ -273,6 +282,16 @@ mod tests {
         );
         let sqs_denied = classify_answer(send, Answer::Service { status: 403, code: "AccessDenied", message: "" }).message;
         assert!(sqs_denied.ends_with("(does the role allow sqs:SendMessage on the queue, and kms:GenerateDataKey/kms:Decrypt on its key?)"), "{sqs_denied}");
+        // S3 operations without an IAM action of their own name the action that allows them
+        let denied = |operation: &str| {
+            classify_answer(AwsCall::s3(operation, "s3://audit-logs/workato/x.json"), Answer::Service { status: 403, code: "AccessDenied", message: "" })
+                .message
+        };
+        assert!(denied("HeadObject").ends_with("(does the role allow s3:GetObject on the bucket and prefix, and kms:GenerateDataKey/kms:Decrypt on its key?)"));
+        assert!(
+            denied("ListObjectsV2").ends_with("(does the role allow s3:ListBucket on the bucket and prefix, and kms:GenerateDataKey/kms:Decrypt on its key?)")
+        );
+        assert!(denied("GetObject").ends_with("(does the role allow s3:GetObject on the bucket and prefix, and kms:GenerateDataKey/kms:Decrypt on its key?)"));
         assert!(service(400, "KmsDisabled").message.ends_with("(is the KMS key enabled, and does the role allow kms:GenerateDataKey and kms:Decrypt on it?)"));
         // a transient failure says what happened, not what to fix
         assert_eq!(service(503, "SlowDown").message, "s3://audit-logs/workato/x.json: PutObject failed: HTTP 503 SlowDown: the service's words");
