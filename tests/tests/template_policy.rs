@@ -417,6 +417,57 @@ fn both_buckets_log_requests_only_when_given_a_target_bucket() {
     }
 }
 
+/// Every statement of every role, with its role's name.
+fn role_statements(template: &serde_json::Value) -> Vec<(String, serde_json::Value)> {
+    checks::resources(template, "AWS::IAM::Role")
+        .flat_map(|(role, r)| {
+            let policies = r["Properties"]["Policies"].as_array().cloned().unwrap_or_default();
+            policies
+                .into_iter()
+                .flat_map(|p| p["PolicyDocument"]["Statement"].as_array().cloned().unwrap_or_default())
+                .map(move |s| (role.to_owned(), s))
+        })
+        .collect()
+}
+
+#[test]
+fn a_replay_source_bucket_is_readable_by_each_destination_only_when_given_and_only_read() {
+    // `auditstream replay --queue` sends pointers to the archived objects themselves
+    // (docs/operations.md): the functions must read them, and must not be able to delete or
+    // overwrite them, whatever a consumer library would like to do.
+    let grants_on_replay_bucket = |template: &serde_json::Value| -> Vec<(String, serde_json::Value)> {
+        role_statements(template).into_iter().filter(|(_, s)| s["Resource"].to_string().contains("ReplaySourceBucket")).collect()
+    };
+    let plain = deployed(EVERY_DESTINATION);
+    assert!(role_statements(&plain).len() > 20, "found almost no role statements");
+    assert_eq!(grants_on_replay_bucket(&plain), vec![], "no grant without ReplaySourceBucket");
+
+    let with_bucket: Vec<_> = [EVERY_DESTINATION, &[("ReplaySourceBucket", "audit-archive-111122223333")]].concat();
+    let grants = grants_on_replay_bucket(&deployed(&with_bucket));
+    let mut roles: Vec<&str> = grants.iter().map(|(role, _)| role.as_str()).collect();
+    roles.sort_unstable();
+    assert_eq!(roles, ["AzureBlobWriterRole", "AzureMonitorForwarderRole", "RestForwarderRole", "S3WriterRole"], "one grant per destination function");
+    for (role, grant) in &grants {
+        assert_eq!(grant["Effect"], "Allow", "{role}");
+        assert_eq!(grant["Action"], "s3:GetObject", "{role}: read only, no delete and no put");
+        assert_eq!(grant["Resource"], serde_json::json!({"Fn::Sub": "arn:${AWS::Partition}:s3:::${ReplaySourceBucket}/*"}), "{role}");
+        assert!(grant.get("Condition").is_none(), "{role}: {grant}");
+    }
+    // The parameter cannot name more than one bucket, nor all of them.
+    let definition = &shipped_template()["Parameters"]["ReplaySourceBucket"];
+    assert_eq!(definition["Default"], "");
+    assert!(pattern_accepts(definition, "") && pattern_accepts(definition, "audit-archive-111122223333"));
+    for refused in ["*", "a*", "bucket/prefix", "arn:aws:s3:::bucket"] {
+        assert!(!pattern_accepts(definition, refused), "ReplaySourceBucket accepts {refused:?}");
+    }
+}
+
+/// Whether a parameter's AllowedPattern (matched against the whole value, as CloudFormation does) accepts `value`.
+fn pattern_accepts(definition: &serde_json::Value, value: &str) -> bool {
+    let pattern = definition["AllowedPattern"].as_str().unwrap_or_else(|| panic!("no AllowedPattern in {definition}"));
+    regex_lite::Regex::new(&format!("^(?:{pattern})$")).unwrap_or_else(|e| panic!("{pattern}: {e}")).is_match(value)
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Each check fires: a good template, broken one way at a time.
 
