@@ -422,10 +422,7 @@ fn role_statements(template: &serde_json::Value) -> Vec<(String, serde_json::Val
     checks::resources(template, "AWS::IAM::Role")
         .flat_map(|(role, r)| {
             let policies = r["Properties"]["Policies"].as_array().cloned().unwrap_or_default();
-            policies
-                .into_iter()
-                .flat_map(|p| p["PolicyDocument"]["Statement"].as_array().cloned().unwrap_or_default())
-                .map(move |s| (role.to_owned(), s))
+            policies.into_iter().flat_map(|p| p["PolicyDocument"]["Statement"].as_array().cloned().unwrap_or_default()).map(move |s| (role.to_owned(), s))
         })
         .collect()
 }

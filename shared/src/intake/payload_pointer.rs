@@ -16,6 +16,11 @@
 //! offloaded; we write exactly this format, so AWS's clients read what `auditstream send` wrote
 //! and we read what they wrote.
 //!
+//! `auditstream replay --queue/--topic` writes the same pointer to an archived object itself (no
+//! copy: [`replay_pointer`]), with [`REPLAY_ATTRIBUTE`] beside the size attribute. Nothing of ours
+//! deletes what a pointer names ([`crate::intake::payload_store::PayloadStore`] cannot); AWS's Java
+//! client deletes it on DeleteMessage unless told not to (`docs/operations.md`, "Replay by pointer").
+//!
 //! Pure: no I/O. Errors never quote the body.
 
 use serde::{Deserialize, Serialize};
@@ -27,6 +32,12 @@ pub const LEGACY_POINTER_CLASS: &str = "com.amazon.sqs.javamessaging.MessageS3Po
 /// The message attribute holding the payload's size in bytes.
 pub const SIZE_ATTRIBUTE: &str = "ExtendedPayloadSize";
 pub const LEGACY_SIZE_ATTRIBUTE: &str = "SQSLargePayloadSize";
+/// The message attribute on every message `auditstream replay --queue/--topic` sends, naming the
+/// archive replayed (`s3://BUCKET/PREFIX`): it tells a consumer that the pointer names an
+/// archived object, which must never be deleted, not a payload offloaded for this one message.
+/// AWS's clients pass other attributes through untouched; they allow ten in all, the size one
+/// included.
+pub const REPLAY_ATTRIBUTE: &str = "auditstream-replay";
 /// The Extended Clients' default threshold (256 KiB), kept by all of them after SQS raised its
 /// message limit to 1 MiB.
 pub const DEFAULT_OFFLOAD_THRESHOLD: usize = 262_144;
@@ -122,6 +133,14 @@ pub fn size_attribute(payload_len: usize) -> (String, MessageAttribute) {
     (SIZE_ATTRIBUTE.to_owned(), MessageAttribute::number(payload_len as u64))
 }
 
+/// The message that replays an archived object of `size` bytes: a pointer to the object itself,
+/// the size attribute (without which AWS's clients take the pointer for a plain body), and
+/// [`REPLAY_ATTRIBUTE`] naming `archive`. Returns the body and its attributes.
+pub fn replay_pointer(pointer: &PayloadPointer, size: u64, archive: &str) -> (String, MessageAttributes) {
+    let attributes = [(SIZE_ATTRIBUTE.to_owned(), MessageAttribute::number(size)), (REPLAY_ATTRIBUTE.to_owned(), MessageAttribute::string(archive))];
+    (pointer.to_body(), attributes.into_iter().collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -192,6 +211,26 @@ mod tests {
         let p = PayloadPointer { bucket: "payloads".into(), key: "a\"b".into() };
         assert_eq!(p.to_body(), r#"["software.amazon.payloadoffloading.PayloadS3Pointer",{"s3BucketName":"payloads","s3Key":"a\"b"}]"#);
         assert_eq!(PayloadPointer::parse(&p.to_body(), false).unwrap(), Some(p));
+    }
+
+    #[test]
+    fn a_replay_pointer_names_the_archived_object_its_size_and_the_archive() {
+        let object = PayloadPointer { bucket: "audit-archive".into(), key: "workato/jobs/2024/03/01/j-1.json".into() };
+        let (body, attributes) = replay_pointer(&object, 1234, "s3://audit-archive/workato/");
+        assert_eq!(
+            body,
+            r#"["software.amazon.payloadoffloading.PayloadS3Pointer",{"s3BucketName":"audit-archive","s3Key":"workato/jobs/2024/03/01/j-1.json"}]"#
+        );
+        assert_eq!(PayloadPointer::parse(&body, has_size_attribute(&attributes)).unwrap(), Some(object));
+        // What AWS's clients look for to take the body for a pointer.
+        assert_eq!(declared_size(&attributes), Some(1234));
+        assert_eq!(attributes["ExtendedPayloadSize"].data_type, "Number");
+        assert_eq!(attributes["auditstream-replay"], MessageAttribute::string("s3://audit-archive/workato/"));
+        assert_eq!(attributes.len(), 2);
+        // SQS and SNS attribute names: letters, digits, '-', '_' and '.', not beginning with
+        // "AWS." or "Amazon.".
+        assert!(REPLAY_ATTRIBUTE.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)));
+        assert!(!REPLAY_ATTRIBUTE.to_ascii_lowercase().starts_with("aws.") && !REPLAY_ATTRIBUTE.to_ascii_lowercase().starts_with("amazon."));
     }
 
     #[test]
