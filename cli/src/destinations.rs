@@ -43,16 +43,8 @@ impl DestSpec {
             }
             return Ok(DestSpec::Dir(PathBuf::from(path)));
         }
-        if let Some(rest) = text.strip_prefix("s3://") {
-            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-            if bucket.is_empty() {
-                bail!("--to {text:?}: the bucket is missing ({DEST_HELP})");
-            }
-            if !valid_bucket_name(bucket) {
-                bail!("--to {text:?}: {bucket:?} is not a bucket name: expected {BUCKET_NAME_EXPECTED}");
-            }
-            let prefix = KeyPrefix::new(prefix).map_err(|e| anyhow::anyhow!("--to {text:?}: the key prefix {prefix:?} is not valid: {e}"))?;
-            return Ok(DestSpec::S3 { bucket: bucket.to_owned(), prefix });
+        if let Some((bucket, prefix)) = parse_s3_url("--to", text, DEST_HELP)? {
+            return Ok(DestSpec::S3 { bucket, prefix });
         }
         if text == "rest" {
             return Ok(DestSpec::Rest);
@@ -70,6 +62,21 @@ impl DestSpec {
         // Shown without user info or query: a mistyped URL may still hold a token.
         bail!("--to {:?} is not a destination: {DEST_HELP}", auditstream::redact::url_text_for_message(text))
     }
+}
+
+/// `s3://BUCKET[/PREFIX]` as the bucket and the key prefix, checked as the s3-writer checks its
+/// settings; `None` for text that is not an `s3://` URL. `flag` and `expected` are for messages.
+pub fn parse_s3_url(flag: &str, text: &str, expected: &str) -> Result<Option<(String, KeyPrefix)>> {
+    let Some(rest) = text.strip_prefix("s3://") else { return Ok(None) };
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    if bucket.is_empty() {
+        bail!("{flag} {text:?}: the bucket is missing ({expected})");
+    }
+    if !valid_bucket_name(bucket) {
+        bail!("{flag} {text:?}: {bucket:?} is not a bucket name: expected {BUCKET_NAME_EXPECTED}");
+    }
+    let prefix = KeyPrefix::new(prefix).map_err(|e| anyhow::anyhow!("{flag} {text:?}: the key prefix {prefix:?} is not valid: {e}"))?;
+    Ok(Some((bucket.to_owned(), prefix)))
 }
 
 /// Builds the destination with the same setup entries as the functions, and the pipeline that

@@ -10,6 +10,7 @@ mod input;
 mod integrity;
 mod poll;
 mod redrive;
+mod replay;
 mod run;
 mod send;
 
@@ -69,6 +70,9 @@ message id); 2 on a usage or configuration error.")]
     /// Move messages from a dead-letter queue back to their queue.
     #[command(long_about = redrive::LONG_ABOUT)]
     Redrive(redrive::RedriveArgs),
+    /// Send archived events again, selected by date and stream, to a destination.
+    #[command(long_about = replay::LONG_ABOUT)]
+    Replay(replay::ReplayArgs),
     /// Extend an archive's chain of signed digests (s3:// with AWS KMS, dir: with a local key).
     #[command(long_about = integrity::DIGEST_LONG_ABOUT)]
     Digest(integrity::DigestArgs),
@@ -87,6 +91,7 @@ async fn main() -> ExitCode {
         Command::Poll(args) => poll::poll(args).await,
         Command::Redrive(args) => redrive::redrive(args).await,
         Command::Check(args) => check::check(args).await,
+        Command::Replay(args) => replay::replay(args).await,
         Command::Digest(args) => integrity::digest(args).await,
         Command::Verify(args) => integrity::verify_archive(args).await,
     };

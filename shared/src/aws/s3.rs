@@ -2,8 +2,11 @@
 //! the client, built the one way, and the one check of a bucket name.
 
 use aws_sdk_s3::config::retry::RetryConfig;
+use aws_sdk_s3::error::DisplayErrorContext;
 
+use crate::aws::errors::{classify, AwsCall};
 use crate::config::ConfigError;
+use crate::delivery::retry::DeliveryError;
 
 /// An S3 client: the SDK's retries off (the shared retry policy applies, and respects the
 /// Lambda deadline), path-style addressing when an endpoint is overridden (`AWS_ENDPOINT_URL`,
@@ -29,6 +32,37 @@ pub fn bucket_name(var: &'static str, value: String) -> Result<String, ConfigErr
         Ok(value)
     } else {
         Err(ConfigError::Invalid { var, value, expected: BUCKET_NAME_EXPECTED.into() })
+    }
+}
+
+/// The object at `bucket`/`key`, read once (no retry: the caller's policy applies) into one buffer
+/// sized from `Content-Length` as it streams in, so a 40 MB event costs 40 MB (not the doubling of
+/// growing a buffer). An object over `max_bytes` is refused, permanently, before it is read whole:
+/// it is not an audit event, and must not exhaust the memory of whoever reads it.
+pub async fn read_object(client: &aws_sdk_s3::Client, bucket: &str, key: &str, max_bytes: u64) -> Result<Vec<u8>, DeliveryError> {
+    let at = format!("s3://{bucket}/{key}");
+    let output = match client.get_object().bucket(bucket).key(key).send().await {
+        Ok(o) => o,
+        Err(e) => return Err(classify(AwsCall::s3("GetObject", &at), &e)),
+    };
+    let too_large = || DeliveryError::permanent(format!("{at} is over the {max_bytes} bytes read at most; it is not an audit event"));
+    let length = output.content_length().and_then(|l| u64::try_from(l).ok());
+    if let Some(len) = length.filter(|len| *len > max_bytes) {
+        return Err(DeliveryError::permanent(format!("{at} is {len} bytes, over the {max_bytes} bytes read at most; it is not an audit event")));
+    }
+    let mut buffer = Vec::with_capacity(length.unwrap_or(0) as usize);
+    let mut body = output.body;
+    loop {
+        match body.try_next().await {
+            Ok(Some(chunk)) => {
+                if buffer.len() as u64 + chunk.len() as u64 > max_bytes {
+                    return Err(too_large());
+                }
+                buffer.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(buffer),
+            Err(e) => return Err(DeliveryError::transient(format!("{at}: GetObject failed while reading the body: {}", DisplayErrorContext(&e)))),
+        }
     }
 }
 

@@ -12,11 +12,10 @@
 //! errors are transient.
 
 use async_trait::async_trait;
-use aws_sdk_s3::error::DisplayErrorContext;
 use bytes::Bytes;
 
 use crate::aws::errors::{classify, AwsCall};
-use crate::aws::s3::bucket_name;
+use crate::aws::s3::{bucket_name, read_object};
 use crate::config::{ConfigError, Env, EnvExt};
 use crate::delivery::retry::DeliveryError;
 use crate::delivery::retry::{Deadline, RetryPolicy};
@@ -82,37 +81,13 @@ impl S3PayloadStore {
     }
 
     async fn fetch_once(&self, pointer: &PayloadPointer) -> Result<String, DeliveryError> {
-        let at = pointer.url();
-        let output = match self.client.get_object().bucket(&pointer.bucket).key(&pointer.key).send().await {
-            Ok(o) => o,
-            Err(e) => return Err(classify(AwsCall::s3("GetObject", &at), &e)),
-        };
-        let length = output.content_length().and_then(|l| u64::try_from(l).ok());
-        if let Some(len) = length.filter(|len| *len > self.max_bytes) {
-            return Err(DeliveryError::permanent(format!(
-                "{at} is {len} bytes, over the {} bytes a payload may have; it is not an audit event",
-                self.max_bytes
-            )));
-        }
-        let mut buffer = Vec::with_capacity(length.unwrap_or(0) as usize);
-        let mut body = output.body;
-        loop {
-            match body.try_next().await {
-                Ok(Some(chunk)) => {
-                    if buffer.len() as u64 + chunk.len() as u64 > self.max_bytes {
-                        return Err(DeliveryError::permanent(format!(
-                            "{at} is over the {} bytes a payload may have; it is not an audit event",
-                            self.max_bytes
-                        )));
-                    }
-                    buffer.extend_from_slice(&chunk);
-                }
-                Ok(None) => break,
-                Err(e) => return Err(DeliveryError::transient(format!("{at}: GetObject failed while reading the body: {}", DisplayErrorContext(&e)))),
-            }
-        }
+        let buffer = read_object(&self.client, &pointer.bucket, &pointer.key, self.max_bytes).await?;
         String::from_utf8(buffer).map_err(|e| {
-            DeliveryError::permanent(format!("{at} is not UTF-8 text (invalid byte at offset {}); an audit event is JSON text", e.utf8_error().valid_up_to()))
+            DeliveryError::permanent(format!(
+                "{} is not UTF-8 text (invalid byte at offset {}); an audit event is JSON text",
+                pointer.url(),
+                e.utf8_error().valid_up_to()
+            ))
         })
     }
 }

@@ -193,6 +193,99 @@ impl KeyPrefix {
     }
 }
 
+/// The stream an archived event's key files it under: its second segment below the prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum KeyStream {
+    /// `USER/jobs/…`: job events, with or without their lines.
+    Jobs,
+    /// `WORKSPACE/activities/…`: user-activity events.
+    Activities,
+    /// `WORKSPACE/other/…`: events that are neither.
+    Other,
+}
+
+impl KeyStream {
+    pub const ALL: [KeyStream; 3] = [KeyStream::Jobs, KeyStream::Activities, KeyStream::Other];
+
+    /// The key segment: `jobs`, `activities`, `other`.
+    pub fn name(self) -> &'static str {
+        match self {
+            KeyStream::Jobs => "jobs",
+            KeyStream::Activities => "activities",
+            KeyStream::Other => "other",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<KeyStream> {
+        KeyStream::ALL.into_iter().find(|s| s.name() == name)
+    }
+}
+
+/// What an event's key says of it, read back from the key alone (no download): its stream and
+/// when it happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyFacts {
+    pub stream: KeyStream,
+    /// The date folder, `YYYYMMDD` as a number.
+    pub date: u32,
+    /// The time in the object's name, `YYYYMMDDHHMMSS` as a number; for an event filed by date
+    /// alone (one without a time of its own), midnight of its date folder.
+    pub moment: u64,
+}
+
+impl KeyFacts {
+    /// Reads `key` (the prefix already taken off) as one of the layouts in the module docs;
+    /// `None` when it is not the key of an event. The inverse of [`ObjectKey::for_event`] as far
+    /// as the stream and the time go.
+    pub fn of_event_key(key: &str) -> Option<KeyFacts> {
+        let parts: Vec<&str> = key.split('/').collect();
+        let (stream, date_at) = match parts.get(1).copied().and_then(KeyStream::from_name)? {
+            KeyStream::Jobs => (KeyStream::Jobs, 3),
+            other => (other, 2),
+        };
+        let date_text = *parts.get(date_at)?;
+        let date: u32 = digits(date_text, 8)?.try_into().ok()?;
+        let name = parts.last()?.strip_suffix(".json")?;
+        let folders = &parts[date_at + 1..parts.len() - 1];
+        // The text of the name after the parts before the time, which the folders repeat.
+        let after = match stream {
+            KeyStream::Jobs => {
+                let rest = name.strip_prefix(&format!("{}-{}-", parts[0], parts[2]))?;
+                match folders {
+                    [id] => rest.strip_prefix(id)?.strip_prefix('-')?,
+                    // The embedded layout splits an all-digit id into seven folders.
+                    [_, _, _, _, _, _, _] => rest.split_once('-')?.1,
+                    _ => return None,
+                }
+            }
+            KeyStream::Activities => {
+                let [id] = folders else { return None };
+                // `WORKSPACE-EVENT_TYPE-EVENT-TIME`: the time is last, after the event's id.
+                let (before, time) = name.split_at(name.len().checked_sub(14)?);
+                before.strip_suffix('-')?.strip_suffix(id)?;
+                time
+            }
+            KeyStream::Other => {
+                let [id] = folders else { return None };
+                name.strip_prefix(&format!("{}-other-{id}-", parts[0]))?
+            }
+        };
+        let moment = match after.get(..14).and_then(|t| digits(t, 14)) {
+            Some(moment) if matches!(after.as_bytes().get(14), None | Some(b'-')) => moment,
+            _ if stream == KeyStream::Other && after.get(..8) == Some(date_text) && matches!(after.as_bytes().get(8), None | Some(b'-')) => {
+                u64::from(date) * 1_000_000
+            }
+            _ => return None,
+        };
+        (moment / 1_000_000 == u64::from(date)).then_some(KeyFacts { stream, date, moment })
+    }
+}
+
+/// `text` as a number when it is exactly `len` ASCII digits.
+fn digits(text: &str, len: usize) -> Option<u64> {
+    (text.len() == len && text.bytes().all(|b| b.is_ascii_digit())).then(|| text.parse().ok()).flatten()
+}
+
 /// `100` → `000/000/000/000/000/000/100`.
 fn embedded_folder(digits: &str) -> String {
     let padded = format!("{digits:0>21}");
@@ -478,5 +571,66 @@ mod tests {
         assert_eq!(KeyPrefix::new(&"p/".repeat(201)), Err(BadPrefix::TooLong(401)));
         assert_eq!(KeyPrefix::new(&"p".repeat(256)), Err(BadPrefix::SegmentTooLong(256)));
         assert!(KeyPrefix::new(&"p/".repeat(200)).is_ok());
+    }
+
+    #[test]
+    fn an_event_key_reads_back_as_its_stream_and_time_whatever_its_parts_hold() {
+        let time = UtcTime::parse("2024-03-05T06:07:08Z").unwrap();
+        let moment = 20240305060708;
+        // parts that look like times, hyphens and dates, long parts that get shortened
+        let tricky = ["j-1", "x-20991231235959-y", "-", "", "20240305", &"é-".repeat(40), "000123"];
+        let mut cases = Vec::new();
+        for part in tricky {
+            cases.push((
+                EventMeta::Job(JobMeta { id: part.into(), recipe_id: part.into(), status: part.into(), user_id: part.into(), time }),
+                KeyStream::Jobs,
+                moment,
+            ));
+            cases.push((
+                EventMeta::Activity(ActivityMeta { id: Some(part.into()), event_type: part.into(), resource_type: None, workspace_id: part.into(), time }),
+                KeyStream::Activities,
+                moment,
+            ));
+            cases.push((
+                EventMeta::Activity(ActivityMeta { id: None, event_type: part.into(), resource_type: None, workspace_id: part.into(), time }),
+                KeyStream::Activities,
+                moment,
+            ));
+            for id in [Some(part.to_owned()), None] {
+                let (with_time, filed_by_date) = (Some("time"), None);
+                for time_field in [with_time, filed_by_date] {
+                    let expected = if time_field.is_some() { moment } else { 20240305000000 };
+                    cases.push((EventMeta::Other(OtherMeta { id: id.clone(), workspace_id: Some(part.into()), time, time_field }), KeyStream::Other, expected));
+                }
+            }
+        }
+        cases.push((job("100", "succeeded", "2024-03-05T06:07:08Z"), KeyStream::Jobs, moment));
+        for (meta, stream, moment) in cases {
+            for layout in [KeyLayout::Standard, KeyLayout::Embedded] {
+                let key = ObjectKey::for_event(&meta, layout, &KeyPrefix::default(), b"{\"a\":1}");
+                let facts = KeyFacts::of_event_key(key.as_str());
+                assert_eq!(facts, Some(KeyFacts { stream, date: 20240305, moment }), "{key}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_key_outside_the_layout_is_no_event() {
+        for key in [
+            "README.md",
+            "1/jobs/2/20240305/j/1-2-j-20240305060708-ok.txt",
+            "1/jobs/2/2024035/j/1-2-j-20240305060708-ok.json",
+            "1/jobs/2/20240305/j/1-2-k-20240305060708-ok.json",
+            "1/jobs/2/20240305/j/1-2-j-20240306060708-ok.json",
+            "1/jobs/2/20240305/a/b/1-2-j-20240305060708-ok.json",
+            "1/activities/20240305/7/1-login-7-2024030506070.json",
+            "1/activities/20240305/7/1-login-8-20240305060708.json",
+            "1/other/20240305/7/2-other-7-20240305060708.json",
+            "1/other/20240305/7/1-other-7-2024030506.json",
+            "1/events/20240305/7/1-other-7-20240305060708.json",
+            "_auditstream/manifests/2024/03/05/06/20240305T060708000Z-00.json",
+        ] {
+            assert_eq!(KeyFacts::of_event_key(key), None, "{key}");
+        }
     }
 }
