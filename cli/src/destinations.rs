@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use auditstream::aws::s3::{valid_bucket_name, BUCKET_NAME_EXPECTED};
-use auditstream::config::{EnvExt, PipelineSettings, ProcessEnv};
+use auditstream::config::{PipelineSettings, ProcessEnv};
 use auditstream::delivery::destination::Destination;
 use auditstream::destinations::azure::blob_store::AzureBlobStore;
 use auditstream::destinations::azure::monitor_sink::AzureMonitorSink;
@@ -85,8 +85,7 @@ pub async fn build(spec: &DestSpec, settings: &PipelineSettings) -> Result<Setup
     Ok(match spec {
         DestSpec::Dir(path) => DirStore::setup(settings, path).shared(),
         DestSpec::S3 { bucket, prefix } => {
-            // The encryption key is no part of --to: it is read as the s3-writer reads it.
-            let s3 = S3Settings { bucket: bucket.clone(), prefix: prefix.clone(), sse_kms_key_id: ProcessEnv.optional("AUDITSTREAM_S3_SSE_KMS_KEY_ID") };
+            let s3 = S3Settings::for_bucket(&ProcessEnv, bucket.clone(), prefix.clone());
             S3Store::setup(s3, settings, &aws_config::load_from_env().await).shared()
         }
         DestSpec::Url(url) => {

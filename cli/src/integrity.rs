@@ -6,7 +6,6 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use auditstream::aws::kms::{KmsSigner, DIGEST_KEY_VAR};
-use auditstream::aws::s3::s3_client;
 use auditstream::config::{EnvExt, ProcessEnv};
 use auditstream::destinations::dir::{self, DirStore};
 use auditstream::destinations::s3::{S3Settings, S3Store};
@@ -91,10 +90,8 @@ async fn open(text: &str) -> Result<Opened> {
     Ok(match DestSpec::parse(text)? {
         DestSpec::Dir(path) => Opened::Dir(DirStore::new(path)),
         DestSpec::S3 { bucket, prefix } => {
-            let env = [("AUDITSTREAM_S3_BUCKET", bucket.as_str()), ("AUDITSTREAM_S3_PREFIX", prefix.as_str())];
-            let settings = S3Settings::from_env(&env[..]).context(text.to_owned())?;
             let aws = aws_config::load_from_env().await;
-            Opened::S3(S3Store::new(s3_client(&aws), settings), Box::new(aws))
+            Opened::S3(S3Store::connect(S3Settings::for_bucket(&ProcessEnv, bucket, prefix), &aws), Box::new(aws))
         }
         _ => bail!("{text:?} is not an archive: expected s3://BUCKET[/PREFIX] or dir:PATH"),
     })

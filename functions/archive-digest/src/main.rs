@@ -8,9 +8,8 @@
 //! a message naming it.
 
 use auditstream::aws::kms::{KmsSigner, DIGEST_KEY_VAR};
-use auditstream::aws::s3::s3_client;
 use auditstream::config::{EnvExt, ProcessEnv};
-use auditstream::destinations::s3::{S3Settings, S3Store};
+use auditstream::destinations::s3::S3Store;
 use auditstream::integrity::digest::{default_until, extend_chain};
 use auditstream::integrity::layout;
 use auditstream::pipeline::timestamp::Now;
@@ -19,10 +18,9 @@ use lambda_runtime::{service_fn, Error, LambdaEvent};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     auditstream::report::telemetry::init_json();
-    let s3 = S3Settings::from_env(&ProcessEnv)?;
     let key_id = ProcessEnv.required(DIGEST_KEY_VAR, "set it to the ARN of the KMS key (ECC_NIST_P256, SIGN_VERIFY) that signs the digests")?;
     let aws = aws_config::load_from_env().await;
-    let store = S3Store::new(s3_client(&aws), s3);
+    let store = S3Store::archive_from_env(&ProcessEnv, &aws)?;
     let signer = KmsSigner::new(aws_sdk_kms::Client::new(&aws), key_id);
 
     lambda_runtime::run(service_fn(|_: LambdaEvent<serde_json::Value>| async {

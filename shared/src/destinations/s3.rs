@@ -49,6 +49,12 @@ impl S3Settings {
             sse_kms_key_id: env.optional("AUDITSTREAM_S3_SSE_KMS_KEY_ID"),
         })
     }
+
+    /// For a bucket and prefix given elsewhere (the command line's `s3://BUCKET[/PREFIX]`); the
+    /// encryption key, no part of that, is read as the s3-writer reads it.
+    pub fn for_bucket(env: &(impl Env + ?Sized), bucket: String, prefix: KeyPrefix) -> Self {
+        S3Settings { bucket, prefix, sse_kms_key_id: env.optional("AUDITSTREAM_S3_SSE_KMS_KEY_ID") }
+    }
 }
 
 mod check;
@@ -74,7 +80,19 @@ impl S3Store {
 
     /// From settings made elsewhere (`--to s3://BUCKET/PREFIX`); the prefix goes before every key.
     pub fn setup(s3: S3Settings, settings: &PipelineSettings, aws: &aws_config::SdkConfig) -> Setup<ObjectStoreDestination<S3Store>> {
-        Setup::object_store(settings, s3.prefix.clone(), S3Store::new(s3_client(aws), s3))
+        Setup::object_store(settings, s3.prefix.clone(), S3Store::connect(s3, aws))
+    }
+
+    /// The store on `s3` with the shared S3 client: what every setup entry builds, the archive's
+    /// included.
+    pub fn connect(s3: S3Settings, aws: &aws_config::SdkConfig) -> Self {
+        S3Store::new(s3_client(aws), s3)
+    }
+
+    /// The archive the digest function extends, from the same `AUDITSTREAM_S3_*` as the
+    /// s3-writer that fills it (an archive has no pipeline: it only reads and adds records).
+    pub fn archive_from_env(env: &(impl Env + ?Sized), aws: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
+        Ok(S3Store::connect(S3Settings::from_env(env)?, aws))
     }
 }
 
@@ -239,5 +257,16 @@ mod tests {
         assert_eq!(setup.pipeline.config.key_prefix, KeyPrefix::new("workato/prod/").unwrap());
         use crate::delivery::destination::Destination;
         assert_eq!(setup.destination.describe(), "s3://audit-logs/workato/prod/");
+        // the digest function's archive is the writer's bucket and prefix
+        let archive = S3Store::archive_from_env(&env[..], &aws).unwrap();
+        assert_eq!((archive.name(), archive.key_prefix()), ("s3://audit-logs/workato/prod/".to_owned(), &setup.pipeline.config.key_prefix));
+    }
+
+    #[test]
+    fn a_bucket_from_the_command_line_is_encrypted_as_the_writer_encrypts() {
+        let prefix = KeyPrefix::new("workato/").unwrap();
+        let s = S3Settings::for_bucket(&[("AUDITSTREAM_S3_SSE_KMS_KEY_ID", "alias/audit")][..], "audit-logs".into(), prefix.clone());
+        assert_eq!(s, S3Settings { bucket: "audit-logs".into(), prefix: prefix.clone(), sse_kms_key_id: Some("alias/audit".into()) });
+        assert_eq!(S3Settings::for_bucket(&[][..], "audit-logs".into(), prefix).sse_kms_key_id, None);
     }
 }
