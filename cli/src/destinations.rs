@@ -89,7 +89,7 @@ pub async fn build(spec: &DestSpec, settings: &PipelineSettings) -> Result<Setup
             S3Store::setup(s3, settings, &aws_config::load_from_env().await).shared()
         }
         DestSpec::Url(url) => {
-            let rest = RestSettings::for_url(&ProcessEnv, url).context("--to URL")?;
+            let rest = RestSettings::for_url(&ProcessEnv, "--to", url)?;
             HttpLogSink::setup(rest, settings, None).await?.shared()
         }
         DestSpec::Rest => HttpLogSink::from_env(&ProcessEnv, settings, None).await.context("--to rest")?.shared(),

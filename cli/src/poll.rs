@@ -125,10 +125,8 @@ pub async fn poll(args: PollArgs) -> Result<ExitCode> {
     let settings = PipelineSettings::from_env(&ProcessEnv)?;
     settings.log_warnings();
     let setup = destinations::build(&spec, &settings).await?;
-    let dlq = match args.dlq {
-        Some(url) => DeadLetterSettings::from_env(&[("AUDITSTREAM_DLQ_URL", url.as_str())][..]).context("--dlq")?.queue_url,
-        None => None,
-    };
+    // Clap reads AUDITSTREAM_DLQ_URL into --dlq when the option is not given.
+    let dlq = DeadLetterSettings::for_queue_url("--dlq", args.dlq)?.queue_url;
     let aws = aws_config::load_from_env().await;
     let sqs = sqs_client(&aws);
     let kind = if is_fifo(&args.queue) { QueueKind::Fifo } else { QueueKind::Standard };

@@ -38,7 +38,7 @@ impl ObjectStore for MemoryStore {
     async fn put_new(&self, key: &ObjectKey, body: bytes::Bytes) -> Result<PutOutcome, DeliveryError> {
         if let Some(&(_, kind)) = self.refused.iter().find(|(marker, _)| key.as_str().contains(marker)) {
             let message = if kind == FailureKind::Transient { format!("memory: {key}: 503") } else { format!("memory: refused {key}") };
-            return Err(DeliveryError { kind, message, retry_after: None, accepted: None });
+            return Err(DeliveryError { kind, message, retry_after: None, accepted: None, unanswered: false });
         }
         let mut objects = self.objects.lock().unwrap();
         if objects.contains_key(key.as_str()) {

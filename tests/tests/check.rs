@@ -146,21 +146,46 @@ async fn s3_is_healthy_on_moto_with_a_probe_under_the_health_prefix_and_a_missin
     assert!(detail.contains("AWS_ACCESS_KEY_ID"), "{detail}");
 }
 
+fn splunk() -> RestReceiver {
+    RestReceiver::start(SplunkHec { token: HEC_TOKEN.into(), allowed_indexes: vec!["audit".into()] })
+}
+
+fn datadog() -> RestReceiver {
+    RestReceiver::start(Datadog { api_key: DD_API_KEY.into() })
+}
+
+/// The variables of a REST preset pointed at `receiver`, with `token`.
+fn rest_vars(preset: &str, receiver: &RestReceiver, token: &str) -> Vec<(String, String)> {
+    env(&[("AUDITSTREAM_REST_PRESET", preset), ("AUDITSTREAM_REST_URL", &receiver.url()), ("AUDITSTREAM_REST_TOKEN", token)])
+}
+
+/// Each preset's steps: Splunk HEC's health endpoint is the reachability step and Datadog's API
+/// key validation the authentication step, each before the probe; Sumo Logic and the generic
+/// endpoint take the probe alone.
 #[test]
-fn each_rest_preset_takes_one_probe_event_the_strict_receivers_accept() {
-    let cases: Vec<(RestReceiver, Vec<(&str, String)>)> = vec![
+fn each_rest_preset_runs_its_vendors_pre_check_then_takes_one_probe_event_the_strict_receivers_accept() {
+    let only_the_probe = [("configuration", "passed"), ("permission", "passed"), ("read-back", "skipped")];
+    /// A receiver, its settings, the steps the check reports, and the path of its pre-check.
+    type Case = (RestReceiver, Vec<(&'static str, String)>, Vec<(&'static str, &'static str)>, Option<&'static str>);
+    let cases: Vec<Case> = vec![
         (
-            RestReceiver::start(SplunkHec { token: HEC_TOKEN.into(), allowed_indexes: vec!["audit".into()] }),
+            splunk(),
             vec![("AUDITSTREAM_REST_PRESET", "splunk_hec".into()), ("AUDITSTREAM_REST_TOKEN", HEC_TOKEN.into())],
+            vec![("configuration", "passed"), ("reachability", "passed"), ("permission", "passed"), ("read-back", "skipped")],
+            Some("/services/collector/health"),
         ),
         (
-            RestReceiver::start(Datadog { api_key: DD_API_KEY.into() }),
+            datadog(),
             vec![("AUDITSTREAM_REST_PRESET", "datadog".into()), ("AUDITSTREAM_REST_TOKEN", DD_API_KEY.into())],
+            vec![("configuration", "passed"), ("reachability", "passed"), ("authentication", "passed"), ("permission", "passed"), ("read-back", "skipped")],
+            Some("/api/v1/validate"),
         ),
         (
             RestReceiver::start(SumoLogic { code: SUMO_CODE.into() }),
             // The code is the token here, so the URL ends at /receiver/v1/http.
             vec![("AUDITSTREAM_REST_PRESET", "sumo_logic".into()), ("AUDITSTREAM_REST_TOKEN", SUMO_CODE.into()), ("AUDITSTREAM_REST_URL", String::new())],
+            only_the_probe.to_vec(),
+            None,
         ),
         (
             RestReceiver::start(Generic {
@@ -169,20 +194,85 @@ fn each_rest_preset_takes_one_probe_event_the_strict_receivers_accept() {
                 format: GenericFormat::Json,
             }),
             vec![("AUDITSTREAM_REST_AUTH", "bearer".into()), ("AUDITSTREAM_REST_TOKEN", BEARER.into())],
+            only_the_probe.to_vec(),
+            None,
         ),
     ];
-    for (receiver, settings) in cases {
+    for (receiver, settings, want, pre_check) in cases {
         let mut vars: Vec<(String, String)> = settings.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
         vars.retain(|(k, _)| k != "AUDITSTREAM_REST_URL");
         let sumo = receiver.url().contains("/receiver/v1/http/");
         vars.push(("AUDITSTREAM_REST_URL".into(), if sumo { format!("{}/receiver/v1/http", receiver.base_url()) } else { receiver.url() }));
         let ok = check("rest", true, &vars);
         assert_eq!(ok.code, Some(0), "{}: {}{}", receiver.url(), ok.stdout, ok.stderr);
-        assert_eq!(ok.steps(), steps(&[("configuration", "passed"), ("permission", "passed"), ("read-back", "skipped")]), "{}", receiver.url());
+        assert_eq!(ok.steps(), steps(&want), "{}: {}", receiver.url(), ok.stdout);
         let events = receiver.accepted_events();
         assert_eq!(events.len(), 1, "{}: one probe event", receiver.url());
         assert!(events[0].to_string().contains("auditstream_health_check"), "{}: {}", receiver.url(), events[0]);
         assert_eq!(receiver.violations(), Vec::<String>::new());
+        // The pre-check, if any, is one request before the probe, answered 200.
+        let requests: Vec<(String, u16)> = receiver.requests().iter().map(|r| (r.path.clone(), r.status)).collect();
+        match pre_check {
+            Some(path) => assert_eq!((requests.len(), &requests[0]), (2, &(path.to_owned(), 200)), "{requests:?}"),
+            None => assert_eq!(requests.len(), 1, "{requests:?}"),
+        }
+    }
+}
+
+#[test]
+fn an_unhealthy_splunk_hec_fails_the_reachability_step_and_gets_no_probe() {
+    let receiver = splunk();
+    receiver.set_unhealthy(true);
+    let unhealthy = check("rest", true, &rest_vars("splunk_hec", &receiver, HEC_TOKEN));
+    assert_eq!(unhealthy.code, Some(1), "{}{}", unhealthy.stdout, unhealthy.stderr);
+    assert_eq!(unhealthy.steps(), steps(&[("configuration", "passed"), ("reachability", "failed")]));
+    let (_, detail) = unhealthy.failure();
+    assert!(detail.contains("/services/collector/health") && detail.contains("HTTP 503") && detail.contains("HEC is unhealthy, queues are full"), "{detail}");
+    assert!(receiver.accepted_events().is_empty() && receiver.requests().len() == 1, "no probe after a failed step: {:?}", receiver.requests().len());
+    assert!(!unhealthy.stdout.contains(HEC_TOKEN), "{}", unhealthy.stdout);
+    // The health endpoint takes no token, and is sent none.
+    assert_eq!(receiver.requests()[0].header("authorization"), None);
+}
+
+#[test]
+fn a_datadog_api_key_that_is_not_valid_fails_the_authentication_step_and_gets_no_probe() {
+    let receiver = datadog();
+    for json in [true, false] {
+        let refused = check("rest", json, &rest_vars("datadog", &receiver, PLANTED));
+        assert_eq!(refused.code, Some(1), "{}{}", refused.stdout, refused.stderr);
+        assert!(!refused.stdout.contains(PLANTED) && !refused.stderr.contains(PLANTED), "the key leaked:\n{}\n{}", refused.stdout, refused.stderr);
+        if json {
+            assert_eq!(refused.steps(), steps(&[("configuration", "passed"), ("reachability", "passed"), ("authentication", "failed")]));
+            let (_, detail) = refused.failure();
+            assert!(detail.contains("/api/v1/validate") && detail.contains("HTTP 403") && detail.contains("Forbidden"), "{detail}");
+            assert!(detail.contains("AUDITSTREAM_DATADOG_SITE"), "{detail}");
+        }
+    }
+    assert!(receiver.accepted_events().is_empty(), "no probe after a failed step");
+    assert!(receiver.requests().iter().all(|r| r.path == "/api/v1/validate" && r.header("dd-api-key") == Some(PLANTED)), "{:?}", receiver.requests().len());
+    assert_eq!(receiver.violations(), Vec::<String>::new());
+}
+
+/// A port nothing listens on: the probe (generic) and the pre-check (Splunk HEC) get no answer,
+/// which is the reachability step, not the permission step.
+#[test]
+fn an_unreachable_rest_endpoint_fails_the_reachability_step() {
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+        listener.local_addr().expect("its address").port()
+    };
+    let base = format!("http://127.0.0.1:{closed}");
+    let cases = [
+        env(&[("AUDITSTREAM_REST_URL", &format!("{base}/ingest"))]),
+        env(&[("AUDITSTREAM_REST_PRESET", "splunk_hec"), ("AUDITSTREAM_REST_URL", &base), ("AUDITSTREAM_REST_TOKEN", HEC_TOKEN)]),
+    ];
+    for vars in cases {
+        let down = check("rest", true, &vars);
+        assert_eq!(down.code, Some(1), "{vars:?}: {}{}", down.stdout, down.stderr);
+        let (step, detail) = down.failure();
+        assert_eq!(step, "reachability", "{vars:?}: {}", down.stdout);
+        assert!(detail.contains("cannot connect") && detail.contains(&base), "{detail}");
+        assert!(!down.steps().iter().any(|(step, _)| step == "permission"), "{}", down.stdout);
     }
 }
 

@@ -124,7 +124,7 @@ pub fn classify_answer(call: AwsCall<'_>, answer: Answer<'_>) -> DeliveryError {
                 DeliveryError::permanent(text)
             }
         }
-        Answer::NoAnswer(why) => DeliveryError::transient(format!("{on}: {operation} failed: {why}")),
+        Answer::NoAnswer(why) => DeliveryError::unanswered(format!("{on}: {operation} failed: {why}")),
         Answer::NotSent(why) => DeliveryError::permanent(format!("{on}: {operation} could not be sent: {why}")),
     }
 }

@@ -150,11 +150,8 @@ impl<S: ObjectStore> Destination for ObjectStoreDestination<S> {
         let body = bytes::Bytes::from(probe.body.clone());
         let deadline = Deadline::after(CHECK_TIME);
         let written = report
-            .run(Step::Permission, async {
-                match self.retry.run(deadline, |_| self.store.put_new(&probe.key, body.clone())).await {
-                    Ok(_) => Ok(format!("probe written at {}", probe.key)),
-                    Err(e) => Err(e.message),
-                }
+            .probe(async {
+                self.retry.run(deadline, |_| self.store.put_new(&probe.key, body.clone())).await.map(|_| format!("probe written at {}", probe.key))
             })
             .await;
         if !written {

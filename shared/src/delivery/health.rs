@@ -17,6 +17,7 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
+use crate::delivery::retry::DeliveryError;
 use crate::pipeline::event::{ActivityMeta, EventMeta};
 use crate::pipeline::key::{KeyPrefix, ObjectKey};
 use crate::pipeline::timestamp::UtcTime;
@@ -130,6 +131,30 @@ impl HealthReport {
         self.failure().is_none()
     }
 
+    /// Writes the probe (`work`) as the permission step, unless an earlier step failed. A probe
+    /// that got no answer at all (DNS, connection, TLS, a timeout) fails the reachability step
+    /// instead: the service was never reached, so nothing is known of the permission to write.
+    /// Returns whether the probe was written.
+    pub async fn probe<F: Future<Output = Result<String, DeliveryError>>>(&mut self, work: F) -> bool {
+        if self.failure().is_some() {
+            return false;
+        }
+        let started = Instant::now();
+        let result = work.await;
+        let elapsed = started.elapsed();
+        match result {
+            Ok(detail) => self.record(Step::Permission, Verdict::Passed, detail, elapsed),
+            Err(e) if e.unanswered => self.record(
+                Step::Reachability,
+                Verdict::Failed,
+                format!("{} (nothing answered: check the address, DNS, TLS and the network path)", e.message),
+                elapsed,
+            ),
+            Err(e) => self.record(Step::Permission, Verdict::Failed, e.message, elapsed),
+        }
+        self.failure().is_none()
+    }
+
     /// The report as JSON: `{"destination","healthy","steps":[{"step","result","detail","ms"}]}`.
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::json!({
@@ -222,5 +247,25 @@ mod tests {
         assert_eq!(json["healthy"], false);
         assert_eq!(json["steps"][2]["result"], "failed");
         assert_eq!(json["steps"][2]["step"], "read-back");
+    }
+
+    #[tokio::test]
+    async fn a_probe_that_got_no_answer_fails_the_reachability_step_and_a_refused_one_the_permission_step() {
+        let mut unreachable = HealthReport::new("https://logs.example.com/in");
+        assert!(!unreachable.probe(async { Err(DeliveryError::unanswered("POST https://logs.example.com/in: cannot connect: Connection refused")) }).await);
+        let failed = unreachable.failure().unwrap();
+        assert_eq!(failed.step, Step::Reachability);
+        assert!(failed.detail.starts_with("POST https://logs.example.com/in: cannot connect: Connection refused (nothing answered: "), "{}", failed.detail);
+
+        let mut refused = HealthReport::new("https://logs.example.com/in");
+        assert!(!refused.probe(async { Err(DeliveryError::permanent("POST https://logs.example.com/in: HTTP 403 Forbidden")) }).await);
+        assert_eq!(refused.failure().unwrap().step, Step::Permission);
+
+        let mut ok = HealthReport::new("dir:x");
+        assert!(ok.probe(async { Ok("probe written".into()) }).await);
+        assert!(ok.healthy());
+        // after a failure, nothing more runs
+        assert!(!unreachable.probe(async { Ok("never".into()) }).await);
+        assert_eq!(unreachable.steps.len(), 1);
     }
 }

@@ -98,14 +98,8 @@ impl<S: LogSink> Destination for LogSinkDestination<S> {
         let probe = probe_document(prefix, now, &probe_id());
         let deadline = Deadline::after(CHECK_TIME);
         let one = [&probe];
-        let sent = report
-            .run(Step::Permission, async {
-                match self.retry.run(deadline, |_| self.sink.send(&one)).await {
-                    Ok(()) => Ok(format!("probe event {} accepted", probe.key)),
-                    Err(e) => Err(e.message),
-                }
-            })
-            .await;
+        let sent =
+            report.probe(async { self.retry.run(deadline, |_| self.sink.send(&one)).await.map(|()| format!("probe event {} accepted", probe.key)) }).await;
         if sent {
             report.skip(Step::ReadBack, "a log service's ingestion API gives nothing back to read");
         }

@@ -38,19 +38,27 @@ pub struct DeliveryError {
     /// error is about the next one alone (Splunk HEC's `invalid-event-number`). `None`: the error
     /// is about the whole request.
     pub accepted: Option<usize>,
+    /// No answer came: the name did not resolve, the connection or TLS handshake failed, or the
+    /// answer never arrived. A health check reports it as the reachability step.
+    pub unanswered: bool,
 }
 
 impl DeliveryError {
     pub fn transient(message: impl Into<String>) -> Self {
-        DeliveryError { kind: FailureKind::Transient, message: message.into(), retry_after: None, accepted: None }
+        DeliveryError { kind: FailureKind::Transient, message: message.into(), retry_after: None, accepted: None, unanswered: false }
+    }
+
+    /// A request that got no answer (DNS, TCP, TLS, a timeout): transient.
+    pub fn unanswered(message: impl Into<String>) -> Self {
+        DeliveryError { unanswered: true, ..DeliveryError::transient(message) }
     }
 
     pub fn permanent(message: impl Into<String>) -> Self {
-        DeliveryError { kind: FailureKind::Permanent, message: message.into(), retry_after: None, accepted: None }
+        DeliveryError { kind: FailureKind::Permanent, message: message.into(), retry_after: None, accepted: None, unanswered: false }
     }
 
     pub fn too_large(message: impl Into<String>) -> Self {
-        DeliveryError { kind: FailureKind::TooLarge, message: message.into(), retry_after: None, accepted: None }
+        DeliveryError { kind: FailureKind::TooLarge, message: message.into(), retry_after: None, accepted: None, unanswered: false }
     }
 
     pub fn with_retry_after(mut self, after: Option<Duration>) -> Self {

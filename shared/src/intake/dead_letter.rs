@@ -125,11 +125,15 @@ pub struct DeadLetterSettings {
 
 impl DeadLetterSettings {
     pub fn from_env(env: &(impl Env + ?Sized)) -> Result<Self, ConfigError> {
-        let queue_url = env.optional("AUDITSTREAM_DLQ_URL");
+        DeadLetterSettings::for_queue_url("AUDITSTREAM_DLQ_URL", env.optional("AUDITSTREAM_DLQ_URL"))
+    }
+
+    /// From a queue URL given elsewhere (`auditstream poll --dlq URL`), named `name` in errors.
+    pub fn for_queue_url(name: &'static str, queue_url: Option<String>) -> Result<Self, ConfigError> {
         if let Some(url) = &queue_url {
             if !(url.starts_with("https://") || url.starts_with("http://")) || url.trim_end_matches('/').rsplit('/').next().is_none_or(str::is_empty) {
                 return Err(ConfigError::Invalid {
-                    var: "AUDITSTREAM_DLQ_URL",
+                    var: name,
                     value: crate::redact::url_text_for_message(url),
                     expected: "a queue URL like https://sqs.us-east-1.amazonaws.com/123456789012/audit-dlq (not an ARN or a name)".into(),
                 });
@@ -244,6 +248,10 @@ mod tests {
         for bad in ["arn:aws:sqs:us-east-1:123456789012:audit-dlq", "audit-dlq"] {
             let err = DeadLetterSettings::from_env(&[("AUDITSTREAM_DLQ_URL", bad)][..]).unwrap_err().to_string();
             assert!(err.starts_with("AUDITSTREAM_DLQ_URL="), "{err}");
+            // Given on the command line, it is named as the option.
+            let err = DeadLetterSettings::for_queue_url("--dlq", Some(bad.to_owned())).unwrap_err().to_string();
+            assert!(err.starts_with("--dlq=\"") && err.contains(" is not valid: expected a queue URL"), "{err}");
         }
+        assert_eq!(DeadLetterSettings::for_queue_url("--dlq", Some(url.to_owned())).unwrap().queue_url.as_deref(), Some(url));
     }
 }

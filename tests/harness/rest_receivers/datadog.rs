@@ -3,6 +3,10 @@
 //! (else 413); a JSON array of 1–1,000 objects, each with a string `message` and string
 //! `ddsource`/`ddtags`/`hostname`/`service` when present (else 400). A message over 1 MB is what
 //! Datadog silently truncates: accepted, and recorded as a violation. Answers 202 `{}`.
+//!
+//! `GET /api/v1/validate` (on the site's API host; here the same receiver) answers
+//! `200 {"valid":true}` to the right `DD-API-KEY` and `403 {"errors":["Forbidden"]}` to a wrong or
+//! missing one (<https://docs.datadoghq.com/api/latest/authentication/#validate-api-key>).
 
 use serde_json::Value;
 
@@ -67,5 +71,15 @@ impl Contract for Datadog {
             events.push(serde_json::from_str(message).unwrap_or_else(|_| Value::String(message.to_owned())));
         }
         Checked { events: Some(events), violation, ..answer(202, "{}") }
+    }
+
+    fn get(&self, request: &Request<'_>) -> Checked {
+        if request.path != "/api/v1/validate" {
+            return refuse(404, r#"{"errors":["Not found"]}"#, format!("GET {}", request.path));
+        }
+        match request.header("dd-api-key") {
+            Some(k) if k == self.api_key => answer(200, r#"{"valid":true}"#),
+            _ => answer(403, r#"{"errors":["Forbidden"]}"#),
+        }
     }
 }

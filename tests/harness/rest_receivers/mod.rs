@@ -5,7 +5,7 @@
 //! there) and refuses what the vendor would refuse (see each file for the rules it checks). A new
 //! vendor's receiver is a file implementing [`Contract`].
 //!
-//! What every receiver checks, whatever the vendor: the method is POST; the `Content-Encoding` is
+//! What every receiver checks, whatever the vendor: the method is POST (or GET, for the read endpoints a vendor documents: [`Contract::get`]); the `Content-Encoding` is
 //! one the vendor takes (identity and gzip always; deflate where [`Profile::accepts_deflate`]);
 //! `X-Auditstream-Event-Ids` (or its `-Sha256` form) names each event in order; and every event is
 //! a JSON object. Anything a correct client would never do is recorded in
@@ -55,6 +55,12 @@ pub trait Contract: Send + Sync + 'static {
 
     /// Checks a POST whose body is decoded: the answer, and the events it carried when well-formed.
     fn check(&self, request: &Request<'_>) -> Checked;
+
+    /// Answers a GET: the vendor's documented read endpoints (Splunk HEC's health, Datadog's key
+    /// validation). By default there are none, and a GET is refused as a violation.
+    fn get(&self, request: &Request<'_>) -> Checked {
+        refuse(405, "", format!("GET {}: only POST is accepted", request.path))
+    }
 }
 
 /// A vendor's name and what it says of any request, whatever its body.
@@ -80,6 +86,8 @@ pub struct Request<'a> {
     pub max_request_bytes: usize,
     /// Ids of the events to find invalid ([`RestReceiver::refuse_hec_event`]).
     pub refused_ids: &'a [String],
+    /// Set by [`RestReceiver::set_unhealthy`]: the service cannot take data now.
+    pub unhealthy: bool,
 }
 
 impl Request<'_> {
@@ -162,6 +170,7 @@ struct Inner {
     rules: Vec<(String, Scripted)>,
     /// Ids of the events HEC finds invalid.
     invalid_hec_events: Vec<String>,
+    unhealthy: bool,
     violations: Vec<String>,
 }
 
@@ -216,6 +225,12 @@ impl RestReceiver {
         self.shared.lock().invalid_hec_events.push(id.to_owned());
     }
 
+    /// The service cannot take data (Splunk HEC with its queues full): its health endpoint and
+    /// its event endpoint answer as the vendor documents for that state.
+    pub fn set_unhealthy(&self, unhealthy: bool) {
+        self.shared.lock().unhealthy = unhealthy;
+    }
+
     pub fn requests(&self) -> Vec<ReceivedRequest> {
         self.shared.lock().requests.clone()
     }
@@ -263,9 +278,9 @@ async fn handle(State(shared): State<Arc<Shared>>, method: Method, OriginalUri(u
     let path = uri.path().to_owned();
     let header_list: Vec<(String, String)> = headers.iter().map(|(n, v)| (n.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned())).collect();
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
-    let (max_request_bytes, refused_ids) = {
+    let (max_request_bytes, refused_ids, unhealthy) = {
         let inner = shared.lock();
-        (inner.max_request_bytes, inner.invalid_hec_events.clone())
+        (inner.max_request_bytes, inner.invalid_hec_events.clone(), inner.unhealthy)
     };
     let contract = &shared.config;
     let profile = contract.profile();
@@ -273,10 +288,13 @@ async fn handle(State(shared): State<Arc<Shared>>, method: Method, OriginalUri(u
     let (body, mut checked) = match decode(&header("content-encoding"), &raw, &profile) {
         Err(c) => (Vec::new(), c),
         Ok(body) => {
-            let c = if method != Method::POST {
-                refuse(405, "", format!("{method} {path}: only POST is accepted"))
+            let request = Request { path: &path, headers: &headers, body: &body, max_request_bytes, refused_ids: &refused_ids, unhealthy };
+            let c = if method == Method::POST {
+                contract.check(&request)
+            } else if method == Method::GET {
+                contract.get(&request)
             } else {
-                contract.check(&Request { path: &path, headers: &headers, body: &body, max_request_bytes, refused_ids: &refused_ids })
+                refuse(405, "", format!("{method} {path}: only POST is accepted"))
             };
             (body, c)
         }
@@ -289,7 +307,8 @@ async fn handle(State(shared): State<Arc<Shared>>, method: Method, OriginalUri(u
         }
     }
     let mut inner = shared.lock();
-    if checked.status.is_success() {
+    // Scripted answers stand for what the vendor says to data; a GET is answered by the contract.
+    if checked.status.is_success() && method == Method::POST {
         let body_text = String::from_utf8_lossy(&body);
         let scripted = match inner.rules.iter().find(|(text, _)| body_text.contains(text.as_str())) {
             Some((_, rule)) => Some(rule.clone()),

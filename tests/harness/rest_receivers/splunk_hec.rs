@@ -8,6 +8,12 @@
 //! `{"text":"Success","code":0}`. A batch with an invalid event is answered as Splunk does: the
 //! events before it are indexed, it is refused with `400 {"text":…,"code":N,"invalid-event-number":K}`,
 //! and the events after it are not indexed.
+//!
+//! `GET /services/collector/health` (no token needed) answers `200 {"text":"HEC is healthy","code":17}`,
+//! or `503 {"text":"HEC is unhealthy, queues are full","code":18}` while the receiver is
+//! [unhealthy](super::RestReceiver::set_unhealthy); event requests then get `503 {"text":"Server is
+//! busy","code":9}` (<https://help.splunk.com/en/splunk-enterprise/get-data-in/collect-http-event-data/http-event-collector-rest-api-endpoints>,
+//! and Splunk's REST API reference for `services/collector/health`).
 
 use serde_json::Value;
 
@@ -50,6 +56,9 @@ impl Contract for SplunkHec {
         }
         if request.too_large() {
             return request.answer_too_large(None, r#"{"text":"Content length exceeded","code":6}"#);
+        }
+        if request.unhealthy {
+            return answer(503, r#"{"text":"Server is busy","code":9}"#);
         }
         if body.iter().all(u8::is_ascii_whitespace) {
             return refuse(400, r#"{"text":"No data","code":5}"#, "empty body");
@@ -96,6 +105,16 @@ impl Contract for SplunkHec {
             return invalid_event(events, k, 6, "Invalid data format");
         }
         Checked { events: Some(events), ..answer(200, r#"{"text":"Success","code":0}"#) }
+    }
+
+    fn get(&self, request: &Request<'_>) -> Checked {
+        match request.path {
+            "/services/collector/health" | "/services/collector/health/1.0" if request.unhealthy => {
+                answer(503, r#"{"text":"HEC is unhealthy, queues are full","code":18}"#)
+            }
+            "/services/collector/health" | "/services/collector/health/1.0" => answer(200, r#"{"text":"HEC is healthy","code":17}"#),
+            path => refuse(404, r#"{"text":"The requested URL was not found on this server.","code":404}"#, format!("GET {path}")),
+        }
     }
 }
 

@@ -43,16 +43,21 @@ use reqwest::header::HeaderName;
 
 use super::auth::AuthScheme;
 use super::endpoint::Endpoint;
-use super::preset::{members_missing_from_template, push_members, template_object_keys, RequestBytes, RestPreset};
+use super::preset::{members_missing_from_template, push_members, template_object_keys, PreCheck, RequestBytes, RestPreset};
 use super::{MAX_BYTES_VAR, URL_VAR};
 use crate::config::{ConfigError, Env, EnvExt};
 use crate::delivery::destination::{EventLimit, LimitSource};
+use crate::delivery::health::Step;
 use crate::pipeline::json_text::{escaped_len_bound, push_object_with_members, push_string_contents};
 use crate::pipeline::scan::scan_flat_object;
 use crate::pipeline::template::LogTemplate;
 use crate::pipeline::Document;
 
 pub const PATH: &str = "/api/v2/logs";
+/// The API key validation endpoint (<https://docs.datadoghq.com/api/latest/authentication/#validate-api-key>).
+pub const VALIDATE_PATH: &str = "/api/v1/validate";
+/// The start of a site's intake host, `http-intake.logs.<site>`; its API host is `api.<site>`.
+const INTAKE_HOST_PREFIX: &str = "http-intake.logs.";
 pub const DEFAULT_SITE: &str = "datadoghq.com";
 pub const MAX_EVENTS: usize = 1000;
 pub const MAX_REQUEST_BYTES: usize = 5_000_000;
@@ -128,7 +133,7 @@ impl Datadog {
                 expected: "a Datadog site such as datadoghq.com, datadoghq.eu or us5.datadoghq.com".into(),
             });
         }
-        Ok(format!("https://http-intake.logs.{site}{PATH}"))
+        Ok(format!("https://{INTAKE_HOST_PREFIX}{site}{PATH}"))
     }
 
     /// Bytes each item adds around its escaped message, at most (the comma included).
@@ -233,6 +238,33 @@ impl RestPreset for Datadog {
         let set_by =
             if bytes == MAX_LOG_BYTES { LimitSource::Service("Datadog takes at most 1,000,000 bytes per log") } else { LimitSource::Variable(MAX_BYTES_VAR) };
         EventLimit::new(bytes, set_by)
+    }
+
+    /// The API key validation endpoint, `GET https://api.<site>/api/v1/validate` with the key in
+    /// `DD-API-KEY`: on the site's API host, not the intake host. Behind a proxy (a URL ending in
+    /// `/api/v2/logs` on another host), the same host's `/api/v1/validate`; any other URL has none.
+    fn pre_check(&self, endpoint: &Endpoint) -> Option<PreCheck> {
+        let host = endpoint.url().host_str()?;
+        let url = match host.strip_prefix(INTAKE_HOST_PREFIX) {
+            Some(site) if endpoint.url().scheme() == "https" => Endpoint::parse(SITE_VAR, &format!("https://api.{site}{VALIDATE_PATH}"), None).ok()?,
+            _ => endpoint.with_path(&format!("{}{VALIDATE_PATH}", endpoint.path().strip_suffix(PATH)?), None),
+        };
+        Some(PreCheck { step: Step::Authentication, name: "Datadog's API key validation", url, authenticated: true })
+    }
+
+    /// `200 {"valid":true}`; `403 {"errors":["Forbidden"]}` for a key that is not valid.
+    fn read_pre_check(&self, status: u16, reply: &str, quote: &dyn Fn(&str) -> String) -> Result<String, String> {
+        let said = || error_answer(reply, quote).unwrap_or_else(|| quote(reply));
+        let valid = serde_json::from_str::<serde_json::Value>(reply).ok().and_then(|v| v.get("valid").and_then(serde_json::Value::as_bool));
+        match status {
+            200 if valid == Some(true) => Ok("the API key is valid".to_owned()),
+            200 => Err(format!("HTTP 200 without {{\"valid\":true}}: {}", said())),
+            401 | 403 => Err(format!(
+                "HTTP {status}: {}: the API key is not valid on this site: check the key (AUDITSTREAM_REST_TOKEN_SECRET_ARN, or AUDITSTREAM_REST_TOKEN locally) and AUDITSTREAM_DATADOG_SITE (a key works on its own site only)",
+                said()
+            )),
+            _ => Err(format!("HTTP {status}: {}", said())),
+        }
     }
 
     fn error_answer(&self, reply: &str, quote: &dyn Fn(&str) -> String) -> Option<String> {

@@ -22,10 +22,10 @@
 //! the server echo them.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use reqwest::header::{HeaderMap, HeaderValue, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
 use reqwest::StatusCode;
 
 use super::endpoint::Endpoint;
@@ -33,6 +33,7 @@ use super::headers::event_ids_header;
 use super::{RestPreset, RestSettings, MAX_BYTES_VAR};
 use crate::config::{ConfigError, PipelineSettings};
 use crate::delivery::destination::{LogSink, SinkLimits};
+use crate::delivery::health::{HealthReport, Step, Verdict};
 use crate::delivery::log_batching::LogSinkDestination;
 use crate::delivery::retry::parse_retry_after;
 use crate::delivery::retry::DeliveryError;
@@ -68,6 +69,8 @@ pub struct HttpLogSink {
     limits: SinkLimits,
     /// Every credential the requests carry, to remove from anything a server says back.
     redactor: Redactor,
+    /// The authentication header alone, for a health check's pre-check to the vendor's own host.
+    auth_header: Option<(HeaderName, HeaderValue)>,
 }
 
 impl HttpLogSink {
@@ -120,8 +123,9 @@ impl HttpLogSink {
             headers.extend(preset_headers.clone());
         }
         headers.extend(settings.extra_headers.clone());
-        if let Some((name, value)) = settings.auth.header(token.as_ref())? {
-            headers.insert(name, value);
+        let auth_header = settings.auth.header(token.as_ref())?;
+        if let Some((name, value)) = &auth_header {
+            headers.insert(name.clone(), value.clone());
         }
         let redactor = request_credentials(&settings, token.as_ref(), &headers, &endpoint);
         let options = ClientOptions {
@@ -139,6 +143,7 @@ impl HttpLogSink {
             endpoint,
             headers,
             redactor,
+            auth_header,
         })
     }
 
@@ -198,7 +203,7 @@ impl LogSink for HttpLogSink {
         let response = match request.send().await {
             Ok(r) => r,
             Err(e) => {
-                let err = DeliveryError::transient(format!("POST {}: {}", self.endpoint, transport_failure(&e)));
+                let err = DeliveryError::unanswered(format!("POST {}: {}", self.endpoint, transport_failure(&e)));
                 tracing::warn!(endpoint = %self.endpoint, events = docs.len(), "request failed: {err}");
                 return Err(err);
             }
@@ -213,6 +218,37 @@ impl LogSink for HttpLogSink {
             tracing::warn!(endpoint = %self.endpoint, status = status.as_u16(), events = docs.len(), "request not accepted: {err}");
         }
         outcome
+    }
+
+    /// The preset's pre-check, if it has one ([`RestPreset::pre_check`]): one `GET`, carrying the
+    /// authentication header only when the preset says so and no other configured header. No
+    /// answer fails the reachability step; an answer passes it, and the preset reads the rest.
+    async fn check_access(&self, report: &mut HealthReport) {
+        let Some(pre) = self.preset.pre_check(&self.endpoint) else { return };
+        let mut request = self.client.get(pre.url.url().clone());
+        if let (true, Some((name, value))) = (pre.authenticated, &self.auth_header) {
+            request = request.header(name, value);
+        }
+        let started = Instant::now();
+        let response = match request.send().await {
+            Ok(response) => response,
+            Err(e) => {
+                let why = format!("GET {} ({}): {} (check AUDITSTREAM_REST_URL, DNS, TLS and the network path)", pre.url, pre.name, transport_failure(&e));
+                report.record(Step::Reachability, Verdict::Failed, why, started.elapsed());
+                return;
+            }
+        };
+        let status = response.status().as_u16();
+        let reply = read_some(response).await;
+        let elapsed = started.elapsed();
+        if pre.step != Step::Reachability {
+            report.record(Step::Reachability, Verdict::Passed, format!("{} answers", pre.url), elapsed);
+        }
+        let quote = |text: &str| self.redactor.quote(text, b"", MAX_VENDOR_TEXT);
+        match self.preset.read_pre_check(status, &reply, &quote) {
+            Ok(detail) => report.record(pre.step, Verdict::Passed, format!("GET {} ({}): {detail}", pre.url, pre.name), elapsed),
+            Err(detail) => report.record(pre.step, Verdict::Failed, format!("GET {} ({}): {detail}", pre.url, pre.name), elapsed),
+        }
     }
 }
 

@@ -138,8 +138,18 @@ impl RestSettings {
 
     /// The settings of preset `P`: the variables every preset reads, and its own.
     fn configure<P: RestPreset + 'static, E: Env + ?Sized>(env: &E, template: Option<&LogTemplate>) -> Result<RestSettings, ConfigError> {
+        RestSettings::configure_at::<P, E>(env, template, || P::endpoint(env))
+    }
+
+    /// [`RestSettings::configure`] with the endpoint from `endpoint` (its variables, or a URL
+    /// given on the command line), read after the token as always.
+    fn configure_at<P: RestPreset + 'static, E: Env + ?Sized>(
+        env: &E,
+        template: Option<&LogTemplate>,
+        endpoint: impl FnOnce() -> Result<Endpoint, ConfigError>,
+    ) -> Result<RestSettings, ConfigError> {
         let token = TokenSource::from_env(env)?;
-        let endpoint = P::endpoint(env)?;
+        let endpoint = endpoint()?;
         let auth = scheme_from_parts(
             env.optional(AUTH_VAR).as_deref(),
             env.optional(AUTH_HEADER_VAR).as_deref(),
@@ -186,24 +196,12 @@ impl RestSettings {
         })
     }
 
-    /// The generic preset for one URL (`auditstream run --to https://…`); every other variable is
-    /// read from `env` as usual. The generic preset sends a rendered template as the event it is,
-    /// so no template is needed here.
-    pub fn for_url(env: &(impl Env + ?Sized), url: &str) -> Result<RestSettings, ConfigError> {
-        struct WithUrl<'a, E: ?Sized> {
-            env: &'a E,
-            url: &'a str,
-        }
-        impl<E: Env + ?Sized> Env for WithUrl<'_, E> {
-            fn var(&self, name: &str) -> Option<String> {
-                match name {
-                    PRESET_VAR => Some(Generic::name().to_owned()),
-                    URL_VAR => Some(self.url.to_owned()),
-                    _ => self.env.var(name),
-                }
-            }
-        }
-        RestSettings::from_env(&WithUrl { env, url }, None)
+    /// The generic preset for one URL given on the command line (`auditstream run --to
+    /// https://…`), named `option` in errors; every other variable is read from `env` as usual
+    /// (`AUDITSTREAM_REST_PRESET` and `AUDITSTREAM_REST_URL` are not read). The generic preset
+    /// sends a rendered template as the event it is, so no template is needed here.
+    pub fn for_url<E: Env + ?Sized>(env: &E, option: &'static str, url: &str) -> Result<RestSettings, ConfigError> {
+        RestSettings::configure_at::<Generic, E>(env, None, || Endpoint::parse(option, url, None))
     }
 
     /// The limits the batcher packs by. `max_request_bytes` there is a packing budget: documents
@@ -534,12 +532,68 @@ mod tests {
         }
     }
 
+    /// Splunk HEC's pre-check is its health endpoint beside the event endpoint, sent no token;
+    /// Datadog's is the API key validation on the site's API host (not the intake host), sent the
+    /// key; Sumo Logic and the generic preset have none.
+    #[test]
+    fn each_vendor_declares_its_pre_check() {
+        use crate::delivery::health::Step;
+        let pre = |env: &[(&str, &str)]| {
+            let s = settings(env).unwrap_or_else(|e| panic!("{env:?}: {e}"));
+            s.preset.pre_check(&s.endpoint).map(|p| (p.step, p.url.url().as_str().to_owned(), p.authenticated))
+        };
+        let hec = |url| pre(&[(PRESET_VAR, "splunk_hec"), (URL_VAR, url), (TOKEN_VAR, "hec-token-1")]);
+        let health = |url: &str| Some((Step::Reachability, url.to_owned(), false));
+        assert_eq!(hec("https://splunk.example.com:8088"), health("https://splunk.example.com:8088/services/collector/health"));
+        assert_eq!(hec("https://splunk.example.com:8088/services/collector/event/1.0"), health("https://splunk.example.com:8088/services/collector/health"));
+        assert_eq!(hec("https://proxy.example.com/splunk/services/collector"), health("https://proxy.example.com/splunk/services/collector/health"));
+        assert_eq!(hec("https://proxy.example.com/hec-in"), None, "a proxy's own path: no health endpoint known");
+
+        let dd = |extra: &[(&'static str, &'static str)]| pre(&[&[(PRESET_VAR, "datadog"), (TOKEN_VAR, "dd-api-key-1")], extra].concat());
+        let validate = |url: &str| Some((Step::Authentication, url.to_owned(), true));
+        assert_eq!(dd(&[]), validate("https://api.datadoghq.com/api/v1/validate"));
+        assert_eq!(dd(&[("AUDITSTREAM_DATADOG_SITE", "us5.datadoghq.com")]), validate("https://api.us5.datadoghq.com/api/v1/validate"));
+        assert_eq!(dd(&[(URL_VAR, "http://127.0.0.1:9000")]), validate("http://127.0.0.1:9000/api/v1/validate"));
+        assert_eq!(dd(&[(URL_VAR, "https://proxy.example.com/dd/in")]), None);
+
+        assert_eq!(pre(&[(PRESET_VAR, "sumo_logic"), (URL_VAR, "https://c.sumologic.com/receiver/v1/http/CODE1")]), None);
+        assert_eq!(pre(&[(URL_VAR, "https://logs.example.com/in")]), None);
+    }
+
+    /// What the vendors document their pre-check endpoints to answer, read as each step's verdict.
+    #[test]
+    fn the_pre_check_answers_read_as_the_vendors_document_them() {
+        let quote = |t: &str| t.replace("SECRET", "[redacted]");
+        let hec = settings(&[(PRESET_VAR, "splunk_hec"), (URL_VAR, "https://s:8088"), (TOKEN_VAR, "hec-token-1")]).unwrap().preset;
+        assert_eq!(
+            hec.read_pre_check(200, r#"{"text":"HEC is healthy","code":17}"#, &quote),
+            Ok(r#"HEC answers {"text":"HEC is healthy","code":17}"#.to_owned())
+        );
+        let busy = hec.read_pre_check(503, r#"{"text":"HEC is unhealthy, queues are full","code":18}"#, &quote).unwrap_err();
+        assert!(busy.starts_with(r#"HTTP 503: {"text":"HEC is unhealthy, queues are full","code":18}: HEC cannot take events now"#), "{busy}");
+        let missing = hec.read_pre_check(404, "not here SECRET", &quote).unwrap_err();
+        assert!(missing.starts_with("HTTP 404: not here [redacted]: no HEC health endpoint here") && missing.contains("AUDITSTREAM_REST_URL"), "{missing}");
+
+        let dd = settings(&[(PRESET_VAR, "datadog"), (TOKEN_VAR, "dd-api-key-1")]).unwrap().preset;
+        assert_eq!(dd.read_pre_check(200, r#"{"valid":true}"#, &quote), Ok("the API key is valid".to_owned()));
+        let forbidden = dd.read_pre_check(403, r#"{"errors":["Forbidden"]}"#, &quote).unwrap_err();
+        assert!(
+            forbidden.starts_with("HTTP 403: Forbidden: the API key is not valid on this site") && forbidden.contains("AUDITSTREAM_DATADOG_SITE"),
+            "{forbidden}"
+        );
+        assert!(dd.read_pre_check(200, r#"{"valid":false}"#, &quote).is_err());
+    }
+
     #[test]
     fn a_url_on_the_command_line_is_the_generic_preset() {
-        let env = [(PRESET_VAR, "datadog"), (MAX_EVENTS_VAR, "5"), (generic::FORMAT_VAR, "ndjson")];
-        let s = RestSettings::for_url(&env[..], "http://127.0.0.1:8080/hook").unwrap();
+        let env = [(PRESET_VAR, "datadog"), (MAX_EVENTS_VAR, "5"), (generic::FORMAT_VAR, "ndjson"), (URL_VAR, "https://elsewhere.example.com/")];
+        let s = RestSettings::for_url(&env[..], "--to", "http://127.0.0.1:8080/hook").unwrap();
         assert_eq!(preset_as::<Generic>(&s), &Generic { format: BodyFormat::Ndjson });
         assert_eq!(s.endpoint.url().as_str(), "http://127.0.0.1:8080/hook");
         assert_eq!(s.max_events, 5);
+        // A bad URL is named as what the user typed, not as a variable they never set.
+        let err = RestSettings::for_url(&[][..], "--to", "http://logs.example.com/hook").unwrap_err().to_string();
+        assert!(err.starts_with("--to=\"http://logs.example.com/hook\" is not valid: expected an https:// URL"), "{err}");
+        assert!(!err.contains(URL_VAR), "{err}");
     }
 }

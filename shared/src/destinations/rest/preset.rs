@@ -18,6 +18,7 @@ use super::token::{TokenSource, TOKEN_VAR};
 use super::{MAX_BYTES_VAR, URL_VAR};
 use crate::config::{ConfigError, Env, EnvExt};
 use crate::delivery::destination::{EventLimit, LimitSource};
+use crate::delivery::health::Step;
 use crate::delivery::retry::DeliveryError;
 use crate::pipeline::json_text::push_string;
 use crate::pipeline::template::LogTemplate;
@@ -37,6 +38,23 @@ pub struct RequestBytes {
     /// Set when `max` is the vendor's own limit, which no setting raises: the words that say so,
     /// for the warning about an event that a request at that size cannot hold.
     pub vendor_limit: Option<&'static str>,
+}
+
+/// A request a vendor documents for checking an endpoint without sending it data, which the
+/// health check (`auditstream check`, the scheduled check) makes before its probe event: Splunk
+/// HEC's health endpoint, Datadog's API key validation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreCheck {
+    /// The step it proves: [`Step::Reachability`] (the service answers and can take data) or
+    /// [`Step::Authentication`] (the key is valid). Whatever the step, a request that gets no
+    /// answer fails the reachability step.
+    pub step: Step,
+    /// What it is, for the report: `the HEC health endpoint`.
+    pub name: &'static str,
+    /// Where the `GET` goes.
+    pub url: Endpoint,
+    /// Whether it carries the sink's authentication header (only to a host of the same vendor).
+    pub authenticated: bool,
 }
 
 /// One vendor's HTTP contract. The functions bound by `Self: Sized` are read once, while the
@@ -150,6 +168,23 @@ pub trait RestPreset: AsAny + std::fmt::Debug + Send + Sync {
     /// when the vendor documents none or the reply is not of that shape (then it is quoted whole).
     fn error_answer(&self, _reply: &str, _quote: &dyn Fn(&str) -> String) -> Option<String> {
         None
+    }
+
+    /// The request the health check makes before its probe event, for requests going to
+    /// `endpoint`; `None` (the default) when the vendor documents none, or none is known for a
+    /// proxy's URL: the probe event alone then proves the endpoint.
+    fn pre_check(&self, _endpoint: &Endpoint) -> Option<PreCheck> {
+        None
+    }
+
+    /// What the answer to [`RestPreset::pre_check`]'s request means: `Ok(what it proved)` or
+    /// `Err(what is wrong and what to fix)`, the vendor's text passed through `quote`. Called
+    /// only for a preset that has a pre-check.
+    fn read_pre_check(&self, status: u16, reply: &str, quote: &dyn Fn(&str) -> String) -> Result<String, String> {
+        match status {
+            200..=299 => Ok(format!("HTTP {status}")),
+            _ => Err(format!("HTTP {status}: {}", self.error_answer(reply, quote).unwrap_or_else(|| quote(reply)))),
+        }
     }
 
     /// A refused request's error, given what the vendor answered (`status`, `reply`) to a request

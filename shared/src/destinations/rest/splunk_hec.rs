@@ -45,9 +45,10 @@ use std::io::Write;
 
 use super::auth::AuthScheme;
 use super::endpoint::Endpoint;
-use super::preset::{members_missing_from_template, push_members, template_object_keys, RequestBytes, RestPreset};
+use super::preset::{members_missing_from_template, push_members, template_object_keys, PreCheck, RequestBytes, RestPreset};
 use super::URL_VAR;
 use crate::config::{ConfigError, Env, EnvExt};
+use crate::delivery::health::Step;
 use crate::delivery::retry::DeliveryError;
 use crate::pipeline::json_text::push_object_with_members;
 use crate::pipeline::template::LogTemplate;
@@ -215,7 +216,37 @@ impl RestPreset for SplunkHec {
     fn partly_accepted(&self, err: DeliveryError, status: u16, reply: &str, events: usize) -> DeliveryError {
         refused_event(err, status, reply, events)
     }
+
+    /// HEC's health endpoint beside the event endpoint, `GET …/services/collector/health`: it takes
+    /// no token, and answers whether HEC can take data now. A proxy's path without
+    /// `/services/collector` has none known.
+    fn pre_check(&self, endpoint: &Endpoint) -> Option<PreCheck> {
+        let path = endpoint.path();
+        let at = path.find(COLLECTOR)?;
+        let url = endpoint.with_path(&format!("{}{HEALTH_PATH}", &path[..at]), None);
+        Some(PreCheck { step: Step::Reachability, name: "the HEC health endpoint", url, authenticated: false })
+    }
+
+    /// `200 {"text":"HEC is healthy","code":17}`; 503 when HEC cannot take data (queues full,
+    /// code 18; acknowledgement unavailable, code 23).
+    fn read_pre_check(&self, status: u16, reply: &str, quote: &dyn Fn(&str) -> String) -> Result<String, String> {
+        let said = error_answer(reply, quote).unwrap_or_else(|| quote(reply));
+        match status {
+            200 => Ok(format!("HEC answers {said}")),
+            503 => Err(format!(
+                "HTTP 503: {said}: HEC cannot take events now (its queues are full, or its acknowledgement service is unavailable): events sent now are refused and retried until it recovers"
+            )),
+            404 => Err(format!(
+                "HTTP 404: {said}: no HEC health endpoint here: is HEC enabled, and does AUDITSTREAM_REST_URL name the HEC port (8088 by default)?"
+            )),
+            _ => Err(format!("HTTP {status}: {said}")),
+        }
+    }
 }
+
+/// Where the HEC endpoints' paths start, and the health endpoint's path from there.
+const COLLECTOR: &str = "/services/collector";
+pub const HEALTH_PATH: &str = "/services/collector/health";
 
 /// HEC's documented error answer, `{"text":…,"code":N}` with `invalid-event-number` on a batch
 /// error, written again with only those members and its `text` passed through `quote`; `None`
