@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
 """Measures a whole process for scripts/bench, and prints the table of one run.
 
-  measure.py run RESULTS --id ID --label TEXT --events N [--peer ID] -- COMMAND...
+  measure.py run RESULTS --id ID --label TEXT --events N [--peer ID] [--usage-from FILE] -- COMMAND...
       Runs COMMAND (stdin closed, stdout and stderr inherited), waits for it with wait4(2) and appends one
       JSON line to RESULTS: wall time, the child's user and system CPU and peak RSS (its rusage: every
       thread of the process), its exit status and the load average before and after. Exits with the
       command's status (so a failed delivery fails the benchmark: a run that delivered nothing is not fast).
+      With --usage-from, COMMAND is a harness that runs and reaps the measured process itself (lambda-bench:
+      a function under the Lambda Runtime API emulator) and writes that process's wait4(2) usage to FILE
+      as JSON (wall_s, user_s, sys_s, max_rss_kb); the record holds those figures, not the harness's own.
 
   measure.py table RESULTS
       Prints the machine and a Markdown table: per run, CPU per event (user + sys), peak RSS, events/s,
@@ -28,22 +31,24 @@ def run(argv):
     options, command = rest[:split], rest[split + 1:]
     fields = dict(zip(options[0::2], options[1::2]))
     if len(options) % 2 or not {"--id", "--label", "--events"} <= fields.keys() or not command:
-        sys.exit("usage: measure.py run RESULTS --id ID --label TEXT --events N [--peer ID] -- COMMAND...")
+        sys.exit("usage: measure.py run RESULTS --id ID --label TEXT --events N [--peer ID] [--usage-from FILE] -- COMMAND...")
     load_before = os.getloadavg()[0]
     start = time.monotonic()
     child = subprocess.Popen(command, stdin=subprocess.DEVNULL)
     _, status, usage = os.wait4(child.pid, 0)
     wall = time.monotonic() - start
     child.returncode = os.waitstatus_to_exitcode(status)
+    measured = {"wall_s": wall, "user_s": usage.ru_utime, "sys_s": usage.ru_stime, "max_rss_kb": usage.ru_maxrss}
+    if "--usage-from" in fields and child.returncode == 0:
+        with open(fields["--usage-from"]) as reported:
+            reported = json.load(reported)
+        measured = {name: reported[name] for name in measured}
     record = {
         "id": fields["--id"],
         "label": fields["--label"],
         "events": int(fields["--events"]),
         "peer": fields.get("--peer"),
-        "wall_s": wall,
-        "user_s": usage.ru_utime,
-        "sys_s": usage.ru_stime,
-        "max_rss_kb": usage.ru_maxrss,
+        **measured,
         "exit": child.returncode,
         "load_before": load_before,
         "load_after": os.getloadavg()[0],

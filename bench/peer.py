@@ -4,12 +4,15 @@ same run as auditstream so that the two compare on one machine.
 
 For each line of an NDJSON file, sequentially: json.loads; every step line whose mask_data is true gets
 its input and output replaced by {"data": "masked"}; json.dumps; then one HTTP POST with requests (one
-Session, so connections are reused) or one S3 PutObject with boto3 (one client). Any failed request
+Session, so connections are reused), one S3 PutObject with boto3 (one client) or one Put Blob with
+azure-storage-blob (one container client; create-only, as auditstream writes). Any failed request
 stops the run with an error: a peer that drops events would measure less work than it claims.
 
 usage: peer.py EVENTS.ndjson --to http://HOST:PORT/PATH
        peer.py EVENTS.ndjson --to s3://BUCKET[/PREFIX]   (endpoint from AWS_ENDPOINT_URL, keys from the
                                                          usual AWS_* variables)
+       peer.py EVENTS.ndjson --to azure-blob://CONTAINER[/PREFIX]   (account from
+                                                         AZURE_STORAGE_CONNECTION_STRING)
 """
 import argparse
 import json
@@ -52,17 +55,34 @@ def s3_sender(target):
     return send
 
 
+def azure_blob_sender(target):
+    from azure.storage.blob import BlobServiceClient, ContentSettings
+
+    container, _, prefix = target.partition("/")
+    service = BlobServiceClient.from_connection_string(os.environ["AZURE_STORAGE_CONNECTION_STRING"])
+    client = service.get_container_client(container)
+    content = ContentSettings(content_type="application/json")
+
+    def send(number, body):
+        # overwrite=False sends If-None-Match: *, as auditstream's create-only Put Blob does.
+        client.upload_blob(f"{prefix}{number:08d}.json", body.encode(), overwrite=False, content_settings=content)
+
+    return send
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("events", help="NDJSON file, one audit event per line")
-    parser.add_argument("--to", required=True, help="http://… or s3://BUCKET[/PREFIX]")
+    parser.add_argument("--to", required=True, help="http://…, s3://BUCKET[/PREFIX] or azure-blob://CONTAINER[/PREFIX]")
     args = parser.parse_args()
     if args.to.startswith("s3://"):
         send = s3_sender(args.to[len("s3://"):])
+    elif args.to.startswith("azure-blob://"):
+        send = azure_blob_sender(args.to[len("azure-blob://"):])
     elif args.to.startswith(("http://", "https://")):
         send = http_sender(args.to)
     else:
-        parser.error(f"--to {args.to!r}: expected http://… or s3://BUCKET[/PREFIX]")
+        parser.error(f"--to {args.to!r}: expected http://…, s3://BUCKET[/PREFIX] or azure-blob://CONTAINER[/PREFIX]")
     sent = 0
     with open(args.events, "rb") as events:
         for number, line in enumerate(events, 1):

@@ -23,11 +23,12 @@ SAM_PY_REQUIREMENTS=("aws-sam-cli==1.170.0" "cargo-lambda==1.9.2")
 # cargo-fuzz for the fuzz phase (scripts/fuzz), built from crates.io into its own root.
 CARGO_FUZZ_VERSION="0.13.2"
 CARGO_FUZZ_ROOT="$LOCAL/cargo"
-# The benchmark's tools (scripts/bench): the reference peer's HTTP and S3 clients in a venv of their own, and
-# s3s-fs, an S3 server over a local directory, built from crates.io into the same root as cargo-fuzz.
-# s3s-fs 0.14.1 is the newest release that builds with Rust 1.95 (0.15 and later ask for 1.96).
+# The benchmark's tools (scripts/bench): the reference peer's HTTP, S3 and Azure Blob clients in a venv of their
+# own, and s3s-fs, an S3 server over a local directory, built from crates.io into the same root as cargo-fuzz.
+# s3s-fs 0.14.1 is the newest release that builds with Rust 1.95 (0.15 and later ask for 1.96). Azurite is the
+# tests' own (NPM_PACKAGES).
 BENCH_VENV="$LOCAL/bench"
-BENCH_PY_REQUIREMENTS=("requests==2.34.2" "boto3==1.44.5")
+BENCH_PY_REQUIREMENTS=("requests==2.34.2" "boto3==1.44.5" "azure-storage-blob==12.31.1")
 S3S_FS_VERSION="0.14.1"
 NPM_PREFIX="$LOCAL/npm"
 NPM_PACKAGES=("azurite@3.35.0")
@@ -138,10 +139,12 @@ _install_cargo_fuzz() {
 # answer to --version.
 install_bench_tools() {
     command -v python3 >/dev/null || die "python3 not found: the benchmark's reference peer needs Python 3.11 with venv and pip"
+    command -v node >/dev/null || die "node not found: the benchmark's Azure Blob run needs Azurite, which needs Node.js 20 and npm"
     with_install_lock _install_bench_tools
 }
 _install_bench_tools() {
     ensure_venv "$BENCH_VENV" "${BENCH_PY_REQUIREMENTS[@]}"
+    ensure_npm_packages
     if [[ "$("$CARGO_FUZZ_ROOT/bin/s3s-fs" --version 2>/dev/null)" == "s3s-fs $S3S_FS_VERSION" ]]; then
         return 0
     fi

@@ -409,7 +409,7 @@ impl LambdaFunction {
         if let Some(err) = child.stderr.take() {
             capture(err, stderr.clone());
         }
-        Ok(RunningLambda { emulator, child: Mutex::new(child), stdout, stderr, function_name: self.function_name })
+        Ok(RunningLambda { emulator, child: Mutex::new(child), reaped: AtomicBool::new(false), stdout, stderr, function_name: self.function_name })
     }
 }
 
@@ -418,6 +418,9 @@ impl LambdaFunction {
 pub struct RunningLambda {
     emulator: RuntimeApiEmulator,
     child: Mutex<Child>,
+    /// Set once [`RunningLambda::stop_measured`] has reaped the process: its pid may belong to
+    /// another process by then, so it is never signalled again.
+    reaped: AtomicBool,
     stdout: Arc<Captured>,
     stderr: Arc<Captured>,
     function_name: String,
@@ -492,10 +495,46 @@ impl RunningLambda {
     }
 
     fn kill(&self) {
+        if self.reaped.load(Ordering::SeqCst) {
+            return;
+        }
         let mut child = lock(&self.child);
         let _ = child.kill();
         let _ = child.wait();
     }
+
+    /// Ends the process and returns what it used over its whole life, as `wait4(2)` reports it for
+    /// the reaped process (every thread of it): the CPU a function is billed for, init included.
+    #[cfg(unix)]
+    pub fn stop_measured(&self) -> std::io::Result<ProcessUsage> {
+        let child = lock(&self.child);
+        if self.reaped.load(Ordering::SeqCst) {
+            return Err(std::io::Error::other("the function's process was already reaped"));
+        }
+        let pid = child.id() as libc::pid_t;
+        // SAFETY: `pid` is our own child, not yet reaped (we hold the lock and `reaped` is unset).
+        if unsafe { libc::kill(pid, libc::SIGKILL) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let mut status = 0;
+        // SAFETY: wait4 only writes the status and the rusage we pass it.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        if unsafe { libc::wait4(pid, &mut status, 0, &mut usage) } != pid {
+            return Err(std::io::Error::last_os_error());
+        }
+        self.reaped.store(true, Ordering::SeqCst);
+        let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+        Ok(ProcessUsage { user: time(usage.ru_utime), system: time(usage.ru_stime), max_rss_kb: usage.ru_maxrss as u64 })
+    }
+}
+
+/// CPU and memory a process used, from `wait4(2)`.
+#[derive(Debug, Clone, Copy)]
+pub struct ProcessUsage {
+    pub user: Duration,
+    pub system: Duration,
+    /// Peak resident set size, in KiB.
+    pub max_rss_kb: u64,
 }
 
 impl Drop for RunningLambda {
