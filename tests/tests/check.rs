@@ -146,6 +146,37 @@ async fn s3_is_healthy_on_moto_with_a_probe_under_the_health_prefix_and_a_missin
     assert!(detail.contains("AWS_ACCESS_KEY_ID"), "{detail}");
 }
 
+/// With an SSE-KMS key configured, the probe is written with it, as events are: the write the check
+/// makes is the one that fails when the role may not use the key.
+///
+/// moto cannot show that failure: moto 5.2.5 stores a PutObject with any
+/// `x-amz-server-side-encryption-aws-kms-key-id` (a key ARN or alias that does not exist, a
+/// malformed id, a key disabled or scheduled for deletion in moto's own KMS), and its KMS
+/// `GenerateDataKey` succeeds on disabled and pending-deletion keys. The refusals S3 documents
+/// (`KMS.DisabledException`, `KMS.KMSInvalidStateException`, `KMS.NotFoundException`, 403 for a
+/// role without `kms:GenerateDataKey`) are checked against a fake S3 in the shared crate's
+/// `destinations::s3` tests. What moto does hold, and this test checks, is the key a probe was
+/// written with.
+#[tokio::test]
+async fn s3_with_an_sse_kms_key_writes_the_probe_with_that_key_on_moto() {
+    let s3 = moto_s3_client();
+    let bucket = create_bucket(&s3, "check-kms").await;
+    let kms = aws_sdk_kms::Client::new(&auditstream_e2e::moto_sdk_config().await);
+    let key = kms.create_key().send().await.unwrap().key_metadata.unwrap().arn.unwrap();
+    let mut vars = moto_env();
+    vars.push(("AUDITSTREAM_S3_SSE_KMS_KEY_ID".into(), key.clone()));
+
+    let ok = check(&format!("s3://{bucket}/workato"), true, &vars);
+
+    assert_eq!(ok.code, Some(0), "{}{}", ok.stdout, ok.stderr);
+    let listed = s3.list_objects_v2().bucket(&bucket).send().await.unwrap();
+    let keys: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let head = s3.head_object().bucket(&bucket).key(keys[0]).send().await.unwrap();
+    assert_eq!(head.server_side_encryption(), Some(&aws_sdk_s3::types::ServerSideEncryption::AwsKms));
+    assert_eq!(head.ssekms_key_id(), Some(key.as_str()));
+}
+
 fn splunk() -> RestReceiver {
     RestReceiver::start(SplunkHec { token: HEC_TOKEN.into(), allowed_indexes: vec!["audit".into()] })
 }

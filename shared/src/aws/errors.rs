@@ -43,31 +43,40 @@ pub struct AwsCall<'a> {
     pub operation: &'a str,
     /// What it was on: `s3://bucket/key`, a queue URL, a topic ARN.
     pub on: &'a str,
+    /// The KMS key the call asks the service to encrypt with (an S3 PutObject with SSE-KMS), to
+    /// name in a KMS or access-denied failure; not a secret.
+    pub kms_key: Option<&'a str>,
 }
 
 impl<'a> AwsCall<'a> {
     pub const fn s3(operation: &'a str, on: &'a str) -> Self {
-        AwsCall { service: "s3", operation, on }
+        AwsCall { service: "s3", operation, on, kms_key: None }
     }
 
     pub const fn sqs(operation: &'a str, on: &'a str) -> Self {
-        AwsCall { service: "sqs", operation, on }
+        AwsCall { service: "sqs", operation, on, kms_key: None }
     }
 
     pub const fn sns(operation: &'a str, on: &'a str) -> Self {
-        AwsCall { service: "sns", operation, on }
+        AwsCall { service: "sns", operation, on, kms_key: None }
+    }
+
+    /// The same call, encrypting with `key` (when there is one).
+    pub const fn with_kms_key(self, key: Option<&'a str>) -> Self {
+        AwsCall { kms_key: key, ..self }
     }
 
     /// The IAM action the call needs: a batch operation is allowed by its single one
     /// (`SendMessageBatch` by `sqs:SendMessage`, `PublishBatch` by `sns:Publish`), and the S3
     /// operations that have no action of their own by the one that allows them: `HeadObject` by
-    /// `s3:GetObject`, `ListObjectsV2` by `s3:ListBucket`
+    /// `s3:GetObject`, `ListObjectsV2` and `HeadBucket` by `s3:ListBucket`
     /// (<https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html>,
-    /// <https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectsV2.html>).
+    /// <https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectsV2.html>,
+    /// <https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadBucket.html>).
     fn permission(&self) -> String {
         let action = match (self.service, self.operation) {
             ("s3", "HeadObject") => "GetObject",
-            ("s3", "ListObjectsV2") => "ListBucket",
+            ("s3", "ListObjectsV2" | "HeadBucket") => "ListBucket",
             (_, operation) => operation.strip_suffix("Batch").unwrap_or(operation),
         };
         format!("{}:{action}", self.service)
@@ -93,8 +102,15 @@ where
     match err {
         SdkError::ServiceError(service) => {
             let e = service.err();
-            let answer = Answer::Service { status: service.raw().status().as_u16(), code: e.code().unwrap_or(""), message: e.message().unwrap_or("") };
-            classify_answer(call, answer)
+            let status = service.raw().status().as_u16();
+            let answer = Answer::Service { status, code: e.code().unwrap_or(""), message: e.message().unwrap_or("") };
+            let mut error = classify_answer(call, answer);
+            // S3 names the region of a bucket asked for in another one (301 PermanentRedirect, or
+            // 400 for a HEAD, which has no body to say it in).
+            if let (301 | 400, Some(region)) = (status, service.raw().headers().get("x-amz-bucket-region")) {
+                error.message.push_str(&format!(" (the bucket is in region {region}: set AWS_REGION to it)"));
+            }
+            error
         }
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
             classify_answer(call, Answer::NoAnswer(&DisplayErrorContext(err).to_string()))
@@ -176,12 +192,16 @@ pub fn entry_failure(sender_fault: bool, code: &str, message: Option<&str>) -> E
 
 /// What to check, for a permanent failure whose status or code says it.
 fn hint(call: AwsCall<'_>, status: u16, code: &str) -> String {
+    let key = call.kms_key.map_or_else(|| "the KMS key".to_owned(), |key| format!("KMS key {key}"));
     if code.get(..3).is_some_and(|p| p.eq_ignore_ascii_case("kms")) {
-        // SQS KmsDisabled/KmsNotFound/KmsAccessDenied, SNS KMSDisabled…, S3 KMS.NotFoundException…
-        return " (is the KMS key enabled, and does the role allow kms:GenerateDataKey and kms:Decrypt on it?)".into();
+        // SQS KmsDisabled/KmsNotFound/KmsAccessDenied, SNS KMSDisabled…, S3 KMS.DisabledException,
+        // KMS.NotFoundException, KMS.KMSInvalidStateException (a key pending deletion)…
+        return format!(" (is {key} enabled and not pending deletion, and does the role allow kms:GenerateDataKey and kms:Decrypt on it?)");
     }
     let fixed = match code {
         "NoSuchBucket" => " (does the bucket exist, in this region?)",
+        // A HEAD has no body: S3's 404 to HeadBucket carries no code, and the SDK calls it NotFound.
+        _ if status == 404 && call.operation == "HeadBucket" => " (no such bucket in this region: check the bucket's name and AWS_REGION)",
         "NoSuchKey" => " (the object does not exist: deleted, expired by the bucket's lifecycle rule, or never written)",
         "AWS.SimpleQueueService.NonExistentQueue" | "QueueDoesNotExist" => " (does the queue exist, in this region and account?)",
         "NotImplemented" => " (the server does not implement this request: an S3-compatible server must support conditional writes, If-None-Match)",
@@ -192,7 +212,8 @@ fn hint(call: AwsCall<'_>, status: u16, code: &str) -> String {
                 "sns" => " on the topic",
                 _ => "",
             };
-            return format!(" (does the role allow {}{on}, and kms:GenerateDataKey/kms:Decrypt on its key?)", call.permission());
+            let key = call.kms_key.map_or_else(|| "its key".to_owned(), |key| format!("KMS key {key}"));
+            return format!(" (does the role allow {}{on}, and kms:GenerateDataKey/kms:Decrypt on {key}?)", call.permission());
         }
         _ if status == 404 || code == "NotFound" => " (does it exist, in this region and account?)",
         _ => "",
@@ -292,7 +313,31 @@ mod tests {
             denied("ListObjectsV2").ends_with("(does the role allow s3:ListBucket on the bucket and prefix, and kms:GenerateDataKey/kms:Decrypt on its key?)")
         );
         assert!(denied("GetObject").ends_with("(does the role allow s3:GetObject on the bucket and prefix, and kms:GenerateDataKey/kms:Decrypt on its key?)"));
-        assert!(service(400, "KmsDisabled").message.ends_with("(is the KMS key enabled, and does the role allow kms:GenerateDataKey and kms:Decrypt on it?)"));
+        assert!(service(400, "KmsDisabled")
+            .message
+            .ends_with("(is the KMS key enabled and not pending deletion, and does the role allow kms:GenerateDataKey and kms:Decrypt on it?)"));
+        // a PUT encrypting with a named key names it
+        let sse = PUT.with_kms_key(Some("alias/audit"));
+        let disabled =
+            classify_answer(sse, Answer::Service { status: 400, code: "KMS.DisabledException", message: "arn:aws:kms:us-east-1:1:key/k is disabled." });
+        assert!(
+            disabled
+                .message
+                .ends_with("(is KMS key alias/audit enabled and not pending deletion, and does the role allow kms:GenerateDataKey and kms:Decrypt on it?)"),
+            "{}",
+            disabled.message
+        );
+        let denied = classify_answer(sse, Answer::Service { status: 403, code: "AccessDenied", message: "" }).message;
+        assert!(
+            denied.ends_with("(does the role allow s3:PutObject on the bucket and prefix, and kms:GenerateDataKey/kms:Decrypt on KMS key alias/audit?)"),
+            "{denied}"
+        );
+        // HeadBucket: allowed by s3:ListBucket; its 404 has no code (a HEAD has no body)
+        let head = AwsCall::s3("HeadBucket", "s3://audit-logs");
+        let missing = classify_answer(head, Answer::Service { status: 404, code: "NotFound", message: "" }).message;
+        assert_eq!(missing, "s3://audit-logs: HeadBucket failed: HTTP 404 NotFound (no such bucket in this region: check the bucket's name and AWS_REGION)");
+        let denied = classify_answer(head, Answer::Service { status: 403, code: "", message: "" }).message;
+        assert!(denied.ends_with("(does the role allow s3:ListBucket on the bucket and prefix, and kms:GenerateDataKey/kms:Decrypt on its key?)"), "{denied}");
         // a transient failure says what happened, not what to fix
         assert_eq!(service(503, "SlowDown").message, "s3://audit-logs/workato/x.json: PutObject failed: HTTP 503 SlowDown: the service's words");
         assert_eq!(
@@ -324,6 +369,14 @@ mod tests {
         let slow = classify(PUT, &answer(503, "SlowDown"));
         assert_eq!((slow.kind, slow.message.as_str()), (Transient, "s3://audit-logs/workato/x.json: PutObject failed: HTTP 503 SlowDown: slow down"));
         assert_eq!(classify(PUT, &answer(404, "NoSuchBucket")).kind, Permanent);
+
+        // a bucket in another region: S3 names it in a header
+        let mut raw = HttpResponse::new(StatusCode::try_from(301).unwrap(), SdkBody::empty());
+        raw.headers_mut().insert("x-amz-bucket-region", "eu-west-1");
+        let moved = SdkError::service_error(PutObjectError::generic(ErrorMetadata::builder().code("PermanentRedirect").build()), raw);
+        let moved = classify(PUT, &moved);
+        assert_eq!(moved.kind, Permanent);
+        assert!(moved.message.ends_with("HTTP 301 PermanentRedirect (the bucket is in region eu-west-1: set AWS_REGION to it)"), "{}", moved.message);
 
         let timeout: SdkError<PutObjectError, HttpResponse> = SdkError::timeout_error("operation timed out");
         assert_eq!(classify(PUT, &timeout).kind, Transient);

@@ -151,7 +151,10 @@ impl S3Store {
             Ok(_) => Ok(PutOutcome::Created),
             // The condition failed: the key exists, written by an earlier delivery of this event.
             Err(SdkError::ServiceError(e)) if e.raw().status().as_u16() == 412 => Ok(PutOutcome::AlreadyExists),
-            Err(err) => Err(classify(AwsCall::s3("PutObject", &format!("s3://{}/{key}", self.settings.bucket)), &err)),
+            Err(err) => {
+                let on = format!("s3://{}/{key}", self.settings.bucket);
+                Err(classify(AwsCall::s3("PutObject", &on).with_kms_key(self.settings.sse_kms_key_id.as_deref()), &err))
+            }
         }
     }
 
@@ -260,6 +263,82 @@ mod tests {
         // the digest function's archive is the writer's bucket and prefix
         let archive = S3Store::archive_from_env(&env[..], &aws).unwrap();
         assert_eq!((archive.name(), archive.key_prefix()), ("s3://audit-logs/workato/prod/".to_owned(), &setup.pipeline.config.key_prefix));
+    }
+
+    /// A KMS key the writer may not use fails the check at the probe, the write the events would
+    /// make, with a message naming the key and `kms:GenerateDataKey` and no credential.
+    ///
+    /// Served by a fake S3 answering as AWS documents for SSE-KMS PutObject
+    /// (<https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html>,
+    /// <https://docs.aws.amazon.com/AmazonS3/latest/userguide/troubleshoot-403-errors.html>), because
+    /// moto cannot: moto 5.2.5 stores a PutObject with any `x-amz-server-side-encryption-aws-kms-key-id`
+    /// — a key ARN or alias that does not exist, a malformed id, a key disabled or scheduled for
+    /// deletion in moto's own KMS — and its KMS `GenerateDataKey` succeeds on disabled and
+    /// pending-deletion keys (only a missing key is refused, `NotFoundException`). The end-to-end
+    /// test on moto (`tests/tests/check.rs`) proves what moto does hold: the probe is written
+    /// with the configured key.
+    #[tokio::test]
+    async fn a_kms_key_that_may_not_be_used_fails_the_probe_naming_the_key_and_kms_generate_data_key() {
+        use crate::delivery::destination::Destination;
+        use crate::delivery::health::{Step, Verdict};
+        use axum::http::{HeaderMap, Method, StatusCode};
+        use std::future::IntoFuture;
+
+        const SECRET_ACCESS_KEY: &str = "fake-SECRET-access-key-9f2c";
+        const ARN: &str = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-";
+        /// Answers HeadBucket 200, and a PutObject as S3 does for the key it names.
+        async fn s3(method: Method, headers: HeaderMap) -> (StatusCode, [(&'static str, &'static str); 1], String) {
+            let xml = [("content-type", "application/xml")];
+            if method == Method::HEAD {
+                return (StatusCode::OK, xml, String::new());
+            }
+            let key = headers.get("x-amz-server-side-encryption-aws-kms-key-id").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+            let error = |status: u16, code: &str, message: String| {
+                let body = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{message}</Message><RequestId>4442587FB7D0A2F9</RequestId><HostId>h</HostId></Error>");
+                (StatusCode::from_u16(status).unwrap(), xml, body)
+            };
+            match key.rsplit('-').next().unwrap_or("") {
+                "disabled" => error(400, "KMS.DisabledException", format!("{key} is disabled.")),
+                "deleting" => error(400, "KMS.KMSInvalidStateException", format!("{key} is pending deletion.")),
+                "missing" => error(400, "KMS.NotFoundException", format!("Invalid keyId {key}")),
+                "denied" => error(403, "AccessDenied", format!("User: arn:aws:sts::123456789012:assumed-role/s3-writer/fn is not authorized to perform: kms:GenerateDataKey on resource: {key} because no identity-based policy allows the kms:GenerateDataKey action")),
+                _ => (StatusCode::OK, xml, String::new()),
+            }
+        }
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a loopback port");
+        let endpoint = format!("http://{}", listener.local_addr().expect("the bound address"));
+        tokio::spawn(axum::serve(listener, axum::Router::new().fallback(s3)).into_future());
+        let credentials = aws_sdk_s3::config::Credentials::new("AKIDTEST", SECRET_ACCESS_KEY, None, None, "test");
+        let aws = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .endpoint_url(endpoint)
+            .credentials_provider(aws_sdk_s3::config::SharedCredentialsProvider::new(credentials))
+            .build();
+        let pipeline = PipelineSettings::from_env(&[][..]).unwrap();
+
+        for (state, code) in [
+            ("disabled", "KMS.DisabledException"),
+            ("deleting", "KMS.KMSInvalidStateException"),
+            ("missing", "KMS.NotFoundException"),
+            ("denied", "AccessDenied"),
+        ] {
+            let key = format!("{ARN}{state}");
+            let s3 = S3Settings { bucket: "audit-logs".into(), prefix: KeyPrefix::new("workato").unwrap(), sse_kms_key_id: Some(key.clone()) };
+            let setup = S3Store::setup(s3, &pipeline, &aws);
+            let mut report = HealthReport::new("s3://audit-logs/workato/");
+
+            setup.destination.check(&setup.pipeline.config.key_prefix, UtcTime::from_epoch_seconds(1_700_000_000), &mut report).await;
+
+            let steps: Vec<(Step, Verdict)> = report.steps.iter().map(|s| (s.step, s.verdict.clone())).collect();
+            let passed = [Step::Credentials, Step::Reachability, Step::Authentication].map(|s| (s, Verdict::Passed));
+            assert_eq!(steps, [&passed[..], &[(Step::Permission, Verdict::Failed)]].concat(), "{state}: {report:?}");
+            let detail = &report.failure().unwrap().detail;
+            assert!(detail.starts_with("s3://audit-logs/workato/_auditstream/health/20231114/probe-"), "{state}: {detail}");
+            assert!(detail.contains(&format!("PutObject failed: HTTP {} {code}", if state == "denied" { 403 } else { 400 })), "{state}: {detail}");
+            assert!(detail.contains(&format!("KMS key {key}")) && detail.contains("kms:GenerateDataKey"), "{state}: {detail}");
+            assert!(!detail.contains(SECRET_ACCESS_KEY) && !format!("{report:?}").contains(SECRET_ACCESS_KEY), "{state}: {detail}");
+        }
     }
 
     #[test]
