@@ -1,0 +1,276 @@
+//! `auditstream replay --to` end to end (docs/operations.md, "Replay"): archives written by
+//! `auditstream run` to S3 on moto and to a directory, replayed to a directory and to another
+//! bucket with --since/--until/--stream; exactly the selected events arrive, byte for byte as
+//! archived (masking an already masked event changes nothing), what is not an event is named and
+//! skipped, the archive is unchanged afterwards, a templated archive is unwrapped, and a replay
+//! killed mid-way continues from its checkpoint without writing anything twice.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use auditstream_e2e::{create_bucket, moto_env, moto_s3_client, unique_name, workspace_bin};
+
+fn auditstream() -> &'static Path {
+    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| workspace_bin("auditstream-cli", "auditstream"))
+}
+
+fn command(args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(auditstream());
+    command.args(args).env_remove("AUDITSTREAM_LOG_TEMPLATE").envs(moto_env()).envs(env.iter().copied());
+    command
+}
+
+fn cli(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let out = command(args, env).output().unwrap_or_else(|e| panic!("{e}"));
+    eprintln!("auditstream {}:\n{}{}", args.join(" "), String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A job on day `day` of November 2026; every third one has a masked line.
+fn job(n: usize, day: u32) -> String {
+    format!(
+        r#"{{"id":"j-{n:04}","recipe_id":{},"status":"succeeded","account_id":42,"completed_at":"2026-11-{day:02}T10:{:02}:{:02}Z","lines":[{{"input":{{"ssn":"078-05-{n:04}"}},"mask_data":{}}}]}}"#,
+        n % 3,
+        n / 60 % 60,
+        n % 60,
+        n % 3 == 0
+    )
+}
+
+fn activity(n: usize, day: u32) -> String {
+    format!(r#"{{"event_type":"user_login","id":{n},"workspace":{{"id":42}},"timestamp":"2026-11-{day:02}T08:00:{:02}.000Z"}}"#, n % 60)
+}
+
+fn other(n: usize, day: u32) -> String {
+    format!(r#"{{"kind":"export","id":"x-{n}","account_id":42,"time":"2026-11-{day:02}T09:00:00Z"}}"#)
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(unique_name(name));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn write_events(dir: &Path, events: &[String]) -> PathBuf {
+    let file = dir.join("events.ndjson");
+    std::fs::write(&file, events.join("\n") + "\n").unwrap();
+    file
+}
+
+/// Every object below `prefix`, with its bytes (the key without the prefix).
+async fn bucket_objects(bucket: &str, prefix: &str) -> BTreeMap<String, Vec<u8>> {
+    let s3 = moto_s3_client();
+    let mut out = BTreeMap::new();
+    let mut pages = s3.list_objects_v2().bucket(bucket).prefix(prefix).into_paginator().send();
+    while let Some(page) = pages.next().await {
+        for object in page.unwrap_or_else(|e| panic!("{e:?}")).contents() {
+            let key = object.key().unwrap();
+            let body = s3.get_object().bucket(bucket).key(key).send().await.unwrap().body.collect().await.unwrap().into_bytes().to_vec();
+            out.insert(key.strip_prefix(prefix).unwrap().to_owned(), body);
+        }
+    }
+    out
+}
+
+/// Key, size, ETag and last-modified time of every object: what "unchanged" means.
+async fn bucket_state(bucket: &str) -> Vec<String> {
+    let page = moto_s3_client().list_objects_v2().bucket(bucket).send().await.unwrap_or_else(|e| panic!("{e:?}"));
+    assert!(!page.is_truncated().unwrap_or(false));
+    page.contents().iter().map(|o| format!("{} {} {} {:?}", o.key().unwrap(), o.size().unwrap(), o.e_tag().unwrap(), o.last_modified())).collect()
+}
+
+/// Every file below `dir`, with its bytes (the path below `dir`, with `/`).
+fn dir_files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut pending = vec![dir.to_owned()];
+    while let Some(folder) = pending.pop() {
+        for entry in std::fs::read_dir(&folder).unwrap().flatten() {
+            if entry.file_type().unwrap().is_dir() {
+                pending.push(entry.path());
+            } else {
+                let key = entry.path().strip_prefix(dir).unwrap().to_string_lossy().replace('\\', "/");
+                out.insert(key, std::fs::read(entry.path()).unwrap());
+            }
+        }
+    }
+    out
+}
+
+/// Without auditstream's own records.
+fn events_only(files: BTreeMap<String, Vec<u8>>) -> BTreeMap<String, Vec<u8>> {
+    files.into_iter().filter(|(k, _)| !k.starts_with("_auditstream/")).collect()
+}
+
+#[tokio::test]
+async fn an_s3_archive_replays_exactly_the_selected_events_byte_for_byte_and_is_left_unchanged() {
+    let s3 = moto_s3_client();
+    let archive = create_bucket(&s3, "replay-archive").await;
+    let work = temp_dir("replay-s3");
+    let mut events = Vec::new();
+    for day in 24..=26 {
+        events.extend((0..6).map(|n| job(n + 10 * day as usize, day)));
+        events.extend((0..2).map(|n| activity(n + 10 * day as usize, day)));
+        events.push(other(day as usize, day));
+    }
+    let from = format!("s3://{archive}/audit");
+    let out = cli(&["run", "--to", &from, write_events(&work, &events).to_str().unwrap()], &[]);
+    assert!(out.status.success());
+    let archived = events_only(bucket_objects(&archive, "audit/").await);
+    assert_eq!(archived.len(), 27);
+    let masked = archived.iter().find(|(k, _)| k.contains("j-0252")).unwrap().1;
+    assert!(!String::from_utf8_lossy(masked).contains("078-05-0252"), "the archive holds the event masked");
+    // what is not an event: a stray file, and an object at an event's key that holds no event
+    s3.put_object().bucket(&archive).key("audit/notes.txt").body(b"hello".to_vec().into()).send().await.unwrap();
+    let stray_job = "audit/42/jobs/0/20261125/j-9999/42-0-j-9999-20261125100000-succeeded.json";
+    s3.put_object().bucket(&archive).key(stray_job).body(b"secret words, not json".to_vec().into()).send().await.unwrap();
+    let before = bucket_state(&archive).await;
+
+    // jobs of the 25th only, to a directory
+    let dir = work.join("jobs-25");
+    let to = format!("dir:{}", dir.display());
+    let out = cli(&["replay", "--from", &from, "--to", &to, "--since", "2026-11-25", "--until", "2026-11-26", "--stream", "jobs"], &[]);
+    assert_eq!(out.status.code(), Some(0), "a skipped object is no failure");
+    let expected: BTreeMap<_, _> =
+        archived.iter().filter(|(k, _)| k.contains("/jobs/") && k.contains("/20261125/")).map(|(k, v)| (k.clone(), v.clone())).collect();
+    assert_eq!(expected.len(), 6);
+    assert_eq!(events_only(dir_files(&dir)), expected, "exactly the selected events, byte for byte as archived");
+    assert!(expected.keys().any(|k| k.contains("j-0252")), "a masked event replays unchanged");
+    let (err, summary) = (stderr(&out), stdout(&out));
+    assert!(err.contains("skipped audit/notes.txt: not an audit event: not an archived event's key"), "{err}");
+    assert!(err.contains(&format!("skipped {stray_job}: not an audit event: not one JSON object")), "{err}");
+    assert!(!err.contains("secret words"), "{err}");
+    let listed = before.len();
+    assert!(summary.starts_with(&format!("{listed} listed, 7 selected, 6 written, 0 duplicates, 0 filtered, 2 skipped (not events), ")), "{summary}");
+
+    // everything from the 25th on, to another bucket under a prefix, with a time of day
+    let copy = create_bucket(&s3, "replay-copy").await;
+    let to = format!("s3://{copy}/copy");
+    let out = cli(&["replay", "--from", &from, "--to", &to, "--since", "2026-11-25T09:00:00Z"], &[]);
+    assert_eq!(out.status.code(), Some(0));
+    let expected: BTreeMap<_, _> =
+        archived.iter().filter(|(k, _)| !k.contains("/20261124/") && !(k.contains("/activities/20261125/"))).map(|(k, v)| (k.clone(), v.clone())).collect();
+    assert_eq!(expected.len(), 16, "jobs at 10:00 and the other event at 09:00 of the 25th, all of the 26th; not the logins at 08:00");
+    assert_eq!(events_only(bucket_objects(&copy, "copy/").await), expected);
+
+    // the same again: every object is there already, none written twice
+    let out = cli(&["replay", "--from", &from, "--to", &to, "--since", "2026-11-25T09:00:00Z"], &[]);
+    assert!(stdout(&out).contains(" 0 written, 16 duplicates, "), "{}", stdout(&out));
+
+    assert_eq!(bucket_state(&archive).await, before, "the archive is only read");
+    std::fs::remove_dir_all(&work).unwrap();
+}
+
+#[tokio::test]
+async fn a_directory_archive_replays_to_a_directory_and_a_templated_one_is_unwrapped() {
+    let work = temp_dir("replay-dir");
+    let events: Vec<String> = (0..5).map(|n| job(n, 25)).chain((0..3).map(|n| activity(n, 26))).collect();
+    let input = write_events(&work, &events);
+    let plain = work.join("plain");
+    assert!(cli(&["run", "--to", &format!("dir:{}", plain.display()), input.to_str().unwrap()], &[]).status.success());
+    let templated = work.join("templated");
+    let template = r#"{"source":"workato","event":{{{log_message}}}}"#;
+    assert!(cli(&["run", "--to", &format!("dir:{}", templated.display()), input.to_str().unwrap()], &[("AUDITSTREAM_LOG_TEMPLATE", template)])
+        .status
+        .success());
+    let before = dir_files(&templated);
+
+    let copy = work.join("copy");
+    let out = cli(&["replay", "--from", &format!("dir:{}", plain.display()), "--to", &format!("dir:{}", copy.display()), "--stream", "activities"], &[]);
+    assert_eq!(out.status.code(), Some(0));
+    let activities: BTreeMap<_, _> = events_only(dir_files(&plain)).into_iter().filter(|(k, _)| k.contains("/activities/")).collect();
+    assert_eq!(activities.len(), 3);
+    assert_eq!(events_only(dir_files(&copy)), activities);
+
+    // the event is taken from the template's field: the same objects as the archive without one
+    let unwrapped = work.join("unwrapped");
+    let args = ["replay", "--from", &format!("dir:{}", templated.display()), "--to", &format!("dir:{}", unwrapped.display()), "--unwrap", "event"];
+    let out = cli(&args, &[]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(events_only(dir_files(&unwrapped)), events_only(dir_files(&plain)));
+    // a field that is not there: each object named and skipped, nothing sent
+    let out = cli(
+        &["replay", "--from", &format!("dir:{}", templated.display()), "--to", &format!("dir:{}", work.join("none").display()), "--unwrap", "message"],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(stderr(&out).matches("not an audit event: has no field \"message\"").count(), 8, "{}", stderr(&out));
+    assert!(!work.join("none").exists() || events_only(dir_files(&work.join("none"))).is_empty());
+    assert_eq!(dir_files(&templated), before, "the archive is only read");
+
+    // usage errors exit 2
+    for (args, says) in [
+        (vec!["--since", "yesterday", "--to", "dir:x"], "--since \"yesterday\" is not a date"),
+        (vec!["--stream", "job_details", "--to", "dir:x"], "--stream \"job_details\" is not a stream"),
+        (vec!["--queue", "https://sqs.us-east-1.amazonaws.com/1/q"], "not yet implemented"),
+    ] {
+        let from = format!("dir:{}", plain.display());
+        let out = cli(&[&["replay", "--from", from.as_str()][..], &args].concat(), &[]);
+        assert_eq!(out.status.code(), Some(2));
+        assert!(stderr(&out).contains(says), "{}", stderr(&out));
+    }
+    std::fs::remove_dir_all(&work).unwrap();
+}
+
+#[tokio::test]
+async fn a_replay_killed_mid_way_continues_from_its_checkpoint_and_writes_nothing_twice() {
+    let s3 = moto_s3_client();
+    let archive = create_bucket(&s3, "replay-kill").await;
+    let work = temp_dir("replay-kill");
+    let events: Vec<String> = (0..400).map(|n| job(n, 25)).collect();
+    let from = format!("s3://{archive}");
+    assert!(cli(&["run", "--to", &from, write_events(&work, &events).to_str().unwrap()], &[]).status.success());
+    let archived = events_only(bucket_objects(&archive, "").await);
+    assert_eq!(archived.len(), 400);
+
+    let (dest, checkpoint) = (work.join("dest"), work.join("replay.checkpoint"));
+    let to = format!("dir:{}", dest.display());
+    let args = ["replay", "--from", &from, "--to", &to, "--checkpoint", checkpoint.to_str().unwrap(), "--concurrency", "1"];
+    let mut child = command(&args, &[]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    // killed as soon as it has recorded progress: one object at a time, it is far from done
+    let started = Instant::now();
+    while !checkpoint.exists() {
+        assert!(started.elapsed() < Duration::from_secs(30), "no checkpoint written");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    let status = child.wait().unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(9), "killed mid-way, not finished: {status:?}");
+    let recorded: serde_json::Value = serde_json::from_slice(&std::fs::read(&checkpoint).unwrap()).unwrap();
+    let last_key = recorded["last_key"].as_str().unwrap().to_owned();
+    let written_before = events_only(dir_files(&dest));
+    assert!(written_before.len() < 400, "{}", written_before.len());
+    assert!(
+        written_before.keys().filter(|k| **k <= last_key).count() == archived.keys().filter(|k| **k <= last_key).count(),
+        "everything up to the checkpoint was written"
+    );
+    // written after the checkpoint, before the kill: found again, refused by create-only
+    let beyond = written_before.keys().filter(|k| **k > last_key).count();
+
+    let out = cli(&args, &[]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stderr(&out).contains(&format!("continuing after {last_key}")), "{}", stderr(&out));
+    let remaining = archived.keys().filter(|k| **k > last_key).count();
+    let summary = stdout(&out);
+    assert!(
+        summary.contains(&format!(" {remaining} selected, {} written, {beyond} duplicates, ", remaining - beyond)),
+        "{summary} (checkpoint {last_key}, {} written before)",
+        written_before.len()
+    );
+    assert_eq!(events_only(dir_files(&dest)), archived, "every event arrived, byte for byte");
+    let done: serde_json::Value = serde_json::from_slice(&std::fs::read(&checkpoint).unwrap()).unwrap();
+    let last_listed = bucket_objects(&archive, "").await.into_keys().last();
+    assert_eq!(done["last_key"].as_str(), last_listed.as_deref(), "at the end, the last key listed (a manifest, after every event)");
+    std::fs::remove_dir_all(&work).unwrap();
+}
