@@ -3,7 +3,8 @@
 //! KMS key on moto, `auditstream verify` passing; then each tampering — an object deleted, changed or
 //! added, a manifest deleted, a digest altered, an hour dropped — named by `verify`, which exits 1.
 //! A batch that stopped between its objects and its manifest still verifies after its redelivery.
-//! The same on a `dir:` archive signed with a local Ed25519 key.
+//! The same on a `dir:` archive signed with a local Ed25519 key. And the built digest function,
+//! run by its schedule's event under the Lambda Runtime API emulator.
 
 use std::path::Path;
 use std::process::Output;
@@ -13,7 +14,13 @@ use auditstream::delivery::destination::{ObjectStore, ObjectStoreDestination};
 use auditstream::delivery::process::{process_batch, InboundMessage};
 use auditstream::delivery::retry::{Deadline, RetryPolicy};
 use auditstream::destinations::s3::{S3Settings, S3Store};
+use auditstream::integrity::archive::Archive;
+use auditstream::integrity::checksum::Sha256Sum;
+use auditstream::integrity::digest::default_until;
+use auditstream::integrity::layout;
+use auditstream::integrity::manifest::{Manifest, ManifestEntry};
 use auditstream::pipeline::key::KeyPrefix;
+use auditstream::pipeline::timestamp::UtcTime;
 use auditstream::pipeline::{Pipeline, PipelineConfig, Prepared};
 use auditstream_e2e::{create_bucket, moto_env, moto_s3_client, moto_sdk_config, unique_name, workspace_bin};
 
@@ -270,4 +277,118 @@ fn a_dir_archive_signed_with_a_local_key_verifies_and_every_tampering_is_named()
     let out = cli(&["verify", &archive, "--key-file", &key_arg], &[]);
     assert!(text(&out).1.contains(&format!("digest missing: {}", digests[0])), "{:?}", text(&out));
     let _ = std::fs::remove_dir_all(work);
+}
+
+/// An EventBridge scheduled rule's event, as the template's hourly schedule sends it.
+fn scheduled_event(at: UtcTime) -> serde_json::Value {
+    serde_json::json!({
+        "version": "0", "id": "5f4b9f61-4c5e-4d1f-9d1b-1e4f2a1c3b2a", "detail-type": "Scheduled Event", "source": "aws.events",
+        "account": "123456789012", "time": layout::iso(at).replace(".000Z", "Z"), "region": "us-east-1",
+        "resources": ["arn:aws:events:us-east-1:123456789012:rule/auditstream-DigestFunctionHourly"], "detail": {}
+    })
+}
+
+/// A batch as the writer leaves it at `at`: its objects (each with its S3 SHA-256), then its manifest.
+async fn batch_at(store: &S3Store, at: UtcTime, events: std::ops::Range<usize>) {
+    let events_start = events.start;
+    let pipeline = Pipeline::new(PipelineConfig { key_prefix: store.key_prefix().clone(), ..PipelineConfig::default() });
+    let mut entries = Vec::new();
+    for n in events {
+        let Ok(Prepared::Ready(doc)) = pipeline.prepare(&job(n), auditstream::pipeline::timestamp::Now::capture()) else { panic!("j-{n}") };
+        let sha256 = Sha256Sum::of(&doc.body);
+        let (_, recorded) = store.put_new_recorded(&doc.key, doc.body.into(), sha256).await.unwrap_or_else(|e| panic!("{e}"));
+        entries.push(ManifestEntry { key: doc.key.to_string(), size: recorded.size, sha256: recorded.sha256 });
+    }
+    let key = layout::manifest_key(store.key_prefix(), at, events_start as u64);
+    assert!(store.put_record(&key, Manifest::new(layout::iso(at), entries).to_json()).await.unwrap_or_else(|e| panic!("{e}")));
+}
+
+async fn signing_key(kms: &aws_sdk_kms::Client, usage: aws_sdk_kms::types::KeyUsageType) -> String {
+    let spec = match usage {
+        aws_sdk_kms::types::KeyUsageType::SignVerify => aws_sdk_kms::types::KeySpec::EccNistP256,
+        _ => aws_sdk_kms::types::KeySpec::SymmetricDefault,
+    };
+    let key = kms.create_key().key_spec(spec).key_usage(usage).send().await.unwrap_or_else(|e| panic!("{e:?}"));
+    key.key_metadata().and_then(|m| m.arn()).unwrap_or_default().to_owned()
+}
+
+/// The built `archive-digest` function under the Runtime API emulator, on moto with a real KMS key:
+/// the hourly schedule's event extends the chain up to the last full hour at least 15 minutes
+/// before the schedule's time, `verify` passes, and the next run extends it again. A key it cannot
+/// sign with fails the invocation with the key and the reason named, no secret shown, nothing written.
+#[tokio::test]
+async fn the_built_digest_function_extends_the_chain_on_its_schedule_and_fails_clearly_without_a_usable_key() {
+    use auditstream_e2e::LambdaFunction;
+    use std::time::Duration;
+    let s3 = moto_s3_client();
+    let bucket = create_bucket(&s3, "digest-fn").await;
+    let kms = aws_sdk_kms::Client::new(&moto_sdk_config().await);
+    let key_arn = signing_key(&kms, aws_sdk_kms::types::KeyUsageType::SignVerify).await;
+    let prefix = KeyPrefix::new("workato").unwrap_or_else(|e| panic!("{e}"));
+    let settings = S3Settings { bucket: bucket.clone(), prefix: prefix.clone(), sse_kms_key_id: None };
+    let store = S3Store::connect(settings, &moto_sdk_config().await);
+    // Batches the writer left three and two hours ago (the archive's first hours), and one an hour ago.
+    let hour = layout::hour_floor(auditstream::pipeline::timestamp::Now::capture().utc_time());
+    let at = |hours_ago: i64, minute: i64| UtcTime::from_epoch_seconds(hour.epoch_seconds - hours_ago * 3600 + minute * 60);
+    batch_at(&store, at(3, 5), 0..20).await;
+    batch_at(&store, at(2, 5), 20..40).await;
+    batch_at(&store, at(1, 5), 40..50).await;
+    let function = |key_id: &str| {
+        LambdaFunction::new(workspace_bin("archive-digest", "archive-digest"))
+            .function_name("archive-digest")
+            .envs(moto_env())
+            // moto takes any secret: this one is planted, to show it is never printed
+            .env("AWS_SECRET_ACCESS_KEY", "planted-secret-8c1f")
+            .env("AUDITSTREAM_S3_BUCKET", bucket.clone())
+            .env("AUDITSTREAM_S3_PREFIX", "workato")
+            .env("AUDITSTREAM_DIGEST_KMS_KEY_ID", key_id)
+            .spawn()
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let env = [("AUDITSTREAM_DIGEST_KMS_KEY_ID", key_arn.as_str())];
+    let archive = format!("s3://{bucket}/workato");
+    let digests = |written: &serde_json::Value| -> Vec<String> {
+        written.as_array().unwrap_or_else(|| panic!("{written}")).iter().map(|k| k.as_str().unwrap_or_default().to_owned()).collect()
+    };
+
+    // The schedule's run at 20 past the hour two hours ago digests the hour before: the first batch.
+    let lambda = function(&key_arn);
+    let answer = lambda.invoke(scheduled_event(at(2, 20)), Duration::from_secs(60)).await.unwrap_or_else(|e| panic!("{e}\nstderr: {}", lambda.stderr()));
+    assert_eq!(digests(&answer["written"]), [layout::digest_key(&prefix, at(2, 0))], "{answer}");
+    assert_eq!(answer["manifests"], 1, "{answer}");
+    let out = cli(&["verify", &archive], &env);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains(": 1 digests from ") && stdout.contains(", 1 manifests, 50 objects checked: intact"), "{stdout}");
+
+    // A key it cannot sign with: one that does not exist, one made for encryption. The invocation
+    // fails naming the key and what to check; nothing is written, so a later run starts clean.
+    let encrypt_only = signing_key(&kms, aws_sdk_kms::types::KeyUsageType::EncryptDecrypt).await;
+    let missing = key_arn.replace(key_arn.rsplit('/').next().unwrap_or_default(), "00000000-0000-0000-0000-000000000000");
+    let before = keys(&bucket, "workato/_auditstream/digests/").await;
+    for bad in [missing, encrypt_only] {
+        let failing = function(&bad);
+        let err = failing.invoke(scheduled_event(at(0, 0)), Duration::from_secs(60)).await.expect_err("no signature without a usable key");
+        let message = err.to_string();
+        assert!(message.contains(&format!("KMS key {bad}: Sign failed")) && message.contains("may the caller kms:Sign with it?"), "{message}");
+        for shown in [message, failing.stdout(), failing.stderr()] {
+            assert!(!shown.contains("planted-secret-8c1f"), "{shown}");
+        }
+        assert_eq!(keys(&bucket, "workato/_auditstream/digests/").await, before, "a failed run writes no digest");
+    }
+
+    // The next scheduled run extends the chain from where it ends, up to the last settled hour.
+    let now = auditstream::pipeline::timestamp::Now::capture().utc_time();
+    let answer = lambda.invoke(scheduled_event(now), Duration::from_secs(60)).await.unwrap_or_else(|e| panic!("{e}\nstderr: {}", lambda.stderr()));
+    let until = default_until(now);
+    let written = digests(&answer["written"]);
+    assert_eq!(written.first(), Some(&layout::digest_key(&prefix, at(1, 0))), "{answer}");
+    assert_eq!(written.last(), Some(&layout::digest_key(&prefix, until)), "{answer}");
+    let out = cli(&["verify", &archive, "--until", &layout::iso(until)], &env);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains(&format!(": {} digests from ", 1 + written.len())) && stdout.contains("50 objects checked: intact"), "{stdout}");
+    // Run again for the same schedule: nothing more to do.
+    let again = lambda.invoke(scheduled_event(now), Duration::from_secs(60)).await.unwrap_or_else(|e| panic!("{e}\nstderr: {}", lambda.stderr()));
+    assert_eq!(again["written"], serde_json::json!([]), "{again}");
 }

@@ -26,8 +26,28 @@ pub const HEALTH_CHECK_INPUT: &str = "health-check";
 /// Whether `event` asks for a health check: the template's schedule input, or a classic
 /// EventBridge scheduled rule's event (`"detail-type": "Scheduled Event"`).
 pub fn is_health_check(event: &Value) -> bool {
-    event.get("auditstream").and_then(Value::as_str) == Some(HEALTH_CHECK_INPUT)
-        || (event.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event") && event.get("source").and_then(Value::as_str) == Some("aws.events"))
+    event.get("auditstream").and_then(Value::as_str) == Some(HEALTH_CHECK_INPUT) || is_scheduled_rule_event(event)
+}
+
+/// Whether `event` is a classic EventBridge scheduled rule's event
+/// (<https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-run-lambda-schedule.html>).
+fn is_scheduled_rule_event(event: &Value) -> bool {
+    event.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event") && event.get("source").and_then(Value::as_str) == Some("aws.events")
+}
+
+/// A scheduled rule's event whose `time` is not a UTC time.
+#[derive(Debug, thiserror::Error)]
+#[error("the scheduled event's time {0} is not a UTC time like 2026-11-27T21:20:00Z")]
+pub struct BadScheduledTime(String);
+
+/// The time a scheduled rule's event was scheduled for (its `time`: the same for a retry of the
+/// invocation), or `None` for any other event.
+pub fn scheduled_time(event: &Value) -> Result<Option<UtcTime>, BadScheduledTime> {
+    if !is_scheduled_rule_event(event) {
+        return Ok(None);
+    }
+    let time = event.get("time").cloned().unwrap_or(Value::Null);
+    time.as_str().and_then(|t| UtcTime::parse(t).ok()).map(Some).ok_or_else(|| BadScheduledTime(time.to_string()))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -88,5 +108,16 @@ mod tests {
         assert!(!is_health_check(&serde_json::json!({"auditstream": "other"})));
         assert!(!is_health_check(&serde_json::json!({"detail-type": "Scheduled Event", "source": "acme"})));
         assert!(!is_health_check(&serde_json::json!({"Records": []})));
+    }
+
+    #[test]
+    fn a_scheduled_rules_event_names_the_time_it_was_scheduled_for() {
+        let event = |time: Value| serde_json::json!({"source": "aws.events", "detail-type": "Scheduled Event", "time": time, "detail": {}});
+        assert_eq!(scheduled_time(&event("2026-11-27T21:20:00Z".into())).unwrap(), Some(UtcTime::parse("2026-11-27T21:20:00Z").unwrap()));
+        assert_eq!(scheduled_time(&serde_json::json!({})).unwrap(), None);
+        assert_eq!(scheduled_time(&serde_json::json!({"auditstream": "health-check"})).unwrap(), None);
+        let bad = scheduled_time(&event("yesterday".into())).unwrap_err();
+        assert_eq!(bad.to_string(), "the scheduled event's time \"yesterday\" is not a UTC time like 2026-11-27T21:20:00Z");
+        assert!(scheduled_time(&event(Value::Null)).is_err());
     }
 }

@@ -87,6 +87,13 @@ pub fn default_until(now: UtcTime) -> UtcTime {
     layout::hour_floor(UtcTime::from_epoch_seconds(now.epoch_seconds - SETTLE_SECONDS))
 }
 
+/// The end of the run a schedule asks for at `scheduled` (the default end at that time, so that a
+/// late or retried invocation does the same run), never later than the default end at `now`: an
+/// interval is digested only once every batch in it has written its manifest.
+pub fn scheduled_until(scheduled: UtcTime, now: UtcTime) -> UtcTime {
+    default_until(scheduled.min(now))
+}
+
 /// The intervals to digest from `start` to `until` (whole seconds, as digest keys name them):
 /// each up to the next full hour, the last up to `until`.
 pub fn intervals(start: UtcTime, until: UtcTime) -> Vec<(UtcTime, UtcTime)> {
@@ -166,6 +173,9 @@ pub async fn extend_chain(archive: &dyn Archive, signer: &dyn DigestSigner, unti
         };
         let key = layout::digest_key(&prefix, to);
         let bytes = digest.to_json();
+        // Signed before anything is written: a run that cannot sign (a wrong key, no permission)
+        // leaves nothing behind, and the next run with a usable key starts clean.
+        let signature = signer.sign(&statement(&bytes)).await?;
         if !archive.put_record(&key, bytes.clone()).await? {
             // Another run got there first: the same interval gives the same digest.
             let there = archive.get(&key).await?.unwrap_or_default();
@@ -174,7 +184,6 @@ pub async fn extend_chain(archive: &dyn Archive, signer: &dyn DigestSigner, unti
             }
         }
         let sig_key = layout::signature_key(&key);
-        let signature = signer.sign(&statement(&bytes)).await?;
         let signature = match archive.put_record(&sig_key, signature.clone()).await? {
             true => signature,
             false => archive.get(&sig_key).await?.unwrap_or(signature),
@@ -210,5 +219,14 @@ mod tests {
         assert!(intervals(t("2026-11-27T13:00:00Z"), t("2026-11-27T13:00:00Z")).is_empty());
         assert_eq!(default_until(t("2026-11-27T13:14:59Z")), t("2026-11-27T12:00:00Z"));
         assert_eq!(default_until(t("2026-11-27T13:15:00Z")), t("2026-11-27T13:00:00Z"));
+    }
+
+    #[test]
+    fn a_scheduled_run_ends_where_the_default_end_was_at_its_time_and_never_later_than_now() {
+        // the hourly schedule at 20 past: the hour before, also when the invocation runs late
+        assert_eq!(scheduled_until(t("2026-11-27T13:20:00Z"), t("2026-11-27T14:40:00Z")), t("2026-11-27T13:00:00Z"));
+        // a time in the future is no reason to digest an hour whose batches may still be running
+        assert_eq!(scheduled_until(t("2026-11-27T18:20:00Z"), t("2026-11-27T13:20:00Z")), t("2026-11-27T13:00:00Z"));
+        assert_eq!(scheduled_until(t("2026-11-27T18:20:00Z"), t("2026-11-27T13:10:00Z")), t("2026-11-27T12:00:00Z"));
     }
 }

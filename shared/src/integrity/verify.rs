@@ -399,6 +399,33 @@ mod tests {
         assert!(found.iter().all(|p| p.starts_with("digest badly signed: ")), "{found:?}");
     }
 
+    /// A signer whose every signature is refused, like a KMS key the role may not use.
+    struct Refusing;
+
+    #[async_trait]
+    impl crate::integrity::signature::DigestSigner for Refusing {
+        fn algorithm(&self) -> crate::integrity::signature::Algorithm {
+            crate::integrity::signature::Algorithm::EcdsaP256Sha256
+        }
+        fn key_id(&self) -> String {
+            "refusing".into()
+        }
+        async fn sign(&self, _: &[u8]) -> Result<Vec<u8>, ArchiveError> {
+            Err(ArchiveError("KMS key refusing: Sign failed: AccessDeniedException".into()))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_run_that_cannot_sign_writes_no_digest() {
+        let archive = Memory::default();
+        archive.batch("2026-11-27T10:05:00Z", &["1/jobs/a.json"]);
+        let before: Vec<String> = archive.objects.lock().unwrap().keys().cloned().collect();
+        let err = extend_chain(&archive, &Refusing, t("2026-11-27T12:00:00Z")).await.unwrap_err();
+        assert_eq!(err.to_string(), "KMS key refusing: Sign failed: AccessDeniedException");
+        let after: Vec<String> = archive.objects.lock().unwrap().keys().cloned().collect();
+        assert_eq!(after, before, "no digest without its signature");
+    }
+
     #[tokio::test]
     async fn a_window_checks_part_of_the_chain() {
         let (archive, key) = archive().await;
