@@ -23,12 +23,14 @@ use clap::{ArgGroup, Args};
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 
+mod queue;
+
 use crate::destinations::{self, parse_s3_url, DestSpec};
 use crate::input::BatchShape;
 
 pub const LONG_ABOUT: &str = "Send archived events again: from an archive written by the s3-writer function or by \
 auditstream run --to, to a destination (--to, from this machine), or to a queue or topic for the deployed functions \
-(--queue, --topic: not yet implemented).\n\n\
+(--queue, --topic, for millions of events).\n\n\
 SELECTION. The archive is listed in key order (S3's ListObjectsV2; a dir: archive is walked in the same order) and \
 only read: nothing in it is written, changed or deleted. What is sent is chosen from the keys alone: --stream jobs, \
 activities or other (the key's second segment; several separated by commas; all by default); --since (inclusive) \
@@ -44,8 +46,17 @@ holding the event, as an object or as JSON text; a.b for a field in a field). An
 (not UTF-8, not one JSON object, no such field, larger than AUDITSTREAM_MAX_EVENT_BYTES plus 1 MiB) is named on \
 stderr and skipped, never sent. --concurrency objects are read, and deliveries made, at a time (default: \
 AUDITSTREAM_CONCURRENCY, 16).\n\n\
+BY POINTER. With --queue URL or --topic ARN (an s3:// archive only), nothing is read or delivered here: each selected \
+object becomes one message whose body is an Amazon SQS Extended Client pointer to the archived object itself (no \
+copy), with the ExtendedPayloadSize attribute and auditstream-replay (the archive), sent 10 per SendMessageBatch \
+(SNS: PublishBatch) request, several requests at a time; the deployed functions (or auditstream poll) read each \
+object and deliver it with their own settings, and one that is not an audit event goes to their dead-letter queue \
+with its reason. The functions need s3:GetObject on the archive (the template's ReplaySourceBucket parameter). No \
+consumer of these messages may delete a pointer's payload: AWS's Java Extended Client does so by default, which \
+would delete the archived object; replay warns when the archive bucket has neither versioning nor Object Lock \
+(docs/operations.md, \"Replay by pointer\"). A message whose send failed is named and counts as failed.\n\n\
 CHECKPOINT. --checkpoint FILE records the last key up to which everything was handled (delivered, a duplicate, \
-filtered or skipped), written atomically every fraction of a second and at the end. A replay run again with the \
+filtered or skipped; with --queue or --topic: sent or skipped), written atomically every fraction of a second and at the end. A replay run again with the \
 same file continues after that key; a failed event stops the checkpoint before it, so a rerun tries it again \
 (objects a create-only destination already holds then count as duplicates, never written twice). The file names \
 the archive: it is refused for another --from. Remove it to start from the beginning.\n\n\
@@ -71,10 +82,10 @@ pub struct ReplayArgs {
     /// Deliver from this machine to DEST (the forms of `run --to`).
     #[arg(long, value_name = "DEST")]
     pub to: Option<String>,
-    /// Send pointers to the archived objects to this SQS queue (not yet implemented).
+    /// Send pointers to the archived objects to this SQS queue, for the deployed functions.
     #[arg(long, value_name = "URL")]
     pub queue: Option<String>,
-    /// Send pointers to the archived objects to this SNS topic (not yet implemented).
+    /// Send pointers to the archived objects to this SNS topic, for the deployed functions.
     #[arg(long, value_name = "ARN")]
     pub topic: Option<String>,
     /// Continue after the key this file records, and record progress in it.
@@ -113,6 +124,37 @@ pub async fn source(location: ArchiveLocation) -> ArchiveSource {
     }
 }
 
+/// The progress bar (objects, rate, ETA) on a terminal; hidden otherwise.
+fn progress_bar() -> ProgressBar {
+    let progress = if std::io::stderr().is_terminal() { ProgressBar::new(0) } else { ProgressBar::hidden() };
+    progress.set_style(
+        ProgressStyle::with_template("{spinner} {pos}/{len} objects {wide_bar} {per_sec} ETA {eta} {msg}").unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    progress
+}
+
+/// The bar's length: a second listing, of keys only, on a terminal alone (one LIST per 1,000
+/// objects, against a GET per object).
+fn count_for_progress(
+    source: &Arc<ArchiveSource>,
+    selection: &Arc<Selection>,
+    progress: &ProgressBar,
+    start_after: Option<String>,
+) -> Option<tokio::task::JoinHandle<()>> {
+    (!progress.is_hidden()).then(|| {
+        let (source, selection, progress) = (Arc::clone(source), Arc::clone(selection), progress.clone());
+        let mut listing = source.list(start_after);
+        tokio::spawn(async move {
+            let prefix = source.prefix();
+            while let Some(Ok(object)) = listing.next().await {
+                if matches!(selection.verdict(&prefix, &object.key), Verdict::Selected(_) | Verdict::NotAnEventKey) {
+                    progress.inc_length(1);
+                }
+            }
+        })
+    })
+}
+
 /// One listed object, ready for delivery or settled already.
 enum Step {
     /// An event to deliver, and its key.
@@ -139,8 +181,8 @@ pub async fn replay(args: ReplayArgs) -> Result<ExitCode> {
     let location = parse_from(&args.from)?;
     let selection = Selection::new(args.since.as_deref(), args.until.as_deref(), &args.streams)?;
     let Some(to) = &args.to else {
-        // The other way, pointers for the deployed functions, is not built yet.
-        bail!("--queue and --topic are not yet implemented; use --to DEST to deliver from this machine");
+        // --queue or --topic: pointers to the archived objects, for the deployed functions.
+        return queue::replay(&args, location, selection, progress_bar()).await;
     };
     let spec = DestSpec::parse(to)?;
     let mut settings = PipelineSettings::from_env(&ProcessEnv)?;
@@ -160,10 +202,7 @@ pub async fn replay(args: ReplayArgs) -> Result<ExitCode> {
     let shape = BatchShape::for_max_event_bytes(settings.pipeline.max_event_bytes);
     let concurrency = settings.concurrency;
 
-    let progress = if std::io::stderr().is_terminal() { ProgressBar::new(0) } else { ProgressBar::hidden() };
-    progress.set_style(
-        ProgressStyle::with_template("{spinner} {pos}/{len} objects {wide_bar} {per_sec} ETA {eta} {msg}").unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
+    let progress = progress_bar();
     if let Some(checkpoint) = &resume {
         crate::say(
             &progress,
@@ -171,20 +210,7 @@ pub async fn replay(args: ReplayArgs) -> Result<ExitCode> {
         );
     }
     let start_after = resume.map(|c| c.last_key);
-    // The bar's length: a second listing, of keys only, on a terminal alone (one LIST per 1,000
-    // objects, against a GET per object).
-    let counter = (!progress.is_hidden()).then(|| {
-        let (source, selection, progress) = (Arc::clone(&source), Arc::clone(&selection), progress.clone());
-        let mut listing = source.list(start_after.clone());
-        tokio::spawn(async move {
-            let prefix = source.prefix();
-            while let Some(Ok(object)) = listing.next().await {
-                if matches!(selection.verdict(&prefix, &object.key), Verdict::Selected(_) | Verdict::NotAnEventKey) {
-                    progress.inc_length(1);
-                }
-            }
-        })
-    });
+    let counter = count_for_progress(&source, &selection, &progress, start_after.clone());
 
     // Objects are listed and read ahead of delivery, `concurrency` at a time, in key order, into a
     // channel as long: memory holds at most that many objects besides the batch being delivered.

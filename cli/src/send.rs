@@ -58,16 +58,35 @@ pub struct SendArgs {
     inputs: Vec<PathBuf>,
 }
 
-enum Target {
+/// Where messages go: an SQS queue or an SNS topic (`send`, and `replay --queue/--topic`).
+pub(crate) enum Target {
     Queue { client: aws_sdk_sqs::Client, url: String },
     Topic { client: aws_sdk_sns::Client, arn: String },
 }
 
 impl Target {
-    fn name(&self) -> &str {
+    /// The queue when given, else the topic.
+    pub(crate) fn new(aws: &aws_config::SdkConfig, queue: Option<String>, topic: Option<String>) -> Result<Target> {
+        Ok(match (queue, topic) {
+            (Some(url), _) => Target::Queue { client: sqs_client(aws), url },
+            (None, Some(arn)) => Target::Topic { client: aws_sdk_sns::Client::new(aws), arn },
+            (None, None) => bail!("one of --queue or --topic is required"),
+        })
+    }
+
+    pub(crate) fn name(&self) -> &str {
         match self {
             Target::Queue { url, .. } => url,
             Target::Topic { arn, .. } => arn,
+        }
+    }
+
+    /// Sends with SendMessageBatch (SNS: PublishBatch): 10 per request, 1 MiB in all, several
+    /// requests at a time, the shared retry policy. The new message id, or why not, per message.
+    pub(crate) async fn send(&self, messages: &[OutgoingMessage]) -> Vec<Result<String, String>> {
+        match self {
+            Target::Queue { client, url } => send_messages(client, url, messages, RetryPolicy::default(), Deadline::NONE).await,
+            Target::Topic { client, arn } => publish(client, arn, messages).await,
         }
     }
 }
@@ -82,11 +101,7 @@ pub async fn send(args: SendArgs) -> Result<ExitCode> {
     }
     let aws = aws_config::load_from_env().await;
     let store = S3PayloadStore::new(s3_client(&aws));
-    let target = match (args.queue, args.topic) {
-        (Some(url), _) => Target::Queue { client: sqs_client(&aws), url },
-        (None, Some(arn)) => Target::Topic { client: aws_sdk_sns::Client::new(&aws), arn },
-        (None, None) => bail!("one of --queue or --topic is required"),
-    };
+    let target = Target::new(&aws, args.queue, args.topic)?;
     let fifo = is_fifo(target.name());
 
     let (files, problems) = expand_inputs(&args.inputs);
@@ -147,10 +162,7 @@ pub async fn send(args: SendArgs) -> Result<ExitCode> {
                 }
             }
         }
-        let results = match &target {
-            Target::Queue { client, url } => send_messages(client, url, &outgoing, RetryPolicy::default(), Deadline::NONE).await,
-            Target::Topic { client, arn } => publish(client, arn, &outgoing).await,
-        };
+        let results = target.send(&outgoing).await;
         for (id, result) in outgoing_ids.iter().zip(results) {
             match result {
                 Ok(_) => sent += 1,

@@ -5,7 +5,16 @@
 //! The end-to-end tests need moto: run with `scripts/test`, or `scripts/services start` and the exports
 //! it prints.
 
-use auditstream_e2e::workspace_root;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use auditstream::intake::payload_pointer::PayloadPointer;
+use auditstream_e2e::{
+    create_bucket, create_queue, moto_env, moto_s3_client, moto_sdk_config, moto_sqs_client, python, unique_name, workspace_bin, workspace_root, TestQueue,
+};
+use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
+use aws_sdk_sqs::types::QueueAttributeName;
 
 // ---------------------------------------------------------------------------------------------------------
 // Nothing of ours deletes an S3 object.
@@ -68,4 +77,347 @@ fn the_scan_finds_each_shape_of_an_s3_delete() {
     }
     // Words in a message or a comment are not calls.
     assert!(s3_deletes("ok.rs", "// give the consumer no s3:DeleteObject on the archive\nsqs.delete_message()").is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// An archive, the CLI, moto
+
+/// Activity events on three days: two on 2024-03-01, three on 2024-03-02, one on 2024-03-03.
+fn events() -> Vec<String> {
+    let at = ["2024-03-01T08:00:00Z", "2024-03-01T23:59:59Z", "2024-03-02T00:00:00Z", "2024-03-02T12:30:00Z", "2024-03-02T23:00:00Z", "2024-03-03T09:00:00Z"];
+    at.iter()
+        .enumerate()
+        .map(|(i, t)| {
+            serde_json::json!({"id": 7000 + i, "event_type": "user_login", "timestamp": t,
+                "workspace": {"id": 4848, "name": "Acme", "environment": "prod"}, "user": {"id": 61439, "name": "Jane"},
+                "details": {"request": {"ip_address": "203.0.113.10"}}, "resource": {"id": 61439, "type": "User"}})
+            .to_string()
+        })
+        .collect()
+}
+
+struct Run {
+    output: Output,
+    what: String,
+}
+
+impl Run {
+    fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.output.stdout).into_owned()
+    }
+    fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.output.stderr).into_owned()
+    }
+    fn expect_code(self, code: i32) -> Self {
+        assert_eq!(
+            self.output.status.code(),
+            Some(code),
+            "{} exited {:?}\nstdout:\n{}\nstderr:\n{}",
+            self.what,
+            self.output.status,
+            self.stdout(),
+            self.stderr()
+        );
+        self
+    }
+}
+
+fn env_for(command: &mut Command) {
+    command.envs(moto_env());
+    for var in ["AUDITSTREAM_DLQ_URL", "AUDITSTREAM_PAYLOAD_BUCKET", "AUDITSTREAM_STREAMS", "AUDITSTREAM_LOG_TEMPLATE", "AUDITSTREAM_MAX_EVENT_BYTES"] {
+        command.env_remove(var);
+    }
+}
+
+fn auditstream(args: &[&str]) -> Run {
+    let mut command = Command::new(workspace_bin("auditstream-cli", "auditstream"));
+    command.args(args);
+    env_for(&mut command);
+    Run { output: command.output().expect("run auditstream"), what: format!("auditstream {}", args.join(" ")) }
+}
+
+fn python_snippet(code: &str, args: &[&str]) -> Run {
+    let mut command = Command::new(python());
+    command.arg("-c").arg(code).args(args);
+    env_for(&mut command);
+    Run { output: command.output().expect("run python"), what: "python snippet".into() }
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(unique_name(name));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A bucket written by `auditstream run --to s3://BUCKET/workato` with [`events`], its versioning
+/// `Enabled` or `Suspended`.
+async fn archive(versioning: BucketVersioningStatus) -> String {
+    let s3 = moto_s3_client();
+    let bucket = create_bucket(&s3, "replay-archive").await;
+    let status = VersioningConfiguration::builder().status(versioning).build();
+    s3.put_bucket_versioning().bucket(&bucket).versioning_configuration(status).send().await.unwrap();
+    let dir = temp_dir("replay-input");
+    let input = dir.join("events.ndjson");
+    std::fs::write(&input, events().join("\n")).unwrap();
+    auditstream(&["run", "--to", &format!("s3://{bucket}/workato"), input.to_str().unwrap()]).expect_code(0);
+    std::fs::remove_dir_all(dir).unwrap();
+    bucket
+}
+
+/// Every version of every object in a bucket, and every delete marker: `key -> [(version, ETag)]`
+/// (a delete marker's ETag is `delete-marker`).
+async fn versions(bucket: &str) -> BTreeMap<String, Vec<(String, String)>> {
+    let page = moto_s3_client().list_object_versions().bucket(bucket).send().await.unwrap();
+    assert!(!page.is_truncated().unwrap_or(false), "the test archive fits one page");
+    let mut all: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+    for v in page.versions() {
+        all.entry(v.key().unwrap().to_owned()).or_default().push((v.version_id().unwrap_or("null").to_owned(), v.e_tag().unwrap_or_default().to_owned()));
+    }
+    for m in page.delete_markers() {
+        all.entry(m.key().unwrap().to_owned()).or_default().push((m.version_id().unwrap_or("null").to_owned(), "delete-marker".into()));
+    }
+    all
+}
+
+/// The events of the archive (its records under `workato/_auditstream/` left out): key -> bytes.
+async fn archived_events(bucket: &str) -> BTreeMap<String, Vec<u8>> {
+    let s3 = moto_s3_client();
+    let page = s3.list_objects_v2().bucket(bucket).send().await.unwrap();
+    let mut out = BTreeMap::new();
+    for key in page.contents().iter().filter_map(|o| o.key()).filter(|k| !k.starts_with("workato/_auditstream/")) {
+        let body = s3.get_object().bucket(bucket).key(key).send().await.unwrap().body.collect().await.unwrap().into_bytes().to_vec();
+        out.insert(key.to_owned(), body);
+    }
+    out
+}
+
+/// The events a `dir:` destination holds (its records under `_auditstream/` left out): key -> bytes.
+fn dir_events(root: &Path) -> BTreeMap<String, Vec<u8>> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(root, &path, out);
+            } else {
+                let key = path.strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/");
+                out.insert(key, std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    if root.exists() {
+        walk(root, root, &mut out);
+    }
+    out.retain(|k, _| !k.starts_with("_auditstream/"));
+    out
+}
+
+async fn queue_depth(queue: &TestQueue) -> u64 {
+    let attributes = moto_sqs_client()
+        .get_queue_attributes()
+        .queue_url(&queue.url)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await
+        .unwrap();
+    let a = attributes.attributes().unwrap();
+    [QueueAttributeName::ApproximateNumberOfMessages, QueueAttributeName::ApproximateNumberOfMessagesNotVisible]
+        .iter()
+        .map(|n| a.get(n).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0))
+        .sum()
+}
+
+/// The archived events of 2024-03-02, keyed without the archive's `workato/` prefix, as a `dir:`
+/// destination lays them out.
+fn the_second_of_march(archived: &BTreeMap<String, Vec<u8>>) -> BTreeMap<String, Vec<u8>> {
+    let selected: BTreeMap<String, Vec<u8>> =
+        archived.iter().filter(|(k, _)| k.contains("/20240302/")).map(|(k, v)| (k.strip_prefix("workato/").unwrap().to_owned(), v.clone())).collect();
+    assert_eq!(selected.len(), 3, "three events on 2024-03-02 in {:?}", archived.keys());
+    selected
+}
+
+fn poll_to_dir(queue: &TestQueue, out: &Path) -> Run {
+    auditstream(&["poll", "--queue", &queue.url, "--to", &format!("dir:{}", out.display()), "--until-empty", "--wait-seconds", "1"]).expect_code(0)
+}
+
+// ---------------------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replay_to_a_queue_then_poll_delivers_exactly_the_window_and_leaves_the_archive_as_it_was() {
+    let bucket = archive(BucketVersioningStatus::Enabled).await;
+    let archived = archived_events(&bucket).await;
+    assert_eq!(archived.len(), 6, "{:?}", archived.keys());
+    let before = versions(&bucket).await;
+    assert!(before.keys().any(|k| k.starts_with("workato/_auditstream/manifests/")), "the archive has its records too: {:?}", before.keys());
+    let queue = create_queue(&moto_sqs_client(), "replay", &[]).await;
+
+    let replay = auditstream(&["replay", "--from", &format!("s3://{bucket}/workato"), "--since", "2024-03-02", "--until", "2024-03-03", "--queue", &queue.url])
+        .expect_code(0);
+    assert_eq!(
+        replay.stdout().trim(),
+        format!("{} listed, 3 selected, 3 sent as pointers to s3://{bucket}/workato/, 0 skipped (not events), 0 failed -> {}", before.len(), queue.url),
+        "{}",
+        replay.stderr()
+    );
+    // moto answers GetBucketVersioning with a document S3 never sends (its root element is
+    // GetBucketVersioningResponse), which the SDK refuses: replay says it cannot tell. What it says on
+    // S3's answers is tested in the CLI (replay::queue::tests).
+    assert_eq!(
+        replay.stderr().lines().filter(|l| l.starts_with("warning: ")).collect::<Vec<_>>(),
+        [format!("warning: cannot tell whether s3://{bucket} keeps deleted objects (s3://{bucket}: GetBucketVersioning failed: HTTP 200); make sure no consumer of these messages deletes a pointer's payload (docs/operations.md, \"Replay by pointer\")")],
+        "{}",
+        replay.stderr()
+    );
+
+    let out = temp_dir("replay-out");
+    let polled = poll_to_dir(&queue, &out);
+    assert!(polled.stdout().starts_with("3 received, 3 written, 0 duplicates"), "{}\n{}", polled.stdout(), polled.stderr());
+    // Exactly the window's events, byte for byte as archived (masking an archived event changes nothing).
+    assert!(dir_events(&out) == the_second_of_march(&archived), "delivered {:?}", dir_events(&out).keys());
+    // Nothing deleted, overwritten or added: the same single version of every object, no delete marker.
+    assert_eq!(versions(&bucket).await, before);
+    assert!(before.values().all(|v| v.len() == 1));
+    assert_eq!(queue_depth(&queue).await, 0, "every message deleted after delivery");
+    std::fs::remove_dir_all(out).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_replay_message_is_the_extended_client_pointer_to_its_archived_object() {
+    let bucket = archive(BucketVersioningStatus::Enabled).await;
+    let archived = archived_events(&bucket).await;
+    let queue = create_queue(&moto_sqs_client(), "replay-format", &[]).await;
+    auditstream(&["replay", "--from", &format!("s3://{bucket}/workato"), "--queue", &queue.url, "--stream", "activities"]).expect_code(0);
+
+    let received = moto_sqs_client().receive_message().queue_url(&queue.url).max_number_of_messages(10).message_attribute_names("All").send().await.unwrap();
+    let mut pointed = BTreeMap::new();
+    for m in received.messages() {
+        let body = m.body().unwrap();
+        let pointer = PayloadPointer::parse(body, true).unwrap().unwrap_or_else(|| panic!("not a pointer: {body}"));
+        assert_eq!(pointer.bucket, bucket, "the archive itself, no copy");
+        let attributes = m.message_attributes().unwrap();
+        let size = &attributes["ExtendedPayloadSize"];
+        assert_eq!(size.data_type(), "Number");
+        assert_eq!(size.string_value().unwrap().parse::<usize>().unwrap(), archived[&pointer.key].len());
+        assert_eq!(attributes["auditstream-replay"].string_value(), Some(format!("s3://{bucket}/workato/").as_str()));
+        pointed.insert(pointer.key, ());
+    }
+    assert_eq!(pointed.keys().collect::<Vec<_>>(), archived.keys().collect::<Vec<_>>(), "one message per archived event, none for the records");
+}
+
+const PYTHON_RECEIVE_ALL: &str = r#"
+import sys
+from sqs_extended_client import SQSExtendedClientSession
+queue, delete_payload, path = sys.argv[1:4]
+sqs = SQSExtendedClientSession().client("sqs")
+sqs.delete_payload_from_s3 = delete_payload == "delete"
+bodies = []
+while True:
+    messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=1, MessageAttributeNames=["All"]).get("Messages", [])
+    if not messages:
+        break
+    for m in messages:
+        bodies.append(m["Body"])
+        sqs.delete_message(QueueUrl=queue, ReceiptHandle=m["ReceiptHandle"])
+open(path, "w", encoding="utf-8").write("\n".join(sorted(bodies)))
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn aws_python_extended_client_reads_replay_messages_and_with_cleanup_on_would_delete_the_archive() {
+    let bucket = archive(BucketVersioningStatus::Enabled).await;
+    let archived = archived_events(&bucket).await;
+    let mut expected: Vec<String> = archived.values().map(|b| String::from_utf8(b.clone()).unwrap()).collect();
+    expected.sort();
+    let from = format!("s3://{bucket}/workato");
+    let dir = temp_dir("replay-python");
+    let received = dir.join("received.txt");
+
+    // Its default (no cleanup): it reads each archived event whole, and the archive stays.
+    let queue = create_queue(&moto_sqs_client(), "replay-py", &[]).await;
+    auditstream(&["replay", "--from", &from, "--queue", &queue.url]).expect_code(0);
+    let before = versions(&bucket).await;
+    python_snippet(PYTHON_RECEIVE_ALL, &[&queue.url, "keep", received.to_str().unwrap()]).expect_code(0);
+    assert_eq!(std::fs::read_to_string(&received).unwrap(), expected.join("\n"), "AWS's client reads the archived events through the replay pointers");
+    assert_eq!(versions(&bucket).await, before);
+
+    // With cleanup on, deleting each message deletes the archived object: why docs/operations.md
+    // says to keep such consumers away, and why replay warns about an unversioned archive. Here
+    // versioning keeps every event as a previous version under a delete marker.
+    auditstream(&["replay", "--from", &from, "--queue", &queue.url]).expect_code(0);
+    python_snippet(PYTHON_RECEIVE_ALL, &[&queue.url, "delete", received.to_str().unwrap()]).expect_code(0);
+    assert!(archived_events(&bucket).await.is_empty(), "AWS's client with cleanup on deleted the archived events");
+    let after = versions(&bucket).await;
+    for key in archived.keys() {
+        let kept: Vec<&String> = after[key].iter().map(|(_, etag)| etag).collect();
+        assert_eq!(kept.len(), 2, "{key}: the version and a delete marker: {kept:?}");
+        assert!(kept.contains(&&before[key][0].1) && kept.iter().any(|e| *e == "delete-marker"), "{key}: {kept:?}");
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replay_to_a_topic_reaches_a_subscribed_queue_and_poll_delivers_the_window() {
+    let bucket = archive(BucketVersioningStatus::Enabled).await;
+    let archived = archived_events(&bucket).await;
+    let before = versions(&bucket).await;
+    let queue = create_queue(&moto_sqs_client(), "replay-sns", &[]).await;
+    let sns = aws_sdk_sns::Client::new(&moto_sdk_config().await);
+    let topic = sns.create_topic().name(unique_name("replay")).send().await.unwrap().topic_arn().unwrap().to_owned();
+    // Raw message delivery off: the queue receives SNS's JSON envelope around the pointer.
+    sns.subscribe().topic_arn(&topic).protocol("sqs").endpoint(&queue.arn).send().await.unwrap();
+
+    let replay = auditstream(&["replay", "--from", &format!("s3://{bucket}/workato"), "--since", "2024-03-02", "--until", "2024-03-03", "--topic", &topic])
+        .expect_code(0);
+    assert!(replay.stdout().contains(", 3 sent as pointers to ") && replay.stdout().ends_with(&format!("0 failed -> {topic}\n")), "{}", replay.stdout());
+    let out = temp_dir("replay-sns-out");
+    poll_to_dir(&queue, &out);
+    assert!(dir_events(&out) == the_second_of_march(&archived), "delivered {:?}", dir_events(&out).keys());
+    assert_eq!(versions(&bucket).await, before);
+    assert_eq!(queue_depth(&queue).await, 0);
+    std::fs::remove_dir_all(out).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_send_names_each_object_fails_the_run_and_leaves_the_checkpoint_before_it() {
+    let bucket = archive(BucketVersioningStatus::Suspended).await;
+    let archived = archived_events(&bucket).await;
+    let from = format!("s3://{bucket}/workato");
+    let dir = temp_dir("replay-checkpoint");
+    let checkpoint = dir.join("checkpoint.json");
+    let checkpoint_arg = checkpoint.to_str().unwrap();
+
+    // A queue that does not exist: every send fails, each object is named, nothing is checkpointed.
+    let missing = format!("{}/123456789012/{}", auditstream_e2e::moto_endpoint(), unique_name("no-such-queue"));
+    let failed = auditstream(&["replay", "--from", &from, "--queue", &missing, "--checkpoint", checkpoint_arg]).expect_code(1);
+    for key in archived.keys() {
+        assert!(failed.stderr().contains(&format!("failed {key}: {missing}: SendMessageBatch failed: ")), "{key} not named:\n{}", failed.stderr());
+    }
+    assert!(failed.stdout().contains(", 0 sent as pointers to ") && failed.stdout().contains(", 6 failed -> "), "{}", failed.stdout());
+    assert!(!checkpoint.exists(), "nothing sent, nothing checkpointed");
+
+    // To a real queue: everything sent, the checkpoint at the last key; run again, nothing more is sent.
+    let queue = create_queue(&moto_sqs_client(), "replay-resume", &[]).await;
+    let sent = auditstream(&["replay", "--from", &from, "--queue", &queue.url, "--checkpoint", checkpoint_arg]).expect_code(0);
+    assert!(sent.stdout().contains(", 6 sent as pointers to "), "{}", sent.stdout());
+    let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(&checkpoint).unwrap()).unwrap();
+    let last_listed = versions(&bucket).await.into_keys().last().unwrap();
+    assert_eq!(saved["last_key"], last_listed.as_str(), "everything sent or passed: the checkpoint is at the last key listed");
+    let again = auditstream(&["replay", "--from", &from, "--queue", &queue.url, "--checkpoint", checkpoint_arg]).expect_code(0);
+    assert!(again.stdout().contains(", 0 sent as pointers to "), "{}", again.stdout());
+    assert_eq!(queue_depth(&queue).await, 6);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_directory_archive_cannot_be_replayed_by_pointer() {
+    let dir = temp_dir("replay-dir");
+    let run = auditstream(&["replay", "--from", &format!("dir:{}", dir.display()), "--queue", "https://sqs.us-east-1.amazonaws.com/123456789012/audit"])
+        .expect_code(2);
+    assert!(
+        run.stderr().contains("a directory cannot be replayed by pointer") && run.stderr().contains("--to DEST") && run.stderr().contains("aws s3 sync"),
+        "{}",
+        run.stderr()
+    );
+    assert!(run.stdout().is_empty());
+    std::fs::remove_dir_all(dir).unwrap();
 }
