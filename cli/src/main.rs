@@ -81,20 +81,23 @@ message id); 2 on a usage or configuration error.")]
     Verify(integrity::VerifyArgs),
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     auditstream::report::telemetry::init_text();
     let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Run { to, inputs } => run::run(&to, &inputs).await,
-        Command::Send(args) => send::send(args).await,
-        Command::Poll(args) => poll::poll(args).await,
-        Command::Redrive(args) => redrive::redrive(args).await,
-        Command::Check(args) => check::check(args).await,
-        Command::Replay(args) => replay::replay(args).await,
-        Command::Digest(args) => integrity::digest(args).await,
-        Command::Verify(args) => integrity::verify_archive(args).await,
-    };
+    let result = runtime_for(&cli.command).map_err(anyhow::Error::from).and_then(|runtime| {
+        runtime.block_on(async {
+            match cli.command {
+                Command::Run { to, inputs } => run::run(&to, &inputs).await,
+                Command::Send(args) => send::send(args).await,
+                Command::Poll(args) => poll::poll(args).await,
+                Command::Redrive(args) => redrive::redrive(args).await,
+                Command::Check(args) => check::check(args).await,
+                Command::Replay(args) => replay::replay(args).await,
+                Command::Digest(args) => integrity::digest(args).await,
+                Command::Verify(args) => integrity::verify_archive(args).await,
+            }
+        })
+    });
     match result {
         Ok(code) => code,
         Err(e) => {
@@ -102,6 +105,20 @@ async fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// `run` works on one thread (files are still read on a thread of their own, and `dir:` files
+/// written on tokio's blocking threads): its requests are made where the HTTP connections are
+/// driven, so that a request and its answer do not wake another thread twice. On two cores this
+/// cuts the CPU per event (`scripts/bench`), and the pipeline is not the bottleneck: the
+/// destination is. The other commands keep a worker per core (`poll --parallel` runs its pollers
+/// side by side).
+fn runtime_for(command: &Command) -> std::io::Result<tokio::runtime::Runtime> {
+    let mut builder = match command {
+        Command::Run { .. } => tokio::runtime::Builder::new_current_thread(),
+        _ => tokio::runtime::Builder::new_multi_thread(),
+    };
+    builder.enable_all().build()
 }
 
 /// Prints one line on stderr, above the progress bar, with control characters escaped
