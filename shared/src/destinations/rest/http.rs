@@ -199,8 +199,13 @@ impl LogSink for HttpLogSink {
         }
         let sent_bytes = body.len();
         let (ids_name, ids_value) = event_ids_header(docs);
-        let request = self.client.post(self.endpoint.url().clone()).headers(self.headers.clone()).header(ids_name, ids_value).body(body);
-        let response = match request.send().await {
+        // Built as a whole rather than through a `RequestBuilder`, which would insert the headers
+        // one by one into an empty map: the map is cloned once, the ids header added to it.
+        let mut request = reqwest::Request::new(reqwest::Method::POST, self.endpoint.url().clone());
+        *request.headers_mut() = self.headers.clone();
+        request.headers_mut().insert(ids_name, ids_value);
+        *request.body_mut() = Some(body.into());
+        let response = match self.client.execute(request).await {
             Ok(r) => r,
             Err(e) => {
                 let err = DeliveryError::unanswered(format!("POST {}: {}", self.endpoint, transport_failure(&e)));
