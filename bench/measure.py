@@ -14,6 +14,10 @@
       Prints the machine and a Markdown table: per run, CPU per event (user + sys), peak RSS, events/s,
       the CPU ratio to its peer (--peer: the reference peer's row for the same destination) and the
       validation pass's user CPU divided by this run's (the row with --id validate).
+
+  measure.py versus RESULTS ID BASELINE-ID
+      Prints the CPU per event of run ID against run BASELINE-ID (user + sys, and user alone) and the
+      difference in per cent: what a change costs, measured in one run.
 """
 import json
 import os
@@ -102,10 +106,27 @@ def table(argv):
         )
 
 
+def versus(argv):
+    if len(argv) != 3:
+        sys.exit("usage: measure.py versus RESULTS ID BASELINE-ID")
+    with open(argv[0]) as results:
+        by_id = {row["id"]: row for row in (json.loads(line) for line in results if line.strip())}
+    this, base = by_id[argv[1]], by_id[argv[2]]
+
+    def per_event(row, fields):
+        return sum(row[f] for f in fields) * 1e6 / row["events"]
+
+    print()
+    for what, fields in (("CPU (user + sys)", ("user_s", "sys_s")), ("user CPU", ("user_s",))):
+        a, b = per_event(this, fields), per_event(base, fields)
+        print(f"{this['label']} vs {base['label']}, {what} per event: {a:,.1f} µs vs {b:,.1f} µs ({(a - b) / b * 100:+.1f} %)")
+
+
 def main():
-    if len(sys.argv) < 3 or sys.argv[1] not in ("run", "table"):
+    commands = {"run": run, "table": table, "versus": versus}
+    if len(sys.argv) < 3 or sys.argv[1] not in commands:
         sys.exit(__doc__)
-    return run(sys.argv[2:]) if sys.argv[1] == "run" else table(sys.argv[2:])
+    return commands[sys.argv[1]](sys.argv[2:])
 
 
 if __name__ == "__main__":
