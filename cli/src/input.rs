@@ -199,12 +199,23 @@ pub struct InputBatches {
     pending_problems: Vec<InputProblem>,
     /// The NDJSON file being streamed.
     stream: Option<LineStream>,
+    /// The line being read from it: one buffer for every line, so a line costs one copy (into its
+    /// message), not a buffer grown from empty each time.
+    line: Vec<u8>,
     bytes_read: u64,
 }
 
 impl InputBatches {
     pub fn new(files: Vec<PathBuf>, shape: BatchShape) -> Self {
-        InputBatches { files: files.into_iter(), shape, pending: Default::default(), pending_problems: Vec::new(), stream: None, bytes_read: 0 }
+        InputBatches {
+            files: files.into_iter(),
+            shape,
+            pending: Default::default(),
+            pending_problems: Vec::new(),
+            stream: None,
+            line: Vec::new(),
+            bytes_read: 0,
+        }
     }
 
     /// Loads the next file: whole, or opens it for streaming.
@@ -264,11 +275,11 @@ impl InputBatches {
     fn stream_line(&mut self) -> bool {
         let limit = self.shape.max_input_bytes;
         let Some(stream) = &mut self.stream else { return false };
-        let mut line = Vec::new();
+        let line = &mut self.line;
         loop {
             line.clear();
             let id = format!("{}:{}", stream.name, stream.line_no);
-            let read = (&mut stream.reader).take(limit + 1).read_until(b'\n', &mut line);
+            let read = (&mut stream.reader).take(limit + 1).read_until(b'\n', line);
             let n = match read {
                 Ok(0) => {
                     self.stream = None;
@@ -304,7 +315,7 @@ impl InputBatches {
                 }
                 return true;
             }
-            let text = match std::str::from_utf8(&line) {
+            let text = match std::str::from_utf8(line) {
                 Ok(l) => without_bom(l),
                 Err(_) => {
                     stream.started = true;

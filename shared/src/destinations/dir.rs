@@ -1,9 +1,11 @@
 //! A local directory laid out exactly as the bucket would be: the embedded default of
 //! `auditstream run` (`dir:./audit-logs`), and handy in tests.
 //!
-//! Create-only like the cloud stores: the object is written to a temporary file, then linked into
-//! place, which fails if the name exists. A crash mid-write therefore never leaves a partial file
-//! under the final name, and an existing object is never replaced.
+//! Create-only like the cloud stores: the object is written to a temporary file, then moved into
+//! place by a rename that fails if the name exists (`renameat2(2)` with `RENAME_NOREPLACE` on Linux;
+//! elsewhere, or on a file system without it, a hard link, which fails the same way, and the
+//! temporary name removed). A crash mid-write therefore never leaves a partial file under the final
+//! name, and an existing object is never replaced.
 //!
 //! Writes stay inside the directory: no symbolic link below it is followed. Each directory of a
 //! key is created or opened from its parent without following a link (`openat(2)` with
@@ -12,12 +14,26 @@
 //! object's own name is never taken for the object. Such a write fails permanently, naming the
 //! key. The root itself may be a link: it is the directory the user chose.
 //!
+//! Most keys share their upper directories (user, stream, recipe, day), so the store remembers the
+//! directories it made or found and opens the deepest one a key shares with them in one call that
+//! refuses every link on its way (`openat2(2)` with `RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH`, Linux
+//! 5.6 and later), instead of creating and opening each level again. That memory is only a hint:
+//! when the call fails for any reason (a directory removed, a link put in place, an older kernel)
+//! the key's directories are walked level by level as above, which gives the precise error.
+//!
+//! The files are written by one thread of the store's own, in the order asked, with plain blocking
+//! calls: on a local file system each write is a few system calls, cheaper than handing each one
+//! to tokio's blocking pool (a queue under a lock and a thread woken per file), and one thread
+//! never contends with itself for the directories it writes into.
+//!
 //! Like S3, the store keeps a manifest of every batch under `_auditstream/manifests/`
 //! (`docs/integrity.md`); an object already there is read and hashed as it is on disk, never
 //! taken from the body of the redelivery.
 
+use std::collections::HashSet;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -33,14 +49,43 @@ use crate::pipeline::key::{KeyPrefix, ObjectKey};
 use crate::pipeline::timestamp::UtcTime;
 
 pub struct DirStore {
-    root: PathBuf,
+    root: Arc<PathBuf>,
     /// No prefix: the directory is the archive.
     prefix: KeyPrefix,
+    /// Directories below the root (as `a/b/c`) that this store made or found: see the module's docs.
+    known: Arc<KnownDirs>,
+    /// The thread that writes the files, started at the first write; it ends with the store.
+    writer: OnceLock<std::io::Result<std::sync::mpsc::Sender<WriteJob>>>,
+}
+
+/// A write for the store's thread to run.
+type WriteJob = Box<dyn FnOnce() + Send>;
+
+/// The directories a [`DirStore`] made or found, at most [`KnownDirs::MAX`] of them (forgotten all at
+/// once when full: it is a hint, and memory stays bounded however many keys a run writes).
+#[derive(Default)]
+struct KnownDirs(Mutex<HashSet<String>>);
+
+impl KnownDirs {
+    const MAX: usize = 4096;
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        // A panic while holding it leaves a set of names, still a valid hint.
+        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn insert(&self, dir: &str) {
+        let mut known = self.lock();
+        if known.len() >= Self::MAX {
+            known.clear();
+        }
+        known.insert(dir.to_owned());
+    }
 }
 
 impl DirStore {
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        DirStore { root: root.into(), prefix: KeyPrefix::default() }
+        DirStore { root: Arc::new(root.into()), prefix: KeyPrefix::default(), known: Arc::default(), writer: OnceLock::new() }
     }
 
     /// `--to dir:PATH`: files laid out exactly as the object keys, without a prefix.
@@ -54,24 +99,18 @@ impl DirStore {
 
     /// Writes `body` at `key` unless something is there; with `read_existing`, also returns what is
     /// there already.
-    fn write_new(root: &Path, key: &str, body: &[u8], read_existing: bool) -> Result<(PutOutcome, Option<Vec<u8>>), WriteError> {
-        let mut segments: Vec<&str> = key.split('/').collect();
-        let name = segments.pop().unwrap_or_default();
+    fn write_new(root: &Path, known: &KnownDirs, key: &str, body: &[u8], read_existing: bool) -> Result<(PutOutcome, Option<Vec<u8>>), WriteError> {
+        let (folder, name) = key.rsplit_once('/').unwrap_or(("", key));
+        let segments: Vec<&str> = if folder.is_empty() { Vec::new() } else { folder.split('/').collect() };
         if [name].iter().chain(&segments).any(|s| s.is_empty() || *s == "." || *s == "..") {
             return Err(WriteError::NotInside);
         }
-        match std::fs::metadata(root) {
-            Ok(found) if found.is_dir() => {}
-            Ok(_) => return Err(WriteError::Io(ErrorKind::NotADirectory.into())),
-            Err(_) => std::fs::create_dir_all(root)?,
-        }
-        // Each directory is opened from its parent, never through a link, and the file is created,
-        // linked and checked inside the directory opened last: a link put in place meanwhile is
-        // not followed either.
-        let mut dir = Dir::open_root(root)?;
-        for (i, segment) in segments.iter().enumerate() {
-            dir = dir.child(segment)?.ok_or_else(|| WriteError::NotADirectory(segments[..=i].join("/")))?;
-        }
+        // Each directory is opened from its parent (or from the deepest one known, by a call that
+        // follows no link), never through a link, and the file is created, moved into place and
+        // checked inside the directory opened last: a link put in place meanwhile is not followed
+        // either.
+        let root = Dir::open_root(root)?;
+        let dir = Self::open_folder(root, known, folder, &segments)?;
         // A short temporary name, whatever the length of the object's own.
         let tmp = format!(".tmp-{}-{:016x}", std::process::id(), rand::random::<u64>());
         let written = dir.create_new(&tmp).and_then(|mut f| std::io::Write::write_all(&mut f, body));
@@ -79,10 +118,9 @@ impl DirStore {
             let _ = dir.remove(&tmp);
             return Err(e.into());
         }
-        // Linking never follows a link at the final name: an existing name is "already there".
-        let linked = dir.link(&tmp, name);
-        let _ = dir.remove(&tmp);
-        match linked {
+        // Never follows a link at the final name: an existing name is "already there".
+        let placed = dir.place(&tmp, name);
+        match placed {
             Ok(()) => Ok((PutOutcome::Created, None)),
             Err(e) if e.kind() == ErrorKind::AlreadyExists => match dir.is_file(name)? {
                 true if read_existing => Ok((PutOutcome::AlreadyExists, Some(dir.read(name)?))),
@@ -91,6 +129,27 @@ impl DirStore {
             },
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// The directory `folder` (`segments` joined by `/`) under `root`, made where missing.
+    fn open_folder(root: Dir, known: &KnownDirs, folder: &str, segments: &[&str]) -> Result<Dir, WriteError> {
+        // The deepest directory of the key that this store made or found before: `start` levels.
+        let ends: Vec<usize> = folder.match_indices('/').map(|(i, _)| i).chain((!folder.is_empty()).then_some(folder.len())).collect();
+        let start = {
+            let known = known.lock();
+            ends.iter().rposition(|end| known.contains(&folder[..*end])).map_or(0, |i| i + 1)
+        };
+        let (mut dir, mut level) = (root, 0);
+        if start > 0 {
+            if let Ok(found) = dir.beneath(&folder[..ends[start - 1]]) {
+                (dir, level) = (found, start);
+            }
+        }
+        for (i, segment) in segments.iter().enumerate().skip(level) {
+            dir = dir.child(segment)?.ok_or_else(|| WriteError::NotADirectory(segments[..=i].join("/")))?;
+            known.insert(&folder[..ends[i]]);
+        }
+        Ok(dir)
     }
 }
 
@@ -113,9 +172,57 @@ impl Dir {
         }
     }
 
-    /// The root itself may be a link: it is the directory the user chose.
+    /// The root itself may be a link: it is the directory the user chose. Made if missing.
     fn open_root(root: &Path) -> std::io::Result<Dir> {
-        Ok(Dir(std::fs::File::open(root)?.into()))
+        use std::os::unix::fs::OpenOptionsExt;
+        let open = || std::fs::OpenOptions::new().read(true).custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC).open(root);
+        let opened = match open() {
+            Err(e) if e.kind() == ErrorKind::NotFound => std::fs::create_dir_all(root).and_then(|()| open()),
+            opened => opened,
+        };
+        match opened {
+            Ok(dir) => Ok(Dir(dir.into())),
+            // Said as the check and the messages have always said it ("not a directory").
+            Err(e) if e.kind() == ErrorKind::NotADirectory => Err(ErrorKind::NotADirectory.into()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The directory at `path` (`a/b/c`) below this one, opened in one call that fails on any
+    /// symbolic link on the way or at the end, and on anything that would leave this directory.
+    #[cfg(target_os = "linux")]
+    fn beneath(&self, path: &str) -> std::io::Result<Dir> {
+        use std::os::fd::{AsRawFd, FromRawFd};
+        let c = Self::name(path)?;
+        // SAFETY: an all-zero `open_how` is valid (no flags); the fields are set before the call.
+        let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+        how.flags = (libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC) as u64;
+        how.resolve = libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_BENEATH;
+        // SAFETY: a valid directory descriptor, a NUL-terminated path and an `open_how` of the size
+        // passed, all alive for the call; the descriptor returned is owned by the `OwnedFd` alone.
+        use std::sync::atomic::{AtomicBool, Ordering};
+        /// Set when the kernel has no `openat2(2)` (before 5.6) or a sandbox refuses it.
+        static NO_OPENAT2: AtomicBool = AtomicBool::new(false);
+        if NO_OPENAT2.load(Ordering::Relaxed) {
+            return Err(ErrorKind::Unsupported.into());
+        }
+        let fd =
+            unsafe { libc::syscall(libc::SYS_openat2, self.0.as_raw_fd(), c.as_ptr(), &how as *const libc::open_how, std::mem::size_of::<libc::open_how>()) };
+        match Self::check(fd as libc::c_int) {
+            Ok(fd) => Ok(Dir(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })),
+            Err(e) => {
+                if matches!(e.raw_os_error(), Some(libc::ENOSYS) | Some(libc::EPERM)) {
+                    NO_OPENAT2.store(true, Ordering::Relaxed);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Without `openat2(2)`, the walk level by level.
+    #[cfg(not(target_os = "linux"))]
+    fn beneath(&self, _path: &str) -> std::io::Result<Dir> {
+        Err(ErrorKind::Unsupported.into())
     }
 
     /// The directory `name` in this one, created if missing; `None` if a link or a file is there.
@@ -147,13 +254,34 @@ impl Dir {
         Ok(std::fs::File::from(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }))
     }
 
-    /// Links `from` as `to` in this directory (`linkat` follows no link).
-    fn link(&self, from: &str, to: &str) -> std::io::Result<()> {
+    /// Moves the file `from` to `to` in this directory unless something is at `to`: a rename that
+    /// refuses to replace (Linux), else a hard link and the removal of `from`. Neither follows a link
+    /// at `to`; either way `from` is gone afterwards.
+    fn place(&self, from: &str, to: &str) -> std::io::Result<()> {
         use std::os::fd::AsRawFd;
-        let (from, to) = (Self::name(from)?, Self::name(to)?);
+        let (from_c, to_c) = (Self::name(from)?, Self::name(to)?);
         let fd = self.0.as_raw_fd();
+        #[cfg(target_os = "linux")]
+        {
+            use std::sync::atomic::{AtomicBool, Ordering};
+            /// Set when the file system (or the kernel) refused `RENAME_NOREPLACE`: links from then on.
+            static NO_RENAME_NOREPLACE: AtomicBool = AtomicBool::new(false);
+            if !NO_RENAME_NOREPLACE.load(Ordering::Relaxed) {
+                // SAFETY: as in `child`.
+                match Self::check(unsafe { libc::renameat2(fd, from_c.as_ptr(), fd, to_c.as_ptr(), libc::RENAME_NOREPLACE) }) {
+                    Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL) | Some(libc::ENOSYS)) => NO_RENAME_NOREPLACE.store(true, Ordering::Relaxed),
+                    Err(e) => {
+                        let _ = self.remove(from);
+                        return Err(e);
+                    }
+                    Ok(_) => return Ok(()),
+                }
+            }
+        }
         // SAFETY: as in `child`.
-        Self::check(unsafe { libc::linkat(fd, from.as_ptr(), fd, to.as_ptr(), 0) }).map(drop)
+        let linked = Self::check(unsafe { libc::linkat(fd, from_c.as_ptr(), fd, to_c.as_ptr(), 0) }).map(drop);
+        let _ = self.remove(from);
+        linked
     }
 
     fn remove(&self, name: &str) -> std::io::Result<()> {
@@ -194,6 +322,11 @@ struct Dir(PathBuf);
 #[cfg(not(unix))]
 impl Dir {
     fn open_root(root: &Path) -> std::io::Result<Dir> {
+        match std::fs::metadata(root) {
+            Ok(found) if found.is_dir() => {}
+            Ok(_) => return Err(ErrorKind::NotADirectory.into()),
+            Err(_) => std::fs::create_dir_all(root)?,
+        }
         Ok(Dir(root.to_path_buf()))
     }
 
@@ -212,8 +345,14 @@ impl Dir {
         std::fs::OpenOptions::new().write(true).create_new(true).open(self.0.join(name))
     }
 
-    fn link(&self, from: &str, to: &str) -> std::io::Result<()> {
-        std::fs::hard_link(self.0.join(from), self.0.join(to))
+    fn beneath(&self, _path: &str) -> std::io::Result<Dir> {
+        Err(ErrorKind::Unsupported.into())
+    }
+
+    fn place(&self, from: &str, to: &str) -> std::io::Result<()> {
+        let linked = std::fs::hard_link(self.0.join(from), self.0.join(to));
+        let _ = self.remove(from);
+        linked
     }
 
     fn remove(&self, name: &str) -> std::io::Result<()> {
@@ -297,15 +436,14 @@ impl ObjectStore for DirStore {
 
 impl DirStore {
     async fn write(&self, key: &ObjectKey, body: Bytes, read_existing: bool) -> Result<(PutOutcome, Option<Vec<u8>>), DeliveryError> {
-        let root = self.root.clone();
-        let describe = ObjectStore::describe(self);
-        let key = key.to_string();
+        let (root, known) = (Arc::clone(&self.root), Arc::clone(&self.known));
         let written = {
             let key = key.clone();
-            tokio::task::spawn_blocking(move || Self::write_new(&root, &key, &body, read_existing)).await
+            self.on_writer(move || Self::write_new(&root, &known, key.as_str(), &body, read_existing)).await
         };
-        written.map_err(|e| DeliveryError::transient(format!("{describe}: writing {key} was interrupted: {e}")))?.map_err(|e| {
-            let message = format!("{describe}: cannot write {key}: {e}{}", e.hint());
+        let describe = || ObjectStore::describe(self);
+        written.map_err(|e| DeliveryError::transient(format!("{}: writing {key} was interrupted: {e}", describe())))?.map_err(|e| {
+            let message = format!("{}: cannot write {key}: {e}{}", describe(), e.hint());
             if e.is_permanent() {
                 DeliveryError::permanent(message)
             } else {
@@ -316,6 +454,24 @@ impl DirStore {
 }
 
 impl DirStore {
+    /// Runs `job` on the store's writer thread and waits for its result. A job that panics fails
+    /// alone (the thread goes on with the next).
+    async fn on_writer<T: Send + 'static>(&self, job: impl FnOnce() -> T + Send + 'static) -> Result<T, String> {
+        let writer = self.writer.get_or_init(|| {
+            let (jobs, queue) = std::sync::mpsc::channel::<WriteJob>();
+            let thread = std::thread::Builder::new().name("auditstream-dir-writer".into()).spawn(move || {
+                while let Ok(job) = queue.recv() {
+                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                }
+            });
+            thread.map(|_| jobs)
+        });
+        let writer = writer.as_ref().map_err(|e| format!("the writer thread could not start: {e}"))?;
+        let (done, result) = tokio::sync::oneshot::channel();
+        writer.send(Box::new(move || drop(done.send(job())))).map_err(|_| "the writer thread has stopped".to_owned())?;
+        result.await.map_err(|_| "the write panicked".to_owned())
+    }
+
     /// A probe read back: the file at its key holds what was written. The probe is then removed,
     /// since nothing expires files in a local directory; it is the check's own file, under
     /// `_auditstream/health/`, never an audit object.
@@ -518,6 +674,49 @@ mod tests {
         std::fs::remove_dir_all(dir).unwrap();
     }
 
+    fn job_key(id: &str) -> ObjectKey {
+        let meta = EventMeta::Job(JobMeta {
+            id: id.into(),
+            recipe_id: "2".into(),
+            status: "succeeded".into(),
+            user_id: "3".into(),
+            time: UtcTime::from_epoch_seconds(0),
+        });
+        ObjectKey::for_event(&meta, KeyLayout::Standard, &KeyPrefix::default(), b"")
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_link_put_in_place_of_a_directory_the_store_made_before_is_not_followed() {
+        let dir = std::env::temp_dir().join(format!("auditstream-dir-{}", rand::random::<u64>()));
+        let elsewhere = std::env::temp_dir().join(format!("auditstream-elsewhere-{}", rand::random::<u64>()));
+        std::fs::create_dir_all(&elsewhere).unwrap();
+        let store = DirStore::new(&dir);
+        assert_eq!(store.put_new(&job_key("j-1"), Bytes::from_static(b"{}")).await.unwrap(), PutOutcome::Created);
+        // The store made 3/jobs/2/19700101; now 3/jobs/2 is moved away and a link takes its place.
+        std::fs::rename(dir.join("3/jobs/2"), dir.join("3/jobs/moved")).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, dir.join("3/jobs/2")).unwrap();
+        let err = store.put_new(&job_key("j-2"), Bytes::from_static(b"{}")).await.unwrap_err();
+        assert!(err.is_permanent() && err.message.contains(": 3/jobs/2 is a symbolic link"), "{err:?}");
+        assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0, "nothing was written outside");
+        std::fs::remove_dir_all(dir).unwrap();
+        std::fs::remove_dir_all(elsewhere).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_directory_removed_after_the_store_made_it_is_made_again() {
+        let dir = std::env::temp_dir().join(format!("auditstream-dir-{}", rand::random::<u64>()));
+        let store = DirStore::new(&dir);
+        assert_eq!(store.put_new(&job_key("j-1"), Bytes::from_static(b"{\"a\":1}")).await.unwrap(), PutOutcome::Created);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(store.put_new(&job_key("j-2"), Bytes::from_static(b"{\"a\":2}")).await.unwrap(), PutOutcome::Created);
+        assert_eq!(std::fs::read(dir.join(job_key("j-2").as_str())).unwrap(), b"{\"a\":2}");
+        // and an object already there is still found, not replaced
+        assert_eq!(store.put_new(&job_key("j-2"), Bytes::from_static(b"{\"a\":3}")).await.unwrap(), PutOutcome::AlreadyExists);
+        assert_eq!(std::fs::read(dir.join(job_key("j-2").as_str())).unwrap(), b"{\"a\":2}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
     #[tokio::test]
     async fn a_key_from_an_event_with_a_400_byte_id_is_written() {
         let dir = std::env::temp_dir().join(format!("auditstream-dir-{}", rand::random::<u64>()));
@@ -557,7 +756,7 @@ mod tests {
         std::fs::write(&file, b"").unwrap();
         let err = DirStore::new(&file).put_new(&key(), Bytes::new()).await.unwrap_err();
         assert!(err.is_permanent(), "{err:?}");
-        assert!(err.message.contains("cannot write 3/jobs/2/19700101/j-1/"), "{err}");
+        assert!(err.message.contains("cannot write 3/jobs/2/19700101/j-1/") && err.message.contains(": not a directory"), "{err}");
         std::fs::remove_file(file).unwrap();
     }
 
