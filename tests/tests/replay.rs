@@ -274,3 +274,34 @@ async fn a_replay_killed_mid_way_continues_from_its_checkpoint_and_writes_nothin
     assert_eq!(done["last_key"].as_str(), last_listed.as_deref(), "at the end, the last key listed (a manifest, after every event)");
     std::fs::remove_dir_all(&work).unwrap();
 }
+
+#[tokio::test]
+async fn a_failed_event_stops_the_checkpoint_before_it_and_the_rerun_delivers_it() {
+    let work = temp_dir("replay-fail");
+    let events: Vec<String> = (0..6).map(|n| job(n, 25)).collect();
+    let archive = work.join("archive");
+    assert!(cli(&["run", "--to", &format!("dir:{}", archive.display()), write_events(&work, &events).to_str().unwrap()], &[]).status.success());
+    let archived = events_only(dir_files(&archive));
+    // keys in order: 42/jobs/0/… (j-0000, j-0003) < 42/jobs/1/… (j-0001, j-0004) < 42/jobs/2/…
+    let dest = work.join("dest");
+    std::fs::create_dir_all(dest.join("42/jobs")).unwrap();
+    std::fs::write(dest.join("42/jobs/1"), "a file where recipe 1's folder goes").unwrap();
+    let checkpoint = work.join("replay.checkpoint");
+    let args = ["replay", "--from", &format!("dir:{}", archive.display()), "--to", &format!("dir:{}", dest.display()), "--checkpoint", checkpoint.to_str().unwrap()];
+    let args: Vec<&str> = args.iter().map(|s| &**s).collect();
+
+    let out = cli(&args, &[]);
+    assert_eq!(out.status.code(), Some(1), "a failed event fails the replay");
+    assert_eq!(stderr(&out).matches("failed 42/jobs/1/").count(), 2, "{}", stderr(&out));
+    assert!(stdout(&out).contains(" 4 written, 0 duplicates, 0 filtered, 0 skipped (not events), ") && stdout(&out).contains(" 2 failed -> "), "{}", stdout(&out));
+    let recorded: serde_json::Value = serde_json::from_slice(&std::fs::read(&checkpoint).unwrap()).unwrap();
+    let last_before_failure = archived.keys().filter(|k| k.starts_with("42/jobs/0/")).last().unwrap();
+    assert_eq!(recorded["last_key"].as_str(), Some(last_before_failure.as_str()), "not past the first failure");
+
+    std::fs::remove_file(dest.join("42/jobs/1")).unwrap();
+    let out = cli(&args, &[]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stdout(&out).starts_with("5 listed, 4 selected, 2 written, 2 duplicates, "), "{}", stdout(&out));
+    assert_eq!(events_only(dir_files(&dest)), archived);
+    std::fs::remove_dir_all(&work).unwrap();
+}
