@@ -287,13 +287,18 @@ async fn a_failed_event_stops_the_checkpoint_before_it_and_the_rerun_delivers_it
     std::fs::create_dir_all(dest.join("42/jobs")).unwrap();
     std::fs::write(dest.join("42/jobs/1"), "a file where recipe 1's folder goes").unwrap();
     let checkpoint = work.join("replay.checkpoint");
-    let args = ["replay", "--from", &format!("dir:{}", archive.display()), "--to", &format!("dir:{}", dest.display()), "--checkpoint", checkpoint.to_str().unwrap()];
+    let args =
+        ["replay", "--from", &format!("dir:{}", archive.display()), "--to", &format!("dir:{}", dest.display()), "--checkpoint", checkpoint.to_str().unwrap()];
     let args: Vec<&str> = args.iter().map(|s| &**s).collect();
 
     let out = cli(&args, &[]);
     assert_eq!(out.status.code(), Some(1), "a failed event fails the replay");
     assert_eq!(stderr(&out).matches("failed 42/jobs/1/").count(), 2, "{}", stderr(&out));
-    assert!(stdout(&out).contains(" 4 written, 0 duplicates, 0 filtered, 0 skipped (not events), ") && stdout(&out).contains(" 2 failed -> "), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains(" 4 written, 0 duplicates, 0 filtered, 0 skipped (not events), ") && stdout(&out).contains(" 2 failed -> "),
+        "{}",
+        stdout(&out)
+    );
     let recorded: serde_json::Value = serde_json::from_slice(&std::fs::read(&checkpoint).unwrap()).unwrap();
     let last_before_failure = archived.keys().filter(|k| k.starts_with("42/jobs/0/")).last().unwrap();
     assert_eq!(recorded["last_key"].as_str(), Some(last_before_failure.as_str()), "not past the first failure");
