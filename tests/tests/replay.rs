@@ -212,7 +212,7 @@ async fn a_directory_archive_replays_to_a_directory_and_a_templated_one_is_unwra
     for (args, says) in [
         (vec!["--since", "yesterday", "--to", "dir:x"], "--since \"yesterday\" is not a date"),
         (vec!["--stream", "job_details", "--to", "dir:x"], "--stream \"job_details\" is not a stream"),
-        (vec!["--queue", "https://sqs.us-east-1.amazonaws.com/1/q"], "not yet implemented"),
+        (vec!["--queue", "https://sqs.us-east-1.amazonaws.com/1/q"], "a directory cannot be replayed by pointer"),
     ] {
         let from = format!("dir:{}", plain.display());
         let out = cli(&[&["replay", "--from", from.as_str()][..], &args].concat(), &[]);
