@@ -300,7 +300,7 @@ async fn a_failed_event_stops_the_checkpoint_before_it_and_the_rerun_delivers_it
         stdout(&out)
     );
     let recorded: serde_json::Value = serde_json::from_slice(&std::fs::read(&checkpoint).unwrap()).unwrap();
-    let last_before_failure = archived.keys().filter(|k| k.starts_with("42/jobs/0/")).last().unwrap();
+    let last_before_failure = archived.keys().rfind(|k| k.starts_with("42/jobs/0/")).unwrap();
     assert_eq!(recorded["last_key"].as_str(), Some(last_before_failure.as_str()), "not past the first failure");
 
     std::fs::remove_file(dest.join("42/jobs/1")).unwrap();
