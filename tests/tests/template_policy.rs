@@ -459,6 +459,41 @@ fn a_replay_source_bucket_is_readable_by_each_destination_only_when_given_and_on
     }
 }
 
+#[test]
+fn a_replay_source_kms_key_is_usable_by_each_destination_only_when_given_only_to_decrypt_and_only_through_s3() {
+    // An archive encrypted with a customer-managed key (SSE-KMS): S3 decrypts each object for a
+    // GetObject only if the caller may kms:Decrypt with that key.
+    const KEY: &str = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+    const BUCKET: (&str, &str) = ("ReplaySourceBucket", "audit-archive-111122223333");
+    let grants_on_key = |parameters: &[(&str, &str)]| -> Vec<(String, serde_json::Value)> {
+        let template = deployed(&[EVERY_DESTINATION, parameters].concat());
+        role_statements(&template).into_iter().filter(|(_, s)| s.to_string().contains(KEY)).collect()
+    };
+    assert_eq!(grants_on_key(&[BUCKET]), vec![], "no key grant without ReplaySourceKmsKeyArn");
+    assert_eq!(grants_on_key(&[("ReplaySourceKmsKeyArn", KEY)]), vec![], "a key without a replay source bucket grants nothing");
+
+    let grants = grants_on_key(&[BUCKET, ("ReplaySourceKmsKeyArn", KEY)]);
+    let mut roles: Vec<&str> = grants.iter().map(|(role, _)| role.as_str()).collect();
+    roles.sort_unstable();
+    assert_eq!(roles, ["AzureBlobWriterRole", "AzureMonitorForwarderRole", "RestForwarderRole", "S3WriterRole"], "one grant per destination function");
+    for (role, grant) in &grants {
+        assert_eq!(grant["Effect"], "Allow", "{role}");
+        assert_eq!(grant["Action"], "kms:Decrypt", "{role}: decrypt only, no GenerateDataKey (nothing is written there)");
+        assert_eq!(grant["Resource"], KEY, "{role}: that key only");
+        assert_eq!(
+            grant["Condition"],
+            serde_json::json!({"StringEquals": {"kms:ViaService": {"Fn::Sub": "s3.${AWS::Region}.amazonaws.com"}}}),
+            "{role}: through S3 only"
+        );
+    }
+    let definition = &shipped_template()["Parameters"]["ReplaySourceKmsKeyArn"];
+    assert_eq!(definition["Default"], "");
+    assert!(pattern_accepts(definition, "") && pattern_accepts(definition, KEY));
+    for refused in ["*", "arn:aws:kms:eu-west-1:111122223333:key/*", "arn:aws:kms:eu-west-1:111122223333:alias/audit", "1234abcd-12ab-34cd-56ef-1234567890ab"] {
+        assert!(!pattern_accepts(definition, refused), "ReplaySourceKmsKeyArn accepts {refused:?}");
+    }
+}
+
 /// Whether a parameter's AllowedPattern (matched against the whole value, as CloudFormation does) accepts `value`.
 fn pattern_accepts(definition: &serde_json::Value, value: &str) -> bool {
     let pattern = definition["AllowedPattern"].as_str().unwrap_or_else(|| panic!("no AllowedPattern in {definition}"));
