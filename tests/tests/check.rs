@@ -430,6 +430,54 @@ async fn azure_blob_is_healthy_on_azurite_and_a_wrong_key_or_a_missing_container
     assert!(detail.contains("HTTP 404") && detail.contains("does not exist"), "{detail}");
 }
 
+/// A loopback port nothing listens on.
+fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+    listener.local_addr().expect("its address").port()
+}
+
+/// With a SAS token the container's properties are not read, so the probe is the first request:
+/// one that nothing answers is the reachability step, not the permission step.
+#[test]
+fn azure_blob_with_a_sas_token_at_an_endpoint_nothing_answers_fails_the_reachability_step() {
+    let endpoint = format!("http://127.0.0.1:{}/devstoreaccount1", closed_port());
+    let vars = env(&[
+        ("AUDITSTREAM_AZURE_BLOB_ACCOUNT", "devstoreaccount1"),
+        ("AUDITSTREAM_AZURE_BLOB_ENDPOINT", &endpoint),
+        ("AUDITSTREAM_AZURE_BLOB_CONTAINER", "audit"),
+        ("AUDITSTREAM_AZURE_BLOB_SAS", &format!("sv=2021-08-06&sp=cw&sig={PLANTED}")),
+    ]);
+    let down = check("azure-blob", true, &vars);
+    assert_eq!(down.code, Some(1), "{}{}", down.stdout, down.stderr);
+    let (step, detail) = down.failure();
+    assert_eq!(step, "reachability", "{}", down.stdout);
+    assert!(detail.contains("cannot connect") && detail.contains("nothing answered"), "{detail}");
+    assert!(!down.steps().iter().any(|(step, _)| step == "permission"), "{}", down.stdout);
+    assert!(!down.stdout.contains(PLANTED) && !down.stderr.contains(PLANTED), "{}{}", down.stdout, down.stderr);
+}
+
+/// Azure Monitor: a token endpoint nothing answers, or a data collection endpoint nothing answers
+/// (the token issued by the strict fake), are each the reachability step; neither is the
+/// authentication or permission step, which would send the reader after the wrong fix.
+#[test]
+fn azure_monitor_endpoints_nothing_answers_fail_the_reachability_step() {
+    use auditstream_e2e::azure_monitor_fake::{FakeConfig, MonitorFake};
+    let fake = MonitorFake::start(FakeConfig::default());
+    let closed = format!("http://127.0.0.1:{}", closed_port());
+    for var in ["AZURE_AUTHORITY_HOST", "AUDITSTREAM_AZURE_MONITOR_ENDPOINT"] {
+        let mut vars = fake.env();
+        vars.retain(|(k, _)| k != var);
+        vars.push((var.into(), closed.clone()));
+        let down = check("azure-monitor", true, &vars);
+        assert_eq!(down.code, Some(1), "{var}: {}{}", down.stdout, down.stderr);
+        let (step, detail) = down.failure();
+        assert_eq!(step, "reachability", "{var}: {}", down.stdout);
+        assert!(detail.contains("cannot connect") && detail.contains(&closed), "{var}: {detail}");
+        assert!(!down.steps().iter().any(|(step, _)| step == "permission"), "{var}: {}", down.stdout);
+    }
+    assert!(fake.rows().is_empty(), "no probe row arrived");
+}
+
 #[test]
 fn azure_monitor_takes_one_probe_row_and_a_wrong_client_secret_fails_authentication() {
     use auditstream_e2e::azure_monitor_fake::{FakeConfig, MonitorFake};

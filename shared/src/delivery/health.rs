@@ -131,11 +131,17 @@ impl HealthReport {
         self.failure().is_none()
     }
 
-    /// Writes the probe (`work`) as the permission step, unless an earlier step failed. A probe
-    /// that got no answer at all (DNS, connection, TLS, a timeout) fails the reachability step
-    /// instead: the service was never reached, so nothing is known of the permission to write.
-    /// Returns whether the probe was written.
+    /// Writes the probe (`work`) as the permission step, unless an earlier step failed (see
+    /// [`HealthReport::call`]). Returns whether the probe was written.
     pub async fn probe<F: Future<Output = Result<String, DeliveryError>>>(&mut self, work: F) -> bool {
+        self.call(Step::Permission, work).await
+    }
+
+    /// Runs one step that calls the service, unless an earlier step failed, timing it. A call that
+    /// got no answer at all (DNS, connection, TLS, a timeout: [`DeliveryError::unanswered`]) fails
+    /// the reachability step instead of `step`: the service was never reached, so nothing is known
+    /// of what `step` proves. Returns whether the step passed.
+    pub async fn call<F: Future<Output = Result<String, DeliveryError>>>(&mut self, step: Step, work: F) -> bool {
         if self.failure().is_some() {
             return false;
         }
@@ -143,14 +149,14 @@ impl HealthReport {
         let result = work.await;
         let elapsed = started.elapsed();
         match result {
-            Ok(detail) => self.record(Step::Permission, Verdict::Passed, detail, elapsed),
+            Ok(detail) => self.record(step, Verdict::Passed, detail, elapsed),
             Err(e) if e.unanswered => self.record(
                 Step::Reachability,
                 Verdict::Failed,
                 format!("{} (nothing answered: check the address, DNS, TLS and the network path)", e.message),
                 elapsed,
             ),
-            Err(e) => self.record(Step::Permission, Verdict::Failed, e.message, elapsed),
+            Err(e) => self.record(step, Verdict::Failed, e.message, elapsed),
         }
         self.failure().is_none()
     }
@@ -260,6 +266,14 @@ mod tests {
         let mut refused = HealthReport::new("https://logs.example.com/in");
         assert!(!refused.probe(async { Err(DeliveryError::permanent("POST https://logs.example.com/in: HTTP 403 Forbidden")) }).await);
         assert_eq!(refused.failure().unwrap().step, Step::Permission);
+
+        // Any step that calls the service: a token endpoint nothing answers is not an authentication failure.
+        let mut no_token = HealthReport::new("https://dce.example.com");
+        assert!(!no_token.call(Step::Authentication, async { Err(DeliveryError::unanswered("token request: timed out")) }).await);
+        assert_eq!(no_token.failure().unwrap().step, Step::Reachability);
+        let mut bad_secret = HealthReport::new("https://dce.example.com");
+        assert!(!bad_secret.call(Step::Authentication, async { Err(DeliveryError::permanent("HTTP 401 invalid_client")) }).await);
+        assert_eq!(bad_secret.failure().unwrap().step, Step::Authentication);
 
         let mut ok = HealthReport::new("dir:x");
         assert!(ok.probe(async { Ok("probe written".into()) }).await);

@@ -157,7 +157,7 @@ impl ObjectStore for AzureBlobStore {
         let response = match request.body(body.clone()).send().await {
             Ok(r) => r,
             Err(e) => {
-                return Err(DeliveryError::transient(format!("{}: Put Blob failed: {}", ctx.location, crate::delivery::transport::transport_failure(&e))))
+                return Err(DeliveryError::unanswered(format!("{}: Put Blob failed: {}", ctx.location, crate::delivery::transport::transport_failure(&e))))
             }
         };
         let status = response.status().as_u16();

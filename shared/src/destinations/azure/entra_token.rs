@@ -213,7 +213,7 @@ impl EntraTokenSource {
             .send()
             .await
             .map_err(|e| {
-                DeliveryError::transient(format!(
+                DeliveryError::unanswered(format!(
                     "Entra ID token request to {} failed: {}",
                     url_for_message(&self.token_url),
                     crate::delivery::transport::transport_failure(&e)

@@ -161,7 +161,7 @@ impl AzureMonitorSink {
             .send()
             .await
             .map_err(|e| {
-                DeliveryError::transient(format!(
+                DeliveryError::unanswered(format!(
                     "{}: {} (x-ms-client-request-id {request_id})",
                     self.describe(),
                     crate::delivery::transport::transport_failure(&e)
@@ -182,17 +182,10 @@ fn request_id() -> String {
 #[async_trait]
 impl LogSink for AzureMonitorSink {
     /// An Entra ID token issued for the client: the tenant, client id and secret are right and the
-    /// token endpoint answers. The probe row then proves the DCR, its stream and the role
-    /// assignment (Monitoring Metrics Publisher).
+    /// token endpoint answers (a token endpoint nothing answers fails reachability). The probe row
+    /// then proves the DCR, its stream and the role assignment (Monitoring Metrics Publisher).
     async fn check_access(&self, report: &mut HealthReport) {
-        report
-            .run(Step::Authentication, async {
-                match self.tokens.token().await {
-                    Ok(_) => Ok("an Entra ID token was issued for the client".to_owned()),
-                    Err(e) => Err(e.message),
-                }
-            })
-            .await;
+        report.call(Step::Authentication, async { self.tokens.token().await.map(|_| "an Entra ID token was issued for the client".to_owned()) }).await;
     }
 
     fn describe(&self) -> String {
