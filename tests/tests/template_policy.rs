@@ -1041,3 +1041,47 @@ fn one_dashboard_shows_each_destination() {
         assert!(body.contains(metric), "{metric}");
     }
 }
+
+/// The functions whose role may put objects into the audit bucket, with their environment and grants.
+fn audit_bucket_writers(template: &serde_json::Value) -> Vec<(String, serde_json::Value, Vec<serde_json::Value>)> {
+    let statements = role_statements(template);
+    checks::resources(template, "AWS::Serverless::Function")
+        .filter_map(|(name, function)| {
+            let role = function["Properties"]["Role"]["Fn::GetAtt"][0].as_str()?;
+            let grants: Vec<serde_json::Value> = statements.iter().filter(|(r, _)| r == role).map(|(_, s)| s.clone()).collect();
+            let puts_audit_objects = grants.iter().any(|s| s["Action"].to_string().contains("s3:PutObject") && s["Resource"].to_string().contains("AuditBucket"));
+            puts_audit_objects.then(|| (name.to_owned(), function["Properties"]["Environment"]["Variables"].clone(), grants))
+        })
+        .collect()
+}
+
+#[test]
+fn every_function_that_writes_to_an_sse_kms_audit_bucket_names_the_key_and_may_use_it() {
+    // A write that names no key falls back to the bucket's default encryption, which a bucket policy
+    // or a later change of the default would turn into another key or a refusal: every writer of the
+    // audit bucket — the S3 writer's events and manifests, the digest function's digests — names the
+    // same key (`AUDITSTREAM_S3_SSE_KMS_KEY_ID`) and may use it through S3 (docs/deploy.md).
+    let writers = |template: &serde_json::Value| {
+        let mut names: Vec<String> = audit_bucket_writers(template).into_iter().map(|(name, ..)| name).collect();
+        names.sort_unstable();
+        names
+    };
+    let plain = deployed(&[]);
+    assert_eq!(writers(&plain), ["DigestFunction", "S3WriterFunction"]);
+    for (name, variables, _) in audit_bucket_writers(&plain) {
+        assert!(variables.get("AUDITSTREAM_S3_SSE_KMS_KEY_ID").is_none(), "{name}: no key without BucketKmsKeyArn: {variables}");
+    }
+
+    let with_key = deployed(&[("BucketKmsKeyArn", KEY)]);
+    assert_eq!(writers(&with_key), ["DigestFunction", "S3WriterFunction"]);
+    for (name, variables, grants) in audit_bucket_writers(&with_key) {
+        assert_eq!(variables["AUDITSTREAM_S3_SSE_KMS_KEY_ID"], KEY, "{name}: the bucket's key, as every other writer of the bucket: {variables}");
+        let uses_the_key = grants.iter().any(|s| {
+            s["Effect"] == "Allow"
+                && s["Resource"] == KEY
+                && s["Action"].to_string().contains("kms:GenerateDataKey")
+                && s["Condition"]["StringEquals"]["kms:ViaService"].to_string().contains("s3.")
+        });
+        assert!(uses_the_key, "{name}: its role may not use {KEY} through S3: {grants:#?}");
+    }
+}
