@@ -1049,7 +1049,8 @@ fn audit_bucket_writers(template: &serde_json::Value) -> Vec<(String, serde_json
         .filter_map(|(name, function)| {
             let role = function["Properties"]["Role"]["Fn::GetAtt"][0].as_str()?;
             let grants: Vec<serde_json::Value> = statements.iter().filter(|(r, _)| r == role).map(|(_, s)| s.clone()).collect();
-            let puts_audit_objects = grants.iter().any(|s| s["Action"].to_string().contains("s3:PutObject") && s["Resource"].to_string().contains("AuditBucket"));
+            let puts_audit_objects =
+                grants.iter().any(|s| s["Action"].to_string().contains("s3:PutObject") && s["Resource"].to_string().contains("AuditBucket"));
             puts_audit_objects.then(|| (name.to_owned(), function["Properties"]["Environment"]["Variables"].clone(), grants))
         })
         .collect()
