@@ -17,7 +17,8 @@ use auditstream::delivery::process::{process_batch, InboundMessage, Outcome};
 use auditstream::delivery::retry::Deadline;
 use auditstream::intake::replay::body::event_body;
 use auditstream::intake::replay::select::{Checkpoint, Selection, Verdict};
-use auditstream::intake::replay::{ArchiveLocation, ArchiveSource};
+use auditstream::intake::replay::{ArchiveLocation, ArchiveSource, ArchivedObject};
+use auditstream::pipeline::key::KeyPrefix;
 use auditstream::report::metrics::Counts;
 use clap::{ArgGroup, Args};
 use futures::StreamExt;
@@ -46,15 +47,18 @@ holding the event, as an object or as JSON text; a.b for a field in a field). An
 (not UTF-8, not one JSON object, no such field, larger than AUDITSTREAM_MAX_EVENT_BYTES plus 1 MiB) is named on \
 stderr and skipped, never sent. --concurrency objects are read, and deliveries made, at a time (default: \
 AUDITSTREAM_CONCURRENCY, 16).\n\n\
-BY POINTER. With --queue URL or --topic ARN (an s3:// archive only), nothing is read or delivered here: each selected \
-object becomes one message whose body is an Amazon SQS Extended Client pointer to the archived object itself (no \
-copy), with the ExtendedPayloadSize attribute and auditstream-replay (the archive), sent 10 per SendMessageBatch \
-(SNS: PublishBatch) request, several requests at a time; the deployed functions (or auditstream poll) read each \
-object and deliver it with their own settings, and one that is not an audit event goes to their dead-letter queue \
-with its reason. The functions need s3:GetObject on the archive (the template's ReplaySourceBucket parameter). No \
+BY POINTER. With --queue URL or --topic ARN (an s3:// archive only), nothing is delivered here: each selected object \
+is read and checked as above (one that is not an audit event is named on stderr and skipped, never sent; --concurrency \
+objects at a time, only their keys kept), and each event becomes one message whose body is an Amazon SQS Extended \
+Client pointer to the archived object itself (no copy), with the ExtendedPayloadSize attribute and auditstream-replay \
+(the archive), sent 10 per SendMessageBatch (SNS: PublishBatch) request, several requests at a time; the deployed \
+functions (or auditstream poll) read each object again and deliver it with their own settings. The functions need \
+s3:GetObject on the archive (the template's ReplaySourceBucket parameter; ReplaySourceKmsKeyArn for a \
+customer-managed KMS key). No \
 consumer of these messages may delete a pointer's payload: AWS's Java Extended Client does so by default, which \
 would delete the archived object; replay warns when the archive bucket has neither versioning nor Object Lock \
-(docs/operations.md, \"Replay by pointer\"). A message whose send failed is named and counts as failed.\n\n\
+(docs/operations.md, \"Replay by pointer\"). An object that could not be read, or whose message could not be sent, \
+is named and counts as failed.\n\n\
 CHECKPOINT. --checkpoint FILE records the last key up to which everything was handled (delivered, a duplicate, \
 filtered or skipped; with --queue or --topic: sent or skipped), written atomically every fraction of a second and at the end. A replay run again with the \
 same file continues after that key; a failed event stops the checkpoint before it, so a rerun tries it again \
@@ -94,7 +98,7 @@ pub struct ReplayArgs {
     /// Take the event from this field of each object (an archive written with a log message template).
     #[arg(long, value_name = "FIELD")]
     pub unwrap: Option<String>,
-    /// Objects read and deliveries made at a time (default: AUDITSTREAM_CONCURRENCY, 16).
+    /// Objects read (and, with --to, deliveries made) at a time (default: AUDITSTREAM_CONCURRENCY, 16).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1000))]
     pub concurrency: Option<u16>,
 }
@@ -157,8 +161,8 @@ fn count_for_progress(
 
 /// One listed object, ready for delivery or settled already.
 enum Step {
-    /// An event to deliver, and its key.
-    Event { key: String, body: String },
+    /// An event to deliver, and its key; its body is empty unless [`ReadAhead::keep_bodies`].
+    Event { key: String, size: u64, body: String },
     /// Not sent on purpose: a record or a key outside the selection (`why` is `None`: silent), or
     /// not an event (named on stderr); `selected` when its key was an event's.
     Passed { key: String, why: Option<String>, selected: bool },
@@ -173,6 +177,87 @@ impl Step {
         match self {
             Step::Event { body, .. } => body.len(),
             _ => 0,
+        }
+    }
+}
+
+/// The largest object read as an event, and what sets it (said when one is skipped).
+#[derive(Clone, Copy)]
+struct SizeLimit {
+    bytes: u64,
+    why: &'static str,
+}
+
+/// The archive listed and each selected object read and checked ([`event_body`]), ahead of
+/// what is done with it: both ways of replaying take the same rule of what is an event.
+struct ReadAhead {
+    /// Objects read at a time.
+    concurrency: usize,
+    /// Steps held ready, at most.
+    queued: usize,
+    limit: SizeLimit,
+    unwrap: Option<String>,
+    /// Whether each event's body is kept for delivery (`--to`), or only its size (by pointer).
+    keep_bodies: bool,
+}
+
+impl ReadAhead {
+    /// Starts listing after `start_after`: the steps, in key order, and the task making them.
+    fn start(
+        self,
+        source: &Arc<ArchiveSource>,
+        selection: &Arc<Selection>,
+        start_after: Option<String>,
+    ) -> (tokio::sync::mpsc::Receiver<Step>, tokio::task::JoinHandle<()>) {
+        let (tx, rx) = tokio::sync::mpsc::channel::<Step>(self.queued);
+        let (source, selection) = (Arc::clone(source), Arc::clone(selection));
+        let ahead = Arc::new(self);
+        let reader = tokio::spawn(async move {
+            let prefix = source.prefix();
+            let steps = source
+                .list(start_after)
+                .map(|listed| {
+                    let (source, selection, prefix, ahead) = (Arc::clone(&source), Arc::clone(&selection), prefix.clone(), Arc::clone(&ahead));
+                    async move {
+                        match listed {
+                            Ok(object) => ahead.step(&source, &selection, &prefix, object).await,
+                            Err(e) => Step::ListFailed(e.to_string()),
+                        }
+                    }
+                })
+                .buffered(ahead.concurrency);
+            futures::pin_mut!(steps);
+            while let Some(step) = steps.next().await {
+                let stop = matches!(step, Step::ListFailed(_));
+                if tx.send(step).await.is_err() || stop {
+                    break;
+                }
+            }
+        });
+        (rx, reader)
+    }
+
+    /// What one listed object is: passed over by its key, skipped as not an event (named), an
+    /// event, or unread.
+    async fn step(&self, source: &ArchiveSource, selection: &Selection, prefix: &KeyPrefix, object: ArchivedObject) -> Step {
+        let key = object.key;
+        match selection.verdict(prefix, &key) {
+            Verdict::Record | Verdict::Outside => Step::Passed { key, why: None, selected: false },
+            Verdict::NotAnEventKey => Step::Passed { key, why: Some("not an archived event's key (is the --from prefix right?)".into()), selected: false },
+            Verdict::Selected(_) if !object.regular => Step::Passed { key, why: Some("not a regular file".into()), selected: true },
+            Verdict::Selected(_) if object.size > self.limit.bytes => {
+                Step::Passed { key, why: Some(format!("{} bytes, over the {} bytes {}", object.size, self.limit.bytes, self.limit.why)), selected: true }
+            }
+            Verdict::Selected(_) => match source.read(&key, self.limit.bytes).await {
+                Ok(bytes) => match event_body(bytes, self.unwrap.as_deref()) {
+                    Ok(body) => {
+                        let size = body.len() as u64;
+                        Step::Event { key, size, body: if self.keep_bodies { body } else { String::new() } }
+                    }
+                    Err(why) => Step::Passed { key, why: Some(why.to_string()), selected: true },
+                },
+                Err(e) => Step::Unread { key, error: e.to_string() },
+            },
         }
     }
 }
@@ -214,56 +299,9 @@ pub async fn replay(args: ReplayArgs) -> Result<ExitCode> {
 
     // Objects are listed and read ahead of delivery, `concurrency` at a time, in key order, into a
     // channel as long: memory holds at most that many objects besides the batch being delivered.
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Step>(concurrency);
-    let reader = {
-        let (source, selection) = (Arc::clone(&source), Arc::clone(&selection));
-        let unwrap = args.unwrap.clone();
-        tokio::spawn(async move {
-            let prefix = source.prefix();
-            let steps = source
-                .list(start_after)
-                .map(|listed| {
-                    let (source, selection, prefix, unwrap) = (Arc::clone(&source), Arc::clone(&selection), prefix.clone(), unwrap.clone());
-                    async move {
-                        let object = match listed {
-                            Ok(object) => object,
-                            Err(e) => return Step::ListFailed(e.to_string()),
-                        };
-                        let key = object.key;
-                        match selection.verdict(&prefix, &key) {
-                            Verdict::Record | Verdict::Outside => Step::Passed { key, why: None, selected: false },
-                            Verdict::NotAnEventKey => {
-                                Step::Passed { key, why: Some("not an archived event's key (is the --from prefix right?)".into()), selected: false }
-                            }
-                            Verdict::Selected(_) if !object.regular => Step::Passed { key, why: Some("not a regular file".into()), selected: true },
-                            Verdict::Selected(_) if object.size > shape.max_input_bytes => Step::Passed {
-                                key,
-                                why: Some(format!(
-                                    "{} bytes, over the {} bytes an event may have here (AUDITSTREAM_MAX_EVENT_BYTES plus 1 MiB)",
-                                    object.size, shape.max_input_bytes
-                                )),
-                                selected: true,
-                            },
-                            Verdict::Selected(_) => match source.read(&key, shape.max_input_bytes).await {
-                                Ok(bytes) => match event_body(bytes, unwrap.as_deref()) {
-                                    Ok(body) => Step::Event { key, body },
-                                    Err(why) => Step::Passed { key, why: Some(why.to_string()), selected: true },
-                                },
-                                Err(e) => Step::Unread { key, error: e.to_string() },
-                            },
-                        }
-                    }
-                })
-                .buffered(concurrency);
-            futures::pin_mut!(steps);
-            while let Some(step) = steps.next().await {
-                let stop = matches!(step, Step::ListFailed(_));
-                if tx.send(step).await.is_err() || stop {
-                    break;
-                }
-            }
-        })
-    };
+    let limit = SizeLimit { bytes: shape.max_input_bytes, why: "an event may have here (AUDITSTREAM_MAX_EVENT_BYTES plus 1 MiB)" };
+    let ahead = ReadAhead { concurrency, queued: concurrency, limit, unwrap: args.unwrap.clone(), keep_bodies: true };
+    let (mut rx, reader) = ahead.start(&source, &selection, start_after);
 
     let described = destination.describe();
     let mut totals = Totals::default();
@@ -286,7 +324,7 @@ pub async fn replay(args: ReplayArgs) -> Result<ExitCode> {
         }
         let mut messages = Vec::new();
         for step in &mut batch {
-            if let Step::Event { key, body } = step {
+            if let Step::Event { key, body, .. } = step {
                 messages.push(InboundMessage::new(key.clone(), std::mem::take(body)));
             }
         }

@@ -1,47 +1,54 @@
 //! `auditstream replay --queue URL | --topic ARN`: an S3 archive replayed through the deployed
 //! functions, for millions of events (`docs/operations.md`, "Replay by pointer"). Each selected
-//! object becomes one message whose body is an Extended Client pointer to the object itself
-//! ([`replay_pointer`]: no copy, no read), sent in batches through [`Target`] as `send` sends; the
-//! functions (or `auditstream poll`) read each object and deliver it with their own settings.
+//! object is read and checked as `--to` checks it ([`super::ReadAhead`]): one that is not an audit
+//! event is named and skipped, never sent. Each event becomes one message whose body is an
+//! Extended Client pointer to the object itself ([`replay_pointer`]: no copy), sent in batches
+//! through [`Target`] as `send` sends; the functions (or `auditstream poll`) read each object
+//! again and deliver it with their own settings.
 //!
 //! The same listing, selection and checkpoint as `--to`: the checkpoint advances only past objects
-//! whose message was sent, and every object whose send failed is named on stderr and counted.
+//! whose message was sent (or that were skipped), and every object whose read or send failed is
+//! named on stderr and counted.
 
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use auditstream::aws::errors::{classify, AwsCall};
 use auditstream::aws::s3::s3_client;
 use auditstream::aws::sqs::{deduplication_id, is_fifo, OutgoingMessage};
+use auditstream::config::{PipelineSettings, ProcessEnv};
 use auditstream::intake::payload_pointer::{replay_pointer, PayloadPointer};
 use auditstream::intake::payload_store::DEFAULT_MAX_PAYLOAD_BYTES;
-use auditstream::intake::replay::select::{Selection, Verdict};
+use auditstream::intake::replay::select::Selection;
 use auditstream::intake::replay::{ArchiveLocation, ArchiveSource};
 use aws_sdk_s3::types::BucketVersioningStatus;
-use futures::StreamExt;
 use indicatif::ProgressBar;
+use tokio::sync::mpsc::error::TryRecvError;
 
-use super::{read_checkpoint, CheckpointFile, ReplayArgs};
+use super::{read_checkpoint, CheckpointFile, ReadAhead, ReplayArgs, SizeLimit, Step};
+use crate::input::BatchShape;
 use crate::send::Target;
 
-/// Listed objects handled per round of sends: a hundred SendMessageBatch requests, several at a
-/// time, while the listing goes on ahead.
+/// Objects handled per round of sends: a hundred SendMessageBatch requests, several at a time,
+/// while the listing and reading go on ahead.
 const ROUND: usize = 1000;
+
+/// Messages per SendMessageBatch (SNS: PublishBatch) request.
+const PER_REQUEST: usize = 10;
+
+/// How long a round waits for more objects to fill its last request: reading objects may be slower
+/// than sending their pointers, and a request of one message costs as much as one of ten.
+const FILL_WAIT: Duration = Duration::from_millis(200);
+
+/// The events of a round.
+fn events(round: &[Step]) -> usize {
+    round.iter().filter(|step| matches!(step, Step::Event { .. })).count()
+}
 
 /// The message group of every message to a FIFO queue or topic.
 const FIFO_GROUP: &str = "auditstream-replay";
-
-/// One listed object.
-enum Listed {
-    /// Selected: its pointer is sent.
-    Send { key: String, size: u64 },
-    /// Not sent on purpose: a record or a key outside the selection (`why` is `None`: silent), or
-    /// not an event (named on stderr).
-    Passed { key: String, why: Option<String> },
-    /// The listing failed: nothing after this point is known.
-    ListFailed(String),
-}
 
 /// Replays `location` by pointer to `--queue` or `--topic`.
 pub(super) async fn replay(args: &ReplayArgs, location: ArchiveLocation, selection: Selection, progress: ProgressBar) -> Result<ExitCode> {
@@ -57,9 +64,18 @@ pub(super) async fn replay(args: &ReplayArgs, location: ArchiveLocation, selecti
     if args.unwrap.is_some() {
         bail!("--unwrap works with --to only: with --queue or --topic the deployed functions read each archived object as it is");
     }
-    if args.concurrency.is_some() {
-        bail!("--concurrency works with --to only: --queue and --topic send 10 messages per request, several requests at a time");
+    let mut settings = PipelineSettings::from_env(&ProcessEnv)?;
+    if let Some(n) = args.concurrency {
+        settings.concurrency = usize::from(n);
     }
+    let max_input_bytes = BatchShape::for_max_event_bytes(settings.pipeline.max_event_bytes).max_input_bytes;
+    // An object is read (to check that it is an event) only up to what the functions would
+    // read from its pointer.
+    let limit = if max_input_bytes <= DEFAULT_MAX_PAYLOAD_BYTES {
+        SizeLimit { bytes: max_input_bytes, why: "an event may have here (AUDITSTREAM_MAX_EVENT_BYTES plus 1 MiB)" }
+    } else {
+        SizeLimit { bytes: DEFAULT_MAX_PAYLOAD_BYTES, why: "the functions read from a pointer" }
+    };
     let aws = aws_config::load_from_env().await;
     let target = Target::new(&aws, args.queue.clone(), args.topic.clone())?;
     let source = ArchiveSource::s3(s3_client(&aws), bucket.clone(), prefix);
@@ -85,38 +101,10 @@ pub(super) async fn replay(args: &ReplayArgs, location: ArchiveLocation, selecti
     let selection = Arc::new(selection);
     let counter = super::count_for_progress(&source, &selection, &progress, start_after.clone());
 
-    // The listing runs ahead of the sends, a round of objects at most.
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Listed>(ROUND);
-    let lister = {
-        let (source, selection) = (Arc::clone(&source), Arc::clone(&selection));
-        tokio::spawn(async move {
-            let prefix = source.prefix();
-            let mut listing = source.list(start_after);
-            while let Some(listed) = listing.next().await {
-                let step = match listed {
-                    Err(e) => Listed::ListFailed(e.to_string()),
-                    Ok(object) => {
-                        let key = object.key;
-                        match selection.verdict(&prefix, &key) {
-                            Verdict::Record | Verdict::Outside => Listed::Passed { key, why: None },
-                            Verdict::NotAnEventKey => Listed::Passed { key, why: Some("not an archived event's key (is the --from prefix right?)".into()) },
-                            Verdict::Selected(_) if object.size == 0 => Listed::Passed { key, why: Some("empty".into()) },
-                            // What the functions' payload store refuses to read; not an event.
-                            Verdict::Selected(_) if object.size > DEFAULT_MAX_PAYLOAD_BYTES => Listed::Passed {
-                                key,
-                                why: Some(format!("{} bytes, over the {DEFAULT_MAX_PAYLOAD_BYTES} bytes the functions read from a pointer", object.size)),
-                            },
-                            Verdict::Selected(_) => Listed::Send { key, size: object.size },
-                        }
-                    }
-                };
-                let stop = matches!(step, Listed::ListFailed(_));
-                if tx.send(step).await.is_err() || stop {
-                    break;
-                }
-            }
-        })
-    };
+    // Objects are read `concurrency` at a time, in key order, only their keys and sizes kept: a
+    // round of them at most waits for the sends.
+    let ahead = ReadAhead { concurrency: settings.concurrency, queued: ROUND, limit, unwrap: None, keep_bodies: false };
+    let (mut rx, reader) = ahead.start(&source, &selection, start_after);
 
     let mut totals = Totals::default();
     let mut checkpoint = args.checkpoint.as_deref().map(|path| CheckpointFile::new(path, &from));
@@ -124,24 +112,32 @@ pub(super) async fn replay(args: &ReplayArgs, location: ArchiveLocation, selecti
     let mut handled: Option<String> = None;
     let mut failed_once = false;
     while let Some(first) = rx.recv().await {
+        // What is ready now; while the last request would not be full, what comes within FILL_WAIT.
         let mut round = vec![first];
+        let fill_until = tokio::time::Instant::now() + FILL_WAIT;
         while round.len() < ROUND {
-            match rx.try_recv() {
-                Ok(listed) => round.push(listed),
-                Err(_) => break,
+            let next = match rx.try_recv() {
+                Ok(step) => Some(step),
+                Err(TryRecvError::Disconnected) => None,
+                Err(TryRecvError::Empty) if events(&round) % PER_REQUEST == 0 => None,
+                Err(TryRecvError::Empty) => tokio::time::timeout_at(fill_until, rx.recv()).await.ok().flatten(),
+            };
+            match next {
+                Some(step) => round.push(step),
+                None => break,
             }
         }
         let messages: Vec<OutgoingMessage> = round
             .iter()
-            .filter_map(|listed| match listed {
-                Listed::Send { key, size } => Some(pointer_message(&bucket, key, *size, &from, fifo)),
+            .filter_map(|step| match step {
+                Step::Event { key, size, .. } => Some(pointer_message(&bucket, key, *size, &from, fifo)),
                 _ => None,
             })
             .collect();
         let mut results = target.send(&messages).await.into_iter();
-        for listed in round {
-            let (key, ok) = match listed {
-                Listed::Send { key, .. } => {
+        for step in round {
+            let (key, ok) = match step {
+                Step::Event { key, .. } => {
                     totals.selected += 1;
                     progress.inc(1);
                     match results.next() {
@@ -159,8 +155,9 @@ pub(super) async fn replay(args: &ReplayArgs, location: ArchiveLocation, selecti
                         }
                     }
                 }
-                Listed::Passed { key, why } => {
-                    totals.listed_only += 1;
+                Step::Passed { key, why, selected } => {
+                    totals.selected += u64::from(selected);
+                    totals.listed_only += u64::from(!selected);
                     if let Some(why) = why {
                         totals.skipped += 1;
                         progress.inc(1);
@@ -168,7 +165,13 @@ pub(super) async fn replay(args: &ReplayArgs, location: ArchiveLocation, selecti
                     }
                     (key, true)
                 }
-                Listed::ListFailed(error) => {
+                Step::Unread { key, error } => {
+                    totals.selected += 1;
+                    progress.inc(1);
+                    crate::say(&progress, &format!("failed {key}: {error}"));
+                    (key, false)
+                }
+                Step::ListFailed(error) => {
                     totals.list_failed = true;
                     failed_once = true;
                     crate::say(&progress, &format!("failed: {error}"));
@@ -188,7 +191,7 @@ pub(super) async fn replay(args: &ReplayArgs, location: ArchiveLocation, selecti
         }
         progress.set_message(format!("{} sent", totals.sent));
     }
-    lister.await?;
+    reader.await?;
     if let Some(counter) = counter {
         counter.abort();
     }
@@ -201,7 +204,7 @@ pub(super) async fn replay(args: &ReplayArgs, location: ArchiveLocation, selecti
     println!(
         "{} listed, {} selected, {} sent as pointers to {from}, {} skipped (not events), {failed} failed -> {}",
         totals.selected + totals.listed_only,
-        totals.selected + totals.skipped,
+        totals.selected,
         totals.sent,
         totals.skipped,
         target.name()
@@ -211,11 +214,12 @@ pub(super) async fn replay(args: &ReplayArgs, location: ArchiveLocation, selecti
 
 #[derive(Default)]
 struct Totals {
-    /// Objects whose pointer was to be sent.
+    /// Objects whose key is a selected event's (sent, skipped or failed).
     selected: u64,
     sent: u64,
+    /// Unread, or their message not sent.
     failed: u64,
-    /// Listed and not sent: records, outside the selection, not events.
+    /// Listed and not selected: records, outside the selection, keys not an event's.
     listed_only: u64,
     /// Named and skipped as not events.
     skipped: u64,
@@ -243,14 +247,40 @@ async fn warn_unless_deletes_are_recoverable(s3: &aws_sdk_s3::Client, bucket: &s
     let at = format!("s3://{bucket}");
     let warning = match s3.get_bucket_versioning().bucket(bucket).send().await {
         Ok(answer) => versioning_warning(&at, answer.status()),
-        Err(e) => Some(format!(
-            "warning: cannot tell whether {at} keeps deleted objects ({}); make sure no consumer of these messages deletes a pointer's payload \
-             (docs/operations.md, \"Replay by pointer\")",
-            classify(AwsCall::s3("GetBucketVersioning", &at), &e)
-        )),
+        // An answer the SDK would not read may still hold the state (moto's; see `versioning_in_answer`).
+        Err(e) => match e.raw_response().filter(|r| r.status().as_u16() == 200).and_then(|r| r.body().bytes()).and_then(versioning_in_answer) {
+            Some(status) => versioning_warning(&at, status.as_ref()),
+            None => Some(format!(
+                "warning: cannot tell whether {at} keeps deleted objects ({}); make sure no consumer of these messages deletes a pointer's payload \
+                 (docs/operations.md, \"Replay by pointer\")",
+                classify(AwsCall::s3("GetBucketVersioning", &at), &e)
+            )),
+        },
     };
     if let Some(warning) = warning {
         crate::say(progress, &warning);
+    }
+}
+
+/// The versioning state in a GetBucketVersioning answer of HTTP 200 (`None`: not such an answer;
+/// `Some(None)`: versioning never turned on). S3 answers a `VersioningConfiguration` document, empty
+/// for a bucket whose versioning was never set, else with its `Status`, `Enabled` or `Suspended`
+/// ([GetBucketVersioning](https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetBucketVersioning.html)).
+/// moto (5.x) names the same document's root `GetBucketVersioningResponse`, which the SDK refuses
+/// to read as S3's; the state it holds is the same, so it is read here.
+fn versioning_in_answer(body: &[u8]) -> Option<Option<BucketVersioningStatus>> {
+    let text = std::str::from_utf8(body).ok()?.trim_start();
+    let text = match text.strip_prefix("<?xml") {
+        Some(declared) => declared.split_once("?>")?.1.trim_start(),
+        None => text,
+    };
+    let root = text.strip_prefix('<')?.split(|c: char| c.is_whitespace() || c == '>' || c == '/').next()?;
+    if root != "VersioningConfiguration" && root != "GetBucketVersioningResponse" {
+        return None;
+    }
+    match text.split_once("<Status>") {
+        None => Some(None),
+        Some((_, rest)) => Some(Some(BucketVersioningStatus::from(rest.split_once("</Status>")?.0.trim()))),
     }
 }
 
@@ -276,6 +306,28 @@ mod tests {
             let warning = versioning_warning("s3://audit", status).unwrap_or_default();
             assert!(warning.starts_with("warning: s3://audit has neither versioning nor Object Lock: "), "{status:?}: {warning}");
             assert!(warning.contains("the only copy") && warning.contains("docs/operations.md"), "{warning}");
+        }
+    }
+
+    #[test]
+    fn the_versioning_state_is_read_from_s3s_answer_and_from_motos_whose_root_element_differs() {
+        const XML: &str = r#"<?xml version="1.0" encoding="utf-8"?>"#;
+        let ns = r#" xmlns="http://s3.amazonaws.com/doc/2006-03-01/""#;
+        for root in ["VersioningConfiguration", "GetBucketVersioningResponse"] {
+            let never = format!("{XML}\n<{root}{ns}/>");
+            assert_eq!(versioning_in_answer(never.as_bytes()), Some(None), "{never}");
+            for (status, expected) in [("Enabled", BucketVersioningStatus::Enabled), ("Suspended", BucketVersioningStatus::Suspended)] {
+                let answer = format!("{XML}<{root}{ns}><Status>{status}</Status><MfaDelete>Disabled</MfaDelete></{root}>");
+                assert_eq!(versioning_in_answer(answer.as_bytes()), Some(Some(expected)), "{answer}");
+            }
+        }
+        assert_eq!(
+            versioning_in_answer(b"<VersioningConfiguration><Status>Enabled</Status></VersioningConfiguration>"),
+            Some(Some(BucketVersioningStatus::Enabled))
+        );
+        // Anything else is no answer: replay says it cannot tell.
+        for other in ["<Error><Code>AccessDenied</Code><Status>Enabled</Status></Error>", "", "Enabled", "<?xml version=\"1.0\"", "\u{0}"] {
+            assert_eq!(versioning_in_answer(other.as_bytes()), None, "{other}");
         }
     }
 
