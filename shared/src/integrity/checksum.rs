@@ -15,11 +15,19 @@ impl Sha256Sum {
 
     /// Lowercase hex, as `sha256sum` prints it.
     pub fn hex(&self) -> String {
-        let mut out = String::with_capacity(64);
-        for b in self.0 {
-            out.push_str(&format!("{b:02x}"));
+        self.hex_digits().as_str().to_owned()
+    }
+
+    /// The 64 hex digits without a heap allocation: every object's manifest entry writes one, so
+    /// this is on the per-event path (a `format!` per byte cost more than the rest of the manifest).
+    fn hex_digits(&self) -> HexDigits {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [0u8; 64];
+        for (pair, b) in out.chunks_exact_mut(2).zip(self.0) {
+            pair[0] = DIGITS[usize::from(b >> 4)];
+            pair[1] = DIGITS[usize::from(b & 0x0f)];
         }
-        out
+        HexDigits(out)
     }
 
     pub fn from_hex(text: &str) -> Option<Sha256Sum> {
@@ -46,6 +54,16 @@ impl Sha256Sum {
     }
 }
 
+/// A SHA-256 in lowercase hex, on the stack.
+struct HexDigits([u8; 64]);
+
+impl HexDigits {
+    fn as_str(&self) -> &str {
+        // Only ASCII hex digits are ever written into it.
+        std::str::from_utf8(&self.0).expect("hex digits are ASCII")
+    }
+}
+
 /// An object as its store recorded it: size and SHA-256.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Recorded {
@@ -55,19 +73,19 @@ pub struct Recorded {
 
 impl std::fmt::Debug for Sha256Sum {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "sha256:{}", self.hex())
+        write!(f, "sha256:{}", self.hex_digits().as_str())
     }
 }
 
 impl std::fmt::Display for Sha256Sum {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.hex())
+        f.write_str(self.hex_digits().as_str())
     }
 }
 
 impl serde::Serialize for Sha256Sum {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.hex())
+        s.serialize_str(self.hex_digits().as_str())
     }
 }
 
@@ -92,5 +110,18 @@ mod tests {
         assert_eq!(Sha256Sum::from_base64(&sum.base64()), Some(sum));
         assert_eq!(Sha256Sum::from_base64("ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0=-3"), None);
         assert_eq!(Sha256Sum::from_hex("zz"), None);
+    }
+
+    #[test]
+    fn display_debug_and_json_write_the_same_lowercase_hex_as_sha256sum() {
+        // Every hex digit in both halves of a byte: 00 11 … ff, then 0f 1e … f0.
+        let bytes: [u8; 32] = std::array::from_fn(|i| if i < 16 { i as u8 * 0x11 } else { ((i as u8 - 16) << 4) | (31 - i as u8) });
+        let sum = Sha256Sum(bytes);
+        let want = "00112233445566778899aabbccddeeff0f1e2d3c4b5a69788796a5b4c3d2e1f0";
+        assert_eq!(sum.hex(), want);
+        assert_eq!(sum.to_string(), want);
+        assert_eq!(format!("{sum:?}"), format!("sha256:{want}"));
+        assert_eq!(serde_json::to_string(&sum).unwrap(), format!("\"{want}\""));
+        assert_eq!(serde_json::from_str::<Sha256Sum>(&format!("\"{want}\"")).unwrap(), sum);
     }
 }
