@@ -4,11 +4,14 @@
   measure.py run RESULTS --id ID --label TEXT --events N [--peer ID] [--usage-from FILE] -- COMMAND...
       Runs COMMAND (stdin closed, stdout and stderr inherited), waits for it with wait4(2) and appends one
       JSON line to RESULTS: wall time, the child's user and system CPU and peak RSS (its rusage: every
-      thread of the process), its exit status and the load average before and after. Exits with the
-      command's status (so a failed delivery fails the benchmark: a run that delivered nothing is not fast).
+      thread of the process), its exit status and the load average before and after. The peak RSS is
+      never below this script's own RSS (about 10 MB): Linux counts the address space a child starts
+      with, its spawner's, in its ru_maxrss. Exits with the command's status (so a failed delivery fails
+      the benchmark: a run that delivered nothing is not fast).
       With --usage-from, COMMAND is a harness that runs and reaps the measured process itself (lambda-bench:
-      a function under the Lambda Runtime API emulator) and writes that process's wait4(2) usage to FILE
-      as JSON (wall_s, user_s, sys_s, max_rss_kb); the record holds those figures, not the harness's own.
+      a function under the Lambda Runtime API emulator) and writes that process's usage to FILE as JSON
+      (wall_s, user_s, sys_s, max_rss_kb: its wait4(2) CPU and the peak RSS of its own address space);
+      the record holds those figures, not the harness's own.
 
   measure.py table RESULTS
       Prints the machine and a Markdown table: per run, CPU per event (user + sys), peak RSS, events/s,

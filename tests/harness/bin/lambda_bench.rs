@@ -11,10 +11,12 @@
 //! before the function starts; then the function is started under the emulator, invoked once per
 //! batch, one invocation at a time (as within one execution environment), and every answer must have
 //! no `batchItemFailures`. When its last EMF line is written the process is killed and reaped, and its
-//! `wait4(2)` usage — user and system CPU of every thread over its whole life, init included, and peak
-//! RSS — goes to `--usage-out` as JSON (`wall_s`, from start to the last answer, `user_s`, `sys_s`,
-//! `max_rss_kb`) for `bench/measure.py run --usage-from`. The CPU of this process (the emulator,
-//! building the payloads) is not counted.
+//! usage — user and system CPU of every thread over its whole life, init included (`wait4(2)`), and the
+//! peak RSS of its own address space (`VmHWM`, read before the kill: `wait4`'s `ru_maxrss` would
+//! include this process's, which holds every payload, see `RunningLambda::stop_measured`) — goes to
+//! `--usage-out` as JSON (`wall_s`, from start to the last answer, `user_s`, `sys_s`, `max_rss_kb`)
+//! for `bench/measure.py run --usage-from`. The CPU and memory of this process (the emulator, the
+//! payloads) are not counted.
 //!
 //! The function gets the emulator's Lambda-shaped environment plus every `AUDITSTREAM_*` and `AWS_*`
 //! variable of this process (the bucket, the endpoint, the keys). Prints `N read, N written, N
