@@ -164,7 +164,7 @@ pub async fn verify_archive(args: VerifyArgs) -> Result<ExitCode> {
     let window =
         Window { since: args.since.as_deref().map(|t| time("--since", t)).transpose()?, until: args.until.as_deref().map(|t| time("--until", t)).transpose()? };
     let progress = ProgressBar::new(0).with_style(
-        ProgressStyle::with_template("{spinner} checking objects {pos}/{len} {wide_bar} {elapsed}").unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ProgressStyle::with_template("{spinner} checking digests {pos}/{len} {wide_bar} {elapsed}").unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let archive = opened.archive();
     let report = verify(archive, &public_key, &window, &|done, total| {

@@ -42,7 +42,7 @@ use crate::config::PipelineSettings;
 use crate::delivery::destination::{ObjectStore, ObjectStoreDestination, PutOutcome, Recorded};
 use crate::delivery::retry::DeliveryError;
 use crate::destinations::Setup;
-use crate::integrity::archive::{Archive, ArchiveError, Listed};
+use crate::integrity::archive::{Archive, ArchiveError, Listed, PAGE};
 use crate::integrity::checksum::Sha256Sum;
 use crate::integrity::signature::{Ed25519Key, KeyError};
 use crate::pipeline::key::{KeyPrefix, ObjectKey};
@@ -499,37 +499,16 @@ impl Archive for DirStore {
         &self.prefix
     }
 
-    async fn list(&self, prefix: &str) -> Result<Vec<Listed>, ArchiveError> {
+    async fn list_page(&self, prefix: &str, after: Option<&str>) -> Result<Vec<Listed>, ArchiveError> {
         let root = self.root.clone();
-        let prefix = prefix.to_owned();
+        let (prefix, after) = (prefix.to_owned(), after.map(str::to_owned));
         let describe = ObjectStore::describe(self);
         let listed = tokio::task::spawn_blocking(move || {
             // From the deepest folder the prefix names.
             let folder = prefix.rfind('/').map_or("", |i| &prefix[..i]);
             let mut out = Vec::new();
-            let mut pending = vec![(root.join(folder), folder.to_owned())];
-            while let Some((dir, key)) = pending.pop() {
-                let entries = match std::fs::read_dir(&dir) {
-                    Ok(entries) => entries,
-                    Err(e) if e.kind() == ErrorKind::NotFound => continue,
-                    Err(e) => return Err(e),
-                };
-                for entry in entries {
-                    let entry = entry?;
-                    let name = entry.file_name().to_string_lossy().into_owned();
-                    let child = if key.is_empty() { name.clone() } else { format!("{key}/{name}") };
-                    let meta = std::fs::symlink_metadata(entry.path())?;
-                    if meta.is_dir() {
-                        pending.push((entry.path(), child));
-                    } else if child.starts_with(&prefix) && !name.starts_with(".tmp-") {
-                        let since_epoch = meta.modified()?.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-                        let modified = UtcTime { millis: since_epoch.subsec_millis() as u16, ..UtcTime::from_epoch_seconds(since_epoch.as_secs() as i64) };
-                        out.push(Listed { key: child, modified });
-                    }
-                }
-            }
-            out.sort_by(|a, b| a.key.cmp(&b.key));
-            Ok(out)
+            list_sorted(&root.join(folder), folder, &prefix, after.as_deref(), &mut out)?;
+            Ok::<_, std::io::Error>(out)
         })
         .await;
         match listed {
@@ -555,6 +534,54 @@ impl Archive for DirStore {
         let written = self.write(&ObjectKey::integrity_record(key.to_owned()), Bytes::from(body), false).await;
         written.map(|(put, _)| put == PutOutcome::Created).map_err(|e| ArchiveError(e.message))
     }
+}
+
+/// Adds to `out`, in key order, the files below `dir` (whose key is `key`) that are under `prefix`
+/// and sort after `after`, until it holds [`PAGE`]. Only one folder's names are read at a time:
+/// each folder's, sorted as the keys below it sort (a folder's name with its `/`), so a walk in
+/// that order gives the keys in S3's order, and a folder wholly before `after` is not entered.
+fn list_sorted(dir: &Path, key: &str, prefix: &str, after: Option<&str>, out: &mut Vec<Listed>) -> std::io::Result<()> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let mut children = Vec::new();
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let meta = std::fs::symlink_metadata(entry.path())?;
+        let child = if key.is_empty() { name.clone() } else { format!("{key}/{name}") };
+        // A leftover temporary file (`.tmp-…`, from a write that stopped) is no object; a folder
+        // is not followed through a link.
+        if meta.is_dir() {
+            children.push((format!("{child}/"), Some(entry.path()), meta));
+        } else if !name.starts_with(".tmp-") {
+            children.push((child, None, meta));
+        }
+    }
+    children.sort_by(|a, b| a.0.cmp(&b.0));
+    for (child, folder, meta) in children {
+        if out.len() >= PAGE {
+            break;
+        }
+        match folder {
+            Some(folder) => {
+                let reaches_prefix = child.starts_with(prefix) || prefix.starts_with(&child);
+                let wholly_before = after.is_some_and(|after| after > child.as_str() && !after.starts_with(&child));
+                if reaches_prefix && !wholly_before {
+                    list_sorted(&folder, &child[..child.len() - 1], prefix, after, out)?;
+                }
+            }
+            None if child.starts_with(prefix) && after.is_none_or(|after| child.as_str() > after) => {
+                let since_epoch = meta.modified()?.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+                let modified = UtcTime { millis: since_epoch.subsec_millis() as u16, ..UtcTime::from_epoch_seconds(since_epoch.as_secs() as i64) };
+                out.push(Listed { key: child, modified });
+            }
+            None => {}
+        }
+    }
+    Ok(())
 }
 
 /// The Ed25519 key that signs a `dir:` archive's digests, read from `path`; created there on
@@ -810,5 +837,35 @@ mod tests {
         std::fs::remove_file(via_link).unwrap();
         std::fs::remove_dir_all(dir).unwrap();
         std::fs::remove_dir_all(elsewhere).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_listing_comes_in_s3_key_order_a_page_at_a_time_from_any_key() {
+        use crate::integrity::archive::{Archive, Listing, PAGE};
+        let dir = std::env::temp_dir().join(format!("auditstream-dir-{}", rand::random::<u64>()));
+        // '.' sorts before '/': the file a.b comes before the folder a/, and a/ before ab
+        let mut files = vec!["a.b".to_owned(), "a/b".into(), "a/c/d".into(), "ab".into(), "_auditstream/manifests/x.json".into()];
+        files.extend((0..PAGE + 5).map(|i| format!("p/{i:05}.json")));
+        for file in &files {
+            let path = dir.join(file);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, b"{}").unwrap();
+        }
+        std::fs::write(dir.join("a/.tmp-123"), b"").unwrap();
+        files.sort();
+        let store = DirStore::new(&dir);
+        let mut listing = Listing::new(&store, "");
+        let mut listed = Vec::new();
+        while let Some(l) = listing.next().await.unwrap() {
+            listed.push(l.key);
+        }
+        assert_eq!(listed, files, "every file once, in byte order, no leftover temporary file");
+        assert_eq!(store.list_page("", None).await.unwrap().len(), PAGE);
+        let after_b: Vec<String> = store.list_page("a", Some("a/b")).await.unwrap().into_iter().map(|l| l.key).collect();
+        assert_eq!(after_b, ["a/c/d", "ab"]);
+        let under: Vec<String> = store.list_page("p/0100", Some("p/01003.json")).await.unwrap().into_iter().map(|l| l.key).collect();
+        assert_eq!(under, ["p/01004.json"], "the last of the {} files", PAGE + 5);
+        assert_eq!(store.list_page("p/0099", None).await.unwrap().len(), 10);
+        std::fs::remove_dir_all(dir).unwrap();
     }
 }

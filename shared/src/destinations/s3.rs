@@ -24,7 +24,7 @@ use crate::delivery::destination::{ObjectStore, ObjectStoreDestination, PutOutco
 use crate::delivery::health::HealthReport;
 use crate::delivery::retry::DeliveryError;
 use crate::destinations::Setup;
-use crate::integrity::archive::{Archive, ArchiveError, Listed};
+use crate::integrity::archive::{Archive, ArchiveError, Listed, PAGE};
 use crate::integrity::checksum::Sha256Sum;
 use crate::pipeline::key::{KeyPrefix, ObjectKey};
 use crate::pipeline::timestamp::UtcTime;
@@ -197,19 +197,20 @@ impl Archive for S3Store {
         &self.settings.prefix
     }
 
-    async fn list(&self, prefix: &str) -> Result<Vec<Listed>, ArchiveError> {
-        let mut out = Vec::new();
-        let mut pages = self.client.list_objects_v2().bucket(&self.settings.bucket).prefix(prefix).into_paginator().send();
-        while let Some(page) = pages.next().await {
-            let page =
-                page.map_err(|err| ArchiveError(classify(AwsCall::s3("ListObjectsV2", &format!("s3://{}/{prefix}", self.settings.bucket)), &err).message))?;
-            for object in page.contents() {
-                let (Some(key), Some(modified)) = (object.key(), object.last_modified()) else { continue };
+    async fn list_page(&self, prefix: &str, after: Option<&str>) -> Result<Vec<Listed>, ArchiveError> {
+        let request = self.client.list_objects_v2().bucket(&self.settings.bucket).prefix(prefix).max_keys(PAGE as i32);
+        let page = request.set_start_after(after.map(str::to_owned)).send().await;
+        let page =
+            page.map_err(|err| ArchiveError(classify(AwsCall::s3("ListObjectsV2", &format!("s3://{}/{prefix}", self.settings.bucket)), &err).message))?;
+        Ok(page
+            .contents()
+            .iter()
+            .filter_map(|object| {
+                let (key, modified) = (object.key()?, object.last_modified()?);
                 let modified = UtcTime { millis: modified.subsec_nanos().div_euclid(1_000_000) as u16, ..UtcTime::from_epoch_seconds(modified.secs()) };
-                out.push(Listed { key: key.to_owned(), modified });
-            }
-        }
-        Ok(out)
+                Some(Listed { key: key.to_owned(), modified })
+            })
+            .collect())
     }
 
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, ArchiveError> {

@@ -13,7 +13,7 @@
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
-use crate::integrity::archive::{Archive, ArchiveError};
+use crate::integrity::archive::{Archive, ArchiveError, Listing};
 use crate::integrity::checksum::Sha256Sum;
 use crate::integrity::layout;
 use crate::integrity::manifest::BadRecord;
@@ -124,12 +124,21 @@ pub struct DigestRun {
 /// (or, for a new chain, since the hour of the first manifest), written create-only.
 pub async fn extend_chain(archive: &dyn Archive, signer: &dyn DigestSigner, until: UtcTime) -> Result<DigestRun, ArchiveError> {
     let prefix = archive.key_prefix().clone();
-    let digests: Vec<String> =
-        archive.list(&layout::digests_prefix(&prefix)).await?.into_iter().map(|l| l.key).filter(|k| layout::digest_end(k).is_some()).collect();
+    // The last digest: keys sort in chain order, but a stray key could sit anywhere, so every one
+    // is looked at (a page at a time) and the latest end kept.
+    let mut last: Option<(UtcTime, String)> = None;
+    let mut listing = Listing::new(archive, &layout::digests_prefix(&prefix));
+    while let Some(listed) = listing.next().await? {
+        if let Some(end) = layout::digest_end(&listed.key) {
+            if last.as_ref().is_none_or(|(latest, _)| end > *latest) {
+                last = Some((end, listed.key));
+            }
+        }
+    }
     let mut previous = None;
-    let start = match digests.iter().max_by_key(|k| layout::digest_end(k)) {
-        Some(last) => {
-            let end = layout::digest_end(last).unwrap_or(until);
+    let start = match &last {
+        Some((end, last)) => {
+            let end = *end;
             let bytes = archive.get(last).await?.ok_or_else(|| ArchiveError(format!("{last}: the last digest disappeared while it was read")))?;
             let sig_key = layout::signature_key(last);
             let signature = match archive.get(&sig_key).await? {
@@ -147,8 +156,14 @@ pub async fn extend_chain(archive: &dyn Archive, signer: &dyn DigestSigner, unti
             end
         }
         None => {
-            let manifests = archive.list(&layout::manifests_prefix(&prefix)).await?;
-            match manifests.iter().filter_map(|m| layout::manifest_time(&m.key)).min() {
+            let mut first: Option<UtcTime> = None;
+            let mut manifests = Listing::new(archive, &layout::manifests_prefix(&prefix));
+            while let Some(listed) = manifests.next().await? {
+                if let Some(at) = layout::manifest_time(&listed.key) {
+                    first = Some(first.map_or(at, |first| first.min(at)));
+                }
+            }
+            match first {
                 Some(first) => layout::hour_floor(first),
                 None => UtcTime::from_epoch_seconds(layout::hour_floor(until).epoch_seconds.min(until.epoch_seconds - 3600)),
             }
@@ -157,7 +172,8 @@ pub async fn extend_chain(archive: &dyn Archive, signer: &dyn DigestSigner, unti
     let mut run = DigestRun { end: previous.as_ref().and_then(|p: &PreviousDigest| layout::digest_end(&p.key)), ..DigestRun::default() };
     for (from, to) in intervals(start, until) {
         let mut manifests = Vec::new();
-        for listed in archive.list(&layout::manifests_hour_prefix(&prefix, from)).await? {
+        let mut listing = Listing::new(archive, &layout::manifests_hour_prefix(&prefix, from));
+        while let Some(listed) = listing.next().await? {
             if layout::manifest_time(&listed.key).is_some_and(|t| from <= t && t < to) {
                 let bytes = archive.get(&listed.key).await?.ok_or_else(|| ArchiveError(format!("{}: a manifest disappeared while it was read", listed.key)))?;
                 manifests.push(ManifestRef { key: listed.key, sha256: Sha256Sum::of(&bytes) });

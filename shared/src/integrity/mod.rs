@@ -8,9 +8,11 @@
 //!   extends it.
 //! - [`verify`]: walking the chain and deciding what was removed, changed or slipped in.
 //! - [`signature`]: ECDSA P-256 (AWS KMS) and Ed25519 (a local key) signatures of digests.
+//! - [`sorted_keys`]: the keys verification must look up, sorted within bounded memory.
 //!
 //! Nothing here does I/O of its own: it acts through the [`archive`] port, which the object store
-//! adapters implement, and the command-line tool and the digest function drive it.
+//! adapters implement, and the command-line tool and the digest function drive it. The one
+//! exception is [`sorted_keys`], which spills what does not fit in memory to temporary files.
 
 pub mod archive;
 pub mod checksum;
@@ -18,4 +20,5 @@ pub mod digest;
 pub mod layout;
 pub mod manifest;
 pub mod signature;
+pub mod sorted_keys;
 pub mod verify;

@@ -1,19 +1,29 @@
 //! Verification of an archive: walks the digest chain and checks every manifest it names and
 //! every object those list, and that nothing in the archive is listed nowhere
 //! (`docs/integrity.md`, "What verify checks"). Each finding names its key.
+//!
+//! Memory stays bounded whatever the archive's size: the chain is walked one digest (one interval)
+//! at a time, listings are read a page at a time ([`Listing`]), one manifest is held at a time,
+//! and the keys the manifests list — needed to find an object that no manifest lists — are sorted
+//! in runs of at most [`Limits::keys_in_memory`], spilled to temporary files and merged with the
+//! archive's own listing, which comes in the same (key) order. What grows is only the list of
+//! problems found.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashSet};
 
 use futures::stream::{self, StreamExt};
 
-use crate::integrity::archive::{Archive, ArchiveError};
+use crate::integrity::archive::{Archive, ArchiveError, Listing};
 use crate::integrity::checksum::Sha256Sum;
 use crate::integrity::digest::statement;
 use crate::integrity::digest::{base64, Digest};
 use crate::integrity::layout;
-use crate::integrity::manifest::Manifest;
+use crate::integrity::manifest::{Manifest, ManifestEntry};
 use crate::integrity::signature::PublicKey;
+use crate::pipeline::key::KeyPrefix;
 use crate::pipeline::timestamp::UtcTime;
+
+use crate::integrity::sorted_keys::SortedKeys;
 
 /// What verification found wrong, each naming its key.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -70,52 +80,97 @@ pub struct Window {
 pub struct Report {
     pub digests: usize,
     pub manifests: usize,
+    /// Objects listed in the manifests checked, each counted once.
     pub objects: usize,
     /// The interval the digests checked cover.
     pub covered: Option<(UtcTime, UtcTime)>,
     pub problems: Vec<Problem>,
 }
 
-/// Progress of the longest part, the objects: `(checked, total)`.
+/// Progress of the walk along the chain: `(digests checked, digests to check)`.
 pub type Progress<'a> = &'a (dyn Fn(u64, u64) + Send + Sync);
 
+/// Verification could not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error(transparent)]
+    Archive(#[from] ArchiveError),
+    /// The keys the manifests list are sorted on disk when there are many.
+    #[error("cannot sort the keys the manifests list in a temporary file under {dir} (set TMPDIR to a folder with room): {source}")]
+    Spill { dir: String, source: std::io::Error },
+}
+
+/// How much verification holds in memory at once.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Object keys held before they are sorted and spilled to a temporary file (about 100 bytes each).
+    pub keys_in_memory: usize,
+    /// Sorted files merged into one at a time, so that only so many are open.
+    pub files_merged: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits { keys_in_memory: 200_000, files_merged: 64 }
+    }
+}
+
 /// A digest as the walk read it: key, bytes, signature file, end.
-type Walked = (String, Vec<u8>, Option<Vec<u8>>, UtcTime);
+struct Walked {
+    key: String,
+    bytes: Vec<u8>,
+    signature: Option<Vec<u8>>,
+    end: UtcTime,
+}
 
 /// How many objects are asked about at once.
 const CONCURRENCY: usize = 16;
 
-pub async fn verify(archive: &dyn Archive, public_key: &PublicKey, window: &Window, progress: Progress<'_>) -> Result<Report, ArchiveError> {
-    let prefix = archive.key_prefix().clone();
-    let mut report = Report::default();
-    let mut problems = BTreeSet::new();
+pub async fn verify(archive: &dyn Archive, public_key: &PublicKey, window: &Window, progress: Progress<'_>) -> Result<Report, VerifyError> {
+    verify_within(archive, public_key, window, progress, Limits::default()).await
+}
 
-    // 1. The chain.
-    let listed_digests: Vec<String> = archive.list(&layout::digests_prefix(&prefix)).await?.into_iter().map(|l| l.key).collect();
-    let present: HashSet<&str> = listed_digests.iter().map(String::as_str).collect();
-    let mut chain: Vec<(String, UtcTime)> = listed_digests.iter().filter_map(|k| layout::digest_end(k).map(|end| (k.clone(), end))).collect();
-    chain.sort_by_key(|(_, end)| *end);
-    let mut named_manifests: Vec<(String, Sha256Sum)> = Vec::new();
-    // The digest before: key, bytes, signature file, end.
+/// [`verify`], holding no more than `limits` says.
+pub async fn verify_within(
+    archive: &dyn Archive,
+    public_key: &PublicKey,
+    window: &Window,
+    progress: Progress<'_>,
+    limits: Limits,
+) -> Result<Report, VerifyError> {
+    let prefix = archive.key_prefix().clone();
+    let mut walk = Walk { archive, prefix: prefix.clone(), report: Report::default(), problems: BTreeSet::new(), listed: SortedKeys::new(limits) };
+
+    // 1. The chain, one digest at a time, in key order (which is the order of their ends), and with
+    //    each digest the manifests of its interval: those it names and any other written in it.
+    let total = count_digests(archive, &prefix, window).await?;
+    let mut checked = 0;
+    progress(0, total);
+    let mut manifests = Listing::new(archive, &layout::manifests_prefix(&prefix));
+    let mut chain = Listing::new(archive, &layout::digests_prefix(&prefix));
     let mut previous: Option<Walked> = None;
     let mut first_start = None;
-    for (key, end) in chain {
+    while let Some(listed) = chain.next().await? {
+        let key = listed.key;
+        let Some(end) = layout::digest_end(&key) else { continue };
         if window.since.is_some_and(|since| end <= since) {
             continue;
         }
+        checked += 1;
+        progress(checked.min(total), total);
         let Some(bytes) = archive.get(&key).await? else {
-            problems.insert(Problem::DigestMissing(key));
+            walk.problems.insert(Problem::DigestMissing(key));
             continue;
         };
         let signature = archive.get(&layout::signature_key(&key)).await?;
         if !signature.as_ref().is_some_and(|sig| public_key.verifies(&statement(&bytes), sig)) {
-            problems.insert(Problem::DigestBadlySigned(key.clone()));
+            walk.problems.insert(Problem::DigestBadlySigned(key.clone()));
         }
         let digest = match Digest::parse(&key, &bytes) {
             Ok(d) => d,
             Err(e) => {
-                problems.insert(Problem::DigestInvalid(key.clone(), e.reason));
-                previous = Some((key, bytes, signature, end));
+                walk.problems.insert(Problem::DigestInvalid(key.clone(), e.reason));
+                previous = Some(Walked { key, bytes, signature, end });
                 continue;
             }
         };
@@ -123,135 +178,205 @@ pub async fn verify(archive: &dyn Archive, public_key: &PublicKey, window: &Wind
         if window.until.is_some_and(|until| start.is_some_and(|s| s >= until)) {
             break;
         }
-        if digest.end != layout::iso(end) {
-            problems.insert(Problem::DigestAltered(key.clone()));
+        if digest.end != layout::iso(end) || key != layout::digest_key(&prefix, end) {
+            walk.problems.insert(Problem::DigestAltered(key.clone()));
         }
-        match (&digest.previous, &previous) {
-            (Some(named), _) if !present.contains(named.key.as_str()) => {
-                problems.insert(Problem::DigestMissing(named.key.clone()));
+        walk.check_link(&key, &digest, start, previous.as_ref()).await?;
+        let first_start = *first_start.get_or_insert(start.unwrap_or(end));
+        walk.report.digests += 1;
+
+        // Its interval's manifests: every one listed before its end (and after the window's
+        // start) is one it names; each it names is there, unchanged, and so are its objects.
+        let named: HashSet<&str> = digest.manifests.iter().map(|m| m.key.as_str()).collect();
+        let bound = manifests_before(&prefix, end);
+        while let Some(listed) = manifests.peek().await? {
+            if listed.key >= bound {
+                break;
             }
-            (Some(named), Some((prev_key, prev_bytes, prev_sig, prev_end))) => {
-                if &named.key != prev_key {
-                    problems.insert(Problem::DigestInvalid(key.clone(), format!("it names {} as the previous digest, not {prev_key}", named.key)));
-                } else {
-                    if named.sha256 != Sha256Sum::of(prev_bytes) {
-                        problems.insert(Problem::DigestAltered(prev_key.clone()));
-                    }
-                    if prev_sig.as_ref().is_none_or(|sig| base64(sig) != named.signature) {
-                        problems.insert(Problem::DigestBadlySigned(prev_key.clone()));
-                    }
-                    if start != Some(*prev_end) {
-                        problems.insert(Problem::DigestInvalid(key.clone(), format!("it starts at {}, not where {prev_key} ends", digest.start)));
-                    }
+            let listed = manifests.next().await?.expect("peeked");
+            match layout::manifest_time(&listed.key) {
+                Some(at) if at < first_start => {}
+                Some(_) if named.contains(listed.key.as_str()) => {}
+                _ => {
+                    walk.problems.insert(Problem::ManifestUnlisted(listed.key));
                 }
             }
-            (None, Some((prev_key, ..))) => {
-                problems.insert(Problem::DigestInvalid(key.clone(), format!("it names no previous digest, but {prev_key} comes before it")));
-            }
-            (_, None) => {}
         }
-        first_start = first_start.or(start);
-        report.digests += 1;
-        named_manifests.extend(digest.manifests.iter().map(|m| (m.key.clone(), m.sha256)));
-        previous = Some((key, bytes, signature, end));
+        for named in &digest.manifests {
+            let Some(bytes) = archive.get(&named.key).await? else {
+                walk.problems.insert(Problem::ManifestMissing(named.key.clone()));
+                continue;
+            };
+            if Sha256Sum::of(&bytes) != named.sha256 {
+                walk.problems.insert(Problem::ManifestAltered(named.key.clone()));
+            }
+            match Manifest::parse(&named.key, &bytes) {
+                Ok(m) => walk.check_objects(m.objects).await?,
+                Err(_) => {
+                    walk.problems.insert(Problem::ManifestAltered(named.key.clone()));
+                }
+            }
+            walk.report.manifests += 1;
+        }
+        previous = Some(Walked { key, bytes, signature, end });
     }
-    let last_end = previous.as_ref().map(|(.., end)| *end);
+    let last_end = previous.as_ref().map(|p| p.end);
     if let Some(until) = window.until {
         if last_end.is_none_or(|end| end < until) {
-            problems.insert(Problem::DigestMissing(layout::digest_key(&prefix, until)));
+            walk.problems.insert(Problem::DigestMissing(layout::digest_key(&prefix, until)));
         }
     }
     let (Some(first_start), Some(last_end)) = (first_start, last_end) else {
-        if report.digests == 0 && problems.is_empty() {
-            problems.insert(Problem::NoDigests(archive.name()));
+        if walk.report.digests == 0 && walk.problems.is_empty() {
+            walk.problems.insert(Problem::NoDigests(archive.name()));
         }
-        report.problems = problems.into_iter().collect();
-        return Ok(report);
+        return Ok(walk.finish());
     };
-    report.covered = Some((first_start, last_end));
+    walk.report.covered = Some((first_start, last_end));
 
-    // 2. The manifests: those named, and any other in the digested interval.
-    let mut listed_objects: BTreeMap<String, BTreeSet<(u64, Sha256Sum)>> = BTreeMap::new();
-    let named: HashSet<&str> = named_manifests.iter().map(|(k, _)| k.as_str()).collect();
-    for (key, sha256) in &named_manifests {
-        let Some(bytes) = archive.get(key).await? else {
-            problems.insert(Problem::ManifestMissing(key.clone()));
-            continue;
-        };
-        if Sha256Sum::of(&bytes) != *sha256 {
-            problems.insert(Problem::ManifestAltered(key.clone()));
-        }
-        match Manifest::parse(key, &bytes) {
-            Ok(m) => m.objects.into_iter().for_each(|o| {
-                listed_objects.entry(o.key).or_default().insert((o.size, o.sha256));
-            }),
-            Err(_) => {
-                problems.insert(Problem::ManifestAltered(key.clone()));
+    // 2. The manifests after the chain's end: not digested yet, they prove nothing, but list the
+    //    objects of recent batches (and of a redelivery of older ones), which are checked too.
+    while let Some(listed) = manifests.next().await? {
+        match layout::manifest_time(&listed.key) {
+            Some(at) if at >= last_end => {
+                if let Some(Ok(m)) = archive.get(&listed.key).await?.map(|b| Manifest::parse(&listed.key, &b)) {
+                    walk.check_objects(m.objects).await?;
+                }
             }
-        }
-        report.manifests += 1;
-    }
-    for listed in archive.list(&layout::manifests_prefix(&prefix)).await? {
-        let Some(at) = layout::manifest_time(&listed.key) else {
-            problems.insert(Problem::ManifestUnlisted(listed.key));
-            continue;
-        };
-        if at >= first_start && at < last_end && !named.contains(listed.key.as_str()) {
-            problems.insert(Problem::ManifestUnlisted(listed.key));
-        } else if at >= last_end {
-            // Not digested yet: it proves nothing, but lists the objects of recent batches.
-            if let Some(Ok(m)) = archive.get(&listed.key).await?.map(|b| Manifest::parse(&listed.key, &b)) {
-                m.objects.into_iter().for_each(|o| {
-                    listed_objects.entry(o.key).or_default().insert((o.size, o.sha256));
-                });
+            Some(at) if at < first_start => {}
+            _ => {
+                walk.problems.insert(Problem::ManifestUnlisted(listed.key));
             }
         }
     }
 
-    // 3. The objects: each listed one as the store keeps it, and none unlisted.
-    let total = listed_objects.len() as u64;
-    progress(0, total);
-    let checked = std::sync::atomic::AtomicU64::new(0);
-    let results: Vec<Result<Option<Problem>, ArchiveError>> = stream::iter(listed_objects.iter())
-        .map(|(key, entries)| {
-            let checked = &checked;
-            async move {
-                let found = archive.recorded(key).await?;
-                progress(checked.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1, total);
-                Ok(match found {
-                    None => Some(Problem::ObjectMissing(key.clone())),
-                    Some(r) if entries.iter().any(|(size, sha)| (*size, *sha) != (r.size, r.sha256)) => Some(Problem::ObjectChanged(key.clone())),
+    // 3. No object that no manifest lists: the archive's listing and the manifests' keys, both
+    //    in key order, side by side.
+    let mut listed = std::mem::replace(&mut walk.listed, SortedKeys::new(limits)).into_sorted()?;
+    let mut next_listed = listed.next_key()?;
+    let mut objects = Listing::new(archive, prefix.as_str());
+    while let Some(object) = objects.next().await? {
+        if layout::is_record(&prefix, &object.key) {
+            continue;
+        }
+        while next_listed.as_ref().is_some_and(|k| *k < object.key) {
+            next_listed = listed.next_key()?;
+        }
+        let recent = object.modified >= last_end || window.since.is_some_and(|since| object.modified < since);
+        if !recent && next_listed.as_ref() != Some(&object.key) {
+            walk.problems.insert(Problem::ObjectUnlisted(object.key));
+        }
+    }
+    while next_listed.is_some() {
+        next_listed = listed.next_key()?;
+    }
+    walk.report.objects = listed.distinct();
+    Ok(walk.finish())
+}
+
+/// The digests `window` starts with, for the progress of the walk.
+async fn count_digests(archive: &dyn Archive, prefix: &KeyPrefix, window: &Window) -> Result<u64, ArchiveError> {
+    let mut count = 0;
+    let mut listing = Listing::new(archive, &layout::digests_prefix(prefix));
+    while let Some(listed) = listing.next().await? {
+        let end = layout::digest_end(&listed.key);
+        // (Up to `until`, the walk stops at the digest that starts there, an hour or less before its end.)
+        let in_window =
+            |end: UtcTime| window.since.is_none_or(|since| end > since) && window.until.is_none_or(|until| end.epoch_seconds - 3600 < until.epoch_seconds);
+        if end.is_some_and(in_window) {
+            count += 1;
+        }
+    }
+    Ok(count)
+}
+
+/// The smallest manifest key of a moment: every manifest written before `end` sorts before it
+/// (its hour folder, then its time, come first in the key), every one written from `end` on after.
+fn manifests_before(prefix: &KeyPrefix, end: UtcTime) -> String {
+    let key = layout::manifest_key(prefix, end, 0);
+    key[..key.rfind('-').expect("a manifest key has its nonce after a '-'")].to_owned()
+}
+
+/// The state of one verification.
+struct Walk<'a> {
+    archive: &'a dyn Archive,
+    prefix: KeyPrefix,
+    report: Report,
+    problems: BTreeSet<Problem>,
+    /// Every key a manifest checked lists.
+    listed: SortedKeys,
+}
+
+impl Walk<'_> {
+    /// The link from a digest to the one before it: named by key, SHA-256 and signature, and
+    /// starting where it ended.
+    async fn check_link(&mut self, key: &str, digest: &Digest, start: Option<UtcTime>, previous: Option<&Walked>) -> Result<(), ArchiveError> {
+        let problem = match (&digest.previous, previous) {
+            (Some(named), Some(prev)) if named.key == prev.key => {
+                if named.sha256 != Sha256Sum::of(&prev.bytes) {
+                    self.problems.insert(Problem::DigestAltered(prev.key.clone()));
+                }
+                if prev.signature.as_ref().is_none_or(|sig| base64(sig) != named.signature) {
+                    self.problems.insert(Problem::DigestBadlySigned(prev.key.clone()));
+                }
+                (start != Some(prev.end)).then(|| Problem::DigestInvalid(key.into(), format!("it starts at {}, not where {} ends", digest.start, prev.key)))
+            }
+            // Named, but not the one before it in the archive: gone, or another chain's.
+            (Some(named), previous) => {
+                if !named.key.starts_with(&layout::digests_prefix(&self.prefix)) || self.archive.recorded(&named.key).await?.is_none() {
+                    Some(Problem::DigestMissing(named.key.clone()))
+                } else {
+                    previous.map(|prev| Problem::DigestInvalid(key.into(), format!("it names {} as the previous digest, not {}", named.key, prev.key)))
+                }
+            }
+            (None, Some(prev)) => Some(Problem::DigestInvalid(key.into(), format!("it names no previous digest, but {} comes before it", prev.key))),
+            (None, None) => None,
+        };
+        self.problems.extend(problem);
+        Ok(())
+    }
+
+    /// Each object a manifest lists, as the store keeps it; its key is kept (sorted, bounded) for
+    /// the search for objects that no manifest lists.
+    async fn check_objects(&mut self, entries: Vec<ManifestEntry>) -> Result<(), VerifyError> {
+        let archive = self.archive;
+        let found: Vec<Result<Option<Problem>, ArchiveError>> = stream::iter(entries.iter())
+            .map(|entry| async move {
+                Ok(match archive.recorded(&entry.key).await? {
+                    None => Some(Problem::ObjectMissing(entry.key.clone())),
+                    Some(r) if (r.size, r.sha256) != (entry.size, entry.sha256) => Some(Problem::ObjectChanged(entry.key.clone())),
                     Some(_) => None,
                 })
-            }
-        })
-        .buffer_unordered(CONCURRENCY)
-        .collect()
-        .await;
-    for result in results {
-        problems.extend(result?);
-    }
-    report.objects = listed_objects.len();
-    for object in archive.list(prefix.as_str()).await? {
-        let recent = object.modified >= last_end || window.since.is_some_and(|since| object.modified < since);
-        if !layout::is_record(&prefix, &object.key) && !recent && !listed_objects.contains_key(&object.key) {
-            problems.insert(Problem::ObjectUnlisted(object.key));
+            })
+            .buffer_unordered(CONCURRENCY)
+            .collect()
+            .await;
+        for problem in found {
+            self.problems.extend(problem?);
         }
+        for entry in entries {
+            self.listed.add(entry.key)?;
+        }
+        Ok(())
     }
-    report.problems = problems.into_iter().collect();
-    Ok(report)
+
+    fn finish(mut self) -> Report {
+        self.report.problems = self.problems.into_iter().collect();
+        self.report
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::integrity::archive::{Archive, Listed};
+    use crate::integrity::archive::{Archive, Listed, PAGE};
     use crate::integrity::checksum::Recorded;
     use crate::integrity::digest::extend_chain;
     use crate::integrity::manifest::ManifestEntry;
     use crate::integrity::signature::Ed25519Key;
     use crate::pipeline::key::KeyPrefix;
     use async_trait::async_trait;
+    use std::collections::BTreeMap;
     use std::sync::Mutex;
 
     /// An archive in memory: key → (bytes, written at).
@@ -259,6 +384,22 @@ mod tests {
     struct Memory {
         prefix: KeyPrefix,
         objects: Mutex<BTreeMap<String, (Vec<u8>, UtcTime)>>,
+        /// Keys per listed page (0: [`PAGE`]).
+        page: std::sync::atomic::AtomicUsize,
+        /// What was asked, in order.
+        calls: Mutex<Vec<Call>>,
+    }
+
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    enum Call {
+        /// A page of the listing of `prefix` after `after`, and the keys it answered.
+        List {
+            prefix: String,
+            after: Option<String>,
+            answered: Vec<String>,
+        },
+        Get(String),
+        Recorded(String),
     }
 
     #[async_trait]
@@ -269,14 +410,24 @@ mod tests {
         fn key_prefix(&self) -> &KeyPrefix {
             &self.prefix
         }
-        async fn list(&self, prefix: &str) -> Result<Vec<Listed>, ArchiveError> {
+        async fn list_page(&self, prefix: &str, after: Option<&str>) -> Result<Vec<Listed>, ArchiveError> {
             let objects = self.objects.lock().unwrap();
-            Ok(objects.iter().filter(|(k, _)| k.starts_with(prefix)).map(|(k, (_, at))| Listed { key: k.clone(), modified: *at }).collect())
+            let listed = objects.iter().filter(|(k, _)| k.starts_with(prefix) && after.is_none_or(|after| k.as_str() > after));
+            let page = match self.page.load(std::sync::atomic::Ordering::Relaxed) {
+                0 => PAGE,
+                n => n,
+            };
+            let listed: Vec<Listed> = listed.take(page).map(|(k, (_, at))| Listed { key: k.clone(), modified: *at }).collect();
+            let answered = listed.iter().map(|l| l.key.clone()).collect();
+            self.calls.lock().unwrap().push(Call::List { prefix: prefix.into(), after: after.map(str::to_owned), answered });
+            Ok(listed)
         }
         async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, ArchiveError> {
+            self.calls.lock().unwrap().push(Call::Get(key.into()));
             Ok(self.objects.lock().unwrap().get(key).map(|(b, _)| b.clone()))
         }
         async fn recorded(&self, key: &str) -> Result<Option<Recorded>, ArchiveError> {
+            self.calls.lock().unwrap().push(Call::Recorded(key.into()));
             Ok(self.objects.lock().unwrap().get(key).map(|(b, _)| Recorded { size: b.len() as u64, sha256: Sha256Sum::of(b) }))
         }
         async fn put_record(&self, key: &str, body: Vec<u8>) -> Result<bool, ArchiveError> {
@@ -325,8 +476,18 @@ mod tests {
         (archive, key)
     }
 
+    /// Holding almost nothing: pages of 3 keys, 4 keys in memory, files merged 2 at a time.
+    const TINY: Limits = Limits { keys_in_memory: 4, files_merged: 2 };
+
+    /// What verification finds, the same whether it holds much or almost nothing.
     async fn problems(archive: &Memory, key: &Ed25519Key, window: Window) -> Vec<String> {
-        verify(archive, &key.public_key(), &window, &|_, _| {}).await.unwrap().problems.iter().map(|p| p.to_string()).collect()
+        let found = |report: Report| report.problems.iter().map(|p| p.to_string()).collect::<Vec<_>>();
+        let roomy = found(verify(archive, &key.public_key(), &window, &|_, _| {}).await.unwrap());
+        archive.page.store(3, std::sync::atomic::Ordering::Relaxed);
+        let tiny = found(verify_within(archive, &key.public_key(), &window, &|_, _| {}, TINY).await.unwrap());
+        archive.page.store(0, std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(tiny, roomy, "holding little finds what holding much does");
+        roomy
     }
 
     #[tokio::test]
@@ -397,6 +558,69 @@ mod tests {
         let found = problems(&a, &Ed25519Key::generate(), Window::default()).await;
         assert_eq!(found.len(), 3, "{found:?}");
         assert!(found.iter().all(|p| p.starts_with("digest badly signed: ")), "{found:?}");
+    }
+
+    #[tokio::test]
+    async fn verification_holds_one_interval_one_manifest_and_one_page_at_a_time() {
+        // six hours of three batches of four objects each, listed three keys a page, four keys held
+        let archive = Memory::default();
+        for hour in 10..16 {
+            for batch in 0..3 {
+                let names: Vec<String> = (0..4).map(|n| format!("1/jobs/{hour}-{batch}-{n}.json")).collect();
+                archive.batch(&format!("2026-11-27T{hour}:{:02}:00Z", 10 + 20 * batch), &names.iter().map(String::as_str).collect::<Vec<_>>());
+            }
+        }
+        let key = Ed25519Key::generate();
+        extend_chain(&archive, &key, t("2026-11-27T16:00:00Z")).await.unwrap();
+        archive.calls.lock().unwrap().clear();
+        archive.page.store(3, std::sync::atomic::Ordering::Relaxed);
+        let report = verify_within(&archive, &key.public_key(), &Window::default(), &|_, _| {}, TINY).await.unwrap();
+        assert!(report.problems.is_empty(), "{:?}", report.problems);
+        assert_eq!((report.digests, report.manifests, report.objects), (6, 18, 72));
+
+        let calls = archive.calls.lock().unwrap().clone();
+        let (digests, manifests) = (layout::digests_prefix(&archive.prefix), layout::manifests_prefix(&archive.prefix));
+        // The hour and batch each read belongs to: a digest's (its end's hour, before any batch),
+        // a manifest's (its time), an object's (from its name).
+        let place = |key: &str| -> (u32, i32) {
+            let hour = |t: UtcTime| t.compact_datetime()[8..10].parse::<u32>().unwrap();
+            if key.starts_with(&digests) {
+                (hour(layout::digest_end(key.trim_end_matches(".sig")).unwrap()) - 1, -1)
+            } else if key.starts_with(&manifests) {
+                let at = layout::manifest_time(key).unwrap();
+                (hour(at), (at.compact_datetime()[10..12].parse::<i32>().unwrap() - 10) / 20)
+            } else {
+                let name = key.trim_start_matches("1/jobs/");
+                (name[0..2].parse().unwrap(), name[3..4].parse().unwrap())
+            }
+        };
+        let reads: Vec<(u32, i32)> = calls
+            .iter()
+            .filter_map(|c| match c {
+                Call::Get(k) | Call::Recorded(k) => Some(place(k)),
+                Call::List { .. } => None,
+            })
+            .collect();
+        assert_eq!(reads.len(), 6 * 2 + 18 + 72, "each digest, signature, manifest and object read once: {calls:#?}");
+        // one interval at a time: nothing of an hour is read before the hour before it is done;
+        // one manifest at a time: a manifest's objects are all checked before the next manifest is read
+        assert!(reads.windows(2).all(|w| w[0] <= w[1]), "read out of order: {reads:?}");
+
+        // every listing a page at a time, each page starting after the last key of the one before
+        let mut last_answered: BTreeMap<String, Option<String>> = BTreeMap::new();
+        let mut whole_archive = Vec::new();
+        for call in &calls {
+            if let Call::List { prefix, after, answered } = call {
+                assert!(answered.len() <= 3, "{call:?}");
+                let before = last_answered.insert(prefix.clone(), answered.last().cloned()).flatten();
+                assert!(after.is_none() || *after == before, "a page must start where the one before ended: {call:?}");
+                if prefix.is_empty() {
+                    whole_archive.extend(answered.iter().cloned());
+                }
+            }
+        }
+        let every_key: Vec<String> = archive.objects.lock().unwrap().keys().cloned().collect();
+        assert_eq!(whole_archive, every_key, "the archive listed once, in order, a page at a time");
     }
 
     /// A signer whose every signature is refused, like a KMS key the role may not use.
