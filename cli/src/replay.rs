@@ -287,15 +287,8 @@ pub async fn replay(args: ReplayArgs) -> Result<ExitCode> {
     let shape = BatchShape::for_max_event_bytes(settings.pipeline.max_event_bytes);
     let concurrency = settings.concurrency;
 
-    let progress = progress_bar();
-    if let Some(checkpoint) = &resume {
-        crate::say(
-            &progress,
-            &format!("continuing after {} (checkpoint {})", checkpoint.last_key, args.checkpoint.as_deref().unwrap_or(Path::new("")).display()),
-        );
-    }
-    let start_after = resume.map(|c| c.last_key);
-    let counter = count_for_progress(&source, &selection, &progress, start_after.clone());
+    let (mut tracker, start_after) = Tracker::start(progress_bar(), args.checkpoint.as_deref(), &from, resume, &source, &selection);
+    let progress = tracker.progress.clone();
 
     // Objects are listed and read ahead of delivery, `concurrency` at a time, in key order, into a
     // channel as long: memory holds at most that many objects besides the batch being delivered.
@@ -305,10 +298,6 @@ pub async fn replay(args: ReplayArgs) -> Result<ExitCode> {
 
     let described = destination.describe();
     let mut totals = Totals::default();
-    let mut checkpoint = args.checkpoint.as_deref().map(|path| CheckpointFile::new(path, &from));
-    // The last key up to which everything was handled; frozen at the first failure.
-    let mut handled: Option<String> = None;
-    let mut failed_once = false;
     while let Some(first) = rx.recv().await {
         // A batch: what is ready now, within the shape `run` uses.
         let mut bytes = first.bytes();
@@ -367,30 +356,16 @@ pub async fn replay(args: ReplayArgs) -> Result<ExitCode> {
                 Step::ListFailed(error) => {
                     totals.list_failed = true;
                     crate::say(&progress, &format!("failed: {error}"));
-                    failed_once = true;
+                    tracker.list_failed();
                     continue;
                 }
             };
-            if !ok {
-                failed_once = true;
-            }
-            if !failed_once {
-                handled = Some(key);
-            }
+            tracker.settled(key, ok);
         }
-        if let (Some(file), Some(key)) = (&mut checkpoint, &handled) {
-            file.save(key, false).with_context(|| format!("--checkpoint {}", file.path.display()))?;
-        }
+        tracker.save()?;
         progress.set_message(format!("{} written", totals.counts.written));
     }
-    reader.await?;
-    if let Some(counter) = counter {
-        counter.abort();
-    }
-    if let (Some(file), Some(key)) = (&mut checkpoint, &handled) {
-        file.save(key, true).with_context(|| format!("--checkpoint {}", file.path.display()))?;
-    }
-    progress.finish_and_clear();
+    tracker.finish(reader).await?;
 
     let c = &totals.counts;
     let failed = c.failed() + totals.unread + u64::from(totals.list_failed);
@@ -420,6 +395,75 @@ struct Totals {
     skipped: u64,
     unread: u64,
     list_failed: bool,
+}
+
+/// What both ways of replaying (`--to`, and by pointer) keep while they go: the progress bar and
+/// the listing that counts its length, and the checkpoint with the last key up to which
+/// everything was handled, frozen at the first failure so that a rerun tries it again.
+struct Tracker {
+    progress: ProgressBar,
+    counter: Option<tokio::task::JoinHandle<()>>,
+    checkpoint: Option<CheckpointFile>,
+    handled: Option<String>,
+    failed_once: bool,
+}
+
+impl Tracker {
+    /// Starts after `resume` (read from `checkpoint_path` for the archive `from`), saying so, and
+    /// counts the bar's length; returns the key to list after.
+    fn start(
+        progress: ProgressBar,
+        checkpoint_path: Option<&Path>,
+        from: &str,
+        resume: Option<Checkpoint>,
+        source: &Arc<ArchiveSource>,
+        selection: &Arc<Selection>,
+    ) -> (Self, Option<String>) {
+        if let Some(checkpoint) = &resume {
+            crate::say(&progress, &format!("continuing after {} (checkpoint {})", checkpoint.last_key, checkpoint_path.unwrap_or(Path::new("")).display()));
+        }
+        let start_after = resume.map(|c| c.last_key);
+        let counter = count_for_progress(source, selection, &progress, start_after.clone());
+        let checkpoint = checkpoint_path.map(|path| CheckpointFile::new(path, from));
+        (Tracker { progress, counter, checkpoint, handled: None, failed_once: false }, start_after)
+    }
+
+    /// The object at `key` is settled: handled (`ok`), or failed, which freezes the checkpoint.
+    fn settled(&mut self, key: String, ok: bool) {
+        self.failed_once |= !ok;
+        if !self.failed_once {
+            self.handled = Some(key);
+        }
+    }
+
+    /// The listing failed: nothing after the last key handled is known.
+    fn list_failed(&mut self) {
+        self.failed_once = true;
+    }
+
+    /// Records the last key handled, at most every [`CheckpointFile::EVERY`].
+    fn save(&mut self) -> Result<()> {
+        self.save_now(false)
+    }
+
+    fn save_now(&mut self, now: bool) -> Result<()> {
+        if let (Some(file), Some(key)) = (&mut self.checkpoint, &self.handled) {
+            file.save(key, now).with_context(|| format!("--checkpoint {}", file.path.display()))?;
+        }
+        Ok(())
+    }
+
+    /// The end: waits for the task reading ahead (`reader`), stops the counter, records the last key
+    /// handled and clears the bar.
+    async fn finish(mut self, reader: tokio::task::JoinHandle<()>) -> Result<()> {
+        reader.await?;
+        if let Some(counter) = self.counter.take() {
+            counter.abort();
+        }
+        self.save_now(true)?;
+        self.progress.finish_and_clear();
+        Ok(())
+    }
 }
 
 /// The checkpoint in `path` for the archive `from`, if the file exists.

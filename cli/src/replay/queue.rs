@@ -14,7 +14,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use auditstream::aws::errors::{classify, AwsCall};
 use auditstream::aws::s3::s3_client;
 use auditstream::aws::sqs::{deduplication_id, is_fifo, OutgoingMessage};
@@ -27,7 +27,7 @@ use aws_sdk_s3::types::BucketVersioningStatus;
 use indicatif::ProgressBar;
 use tokio::sync::mpsc::error::TryRecvError;
 
-use super::{read_checkpoint, CheckpointFile, ReadAhead, ReplayArgs, SizeLimit, Step};
+use super::{read_checkpoint, ReadAhead, ReplayArgs, SizeLimit, Step, Tracker};
 use crate::input::BatchShape;
 use crate::send::Target;
 
@@ -85,21 +85,10 @@ pub(super) async fn replay(args: &ReplayArgs, location: ArchiveLocation, selecti
         None => None,
     };
     warn_unless_deletes_are_recoverable(&s3_client(&aws), &bucket, &progress).await;
-    if let Some(checkpoint) = &resume {
-        crate::say(
-            &progress,
-            &format!(
-                "continuing after {} (checkpoint {})",
-                checkpoint.last_key,
-                args.checkpoint.as_deref().unwrap_or_else(|| std::path::Path::new("")).display()
-            ),
-        );
-    }
-    let start_after = resume.map(|c| c.last_key);
     let fifo = is_fifo(target.name());
     let source = Arc::new(source);
     let selection = Arc::new(selection);
-    let counter = super::count_for_progress(&source, &selection, &progress, start_after.clone());
+    let (mut tracker, start_after) = Tracker::start(progress.clone(), args.checkpoint.as_deref(), &from, resume, &source, &selection);
 
     // Objects are read `concurrency` at a time, in key order, only their keys and sizes kept: a
     // round of them at most waits for the sends.
@@ -107,10 +96,6 @@ pub(super) async fn replay(args: &ReplayArgs, location: ArchiveLocation, selecti
     let (mut rx, reader) = ahead.start(&source, &selection, start_after);
 
     let mut totals = Totals::default();
-    let mut checkpoint = args.checkpoint.as_deref().map(|path| CheckpointFile::new(path, &from));
-    // The last key up to which everything was sent or passed; frozen at the first failure.
-    let mut handled: Option<String> = None;
-    let mut failed_once = false;
     while let Some(first) = rx.recv().await {
         // What is ready now; while the last request would not be full, what comes within FILL_WAIT.
         let mut round = vec![first];
@@ -173,32 +158,18 @@ pub(super) async fn replay(args: &ReplayArgs, location: ArchiveLocation, selecti
                 }
                 Step::ListFailed(error) => {
                     totals.list_failed = true;
-                    failed_once = true;
+                    tracker.list_failed();
                     crate::say(&progress, &format!("failed: {error}"));
                     continue;
                 }
             };
-            if !ok {
-                totals.failed += 1;
-                failed_once = true;
-            }
-            if !failed_once {
-                handled = Some(key);
-            }
+            totals.failed += u64::from(!ok);
+            tracker.settled(key, ok);
         }
-        if let (Some(file), Some(key)) = (&mut checkpoint, &handled) {
-            file.save(key, false).with_context(|| format!("--checkpoint {}", file.path.display()))?;
-        }
+        tracker.save()?;
         progress.set_message(format!("{} sent", totals.sent));
     }
-    reader.await?;
-    if let Some(counter) = counter {
-        counter.abort();
-    }
-    if let (Some(file), Some(key)) = (&mut checkpoint, &handled) {
-        file.save(key, true).with_context(|| format!("--checkpoint {}", file.path.display()))?;
-    }
-    progress.finish_and_clear();
+    tracker.finish(reader).await?;
 
     let failed = totals.failed + u64::from(totals.list_failed);
     println!(
