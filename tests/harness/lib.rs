@@ -19,6 +19,6 @@ pub mod workspace_bin;
 pub use lambda_emulator::{InvokeError, LambdaFunction, ProcessUsage, RunningLambda, RuntimeApiEmulator};
 pub use services::{
     azurite_blob_endpoint, create_bucket, create_queue, create_queue_with_dlq, moto_endpoint, moto_env, moto_s3_client, moto_sdk_config, moto_sqs_client,
-    python, unique_name, TestQueue,
+    python, queue_depth, unique_name, TestQueue,
 };
 pub use workspace_bin::{workspace_bin, workspace_root};

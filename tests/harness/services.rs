@@ -252,6 +252,21 @@ pub async fn create_queue_with_dlq(sqs: &aws_sdk_sqs::Client, prefix: &str, max_
     (source, dlq)
 }
 
+/// Messages on a queue, visible or in flight: 0 once every message was deleted.
+pub async fn queue_depth(queue: &TestQueue) -> u64 {
+    use aws_sdk_sqs::types::QueueAttributeName::{ApproximateNumberOfMessages, ApproximateNumberOfMessagesNotVisible};
+    let attributes = moto_sqs_client()
+        .get_queue_attributes()
+        .queue_url(&queue.url)
+        .attribute_names(ApproximateNumberOfMessages)
+        .attribute_names(ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("reading the depth of queue {}: {e:?}", queue.url));
+    let a = attributes.attributes().unwrap_or_else(|| panic!("moto returned no attributes for {}", queue.url));
+    [ApproximateNumberOfMessages, ApproximateNumberOfMessagesNotVisible].iter().map(|n| a.get(n).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)).sum()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -24,8 +24,8 @@ use auditstream::pipeline::{Pipeline, Prepared};
 use auditstream_e2e::fake_server::FakeServer;
 use auditstream_e2e::sqs_events::{failed_ids, lambda_event, sqs_event_from};
 use auditstream_e2e::{
-    create_bucket, create_queue, create_queue_with_dlq, moto_endpoint, moto_env, moto_s3_client, moto_sdk_config, moto_sqs_client, python, unique_name,
-    workspace_bin, TestQueue,
+    create_bucket, create_queue, create_queue_with_dlq, moto_endpoint, moto_env, moto_s3_client, moto_sdk_config, moto_sqs_client, python, queue_depth,
+    unique_name, workspace_bin, TestQueue,
 };
 use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName, QueueAttributeName};
 use axum::http::StatusCode;
@@ -234,23 +234,6 @@ async fn s3_objects(bucket: &str) -> BTreeMap<String, Vec<u8>> {
         objects.insert(key, body);
     }
     objects
-}
-
-/// Messages on a queue, visible or in flight.
-async fn queue_depth(queue: &TestQueue) -> u64 {
-    let attributes = moto_sqs_client()
-        .get_queue_attributes()
-        .queue_url(&queue.url)
-        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-        .send()
-        .await
-        .unwrap();
-    let a = attributes.attributes().unwrap();
-    [QueueAttributeName::ApproximateNumberOfMessages, QueueAttributeName::ApproximateNumberOfMessagesNotVisible]
-        .iter()
-        .map(|n| a.get(n).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0))
-        .sum()
 }
 
 /// Receives every message of a queue (they stay invisible for a minute).

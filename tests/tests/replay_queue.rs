@@ -11,10 +11,10 @@ use std::process::{Command, Output};
 
 use auditstream::intake::payload_pointer::PayloadPointer;
 use auditstream_e2e::{
-    create_bucket, create_queue, moto_env, moto_s3_client, moto_sdk_config, moto_sqs_client, python, unique_name, workspace_bin, workspace_root, TestQueue,
+    create_bucket, create_queue, moto_env, moto_s3_client, moto_sdk_config, moto_sqs_client, python, queue_depth, unique_name, workspace_bin, workspace_root,
+    TestQueue,
 };
 use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
-use aws_sdk_sqs::types::QueueAttributeName;
 
 // ---------------------------------------------------------------------------------------------------------
 // Nothing of ours deletes an S3 object.
@@ -218,22 +218,6 @@ fn dir_events(root: &Path) -> BTreeMap<String, Vec<u8>> {
     }
     out.retain(|k, _| !k.starts_with("_auditstream/"));
     out
-}
-
-async fn queue_depth(queue: &TestQueue) -> u64 {
-    let attributes = moto_sqs_client()
-        .get_queue_attributes()
-        .queue_url(&queue.url)
-        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-        .send()
-        .await
-        .unwrap();
-    let a = attributes.attributes().unwrap();
-    [QueueAttributeName::ApproximateNumberOfMessages, QueueAttributeName::ApproximateNumberOfMessagesNotVisible]
-        .iter()
-        .map(|n| a.get(n).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0))
-        .sum()
 }
 
 /// The archived events of 2024-03-02, keyed without the archive's `workato/` prefix, as a `dir:`
