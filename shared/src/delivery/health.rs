@@ -118,17 +118,11 @@ impl HealthReport {
     /// Runs one step unless an earlier one failed, timing it; `Ok(detail)` passes, `Err(detail)`
     /// fails. Returns whether the step passed.
     pub async fn run<F: Future<Output = Result<String, String>>>(&mut self, step: Step, work: F) -> bool {
-        if self.failure().is_some() {
-            return false;
-        }
-        let started = Instant::now();
-        let result = work.await;
-        let elapsed = started.elapsed();
-        match result {
-            Ok(detail) => self.record(step, Verdict::Passed, detail, elapsed),
-            Err(detail) => self.record(step, Verdict::Failed, detail, elapsed),
-        }
-        self.failure().is_none()
+        self.timed(work, |result| match result {
+            Ok(detail) => (step, Verdict::Passed, detail),
+            Err(detail) => (step, Verdict::Failed, detail),
+        })
+        .await
     }
 
     /// Writes the probe (`work`) as the permission step, unless an earlier step failed (see
@@ -142,22 +136,28 @@ impl HealthReport {
     /// the reachability step instead of `step`: the service was never reached, so nothing is known
     /// of what `step` proves. Returns whether the step passed.
     pub async fn call<F: Future<Output = Result<String, DeliveryError>>>(&mut self, step: Step, work: F) -> bool {
+        self.timed(work, |result| match result {
+            Ok(detail) => (step, Verdict::Passed, detail),
+            Err(e) if e.unanswered => {
+                (Step::Reachability, Verdict::Failed, format!("{} (nothing answered: check the address, DNS, TLS and the network path)", e.message))
+            }
+            Err(e) => (step, Verdict::Failed, e.message),
+        })
+        .await
+    }
+
+    /// Runs `work` unless an earlier step failed, times it, and records the step `settle` makes
+    /// of its result: the one skeleton of [`HealthReport::run`] and [`HealthReport::call`].
+    /// Returns whether no step has failed.
+    async fn timed<T, F: Future<Output = T>>(&mut self, work: F, settle: impl FnOnce(T) -> (Step, Verdict, String)) -> bool {
         if self.failure().is_some() {
             return false;
         }
         let started = Instant::now();
         let result = work.await;
         let elapsed = started.elapsed();
-        match result {
-            Ok(detail) => self.record(step, Verdict::Passed, detail, elapsed),
-            Err(e) if e.unanswered => self.record(
-                Step::Reachability,
-                Verdict::Failed,
-                format!("{} (nothing answered: check the address, DNS, TLS and the network path)", e.message),
-                elapsed,
-            ),
-            Err(e) => self.record(step, Verdict::Failed, e.message, elapsed),
-        }
+        let (step, verdict, detail) = settle(result);
+        self.record(step, verdict, detail, elapsed);
         self.failure().is_none()
     }
 
