@@ -3,8 +3,8 @@
 //! Cargo only provides `CARGO_BIN_EXE_*` for binaries of the package under test; the functions and the CLI
 //! are other packages. So a test asks for `workspace_bin("s3-writer", "s3-writer")`: the first call in a
 //! test process runs `cargo build --workspace --bins --tests` and reads the executable's path from cargo's
-//! JSON messages (so `CARGO_TARGET_DIR` is honoured); later calls reuse it. Parallel test processes
-//! (nextest runs one per test) are serialised by cargo's own lock on the target directory.
+//! JSON messages; later calls reuse it. Parallel test processes (nextest runs one per test) are serialised
+//! by cargo's own lock on the target directory.
 //!
 //! Why the whole workspace and `--tests`, not `cargo build -p s3-writer`: cargo unifies features over the
 //! packages and targets of one invocation. `cargo nextest run --workspace` builds every package with its
@@ -12,6 +12,17 @@
 //! hyper and tower and so recompiles the whole AWS SDK stack a second time (80 s here, per run in CI).
 //! With the same selection as the test build every dependency is already fresh and the call costs a cargo
 //! no-op (under half a second) after `scripts/test`'s build.
+//!
+//! Where the binary comes from: cargo compiles a binary under a hashed name in the build directory
+//! (`debug/deps/NAME-HASH`) and then puts it at `debug/NAME` of the target directory, a path that is
+//! the same whichever checkout built it. Checkouts sharing one `CARGO_TARGET_DIR` (git worktrees)
+//! would overwrite each other's `debug/NAME`, even between the end of a build and the moment a test
+//! reads it. So this build keeps the shared build directory (every compiled artifact is shared and
+//! fresh, as in the test build) but gives cargo a target directory of this checkout's own
+//! (`by-checkout/<hash of the workspace root>/` under the shared one): the executable cargo names is
+//! the one it built in this invocation, put there by cargo itself while it holds its lock, and no
+//! other checkout writes there. See <https://doc.rust-lang.org/cargo/reference/build-cache.html> and
+//! `build.build-dir` in <https://doc.rust-lang.org/cargo/reference/config.html>.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -43,17 +54,12 @@ pub fn workspace_bin(package: &str, bin: &str) -> PathBuf {
 fn build(package: &str, bin: &str) -> Result<PathBuf, String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let root = workspace_root();
+    let directories = directories(&cargo, &root)?;
     let mut command = Command::new(&cargo);
     command.current_dir(&root).args(["build", "--quiet", "--workspace", "--bins", "--tests", "--message-format=json-render-diagnostics"]);
-    // The test runner gives this process the variables cargo sets for running a test (CARGO_MANIFEST_DIR,
-    // CARGO_PKG_*, ...). Passed on, they look like a changed environment to build scripts that watch them
-    // (ring's watches CARGO_MANIFEST_DIR), and the "no-op" build recompiles ring and the whole TLS and AWS
-    // stack above it: a minute per test run, during which the test's own connections went stale.
-    for (name, _) in std::env::vars_os() {
-        if name.to_str().is_some_and(is_set_by_cargo_for_a_test) {
-            command.env_remove(&name);
-        }
-    }
+    command.arg("--target-dir").arg(checkout_target_dir(&directories.target, &root));
+    command.arg("--config").arg(format!("build.build-dir={}", toml_string(&directories.build.to_string_lossy())));
+    remove_test_variables(&mut command);
     let output = command.output().map_err(|e| format!("cannot run `{cargo} build` in {}: {e}", root.display()))?;
     let stdout = String::from_utf8_lossy(&output.stdout);
     if !output.status.success() {
@@ -63,30 +69,69 @@ fn build(package: &str, bin: &str) -> Result<PathBuf, String> {
             String::from_utf8_lossy(&output.stderr)
         ));
     }
-    let executable = executable_from_messages(&stdout, package, bin).ok_or_else(|| {
+    executable_from_messages(&stdout, package, bin).ok_or_else(|| {
         format!("`cargo build --workspace --bins --tests` named no executable for bin {bin} of package {package}: is it a [[bin]] of that package?")
-    })?;
-    private_copy(&executable, &root)
+    })
 }
 
-/// A copy of the executable only this checkout uses. Cargo puts a workspace's binaries at the same
-/// path (`target/debug/NAME`) whichever checkout built them, so two checkouts sharing one
-/// `CARGO_TARGET_DIR` (git worktrees) overwrite each other's, and a test could run another
-/// checkout's binary. The copy is made right after the build, under a folder named after the
-/// workspace root, and put in place by a rename, so a running test never sees half a file.
-fn private_copy(executable: &Path, root: &Path) -> Result<PathBuf, String> {
+/// The test runner gives this process the variables cargo sets for running a test (CARGO_MANIFEST_DIR,
+/// CARGO_PKG_*, ...). Passed on, they look like a changed environment to build scripts that watch them
+/// (ring's watches CARGO_MANIFEST_DIR), and the "no-op" build recompiles ring and the whole TLS and AWS
+/// stack above it: a minute per test run, during which the test's own connections went stale.
+fn remove_test_variables(command: &mut Command) {
+    for (name, _) in std::env::vars_os() {
+        if name.to_str().is_some_and(is_set_by_cargo_for_a_test) {
+            command.env_remove(&name);
+        }
+    }
+}
+
+/// The workspace's target and build directories, as cargo resolves them (`CARGO_TARGET_DIR`,
+/// `--config`, `.cargo/config.toml`); the build directory is the target directory unless set.
+struct Directories {
+    target: PathBuf,
+    build: PathBuf,
+}
+
+fn directories(cargo: &str, root: &Path) -> Result<Directories, String> {
+    let mut command = Command::new(cargo);
+    command.current_dir(root).args(["metadata", "--format-version", "1", "--no-deps"]);
+    remove_test_variables(&mut command);
+    let output = command.output().map_err(|e| format!("cannot run `{cargo} metadata` in {}: {e}", root.display()))?;
+    if !output.status.success() {
+        return Err(format!("`cargo metadata` in {} failed ({}):\n{}", root.display(), output.status, String::from_utf8_lossy(&output.stderr)));
+    }
+    directories_from_metadata(&output.stdout).ok_or_else(|| format!("`cargo metadata` in {} named no target_directory", root.display()))
+}
+
+fn directories_from_metadata(metadata: &[u8]) -> Option<Directories> {
+    let metadata: serde_json::Value = serde_json::from_slice(metadata).ok()?;
+    let target = PathBuf::from(metadata["target_directory"].as_str()?);
+    let build = metadata["build_directory"].as_str().map_or_else(|| target.clone(), PathBuf::from);
+    Some(Directories { target, build })
+}
+
+/// This checkout's own target directory: `by-checkout/<hash of the workspace root>` under the shared one.
+fn checkout_target_dir(shared_target: &Path, root: &Path) -> PathBuf {
     use std::hash::{Hash, Hasher};
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     root.hash(&mut hasher);
-    let dir = executable.parent().unwrap_or(Path::new(".")).join("by-checkout").join(format!("{:016x}", hasher.finish()));
-    let name = executable.file_name().ok_or_else(|| format!("{} has no file name", executable.display()))?;
-    let target = dir.join(name);
-    let partial = dir.join(format!(".{}.{}", name.to_string_lossy(), std::process::id()));
-    std::fs::create_dir_all(&dir)
-        .and_then(|()| std::fs::copy(executable, &partial))
-        .and_then(|_| std::fs::rename(&partial, &target))
-        .map_err(|e| format!("cannot copy {} to {}: {e}", executable.display(), target.display()))?;
-    Ok(target)
+    shared_target.join("by-checkout").join(format!("{:016x}", hasher.finish()))
+}
+
+/// `text` as a TOML basic string, for a `--config` value.
+fn toml_string(text: &str) -> String {
+    let mut out = String::from("\"");
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 /// The variables cargo (and nextest) set for a test process, which a build started from it must not inherit.
@@ -149,6 +194,19 @@ mod tests {
         );
         assert_eq!(executable_from_messages(messages, "auditstream-cli", "auditstream"), Some(PathBuf::from("/w/target/debug/auditstream")));
         assert_eq!(executable_from_messages(messages, "auditstream", "auditstream"), None);
+    }
+
+    #[test]
+    fn this_checkouts_target_dir_is_under_the_shared_one_and_the_build_dir_stays_shared() {
+        let dirs = directories_from_metadata(br#"{"target_directory":"/w/target","build_directory":"/w/build"}"#).unwrap();
+        assert_eq!((dirs.target, dirs.build), (PathBuf::from("/w/target"), PathBuf::from("/w/build")));
+        let dirs = directories_from_metadata(br#"{"target_directory":"/w/target"}"#).unwrap();
+        assert_eq!(dirs.build, PathBuf::from("/w/target"), "cargo before 1.91 names no build directory: it is the target directory");
+        let mine = checkout_target_dir(Path::new("/w/target"), Path::new("/src/a"));
+        assert!(mine.starts_with("/w/target/by-checkout/"), "{}", mine.display());
+        assert_eq!(mine, checkout_target_dir(Path::new("/w/target"), Path::new("/src/a")));
+        assert_ne!(mine, checkout_target_dir(Path::new("/w/target"), Path::new("/src/b")));
+        assert_eq!(toml_string(r#"C:\t "x""#), r#""C:\\t \"x\"""#);
     }
 
     #[test]

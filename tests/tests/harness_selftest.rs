@@ -234,15 +234,26 @@ fn the_test_python_has_moto_boto3_and_the_sqs_extended_client() {
 
 #[test]
 fn workspace_bin_builds_and_finds_a_workspace_binary() {
+    use std::os::unix::fs::MetadataExt;
     let path = workspace_bin("auditstream-e2e", "echo-lambda");
-    // This checkout's own copy of the binary cargo built (see `private_copy`): the same file name,
-    // the same bytes, in a folder of its own under the target directory.
-    let built = std::path::PathBuf::from(env!("CARGO_BIN_EXE_echo-lambda"));
-    assert_eq!(path.file_name(), built.file_name());
-    assert!(path.starts_with(built.parent().unwrap().join("by-checkout")), "{}", path.display());
-    assert_eq!(std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())), std::fs::read(&built).unwrap());
+    // Not the shared `debug/echo-lambda`, which every checkout sharing the target directory
+    // overwrites: a folder of this checkout's own under the target directory.
+    let shared = std::path::PathBuf::from(env!("CARGO_BIN_EXE_echo-lambda"));
+    let target = shared.parent().and_then(std::path::Path::parent).unwrap();
+    assert_eq!(path.file_name(), shared.file_name());
+    assert!(path.starts_with(target.join("by-checkout")), "{}", path.display());
+    assert_ne!(path.parent(), shared.parent());
+    // The very file cargo compiled in this build (`debug/deps/echo_lambda-HASH`, hard-linked there
+    // by cargo itself), not a copy taken after the build, when another checkout may have replaced
+    // the shared one.
     let metadata = std::fs::metadata(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     assert!(metadata.is_file());
+    let compiled = std::fs::read_dir(target.join("debug/deps"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("echo_lambda-") || e.file_name().to_string_lossy().starts_with("echo-lambda-"))
+        .find(|e| e.metadata().is_ok_and(|m| (m.dev(), m.ino()) == (metadata.dev(), metadata.ino())));
+    assert!(compiled.is_some(), "{} is no compiled artifact of the build directory", path.display());
     // Asked again, it answers from its cache without building.
     let started = std::time::Instant::now();
     assert_eq!(workspace_bin("auditstream-e2e", "echo-lambda"), path);
