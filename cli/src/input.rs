@@ -199,23 +199,12 @@ pub struct InputBatches {
     pending_problems: Vec<InputProblem>,
     /// The NDJSON file being streamed.
     stream: Option<LineStream>,
-    /// The line being read from it: one buffer for every line, so a line costs one copy (into its
-    /// message), not a buffer grown from empty each time.
-    line: Vec<u8>,
     bytes_read: u64,
 }
 
 impl InputBatches {
     pub fn new(files: Vec<PathBuf>, shape: BatchShape) -> Self {
-        InputBatches {
-            files: files.into_iter(),
-            shape,
-            pending: Default::default(),
-            pending_problems: Vec::new(),
-            stream: None,
-            line: Vec::new(),
-            bytes_read: 0,
-        }
+        InputBatches { files: files.into_iter(), shape, pending: Default::default(), pending_problems: Vec::new(), stream: None, bytes_read: 0 }
     }
 
     /// Loads the next file: whole, or opens it for streaming.
@@ -275,11 +264,10 @@ impl InputBatches {
     fn stream_line(&mut self) -> bool {
         let limit = self.shape.max_input_bytes;
         let Some(stream) = &mut self.stream else { return false };
-        let line = &mut self.line;
         loop {
-            line.clear();
+            let mut line = Vec::new();
             let id = format!("{}:{}", stream.name, stream.line_no);
-            let read = (&mut stream.reader).take(limit + 1).read_until(b'\n', line);
+            let read = next_line(&mut stream.reader, limit + 1, &mut line);
             let n = match read {
                 Ok(0) => {
                     self.stream = None;
@@ -315,14 +303,16 @@ impl InputBatches {
                 }
                 return true;
             }
-            let text = match std::str::from_utf8(line) {
-                Ok(l) => without_bom(l),
+            let mut body = match String::from_utf8(line) {
+                Ok(body) => body,
                 Err(_) => {
                     stream.started = true;
                     self.pending_problems.push(InputProblem { id, message: "line is not valid UTF-8 text".into() });
                     return true;
                 }
             };
+            let start = body.len() - without_bom(&body).len();
+            let text = &body[start..];
             if text.trim().is_empty() {
                 continue;
             }
@@ -341,10 +331,30 @@ impl InputBatches {
                     return false;
                 }
             }
-            self.pending.push_back(InboundMessage::new(id, text));
+            // The line's own buffer becomes the message: the BOM and the line ending cut off in place.
+            body.truncate(start + text.len());
+            body.drain(..start);
+            self.pending.push_back(InboundMessage::new(id, body));
             return true;
         }
     }
+}
+
+/// Reads the next line, its `\n` included, into `out` (empty), taking at most `max` bytes: what
+/// `take(max).read_until(b'\n', out)` reads. A line that lies whole in the reader's buffer (almost
+/// every line: the buffer is 1 MiB) is copied once, into a buffer of its exact size, which then
+/// becomes the message's body; the rest take the general way.
+fn next_line(reader: &mut impl BufRead, max: u64, out: &mut Vec<u8>) -> std::io::Result<usize> {
+    if let Ok(buffered) = reader.fill_buf() {
+        if let Some(end) = memchr::memchr(b'\n', buffered).map(|i| i + 1).filter(|n| *n as u64 <= max) {
+            out.reserve_exact(end);
+            out.extend_from_slice(&buffered[..end]);
+            reader.consume(end);
+            return Ok(end);
+        }
+    }
+    // A failed `fill_buf` is met again (or retried, if interrupted) by `read_until`.
+    reader.take(max).read_until(b'\n', out)
 }
 
 /// Reads past the rest of a line without keeping it; returns the bytes skipped.
@@ -471,6 +481,29 @@ mod tests {
 
     fn ids(messages: &[InboundMessage]) -> Vec<&str> {
         messages.iter().map(|m| m.id.as_str()).collect()
+    }
+
+    #[test]
+    fn a_line_is_read_the_same_whether_it_lies_in_the_buffer_or_across_its_end() {
+        // A 4-byte buffer: "ab\n" lies in it, "cdefgh\n" crosses its end, "ij" has no line end.
+        let mut reader = BufReader::with_capacity(4, Cursor::new(b"ab\ncdefgh\nij".to_vec()));
+        let mut lines = Vec::new();
+        loop {
+            let mut line = Vec::new();
+            match next_line(&mut reader, 100, &mut line).unwrap() {
+                0 => break,
+                n => assert_eq!(n, line.len()),
+            }
+            lines.push(String::from_utf8(line).unwrap());
+        }
+        assert_eq!(lines, ["ab\n", "cdefgh\n", "ij"]);
+        // At most `max` bytes, as `take(max).read_until` reads: a line end beyond it is not reached.
+        let mut reader = BufReader::with_capacity(64, Cursor::new(b"abcdef\ngh\n".to_vec()));
+        let (mut line, mut exact) = (Vec::new(), Vec::new());
+        assert_eq!(next_line(&mut reader, 3, &mut line).unwrap(), 3);
+        assert_eq!(line, b"abc");
+        assert_eq!(next_line(&mut reader, 4, &mut exact).unwrap(), 4, "a line of exactly `max` bytes, its end included");
+        assert_eq!(exact, b"def\n");
     }
 
     #[test]
