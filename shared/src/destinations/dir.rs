@@ -112,7 +112,7 @@ impl DirStore {
         let root = Dir::open_root(root)?;
         let dir = Self::open_folder(root, known, folder, &segments)?;
         // A short temporary name, whatever the length of the object's own.
-        let tmp = format!(".tmp-{}-{:016x}", std::process::id(), rand::random::<u64>());
+        let tmp = format!(".tmp-{}-{:016x}", process_id(), rand::random::<u64>());
         let written = dir.create_new(&tmp).and_then(|mut f| std::io::Write::write_all(&mut f, body));
         if let Err(e) = written {
             let _ = dir.remove(&tmp);
@@ -151,6 +151,13 @@ impl DirStore {
         }
         Ok(dir)
     }
+}
+
+/// This process's id, asked of the kernel once (`getpid(2)` is a system call, and every object's
+/// temporary name carries it).
+fn process_id() -> u32 {
+    static ID: OnceLock<u32> = OnceLock::new();
+    *ID.get_or_init(std::process::id)
 }
 
 /// An open directory under the root, reached without following a link (`openat(2)` with
