@@ -557,35 +557,36 @@ fn list_sorted(dir: &Path, key: &str, prefix: &str, after: Option<&str>, out: &m
     for entry in entries {
         let entry = entry?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        let meta = std::fs::symlink_metadata(entry.path())?;
+        // The kind readdir(3) reports, without a stat of every entry (each page reads again the
+        // folders it starts in); a link is not followed, so a folder is not entered through one.
+        let is_dir = entry.file_type()?.is_dir();
         let child = if key.is_empty() { name.clone() } else { format!("{key}/{name}") };
-        // A leftover temporary file (`.tmp-…`, from a write that stopped) is no object; a folder
-        // is not followed through a link.
-        if meta.is_dir() {
-            children.push((format!("{child}/"), Some(entry.path()), meta));
+        // A leftover temporary file (`.tmp-…`, from a write that stopped) is no object.
+        if is_dir {
+            children.push((format!("{child}/"), true, entry.path()));
         } else if !name.starts_with(".tmp-") {
-            children.push((child, None, meta));
+            children.push((child, false, entry.path()));
         }
     }
     children.sort_by(|a, b| a.0.cmp(&b.0));
-    for (child, folder, meta) in children {
+    for (child, is_dir, path) in children {
         if out.len() >= PAGE {
             break;
         }
-        match folder {
-            Some(folder) => {
+        match is_dir {
+            true => {
                 let reaches_prefix = child.starts_with(prefix) || prefix.starts_with(&child);
                 let wholly_before = after.is_some_and(|after| after > child.as_str() && !after.starts_with(&child));
                 if reaches_prefix && !wholly_before {
-                    list_sorted(&folder, &child[..child.len() - 1], prefix, after, out)?;
+                    list_sorted(&path, &child[..child.len() - 1], prefix, after, out)?;
                 }
             }
-            None if child.starts_with(prefix) && after.is_none_or(|after| child.as_str() > after) => {
-                let since_epoch = meta.modified()?.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+            false if child.starts_with(prefix) && after.is_none_or(|after| child.as_str() > after) => {
+                let since_epoch = std::fs::symlink_metadata(&path)?.modified()?.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
                 let modified = UtcTime { millis: since_epoch.subsec_millis() as u16, ..UtcTime::from_epoch_seconds(since_epoch.as_secs() as i64) };
                 out.push(Listed { key: child, modified });
             }
-            None => {}
+            false => {}
         }
     }
     Ok(())
