@@ -1,0 +1,141 @@
+//! `verify` holds bounded memory whatever the archive's size (`docs/integrity.md`, "What verify
+//! checks"): the heap it uses at its peak, counted by this test binary's allocator, does not grow
+//! with the number of objects. An archive ten times larger needs no more than a little more.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use auditstream::integrity::archive::{Archive, ArchiveError, Listed, PAGE};
+use auditstream::integrity::checksum::{Recorded, Sha256Sum};
+use auditstream::integrity::digest::extend_chain;
+use auditstream::integrity::layout;
+use auditstream::integrity::manifest::{Manifest, ManifestEntry};
+use auditstream::integrity::signature::Ed25519Key;
+use auditstream::integrity::verify::{verify_within, Limits, Window};
+use auditstream::pipeline::key::KeyPrefix;
+use auditstream::pipeline::timestamp::UtcTime;
+
+/// Counts the bytes this thread holds on the heap, and the most it held since [`reset_peak`].
+struct Counting;
+
+thread_local! {
+    static HELD: Cell<isize> = const { Cell::new(0) };
+    static PEAK: Cell<isize> = const { Cell::new(0) };
+}
+
+fn count(delta: isize) {
+    // `try_with`: the thread's counters may be gone while it exits.
+    let _ = HELD.try_with(|held| {
+        held.set(held.get() + delta);
+        let _ = PEAK.try_with(|peak| peak.set(peak.get().max(held.get())));
+    });
+}
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        count(layout.size() as isize);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        count(-(layout.size() as isize));
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        count(new_size as isize - layout.size() as isize);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// The heap held now, and the most held since then is forgotten.
+fn reset_peak() -> isize {
+    let held = HELD.with(Cell::get);
+    PEAK.with(|peak| peak.set(held));
+    held
+}
+
+/// An archive in memory: key → (bytes, written at).
+#[derive(Default)]
+struct Memory {
+    prefix: KeyPrefix,
+    objects: Mutex<BTreeMap<String, (Vec<u8>, UtcTime)>>,
+}
+
+#[async_trait]
+impl Archive for Memory {
+    fn name(&self) -> String {
+        "memory".into()
+    }
+    fn key_prefix(&self) -> &KeyPrefix {
+        &self.prefix
+    }
+    async fn list_page(&self, prefix: &str, after: Option<&str>) -> Result<Vec<Listed>, ArchiveError> {
+        let objects = self.objects.lock().unwrap();
+        let from = after.map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded);
+        let listed = objects.range::<str, _>((from, std::ops::Bound::Unbounded)).skip_while(|(k, _)| !k.starts_with(prefix) && k.as_str() < prefix);
+        Ok(listed.take_while(|(k, _)| k.starts_with(prefix)).take(PAGE).map(|(k, (_, at))| Listed { key: k.clone(), modified: *at }).collect())
+    }
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, ArchiveError> {
+        Ok(self.objects.lock().unwrap().get(key).map(|(b, _)| b.clone()))
+    }
+    async fn recorded(&self, key: &str) -> Result<Option<Recorded>, ArchiveError> {
+        Ok(self.objects.lock().unwrap().get(key).map(|(b, _)| Recorded { size: b.len() as u64, sha256: Sha256Sum::of(b) }))
+    }
+    async fn put_record(&self, key: &str, body: Vec<u8>) -> Result<bool, ArchiveError> {
+        let mut objects = self.objects.lock().unwrap();
+        if objects.contains_key(key) {
+            return Ok(false);
+        }
+        objects.insert(key.into(), (body, UtcTime::parse("2026-11-30T00:00:00Z").unwrap()));
+        Ok(true)
+    }
+}
+
+/// `batches` batches of 100 objects, ten an hour from 2026-11-27T00:00Z, digested; then the heap
+/// verification held at its peak, above what it started with.
+async fn peak_of_verifying(batches: usize) -> isize {
+    let archive = Memory::default();
+    {
+        let mut objects = archive.objects.lock().unwrap();
+        for batch in 0..batches {
+            let at = UtcTime::from_epoch_seconds(UtcTime::parse("2026-11-27T00:00:00Z").unwrap().epoch_seconds + 360 * batch as i64);
+            let mut entries = Vec::new();
+            for n in 0..100 {
+                let key = format!("workspace-{}/jobs/recipe-{}/20261127/job-{batch:06}-{n:03}/event.json", batch % 7, n % 13);
+                let body = format!("{{\"job\":\"{batch}-{n}\"}}").into_bytes();
+                entries.push(ManifestEntry { key: key.clone(), size: body.len() as u64, sha256: Sha256Sum::of(&body) });
+                objects.insert(key, (body, at));
+            }
+            let key = layout::manifest_key(&archive.prefix, at, batch as u64);
+            objects.insert(key, (Manifest::new(layout::iso(at), entries).to_json(), at));
+        }
+    }
+    let key = Ed25519Key::generate();
+    let hours = batches.div_ceil(10) as i64;
+    let until = UtcTime::from_epoch_seconds(UtcTime::parse("2026-11-27T00:00:00Z").unwrap().epoch_seconds + 3600 * hours);
+    extend_chain(&archive, &key, until).await.unwrap();
+    let public_key = key.public_key();
+    let limits = Limits { keys_in_memory: 2_000, files_merged: 8 };
+
+    let before = reset_peak();
+    let report = verify_within(&archive, &public_key, &Window::default(), &|_, _| {}, limits).await.unwrap();
+    let peak = PEAK.with(Cell::get) - before;
+    assert!(report.problems.is_empty(), "{:?}", &report.problems[..report.problems.len().min(5)]);
+    assert_eq!((report.manifests, report.objects), (batches, batches * 100));
+    peak
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn verifying_an_archive_ten_times_larger_takes_no_more_memory() {
+    let small = peak_of_verifying(40).await; // 4,000 objects, 4 hours
+    let large = peak_of_verifying(400).await; // 40,000 objects, 40 hours
+    eprintln!("verify held at most {small} bytes for 4,000 objects, {large} for 40,000");
+    // The keys of 40,000 objects alone are over 2.5 MB: holding them all would show.
+    assert!(large < small + 512 * 1024, "verifying 4,000 objects held {small} bytes at most, 40,000 held {large}");
+    assert!(large < 2 * 1024 * 1024, "verifying 40,000 objects held {large} bytes at most");
+}
