@@ -310,3 +310,79 @@ async fn a_failed_event_stops_the_checkpoint_before_it_and_the_rerun_delivers_it
     assert_eq!(events_only(dir_files(&dest)), archived);
     std::fs::remove_dir_all(&work).unwrap();
 }
+
+/// A value only masked data holds: masking must keep it from every destination.
+const MASKED_MARKER: &str = "MASKED-MARKER-5b8e1d07";
+
+/// A failed job `n` of 25 November 2026 whose first line asks to be masked and holds
+/// [`MASKED_MARKER`] in its input, its output and its error; its second line is not masked.
+fn job_with_masked_marker(n: usize) -> String {
+    format!(
+        r#"{{"id":"j-m{n:03}","recipe_id":3,"status":"failed","account_id":42,"completed_at":"2026-11-25T11:00:{n:02}Z","lines":[{{"input":{{"card":"{MASKED_MARKER}-in-{n}","nested":{{"deep":"{MASKED_MARKER}"}}}},"output":["{MASKED_MARKER}-out"],"error":"rejected input {{\"card\":\"{MASKED_MARKER}\"}}","mask_data":true}},{{"input":{{"q":"plain-{n}"}},"mask_data":false}}]}}"#
+    )
+}
+
+/// Every file below `dir` that holds `needle`.
+fn files_holding(dir: &Path, needle: &str) -> Vec<String> {
+    dir_files(dir).into_iter().filter(|(_, bytes)| String::from_utf8_lossy(bytes).contains(needle)).map(|(key, _)| key).collect()
+}
+
+/// Masking is idempotent and replay masks as `run` does: an archive written masked (plain, and
+/// with a log message template read back with `--unwrap`) replays to the very bytes it holds, and
+/// the same archive holding the events unmasked (as a writer that did not mask would have left
+/// it) replays to those same masked bytes: a masked value reaches no destination either way.
+#[tokio::test]
+async fn a_masked_value_never_reaches_the_destination_of_a_replay_and_a_masked_archive_replays_unchanged() {
+    let work = temp_dir("replay-masked");
+    let events: Vec<String> = (0..4).map(job_with_masked_marker).chain([job(1, 25), activity(2, 25)]).collect();
+    let input = write_events(&work, &events);
+    let template = r#"{"source":"workato","event":{{{log_message}}}}"#;
+    let plain = work.join("plain");
+    let templated = work.join("templated");
+    for (archive, env) in [(&plain, vec![]), (&templated, vec![("AUDITSTREAM_LOG_TEMPLATE", template)])] {
+        let out = cli(&["run", "--to", &format!("dir:{}", archive.display()), input.to_str().unwrap()], &env);
+        assert_eq!(out.status.code(), Some(0));
+        assert_eq!(files_holding(archive, MASKED_MARKER), Vec::<String>::new(), "the archive holds the events masked");
+    }
+    let archived = events_only(dir_files(&plain));
+    assert_eq!(archived.len(), 6);
+    assert_eq!(archived.values().filter(|bytes| String::from_utf8_lossy(bytes).contains(r#"{"data":"masked"}"#)).count(), 4);
+
+    // The same archives with each masked job's object holding the job as it came, unmasked.
+    let unmasked_by_id: BTreeMap<String, &String> = events
+        .iter()
+        .filter(|e| e.contains(MASKED_MARKER))
+        .map(|e| (serde_json::from_str::<serde_json::Value>(e).unwrap()["id"].as_str().unwrap().to_owned(), e))
+        .collect();
+    let unmasked_copy = |archive: &Path, name: &str, wrap: &dyn Fn(&str) -> String| {
+        let copy = work.join(name);
+        let mut planted = 0;
+        for (key, bytes) in events_only(dir_files(archive)) {
+            let text = String::from_utf8(bytes).unwrap();
+            let id = unmasked_by_id.keys().find(|id| text.contains(&format!(r#""id":"{id}""#)));
+            let body = id.map_or(text.clone(), |id| wrap(unmasked_by_id[id]));
+            planted += usize::from(id.is_some());
+            std::fs::create_dir_all(copy.join(&key).parent().unwrap()).unwrap();
+            std::fs::write(copy.join(&key), body).unwrap();
+        }
+        assert_eq!(planted, 4, "{name}: each masked job planted unmasked");
+        assert_eq!(files_holding(&copy, MASKED_MARKER).len(), 4, "{name}");
+        copy
+    };
+    let plain_unmasked = unmasked_copy(&plain, "plain-unmasked", &|event| event.to_owned());
+    let templated_unmasked = unmasked_copy(&templated, "templated-unmasked", &|event| format!(r#"{{"source":"workato","event":{event}}}"#));
+
+    for (archive, unwrap) in [(&plain, None), (&templated, Some("event")), (&plain_unmasked, None), (&templated_unmasked, Some("event"))] {
+        let to = work.join(format!("to-{}", archive.file_name().unwrap().to_string_lossy()));
+        let (from, to_arg) = (format!("dir:{}", archive.display()), format!("dir:{}", to.display()));
+        let mut args = vec!["replay", "--from", from.as_str(), "--to", to_arg.as_str()];
+        args.extend(unwrap.map(|field| ["--unwrap", field]).into_iter().flatten());
+        let out = cli(&args, &[]);
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+        assert!(stdout(&out).contains(" 6 selected, 6 written, "), "{args:?}: {}", stdout(&out));
+        assert_eq!(files_holding(&to, MASKED_MARKER), Vec::<String>::new(), "{args:?}: a masked value reached the destination");
+        assert!(!stderr(&out).contains(MASKED_MARKER), "{args:?}: {}", stderr(&out));
+        assert_eq!(events_only(dir_files(&to)), archived, "{args:?}: the events as archived, byte for byte");
+    }
+    std::fs::remove_dir_all(&work).unwrap();
+}
