@@ -58,15 +58,18 @@ impl Redactor {
     }
 
     /// A credential, in the forms it is sent or echoed in: as is, percent-encoded (a form body or
-    /// a query string), and JSON-escaped (a server quoting it in a JSON answer).
+    /// a query string), JSON-escaped (a server quoting it in a JSON answer), and base64, standard
+    /// and URL-safe, padded or not (a server echoing a header it decoded or encoded).
     pub fn add_secret(&mut self, value: &str) {
+        use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
         let value = value.trim();
         if value.chars().count() < MIN_SECRET_CHARS {
             return;
         }
         let json = serde_json::to_string(value).map(|s| s[1..s.len() - 1].to_owned()).unwrap_or_default();
+        let base64 = [STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD].map(|engine| engine.encode(value));
         // JSON may also escape `/` as `\/`.
-        let forms = [value.to_owned(), percent_encoded(value), json.replace('/', "\\/"), json];
+        let forms = [value.to_owned(), percent_encoded(value), json.replace('/', "\\/"), json].into_iter().chain(base64);
         for form in forms {
             if form.chars().count() >= MIN_SECRET_CHARS && !self.needles.contains(&form) {
                 self.needles.push(form);
@@ -374,7 +377,16 @@ mod tests {
         let mut r = Redactor::new().with_secret(TOKEN);
         r.add_basic_credentials("svc", TOKEN);
         let basic = base64::engine::general_purpose::STANDARD.encode(format!("svc:{TOKEN}"));
-        let forms = [TOKEN.to_owned(), percent_encoded(TOKEN), r#"tok-7f3e9c2a\/+x="#.to_owned(), basic.clone(), basic.trim_end_matches('=').to_owned()];
+        let token_base64 = [&base64::engine::general_purpose::STANDARD, &base64::engine::general_purpose::URL_SAFE_NO_PAD].map(|e| e.encode(TOKEN));
+        let forms = [
+            TOKEN.to_owned(),
+            percent_encoded(TOKEN),
+            r#"tok-7f3e9c2a\/+x="#.to_owned(),
+            basic.clone(),
+            basic.trim_end_matches('=').to_owned(),
+            token_base64[0].clone(),
+            token_base64[1].clone(),
+        ];
         for form in &forms {
             let text = r.redact(&format!("you sent: {form}!"));
             assert_eq!(text, "you sent: [redacted]!", "{form}");

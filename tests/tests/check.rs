@@ -284,6 +284,59 @@ fn a_datadog_api_key_that_is_not_valid_fails_the_authentication_step_and_gets_no
     assert_eq!(receiver.violations(), Vec::<String>::new());
 }
 
+/// A Datadog API key planted to be echoed: `/`, `+`, `=`, `?` and `>` make its percent-encoded
+/// form differ from it, and its base64 forms differ from each other (`+` or `-`, padded or not).
+const PLANTED_DD_KEY: &str = "planted/DD+key=SECRET-?>4f0b9e6a1c";
+
+/// The forms a server may echo a credential in: as sent, percent-encoded (a form body or a query
+/// string: `%2F`, `%2B`, `%3D`) and base64 (with and without padding, standard and URL-safe).
+fn encodings(secret: &str) -> Vec<String> {
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+    use base64::Engine;
+    let percent: String =
+        secret.bytes().map(|b| if b.is_ascii_alphanumeric() || b"-._~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }).collect();
+    let mut forms = vec![secret.to_owned(), percent];
+    forms.extend([STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD].iter().map(|engine| engine.encode(secret)));
+    forms
+}
+
+/// A careless validation endpoint answers 403 with the key it got, in every encoding, in its
+/// error: the authentication step fails quoting that error, and no form of the key is in what
+/// `check` prints (the report, the failure, the log lines, at the most verbose log level).
+#[test]
+fn a_datadog_validation_error_echoing_the_api_key_in_any_encoding_leaves_it_in_no_output() {
+    use axum::http::{HeaderMap, StatusCode};
+    async fn validate(headers: HeaderMap) -> (StatusCode, String) {
+        let key = headers.get("dd-api-key").map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()).unwrap_or_default();
+        let error = format!("API key not valid: {}", encodings(&key).join(" / "));
+        (StatusCode::FORBIDDEN, serde_json::json!({ "errors": [error] }).to_string())
+    }
+    let server =
+        auditstream_e2e::fake_server::FakeServer::start("echoing-validate", axum::Router::new().route("/api/v1/validate", axum::routing::get(validate)));
+    let forms = encodings(PLANTED_DD_KEY);
+    assert_eq!(forms.iter().collect::<std::collections::BTreeSet<_>>().len(), 6, "each form differs: {forms:?}");
+    let vars = env(&[
+        ("AUDITSTREAM_REST_PRESET", "datadog"),
+        ("AUDITSTREAM_REST_URL", &format!("{}/api/v2/logs", server.base_url())),
+        ("AUDITSTREAM_REST_TOKEN", PLANTED_DD_KEY),
+        ("RUST_LOG", "trace"),
+    ]);
+    for json in [true, false] {
+        let refused = check("rest", json, &vars);
+        assert_eq!(refused.code, Some(1), "{}{}", refused.stdout, refused.stderr);
+        let printed = format!("{}\n{}", refused.stdout, refused.stderr);
+        for form in &forms {
+            assert!(!printed.contains(form.as_str()), "the key leaked as {form}:\n{printed}");
+        }
+        if json {
+            let (step, detail) = refused.failure();
+            assert_eq!(step, "authentication", "{}", refused.stdout);
+            // the vendor's error is quoted, with each form of the key taken out of it
+            assert!(detail.contains("HTTP 403") && detail.contains("API key not valid: [redacted] / [redacted] / [redacted]"), "{detail}");
+        }
+    }
+}
+
 /// A port nothing listens on: the probe (generic) and the pre-check (Splunk HEC) get no answer,
 /// which is the reachability step, not the permission step.
 #[test]
