@@ -297,7 +297,7 @@ pub async fn replay(args: ReplayArgs) -> Result<ExitCode> {
     let (mut rx, reader) = ahead.start(&source, &selection, start_after);
 
     let described = destination.describe();
-    let mut totals = Totals::default();
+    let (mut counts, mut listed) = (Counts::default(), Listed::default());
     while let Some(first) = rx.recv().await {
         // A batch: what is ready now, within the shape `run` uses.
         let mut bytes = first.bytes();
@@ -318,65 +318,36 @@ pub async fn replay(args: ReplayArgs) -> Result<ExitCode> {
             }
         }
         let report = process_batch(&pipeline, destination.as_ref(), messages, Deadline::NONE).await;
-        totals.counts.add(&report.counts);
+        counts.add(&report.counts);
         let mut outcomes = report.outcomes.into_iter();
         for step in batch {
-            let (key, ok) = match step {
-                Step::Event { key, .. } => {
-                    totals.selected += 1;
-                    progress.inc(1);
-                    let ok = match outcomes.next() {
-                        Some((_, Outcome::Failed(f))) => {
-                            let kind = if f.is_permanent() { "" } else { " (transient)" };
-                            crate::say(&progress, &format!("failed {key}{kind}: {f}"));
-                            false
-                        }
-                        Some(_) => true,
-                        None => false,
-                    };
-                    (key, ok)
+            let Some(key) = tracker.event_or_settle(&mut listed, step) else { continue };
+            let ok = match outcomes.next() {
+                Some((_, Outcome::Failed(f))) => {
+                    let kind = if f.is_permanent() { "" } else { " (transient)" };
+                    crate::say(&progress, &format!("failed {key}{kind}: {f}"));
+                    false
                 }
-                Step::Passed { key, why, selected } => {
-                    totals.selected += u64::from(selected);
-                    totals.listed_only += u64::from(!selected);
-                    if let Some(why) = why {
-                        totals.skipped += 1;
-                        progress.inc(1);
-                        crate::say(&progress, &format!("skipped {key}: not an audit event: {why}"));
-                    }
-                    (key, true)
-                }
-                Step::Unread { key, error } => {
-                    totals.selected += 1;
-                    totals.unread += 1;
-                    progress.inc(1);
-                    crate::say(&progress, &format!("failed {key}: {error}"));
-                    (key, false)
-                }
-                Step::ListFailed(error) => {
-                    totals.list_failed = true;
-                    crate::say(&progress, &format!("failed: {error}"));
-                    tracker.list_failed();
-                    continue;
-                }
+                Some(_) => true,
+                None => false,
             };
             tracker.settled(key, ok);
         }
         tracker.save()?;
-        progress.set_message(format!("{} written", totals.counts.written));
+        progress.set_message(format!("{} written", counts.written));
     }
     tracker.finish(reader).await?;
 
-    let c = &totals.counts;
-    let failed = c.failed() + totals.unread + u64::from(totals.list_failed);
+    let c = &counts;
+    let failed = c.failed() + listed.failed();
     println!(
         "{} listed, {} selected, {} written, {} duplicates, {} filtered, {} skipped (not events), {} masked lines, {} truncated, {} failed -> {described}",
-        totals.selected + totals.listed_only,
-        totals.selected,
+        listed.listed(),
+        listed.selected,
         c.written,
         c.duplicates,
         c.filtered,
-        totals.skipped,
+        listed.skipped,
         c.masked_lines,
         c.truncated,
         failed,
@@ -384,17 +355,29 @@ pub async fn replay(args: ReplayArgs) -> Result<ExitCode> {
     Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
+/// What the listing and the reading came to, counted alike by both ways of replaying.
 #[derive(Default)]
-struct Totals {
-    counts: Counts,
-    /// Objects whose key is a selected event's (delivered, skipped or failed).
+struct Listed {
+    /// Objects whose key is a selected event's (delivered or sent, skipped, or failed).
     selected: u64,
     /// Listed and not selected: records, outside the selection, keys not an event's.
     listed_only: u64,
     /// Named and skipped as not events.
     skipped: u64,
+    /// Selected, and could not be read.
     unread: u64,
     list_failed: bool,
+}
+
+impl Listed {
+    fn listed(&self) -> u64 {
+        self.selected + self.listed_only
+    }
+
+    /// The failures before any delivery: objects that could not be read, and a failed listing.
+    fn failed(&self) -> u64 {
+        self.unread + u64::from(self.list_failed)
+    }
 }
 
 /// What both ways of replaying (`--to`, and by pointer) keep while they go: the progress bar and
@@ -436,9 +419,45 @@ impl Tracker {
         }
     }
 
-    /// The listing failed: nothing after the last key handled is known.
-    fn list_failed(&mut self) {
-        self.failed_once = true;
+    /// Counts `step` in `listed` and settles it, unless it is an event: that is returned, counted
+    /// as selected, for the caller to deliver or send and then settle with [`Tracker::settled`].
+    /// The rule for everything else (passed silently, skipped and named as not an event, unread,
+    /// the listing failed) is the same for both ways of replaying.
+    fn event_or_settle(&mut self, listed: &mut Listed, step: Step) -> Option<String> {
+        let progress = &self.progress;
+        let (key, ok) = match step {
+            Step::Event { key, .. } => {
+                listed.selected += 1;
+                progress.inc(1);
+                return Some(key);
+            }
+            Step::Passed { key, why, selected } => {
+                listed.selected += u64::from(selected);
+                listed.listed_only += u64::from(!selected);
+                if let Some(why) = why {
+                    listed.skipped += 1;
+                    progress.inc(1);
+                    crate::say(progress, &format!("skipped {key}: not an audit event: {why}"));
+                }
+                (key, true)
+            }
+            Step::Unread { key, error } => {
+                listed.selected += 1;
+                listed.unread += 1;
+                progress.inc(1);
+                crate::say(progress, &format!("failed {key}: {error}"));
+                (key, false)
+            }
+            Step::ListFailed(error) => {
+                listed.list_failed = true;
+                crate::say(progress, &format!("failed: {error}"));
+                // Nothing after the last key handled is known.
+                self.failed_once = true;
+                return None;
+            }
+        };
+        self.settled(key, ok);
+        None
     }
 
     /// Records the last key handled, at most every [`CheckpointFile::EVERY`].

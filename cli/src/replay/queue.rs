@@ -27,7 +27,7 @@ use aws_sdk_s3::types::BucketVersioningStatus;
 use indicatif::ProgressBar;
 use tokio::sync::mpsc::error::TryRecvError;
 
-use super::{read_checkpoint, ReadAhead, ReplayArgs, SizeLimit, Step, Tracker};
+use super::{read_checkpoint, Listed, ReadAhead, ReplayArgs, SizeLimit, Step, Tracker};
 use crate::input::BatchShape;
 use crate::send::Target;
 
@@ -95,7 +95,7 @@ pub(super) async fn replay(args: &ReplayArgs, location: ArchiveLocation, selecti
     let ahead = ReadAhead { concurrency: settings.concurrency, queued: ROUND, limit, unwrap: None, keep_bodies: false };
     let (mut rx, reader) = ahead.start(&source, &selection, start_after);
 
-    let mut totals = Totals::default();
+    let (mut listed, mut sent, mut not_sent) = (Listed::default(), 0u64, 0u64);
     while let Some(first) = rx.recv().await {
         // What is ready now; while the last request would not be full, what comes within FILL_WAIT.
         let mut round = vec![first];
@@ -121,80 +121,38 @@ pub(super) async fn replay(args: &ReplayArgs, location: ArchiveLocation, selecti
             .collect();
         let mut results = target.send(&messages).await.into_iter();
         for step in round {
-            let (key, ok) = match step {
-                Step::Event { key, .. } => {
-                    totals.selected += 1;
-                    progress.inc(1);
-                    match results.next() {
-                        Some(Ok(_)) => {
-                            totals.sent += 1;
-                            (key, true)
-                        }
-                        Some(Err(why)) => {
-                            crate::say(&progress, &format!("failed {key}: {why}"));
-                            (key, false)
-                        }
-                        None => {
-                            crate::say(&progress, &format!("failed {key}: no answer from {} for its message", target.name()));
-                            (key, false)
-                        }
-                    }
+            let Some(key) = tracker.event_or_settle(&mut listed, step) else { continue };
+            let ok = match results.next() {
+                Some(Ok(_)) => {
+                    sent += 1;
+                    true
                 }
-                Step::Passed { key, why, selected } => {
-                    totals.selected += u64::from(selected);
-                    totals.listed_only += u64::from(!selected);
-                    if let Some(why) = why {
-                        totals.skipped += 1;
-                        progress.inc(1);
-                        crate::say(&progress, &format!("skipped {key}: not an audit event: {why}"));
-                    }
-                    (key, true)
+                Some(Err(why)) => {
+                    crate::say(&progress, &format!("failed {key}: {why}"));
+                    false
                 }
-                Step::Unread { key, error } => {
-                    totals.selected += 1;
-                    progress.inc(1);
-                    crate::say(&progress, &format!("failed {key}: {error}"));
-                    (key, false)
-                }
-                Step::ListFailed(error) => {
-                    totals.list_failed = true;
-                    tracker.list_failed();
-                    crate::say(&progress, &format!("failed: {error}"));
-                    continue;
+                None => {
+                    crate::say(&progress, &format!("failed {key}: no answer from {} for its message", target.name()));
+                    false
                 }
             };
-            totals.failed += u64::from(!ok);
+            not_sent += u64::from(!ok);
             tracker.settled(key, ok);
         }
         tracker.save()?;
-        progress.set_message(format!("{} sent", totals.sent));
+        progress.set_message(format!("{sent} sent"));
     }
     tracker.finish(reader).await?;
 
-    let failed = totals.failed + u64::from(totals.list_failed);
+    let failed = not_sent + listed.failed();
     println!(
-        "{} listed, {} selected, {} sent as pointers to {from}, {} skipped (not events), {failed} failed -> {}",
-        totals.selected + totals.listed_only,
-        totals.selected,
-        totals.sent,
-        totals.skipped,
+        "{} listed, {} selected, {sent} sent as pointers to {from}, {} skipped (not events), {failed} failed -> {}",
+        listed.listed(),
+        listed.selected,
+        listed.skipped,
         target.name()
     );
     Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
-}
-
-#[derive(Default)]
-struct Totals {
-    /// Objects whose key is a selected event's (sent, skipped or failed).
-    selected: u64,
-    sent: u64,
-    /// Unread, or their message not sent.
-    failed: u64,
-    /// Listed and not selected: records, outside the selection, keys not an event's.
-    listed_only: u64,
-    /// Named and skipped as not events.
-    skipped: u64,
-    list_failed: bool,
 }
 
 /// The message replaying the object at `key`: its pointer, as the Extended Clients read it.
