@@ -1,6 +1,7 @@
 //! `verify` holds bounded memory whatever the archive's size (`docs/integrity.md`, "What verify
 //! checks"): the heap it uses at its peak, counted by this test binary's allocator, does not grow
-//! with the number of objects. An archive ten times larger needs no more than a little more.
+//! with the number of objects, nor with the number of problems found. An archive ten times larger,
+//! or with ten times the findings, needs no more than a little more.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -14,7 +15,7 @@ use auditstream::integrity::digest::extend_chain;
 use auditstream::integrity::layout;
 use auditstream::integrity::manifest::{Manifest, ManifestEntry};
 use auditstream::integrity::signature::Ed25519Key;
-use auditstream::integrity::verify::{verify_within, Limits, Window};
+use auditstream::integrity::verify::{verify_within, Limits, Problem, Window};
 use auditstream::pipeline::key::KeyPrefix;
 use auditstream::pipeline::timestamp::UtcTime;
 
@@ -96,9 +97,10 @@ impl Archive for Memory {
     }
 }
 
-/// `batches` batches of 100 objects, ten an hour from 2026-11-27T00:00Z, digested; then the heap
-/// verification held at its peak, above what it started with.
-async fn peak_of_verifying(batches: usize) -> isize {
+/// `batches` batches of 100 objects, ten an hour from 2026-11-27T00:00Z, digested; then, when
+/// `deleted`, every object removed again; then the heap verification held at its peak, above what
+/// it started with.
+async fn peak_of_verifying(batches: usize, deleted: bool) -> isize {
     let archive = Memory::default();
     {
         let mut objects = archive.objects.lock().unwrap();
@@ -119,23 +121,50 @@ async fn peak_of_verifying(batches: usize) -> isize {
     let hours = batches.div_ceil(10) as i64;
     let until = UtcTime::from_epoch_seconds(UtcTime::parse("2026-11-27T00:00:00Z").unwrap().epoch_seconds + 3600 * hours);
     extend_chain(&archive, &key, until).await.unwrap();
+    if deleted {
+        archive.objects.lock().unwrap().retain(|key, _| key.starts_with("_auditstream/"));
+    }
     let public_key = key.public_key();
     let limits = Limits { keys_in_memory: 2_000, files_merged: 8 };
 
     let before = reset_peak();
-    let report = verify_within(&archive, &public_key, &Window::default(), &|_, _| {}, limits).await.unwrap();
+    // the findings are counted, and the first few kept, as they come
+    let (mut count, mut first) = (0, Vec::new());
+    let mut found = |problem: Problem| {
+        count += 1;
+        if first.len() < 3 {
+            first.push(problem);
+        }
+    };
+    let report = verify_within(&archive, &public_key, &Window::default(), &|_, _| {}, &mut found, limits).await.unwrap();
     let peak = PEAK.with(Cell::get) - before;
-    assert!(report.problems.is_empty(), "{:?}", &report.problems[..report.problems.len().min(5)]);
+    let expected = if deleted { batches * 100 } else { 0 };
+    assert_eq!((report.problems, count), (expected, expected), "{first:?}");
+    if deleted {
+        let key = "workspace-0/jobs/recipe-0/20261127/job-000000-000/event.json";
+        assert_eq!(first[0], Problem::ObjectMissing(key.into()), "in order of kind and key: {first:?}");
+    }
     assert_eq!((report.manifests, report.objects), (batches, batches * 100));
     peak
 }
 
 #[tokio::test(flavor = "current_thread")]
 async fn verifying_an_archive_ten_times_larger_takes_no_more_memory() {
-    let small = peak_of_verifying(40).await; // 4,000 objects, 4 hours
-    let large = peak_of_verifying(400).await; // 40,000 objects, 40 hours
+    let small = peak_of_verifying(40, false).await; // 4,000 objects, 4 hours
+    let large = peak_of_verifying(400, false).await; // 40,000 objects, 40 hours
     eprintln!("verify held at most {small} bytes for 4,000 objects, {large} for 40,000");
     // The keys of 40,000 objects alone are over 2.5 MB: holding them all would show.
     assert!(large < small + 512 * 1024, "verifying 4,000 objects held {small} bytes at most, 40,000 held {large}");
     assert!(large < 2 * 1024 * 1024, "verifying 40,000 objects held {large} bytes at most");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn verifying_an_archive_with_ten_times_more_findings_takes_no_more_memory() {
+    // every object deleted: one finding per object, 4,000 and then 40,000 of them
+    let small = peak_of_verifying(40, true).await;
+    let large = peak_of_verifying(400, true).await;
+    eprintln!("verify held at most {small} bytes for 4,000 findings, {large} for 40,000");
+    // 40,000 findings, each naming a key of about 70 bytes, would hold over 2.5 MB at once.
+    assert!(large < small + 512 * 1024, "verifying with 4,000 findings held {small} bytes at most, with 40,000 held {large}");
+    assert!(large < 2 * 1024 * 1024, "verifying with 40,000 findings held {large} bytes at most");
 }

@@ -6,10 +6,12 @@
 //! at a time, listings are read a page at a time ([`Listing`]), one manifest is held at a time,
 //! and the keys the manifests list — needed to find an object that no manifest lists — are sorted
 //! in runs of at most [`Limits::keys_in_memory`], spilled to temporary files and merged with the
-//! archive's own listing, which comes in the same (key) order. What grows is only the list of
-//! problems found.
+//! archive's own listing, which comes in the same (key) order. The problems found are sorted the
+//! same way, so that however many there are (a badly tampered archive may have millions), each is
+//! reported once, in order of kind and key, without holding them all: the same object may be found
+//! deleted through every manifest that lists it (a redelivery lists the objects it found again).
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::HashSet;
 
 use futures::stream::{self, StreamExt};
 
@@ -66,6 +68,51 @@ impl std::fmt::Display for Problem {
     }
 }
 
+impl Problem {
+    /// The kinds in the order they sort in, as the first character of [`Problem::sortable`].
+    const KINDS: &'static str = "abcdefghijk";
+
+    /// The problem as text that sorts as the problems do, by kind then key, to be sorted within
+    /// bounded memory ([`SortedKeys`]): its kind, its key, a NUL and what else it says. No key
+    /// holds a NUL (S3 keys are XML text, which cannot; file names cannot either).
+    fn sortable(&self) -> String {
+        let (kind, key, why) = match self {
+            Problem::DigestMissing(k) => (0, k, ""),
+            Problem::DigestAltered(k) => (1, k, ""),
+            Problem::DigestBadlySigned(k) => (2, k, ""),
+            Problem::DigestInvalid(k, why) => (3, k, why.as_str()),
+            Problem::ManifestMissing(k) => (4, k, ""),
+            Problem::ManifestAltered(k) => (5, k, ""),
+            Problem::ManifestUnlisted(k) => (6, k, ""),
+            Problem::ObjectMissing(k) => (7, k, ""),
+            Problem::ObjectChanged(k) => (8, k, ""),
+            Problem::ObjectUnlisted(k) => (9, k, ""),
+            Problem::NoDigests(k) => (10, k, ""),
+        };
+        format!("{}{key}\0{why}", &Problem::KINDS[kind..=kind])
+    }
+
+    /// The problem [`Problem::sortable`] wrote.
+    fn from_sortable(text: &str) -> Problem {
+        let kind = Problem::KINDS.find(&text[..1]).expect("a sortable problem starts with its kind");
+        let (key, why) = text[1..].split_once('\0').expect("a sortable problem has a NUL after its key");
+        let key = key.to_owned();
+        match kind {
+            0 => Problem::DigestMissing(key),
+            1 => Problem::DigestAltered(key),
+            2 => Problem::DigestBadlySigned(key),
+            3 => Problem::DigestInvalid(key, why.to_owned()),
+            4 => Problem::ManifestMissing(key),
+            5 => Problem::ManifestAltered(key),
+            6 => Problem::ManifestUnlisted(key),
+            7 => Problem::ObjectMissing(key),
+            8 => Problem::ObjectChanged(key),
+            9 => Problem::ObjectUnlisted(key),
+            _ => Problem::NoDigests(key),
+        }
+    }
+}
+
 /// Which part of the chain to check.
 #[derive(Debug, Clone, Default)]
 pub struct Window {
@@ -84,26 +131,32 @@ pub struct Report {
     pub objects: usize,
     /// The interval the digests checked cover.
     pub covered: Option<(UtcTime, UtcTime)>,
-    pub problems: Vec<Problem>,
+    /// The problems found, each counted once (each was given to [`Found`]).
+    pub problems: usize,
 }
 
 /// Progress of the walk along the chain: `(digests checked, digests to check)`.
 pub type Progress<'a> = &'a (dyn Fn(u64, u64) + Send + Sync);
+
+/// Where each problem goes, once, in order of kind and key, when the walk ends: verification
+/// keeps none of them.
+pub type Found<'a> = &'a mut (dyn FnMut(Problem) + Send);
 
 /// Verification could not finish.
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
     #[error(transparent)]
     Archive(#[from] ArchiveError),
-    /// The keys the manifests list are sorted on disk when there are many.
-    #[error("cannot sort the keys the manifests list in a temporary file under {dir} (set TMPDIR to a folder with room): {source}")]
+    /// The keys the manifests list, and the problems found, are sorted on disk when there are many.
+    #[error("cannot sort the keys the manifests list, or the problems found, in a temporary file under {dir} (set TMPDIR to a folder with room): {source}")]
     Spill { dir: String, source: std::io::Error },
 }
 
 /// How much verification holds in memory at once.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
-    /// Object keys held before they are sorted and spilled to a temporary file (about 100 bytes each).
+    /// Object keys (and, apart, problems found) held before they are sorted and spilled to a
+    /// temporary file (about 100 bytes each).
     pub keys_in_memory: usize,
     /// Sorted files merged into one at a time, so that only so many are open.
     pub files_merged: usize,
@@ -126,8 +179,8 @@ struct Walked {
 /// How many objects are asked about at once.
 const CONCURRENCY: usize = 16;
 
-pub async fn verify(archive: &dyn Archive, public_key: &PublicKey, window: &Window, progress: Progress<'_>) -> Result<Report, VerifyError> {
-    verify_within(archive, public_key, window, progress, Limits::default()).await
+pub async fn verify(archive: &dyn Archive, public_key: &PublicKey, window: &Window, progress: Progress<'_>, found: Found<'_>) -> Result<Report, VerifyError> {
+    verify_within(archive, public_key, window, progress, found, Limits::default()).await
 }
 
 /// [`verify`], holding no more than `limits` says.
@@ -136,10 +189,12 @@ pub async fn verify_within(
     public_key: &PublicKey,
     window: &Window,
     progress: Progress<'_>,
+    found: Found<'_>,
     limits: Limits,
 ) -> Result<Report, VerifyError> {
     let prefix = archive.key_prefix().clone();
-    let mut walk = Walk { archive, prefix: prefix.clone(), report: Report::default(), problems: BTreeSet::new(), listed: SortedKeys::new(limits) };
+    let mut walk =
+        Walk { archive, prefix: prefix.clone(), report: Report::default(), problems: SortedKeys::new(limits), any: false, listed: SortedKeys::new(limits) };
 
     // 1. The chain, one digest at a time, in key order (which is the order of their ends), and with
     //    each digest the manifests of its interval: those it names and any other written in it.
@@ -159,17 +214,17 @@ pub async fn verify_within(
         checked += 1;
         progress(checked.min(total), total);
         let Some(bytes) = archive.get(&key).await? else {
-            walk.problems.insert(Problem::DigestMissing(key));
+            walk.found(Problem::DigestMissing(key))?;
             continue;
         };
         let signature = archive.get(&layout::signature_key(&key)).await?;
         if !signature.as_ref().is_some_and(|sig| public_key.verifies(&statement(&bytes), sig)) {
-            walk.problems.insert(Problem::DigestBadlySigned(key.clone()));
+            walk.found(Problem::DigestBadlySigned(key.clone()))?;
         }
         let digest = match Digest::parse(&key, &bytes) {
             Ok(d) => d,
             Err(e) => {
-                walk.problems.insert(Problem::DigestInvalid(key.clone(), e.reason));
+                walk.found(Problem::DigestInvalid(key.clone(), e.reason))?;
                 previous = Some(Walked { key, bytes, signature, end });
                 continue;
             }
@@ -179,7 +234,7 @@ pub async fn verify_within(
             break;
         }
         if digest.end != layout::iso(end) || key != layout::digest_key(&prefix, end) {
-            walk.problems.insert(Problem::DigestAltered(key.clone()));
+            walk.found(Problem::DigestAltered(key.clone()))?;
         }
         walk.check_link(&key, &digest, start, previous.as_ref()).await?;
         let first_start = *first_start.get_or_insert(start.unwrap_or(end));
@@ -198,22 +253,22 @@ pub async fn verify_within(
                 Some(at) if at < first_start => {}
                 Some(_) if named.contains(listed.key.as_str()) => {}
                 _ => {
-                    walk.problems.insert(Problem::ManifestUnlisted(listed.key));
+                    walk.found(Problem::ManifestUnlisted(listed.key))?;
                 }
             }
         }
         for named in &digest.manifests {
             let Some(bytes) = archive.get(&named.key).await? else {
-                walk.problems.insert(Problem::ManifestMissing(named.key.clone()));
+                walk.found(Problem::ManifestMissing(named.key.clone()))?;
                 continue;
             };
             if Sha256Sum::of(&bytes) != named.sha256 {
-                walk.problems.insert(Problem::ManifestAltered(named.key.clone()));
+                walk.found(Problem::ManifestAltered(named.key.clone()))?;
             }
             match Manifest::parse(&named.key, &bytes) {
                 Ok(m) => walk.check_objects(m.objects).await?,
                 Err(_) => {
-                    walk.problems.insert(Problem::ManifestAltered(named.key.clone()));
+                    walk.found(Problem::ManifestAltered(named.key.clone()))?;
                 }
             }
             walk.report.manifests += 1;
@@ -223,14 +278,14 @@ pub async fn verify_within(
     let last_end = previous.as_ref().map(|p| p.end);
     if let Some(until) = window.until {
         if last_end.is_none_or(|end| end < until) {
-            walk.problems.insert(Problem::DigestMissing(layout::digest_key(&prefix, until)));
+            walk.found(Problem::DigestMissing(layout::digest_key(&prefix, until)))?;
         }
     }
     let (Some(first_start), Some(last_end)) = (first_start, last_end) else {
-        if walk.report.digests == 0 && walk.problems.is_empty() {
-            walk.problems.insert(Problem::NoDigests(archive.name()));
+        if walk.report.digests == 0 && !walk.any {
+            walk.found(Problem::NoDigests(archive.name()))?;
         }
-        return Ok(walk.finish());
+        return walk.finish(found);
     };
     walk.report.covered = Some((first_start, last_end));
 
@@ -245,7 +300,7 @@ pub async fn verify_within(
             }
             Some(at) if at < first_start => {}
             _ => {
-                walk.problems.insert(Problem::ManifestUnlisted(listed.key));
+                walk.found(Problem::ManifestUnlisted(listed.key))?;
             }
         }
     }
@@ -264,14 +319,14 @@ pub async fn verify_within(
         }
         let recent = object.modified >= last_end || window.since.is_some_and(|since| object.modified < since);
         if !recent && next_listed.as_ref() != Some(&object.key) {
-            walk.problems.insert(Problem::ObjectUnlisted(object.key));
+            walk.found(Problem::ObjectUnlisted(object.key))?;
         }
     }
     while next_listed.is_some() {
         next_listed = listed.next_key()?;
     }
     walk.report.objects = listed.distinct();
-    Ok(walk.finish())
+    walk.finish(found)
 }
 
 /// The digests `window` starts with, for the progress of the walk.
@@ -302,7 +357,10 @@ struct Walk<'a> {
     archive: &'a dyn Archive,
     prefix: KeyPrefix,
     report: Report,
-    problems: BTreeSet<Problem>,
+    /// The problems found, [`Problem::sortable`].
+    problems: SortedKeys,
+    /// Whether any problem was found.
+    any: bool,
     /// Every key a manifest checked lists.
     listed: SortedKeys,
 }
@@ -310,14 +368,14 @@ struct Walk<'a> {
 impl Walk<'_> {
     /// The link from a digest to the one before it: named by key, SHA-256 and signature, and
     /// starting where it ended.
-    async fn check_link(&mut self, key: &str, digest: &Digest, start: Option<UtcTime>, previous: Option<&Walked>) -> Result<(), ArchiveError> {
+    async fn check_link(&mut self, key: &str, digest: &Digest, start: Option<UtcTime>, previous: Option<&Walked>) -> Result<(), VerifyError> {
         let problem = match (&digest.previous, previous) {
             (Some(named), Some(prev)) if named.key == prev.key => {
                 if named.sha256 != Sha256Sum::of(&prev.bytes) {
-                    self.problems.insert(Problem::DigestAltered(prev.key.clone()));
+                    self.found(Problem::DigestAltered(prev.key.clone()))?;
                 }
                 if prev.signature.as_ref().is_none_or(|sig| base64(sig) != named.signature) {
-                    self.problems.insert(Problem::DigestBadlySigned(prev.key.clone()));
+                    self.found(Problem::DigestBadlySigned(prev.key.clone()))?;
                 }
                 (start != Some(prev.end)).then(|| Problem::DigestInvalid(key.into(), format!("it starts at {}, not where {} ends", digest.start, prev.key)))
             }
@@ -332,8 +390,7 @@ impl Walk<'_> {
             (None, Some(prev)) => Some(Problem::DigestInvalid(key.into(), format!("it names no previous digest, but {} comes before it", prev.key))),
             (None, None) => None,
         };
-        self.problems.extend(problem);
-        Ok(())
+        problem.map_or(Ok(()), |problem| self.found(problem))
     }
 
     /// Each object a manifest lists, as the store keeps it; its key is kept (sorted, bounded) for
@@ -352,7 +409,9 @@ impl Walk<'_> {
             .collect()
             .await;
         for problem in found {
-            self.problems.extend(problem?);
+            if let Some(problem) = problem? {
+                self.found(problem)?;
+            }
         }
         for entry in entries {
             self.listed.add(entry.key)?;
@@ -360,9 +419,19 @@ impl Walk<'_> {
         Ok(())
     }
 
-    fn finish(mut self) -> Report {
-        self.report.problems = self.problems.into_iter().collect();
-        self.report
+    fn found(&mut self, problem: Problem) -> Result<(), VerifyError> {
+        self.any = true;
+        self.problems.add(problem.sortable())
+    }
+
+    /// Each problem found, once and in order, to `found`.
+    fn finish(mut self, found: Found<'_>) -> Result<Report, VerifyError> {
+        let mut problems = self.problems.into_sorted()?;
+        while let Some(problem) = problems.next_key()? {
+            found(Problem::from_sortable(&problem));
+        }
+        self.report.problems = problems.distinct();
+        Ok(self.report)
     }
 }
 
@@ -479,12 +548,19 @@ mod tests {
     /// Holding almost nothing: pages of 3 keys, 4 keys in memory, files merged 2 at a time.
     const TINY: Limits = Limits { keys_in_memory: 4, files_merged: 2 };
 
+    /// Verifies, and what it found, each as shown.
+    async fn verified(archive: &Memory, key: &Ed25519Key, window: &Window, limits: Limits) -> (Report, Vec<String>) {
+        let mut found = Vec::new();
+        let report = verify_within(archive, &key.public_key(), window, &|_, _| {}, &mut |p| found.push(p.to_string()), limits).await.unwrap();
+        assert_eq!(report.problems, found.len(), "each problem counted once: {found:?}");
+        (report, found)
+    }
+
     /// What verification finds, the same whether it holds much or almost nothing.
     async fn problems(archive: &Memory, key: &Ed25519Key, window: Window) -> Vec<String> {
-        let found = |report: Report| report.problems.iter().map(|p| p.to_string()).collect::<Vec<_>>();
-        let roomy = found(verify(archive, &key.public_key(), &window, &|_, _| {}).await.unwrap());
+        let roomy = verified(archive, key, &window, Limits::default()).await.1;
         archive.page.store(3, std::sync::atomic::Ordering::Relaxed);
-        let tiny = found(verify_within(archive, &key.public_key(), &window, &|_, _| {}, TINY).await.unwrap());
+        let tiny = verified(archive, key, &window, TINY).await.1;
         archive.page.store(0, std::sync::atomic::Ordering::Relaxed);
         assert_eq!(tiny, roomy, "holding little finds what holding much does");
         roomy
@@ -493,9 +569,9 @@ mod tests {
     #[tokio::test]
     async fn an_untouched_archive_verifies_and_a_second_run_extends_the_chain() {
         let (archive, key) = archive().await;
-        let report = verify(&archive, &key.public_key(), &Window::default(), &|_, _| {}).await.unwrap();
+        let (report, found) = verified(&archive, &key, &Window::default(), Limits::default()).await;
         assert_eq!((report.digests, report.manifests, report.objects), (3, 3, 4));
-        assert!(report.problems.is_empty(), "{:?}", report.problems);
+        assert!(found.is_empty(), "{found:?}");
         // nothing new: the next run writes the next hour's (empty) digest, chained to the last
         archive.batch("2026-11-27T13:20:00Z", &["1/jobs/e.json"]);
         let run = extend_chain(&archive, &key, t("2026-11-27T14:00:00Z")).await.unwrap();
@@ -521,6 +597,19 @@ mod tests {
         let (a, key) = archive().await;
         put(&a, "1/jobs/z.json", b"{}", "2026-11-27T11:30:00Z");
         assert_eq!(problems(&a, &key, Window::default()).await, ["object in no manifest: 1/jobs/z.json"]);
+
+        // an object two manifests list is found deleted once; more findings than are held in memory
+        // (TINY holds 4) all come, once each, in order of kind and key
+        let (a, key) = archive().await;
+        remove(&a, "1/jobs/a.json");
+        for n in (0..9).rev() {
+            put(&a, &format!("1/jobs/z{n}.json"), b"{}", "2026-11-27T11:30:00Z");
+        }
+        let slipped_in = (0..9).map(|n| format!("object in no manifest: 1/jobs/z{n}.json"));
+        assert_eq!(
+            problems(&a, &key, Window::default()).await,
+            std::iter::once("object deleted: 1/jobs/a.json".to_owned()).chain(slipped_in).collect::<Vec<_>>()
+        );
 
         let (a, key) = archive().await;
         let manifest = a.key_like("T105000000Z");
@@ -574,8 +663,8 @@ mod tests {
         extend_chain(&archive, &key, t("2026-11-27T16:00:00Z")).await.unwrap();
         archive.calls.lock().unwrap().clear();
         archive.page.store(3, std::sync::atomic::Ordering::Relaxed);
-        let report = verify_within(&archive, &key.public_key(), &Window::default(), &|_, _| {}, TINY).await.unwrap();
-        assert!(report.problems.is_empty(), "{:?}", report.problems);
+        let (report, found) = verified(&archive, &key, &Window::default(), TINY).await;
+        assert!(found.is_empty(), "{found:?}");
         assert_eq!((report.digests, report.manifests, report.objects), (6, 18, 72));
 
         let calls = archive.calls.lock().unwrap().clone();
@@ -623,6 +712,32 @@ mod tests {
         assert_eq!(whole_archive, every_key, "the archive listed once, in order, a page at a time");
     }
 
+    #[test]
+    fn a_problem_sorted_on_disk_reads_back_the_same_and_sorts_as_problems_do() {
+        let mut all = vec![
+            Problem::NoDigests("memory".into()),
+            Problem::ObjectUnlisted("1/jobs/z.json".into()),
+            Problem::ObjectChanged("1/jobs/c.json".into()),
+            Problem::ObjectMissing("1/jobs/b.json".into()),
+            Problem::ObjectMissing("1/jobs/a.json".into()),
+            Problem::ManifestUnlisted("m3".into()),
+            Problem::ManifestAltered("m2".into()),
+            Problem::ManifestMissing("m1".into()),
+            Problem::DigestInvalid("d4".into(), "it names no previous digest, but d3 comes before it".into()),
+            Problem::DigestInvalid("d4".into(), "it starts at 10:00, not where d3 ends".into()),
+            Problem::DigestBadlySigned("d3".into()),
+            Problem::DigestAltered("d2".into()),
+            Problem::DigestMissing("d1".into()),
+        ];
+        let mut sortable: Vec<String> = all.iter().map(Problem::sortable).collect();
+        for (text, problem) in sortable.iter().zip(&all) {
+            assert_eq!(Problem::from_sortable(text), *problem);
+        }
+        all.sort();
+        sortable.sort();
+        assert_eq!(sortable.iter().map(|t| Problem::from_sortable(t)).collect::<Vec<_>>(), all);
+    }
+
     /// A signer whose every signature is refused, like a KMS key the role may not use.
     struct Refusing;
 
@@ -655,9 +770,9 @@ mod tests {
         let (archive, key) = archive().await;
         archive.objects.lock().unwrap().remove("1/jobs/b.json");
         let later = Window { since: Some(t("2026-11-27T11:00:00Z")), until: Some(t("2026-11-27T13:00:00Z")) };
-        let report = verify(&archive, &key.public_key(), &later, &|_, _| {}).await.unwrap();
+        let (report, found) = verified(&archive, &key, &later, Limits::default()).await;
         assert_eq!((report.digests, report.manifests), (2, 1));
-        assert!(report.problems.is_empty(), "{:?}", report.problems);
+        assert!(found.is_empty(), "{found:?}");
         assert!(!problems(&archive, &key, Window::default()).await.is_empty());
     }
 }
