@@ -489,24 +489,75 @@ fn closed_port() -> u16 {
     listener.local_addr().expect("its address").port()
 }
 
+/// The step names of a text report, one per step line (`  RESULT  STEP  N ms  DETAIL`).
+fn text_steps(text: &str) -> Vec<String> {
+    text.lines().filter(|l| l.starts_with("  ")).filter_map(|l| l.split_whitespace().nth(1)).map(str::to_owned).collect()
+}
+
+/// Each step appears once, in the JSON report and in the text one.
+fn assert_each_step_once(json: &Checked, text: &Checked) {
+    for names in [json.steps().into_iter().map(|(step, _)| step).collect::<Vec<_>>(), text_steps(&text.stdout)] {
+        let mut unique = names.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(names.len(), unique.len(), "each step once: {names:?}: {}{}", json.stdout, text.stdout);
+    }
+}
+
+/// The variables of Azure Blob with a SAS token, at `endpoint`.
+fn sas_vars(endpoint: &str, container: &str, sas: &str) -> Vec<(String, String)> {
+    env(&[
+        ("AUDITSTREAM_AZURE_BLOB_ACCOUNT", "devstoreaccount1"),
+        ("AUDITSTREAM_AZURE_BLOB_ENDPOINT", endpoint),
+        ("AUDITSTREAM_AZURE_BLOB_CONTAINER", container),
+        ("AUDITSTREAM_AZURE_BLOB_SAS", sas),
+    ])
+}
+
 /// With a SAS token the container's properties are not read, so the probe is the first request:
-/// one that nothing answers is the reachability step, not the permission step.
+/// one that nothing answers is the reachability step, not the permission step. The reachability
+/// step is shown once, with that result, not first as skipped and then as failed.
 #[test]
 fn azure_blob_with_a_sas_token_at_an_endpoint_nothing_answers_fails_the_reachability_step() {
     let endpoint = format!("http://127.0.0.1:{}/devstoreaccount1", closed_port());
-    let vars = env(&[
-        ("AUDITSTREAM_AZURE_BLOB_ACCOUNT", "devstoreaccount1"),
-        ("AUDITSTREAM_AZURE_BLOB_ENDPOINT", &endpoint),
-        ("AUDITSTREAM_AZURE_BLOB_CONTAINER", "audit"),
-        ("AUDITSTREAM_AZURE_BLOB_SAS", &format!("sv=2021-08-06&sp=cw&sig={PLANTED}")),
-    ]);
-    let down = check("azure-blob", true, &vars);
+    let vars = sas_vars(&endpoint, "audit", &format!("sv=2021-08-06&sp=cw&sig={PLANTED}"));
+    // Both reports at once: each waits out the probe's retries.
+    let (down, text) = std::thread::scope(|s| {
+        let text = s.spawn(|| check("azure-blob", false, &vars));
+        (check("azure-blob", true, &vars), text.join().expect("the text check"))
+    });
     assert_eq!(down.code, Some(1), "{}{}", down.stdout, down.stderr);
     let (step, detail) = down.failure();
     assert_eq!(step, "reachability", "{}", down.stdout);
     assert!(detail.contains("cannot connect") && detail.contains("nothing answered"), "{detail}");
-    assert!(!down.steps().iter().any(|(step, _)| step == "permission"), "{}", down.stdout);
-    assert!(!down.stdout.contains(PLANTED) && !down.stderr.contains(PLANTED), "{}{}", down.stdout, down.stderr);
+    assert_eq!(down.steps(), steps(&[("configuration", "passed"), ("reachability", "failed")]));
+    assert_eq!(text.code, Some(1), "{}{}", text.stdout, text.stderr);
+    assert_eq!(text_steps(&text.stdout), ["configuration", "reachability"], "{}", text.stdout);
+    assert!(text.stdout.lines().any(|l| l.trim_start().starts_with("FAILED  reachability")), "{}", text.stdout);
+    assert_eq!(text.stdout.lines().last(), Some("unhealthy: the reachability step failed"));
+    assert_each_step_once(&down, &text);
+    for out in [&down, &text] {
+        assert!(!out.stdout.contains(PLANTED) && !out.stderr.contains(PLANTED), "{}{}", out.stdout, out.stderr);
+    }
+}
+
+/// A write-only SAS token (`sp=cw`) on Azurite: the container call and the read-back are skipped
+/// (such a token may make neither) and the probe write proves access; each step is shown once.
+#[tokio::test]
+async fn azure_blob_with_a_write_only_sas_token_is_healthy_on_azurite_with_one_probe() {
+    let az = auditstream_e2e::azurite::Azurite::from_env();
+    let container = az.create_container("check-sas").await;
+    let vars = sas_vars(az.endpoint.as_str(), &container, &az.account_sas("cw"));
+    let ok = check("azure-blob", true, &vars);
+    assert_eq!(ok.code, Some(0), "{}{}", ok.stdout, ok.stderr);
+    assert_eq!(ok.steps(), steps(&[("configuration", "passed"), ("reachability", "skipped"), ("permission", "passed"), ("read-back", "skipped")]));
+    let text = check("azure-blob", false, &vars);
+    assert_eq!(text.code, Some(0), "{}{}", text.stdout, text.stderr);
+    assert_eq!(text.stdout.lines().last(), Some("healthy"));
+    assert_each_step_once(&ok, &text);
+    let blobs = az.list_blobs(&container).await;
+    assert_eq!(blobs.len(), 2, "one probe per check: {blobs:?}");
+    assert!(blobs.iter().all(|b| b.starts_with("_auditstream/health/")), "{blobs:?}");
 }
 
 /// Azure Monitor: a token endpoint nothing answers, or a data collection endpoint nothing answers

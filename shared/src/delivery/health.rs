@@ -107,8 +107,16 @@ impl HealthReport {
         self.steps.iter().find(|s| s.verdict == Verdict::Failed)
     }
 
+    /// Records a step's result. A step is shown once: one skipped earlier and then settled by a
+    /// later call (Azure Blob with a SAS token skips the container call, and then the probe finds
+    /// that nothing answers: the reachability step) takes that result in its place, rather than
+    /// being shown as skipped and then as failed.
     pub fn record(&mut self, step: Step, verdict: Verdict, detail: impl Into<String>, elapsed: Duration) {
-        self.steps.push(StepResult { step, verdict, detail: detail.into(), elapsed });
+        let result = StepResult { step, verdict, detail: detail.into(), elapsed };
+        match self.steps.iter_mut().find(|s| s.step == step && s.verdict == Verdict::Skipped) {
+            Some(skipped) => *skipped = result,
+            None => self.steps.push(result),
+        }
     }
 
     pub fn skip(&mut self, step: Step, why: impl Into<String>) {
@@ -253,6 +261,32 @@ mod tests {
         assert_eq!(json["healthy"], false);
         assert_eq!(json["steps"][2]["result"], "failed");
         assert_eq!(json["steps"][2]["step"], "read-back");
+    }
+
+    /// A step skipped before the probe (Azure Blob with a SAS token skips the container call) and
+    /// then failed by the probe (nothing answered) is reported once, where it was skipped, with its
+    /// final result: not "skipped" and then "FAILED".
+    #[tokio::test]
+    async fn a_skipped_step_that_a_later_call_fails_is_reported_once_with_its_final_result() {
+        let mut report = HealthReport::new("http://127.0.0.1:1/devstoreaccount1/audit");
+        assert!(report.run(Step::Configuration, async { Ok("settings read".into()) }).await);
+        report.skip(Step::Reachability, "the probe write proves access");
+        assert!(!report.probe(async { Err(DeliveryError::unanswered("PUT http://127.0.0.1:1/…: cannot connect")) }).await);
+        let shown: Vec<(Step, Verdict)> = report.steps.iter().map(|s| (s.step, s.verdict.clone())).collect();
+        assert_eq!(shown, [(Step::Configuration, Verdict::Passed), (Step::Reachability, Verdict::Failed)]);
+        assert!(report.steps[1].detail.contains("cannot connect"), "{}", report.steps[1].detail);
+        let lines = report.lines();
+        assert_eq!(lines.iter().filter(|l| l.starts_with("  ") && l.contains(" reachability ")).count(), 1, "{lines:#?}");
+        assert_eq!(lines.last().unwrap(), "unhealthy: the reachability step failed");
+
+        // A skipped step that nothing runs again stays skipped; a passed one is never overwritten.
+        let mut written = HealthReport::new("http://127.0.0.1:1/devstoreaccount1/audit");
+        written.skip(Step::Reachability, "the probe write proves access");
+        assert!(written.probe(async { Ok("probe written".into()) }).await);
+        written.skip(Step::ReadBack, "not read back");
+        let shown: Vec<(Step, Verdict)> = written.steps.iter().map(|s| (s.step, s.verdict.clone())).collect();
+        assert_eq!(shown, [(Step::Reachability, Verdict::Skipped), (Step::Permission, Verdict::Passed), (Step::ReadBack, Verdict::Skipped)]);
+        assert!(written.healthy());
     }
 
     #[tokio::test]
