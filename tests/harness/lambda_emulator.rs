@@ -524,9 +524,9 @@ impl RunningLambda {
 /// from `wait4`'s `ru_maxrss`: Linux carries the high-water mark of the address space an `execve`
 /// replaces into the new program's `ru_maxrss`, and a child's first address space is its spawner's
 /// (shared by `vfork`, copied by `fork`). So `ru_maxrss` reports at least the spawner's RSS at the
-/// time of the spawn — lambda-bench holds its whole workload then, and a 20,000-event run showed
-/// 529 MB for a function whose own peak is a fraction of that. `VmHWM` belongs to the address space
-/// the program got at its `execve`: the function's memory alone.
+/// time of the spawn — when lambda-bench built its whole workload before starting the function, a
+/// 20,000-event run showed 529 MB for a function whose own peak is a fraction of that. `VmHWM`
+/// belongs to the address space the program got at its `execve`: the function's memory alone.
 #[cfg(unix)]
 fn kill_measured(child: &mut Child) -> std::io::Result<ProcessUsage> {
     let pid = child.id() as libc::pid_t;

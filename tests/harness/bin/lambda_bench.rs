@@ -7,21 +7,25 @@
 //!
 //! The events are cut into SQS events (`{"Records": [...]}`, as Lambda's SQS event source sends them:
 //! one record per line, message ids `m-1`, `m-2`, …) of `--batch` records, a batch ending early where
-//! the next record would take the invocation payload over Lambda's 6 MB. The payloads are built
-//! before the function starts; then the function is started under the emulator, invoked once per
-//! batch, one invocation at a time (as within one execution environment), and every answer must have
-//! no `batchItemFailures`. When its last EMF line is written the process is killed and reaped, and its
-//! usage — user and system CPU of every thread over its whole life, init included (`wait4(2)`), and the
-//! peak RSS of its own address space (`VmHWM`, read before the kill: `wait4`'s `ru_maxrss` would
-//! include this process's, which holds every payload, see `RunningLambda::stop_measured`) — goes to
-//! `--usage-out` as JSON (`wall_s`, from start to the last answer, `user_s`, `sys_s`, `max_rss_kb`)
-//! for `bench/measure.py run --usage-from`. The CPU and memory of this process (the emulator, the
-//! payloads) are not counted.
+//! the next record would take the invocation payload over Lambda's 6 MB. The function is started under
+//! the emulator and invoked once per batch, one invocation at a time (as within one execution
+//! environment); every answer must have no `batchItemFailures`. The workload is read line by line and
+//! each SQS event is built just before it is handed to the emulator, so this process holds one event at
+//! a time whatever the workload's size (building all of a 20,000-event workload first took over 500 MB).
+//! When its last EMF line is written the process is killed and reaped, and its usage — user and system
+//! CPU of every thread over its whole life, init included (`wait4(2)`), and the peak RSS of its own
+//! address space (`VmHWM`, read before the kill: `wait4`'s `ru_maxrss` would include this process's, see
+//! `RunningLambda::stop_measured`) — goes to `--usage-out` as JSON (`wall_s`, `user_s`, `sys_s`,
+//! `max_rss_kb`) for `bench/measure.py run --usage-from`. `wall_s` runs from the start to the last answer
+//! less the time spent building events: the function idles in its long poll meanwhile, using no CPU,
+//! and without that time the figure is what it was when every event was built before the start. The
+//! CPU and memory of this process (the emulator, the events) are not counted.
 //!
 //! The function gets the emulator's Lambda-shaped environment plus every `AUDITSTREAM_*` and `AWS_*`
 //! variable of this process (the bucket, the endpoint, the keys). Prints `N read, N written, N
 //! duplicates, N failed` summed from the function's EMF lines, as `auditstream run` prints its own.
 
+use std::io::BufRead;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -60,31 +64,58 @@ fn parse(args: &[String]) -> Result<Args, String> {
     Ok(Args { function, events, batch: batch.ok_or("--batch is required")?, usage_out: usage_out.ok_or("--usage-out is required")? })
 }
 
-/// The workload's lines as SQS event payloads of at most `batch` records and 6 MB.
-fn payloads(text: &str, batch: usize) -> Vec<(usize, Value)> {
-    let mut out = Vec::new();
-    let mut records: Vec<(String, &str)> = Vec::new();
-    let mut bytes = 0;
-    let lines = text.lines().filter(|l| !l.trim().is_empty());
-    for (number, line) in lines.enumerate() {
-        // A JSON string escapes each quote and backslash of the event: what it takes in the payload.
-        let size = line.len() + line.bytes().filter(|b| matches!(b, b'"' | b'\\')).count() + RECORD_ENVELOPE_BYTES;
-        if !records.is_empty() && (records.len() == batch || bytes + size > MAX_PAYLOAD_BYTES) {
-            out.push((records.len(), to_value(&records)));
-            records.clear();
-            bytes = 0;
-        }
-        records.push((format!("m-{}", number + 1), line));
-        bytes += size;
-    }
-    if !records.is_empty() {
-        out.push((records.len(), to_value(&records)));
-    }
-    out
+/// The workload's lines, read one at a time, cut into SQS event payloads of at most
+/// `batch` records and 6 MB: each payload (with its record count) is built when asked for, so that only
+/// one is held at a time, whatever the size of the workload.
+struct Payloads<R> {
+    lines: std::io::Lines<R>,
+    batch: usize,
+    /// Non-empty lines read so far: the number of a line's message id.
+    read: usize,
+    /// A record read but left for the next payload, which it would have taken over a limit.
+    carried: Option<(String, String, usize)>,
 }
 
-fn to_value(records: &[(String, &str)]) -> Value {
-    serde_json::to_value(sqs_event(records)).unwrap_or_else(|e| panic!("an SQS event is JSON: {e}"))
+impl<R: BufRead> Payloads<R> {
+    fn new(reader: R, batch: usize) -> Self {
+        Self { lines: reader.lines(), batch, read: 0, carried: None }
+    }
+}
+
+impl<R: BufRead> Iterator for Payloads<R> {
+    type Item = std::io::Result<(usize, Value)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let mut records: Vec<(String, String)> = Vec::new();
+        let mut bytes = 0;
+        if let Some((id, line, size)) = self.carried.take() {
+            records.push((id, line));
+            bytes = size;
+        }
+        loop {
+            let line = match self.lines.next() {
+                None => break,
+                Some(Err(e)) => return Some(Err(e)),
+                Some(Ok(line)) if line.trim().is_empty() => continue,
+                Some(Ok(line)) => line,
+            };
+            self.read += 1;
+            let id = format!("m-{}", self.read);
+            // A JSON string escapes each quote and backslash of the event: what it takes in the payload.
+            let size = line.len() + line.bytes().filter(|b| matches!(b, b'"' | b'\\')).count() + RECORD_ENVELOPE_BYTES;
+            if !records.is_empty() && (records.len() == self.batch || bytes + size > MAX_PAYLOAD_BYTES) {
+                self.carried = Some((id, line, size));
+                break;
+            }
+            records.push((id, line));
+            bytes += size;
+        }
+        if records.is_empty() {
+            return None;
+        }
+        let payload = serde_json::to_value(sqs_event(&records)).unwrap_or_else(|e| panic!("an SQS event is JSON: {e}"));
+        Some(Ok((records.len(), payload)))
+    }
 }
 
 /// The sum of one EMF metric over the function's EMF lines.
@@ -102,17 +133,17 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let text = match std::fs::read_to_string(&args.events) {
-        Ok(text) => text,
+    let file = match std::fs::File::open(&args.events) {
+        Ok(file) => file,
         Err(e) => {
             eprintln!("lambda-bench: cannot read {}: {e}", args.events);
             return ExitCode::FAILURE;
         }
     };
-    let batches = payloads(&text, args.batch);
-    drop(text);
-    let events: usize = batches.iter().map(|(n, _)| n).sum();
-    eprintln!("lambda-bench: {events} events in {} SQS events of at most {} records", batches.len(), args.batch);
+    let mut payloads = Payloads::new(std::io::BufReader::new(file), args.batch);
+    // The first event is built before the function starts, so that none of the building overlaps its
+    // init; each next one after the answer to the one before (see `building`).
+    let mut next = payloads.next();
 
     let passed = std::env::vars().filter(|(k, _)| k.starts_with("AUDITSTREAM_") || k.starts_with("AWS_"));
     let started = Instant::now();
@@ -123,20 +154,40 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    for (i, (_, payload)) in batches.into_iter().enumerate() {
+    let (mut events, mut invocations) = (0, 0);
+    // Time spent building events after the function's answer to the one before: it waits for the next
+    // meanwhile, in its long poll on `/runtime/invocation/next`, using no CPU (what is measured), so its
+    // CPU is what it was when every event was built before the start; this time is taken out of
+    // `wall_s`, which is the function's time, not this process's.
+    let mut building = Duration::ZERO;
+    loop {
+        let (records, payload) = match next {
+            None => break,
+            Some(Ok(payload)) => payload,
+            Some(Err(e)) => {
+                eprintln!("lambda-bench: cannot read {} after {} events: {e}", args.events, payloads.read);
+                return ExitCode::FAILURE;
+            }
+        };
+        events += records;
+        invocations += 1;
         match lambda.invoke(payload, INVOKE_TIMEOUT).await {
             Ok(response) if response["batchItemFailures"].as_array().is_some_and(Vec::is_empty) => {}
             Ok(response) => {
-                eprintln!("lambda-bench: invocation {} reported failures: {response}\nthe function's log:\n{}", i + 1, lambda.stderr());
+                eprintln!("lambda-bench: invocation {invocations} reported failures: {response}\nthe function's log:\n{}", lambda.stderr());
                 return ExitCode::FAILURE;
             }
             Err(e) => {
-                eprintln!("lambda-bench: invocation {}: {e}", i + 1);
+                eprintln!("lambda-bench: invocation {invocations}: {e}");
                 return ExitCode::FAILURE;
             }
         }
+        let started_building = Instant::now();
+        next = payloads.next();
+        building += started_building.elapsed();
     }
-    let wall = started.elapsed();
+    let wall = started.elapsed().saturating_sub(building);
+    eprintln!("lambda-bench: {events} events in {invocations} SQS events of at most {} records", args.batch);
     // The EMF line of a batch is written as its answer goes out: wait for the last one.
     let emf = |out: &str| out.lines().filter(|l| l.contains("\"_aws\"")).filter_map(|l| serde_json::from_str::<Value>(l).ok()).collect::<Vec<_>>();
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -174,6 +225,17 @@ async fn main() -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::cell::Cell;
+    use std::io::{BufReader, Read};
+    use std::rc::Rc;
+
+    fn payloads(text: &str, batch: usize) -> Vec<(usize, Value)> {
+        Payloads::new(text.as_bytes(), batch).collect::<std::io::Result<_>>().unwrap()
+    }
+
+    fn ids(payload: &Value) -> Vec<&str> {
+        payload["Records"].as_array().unwrap().iter().map(|r| r["messageId"].as_str().unwrap()).collect()
+    }
 
     #[test]
     fn batches_hold_at_most_n_records_and_6_mb() {
@@ -185,5 +247,48 @@ mod tests {
         let batches = payloads(&big, 100);
         assert_eq!(batches.iter().map(|(n, _)| *n).collect::<Vec<_>>(), [1, 1, 1]);
         assert!(batches.iter().all(|(_, v)| v.to_string().len() <= MAX_PAYLOAD_BYTES));
+    }
+
+    #[test]
+    fn records_are_numbered_by_line_across_payloads_skipping_blank_lines() {
+        let batches = payloads("{\"a\":1}\n\n{\"a\":2}\n  \n{\"a\":3}\r\n", 2);
+        assert_eq!(batches.iter().map(|(_, p)| ids(p)).collect::<Vec<_>>(), [vec!["m-1", "m-2"], vec!["m-3"]]);
+        assert_eq!(batches[1].1["Records"][0]["body"], "{\"a\":3}");
+    }
+
+    /// An endless workload of one small event a line, counting the bytes taken from it.
+    struct Endless {
+        at: usize,
+        taken: Rc<Cell<usize>>,
+    }
+
+    const LINE: &[u8] = b"{\"event\":\"login\"}\n";
+
+    impl Read for Endless {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            for byte in buf.iter_mut() {
+                *byte = LINE[self.at % LINE.len()];
+                self.at += 1;
+            }
+            self.taken.set(self.taken.get() + buf.len());
+            Ok(buf.len())
+        }
+    }
+
+    /// What the harness holds does not grow with the workload: a payload is built from the lines it
+    /// holds (and one more, carried to the next), read when it is asked for, so even an endless
+    /// workload gives its payloads one at a time.
+    #[test]
+    fn payloads_are_built_one_at_a_time_reading_only_their_own_lines() {
+        let taken = Rc::new(Cell::new(0));
+        let mut payloads = Payloads::new(BufReader::new(Endless { at: 0, taken: taken.clone() }), 10);
+        for first in [1, 11, 21] {
+            let (records, payload) = payloads.next().unwrap().unwrap();
+            assert_eq!(records, 10);
+            assert_eq!(ids(&payload)[0], format!("m-{first}"));
+        }
+        // 31 lines, and what the reader buffers ahead (8 KiB by default).
+        let bound = 31 * LINE.len() + 8 * 1024;
+        assert!(taken.get() <= bound, "3 payloads of 10 lines took {} bytes of the workload, more than {bound}", taken.get());
     }
 }
