@@ -59,7 +59,7 @@ fn job(i: usize, lines: usize, line_bytes: usize) -> String {
     format!(
         r#"{{"id":"j-{i:05}","recipe_id":{},"status":"{}","started_at":"2026-11-25T10:00:00.000-08:00","completed_at":"2026-11-25T10:{:02}:{:02}.250-08:00","context":{{"user_id":"ou-{}"}},"error":null,"lines":[{}]}}"#,
         3_000_000 + i % 7,
-        if i % 4 == 0 { "failed" } else { "succeeded" },
+        if i.is_multiple_of(4) { "failed" } else { "succeeded" },
         i / 60 % 60,
         i % 60,
         i % 3,

@@ -44,7 +44,7 @@ fn job(n: usize, day: u32) -> String {
         n % 3,
         n / 60 % 60,
         n % 60,
-        n % 3 == 0
+        n.is_multiple_of(3)
     )
 }
 

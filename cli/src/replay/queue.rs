@@ -104,7 +104,7 @@ pub(super) async fn replay(args: &ReplayArgs, location: ArchiveLocation, selecti
             let next = match rx.try_recv() {
                 Ok(step) => Some(step),
                 Err(TryRecvError::Disconnected) => None,
-                Err(TryRecvError::Empty) if events(&round) % PER_REQUEST == 0 => None,
+                Err(TryRecvError::Empty) if events(&round).is_multiple_of(PER_REQUEST) => None,
                 Err(TryRecvError::Empty) => tokio::time::timeout_at(fill_until, rx.recv()).await.ok().flatten(),
             };
             match next {
