@@ -66,7 +66,8 @@ same file continues after that key; a failed event stops the checkpoint before i
 the archive: it is refused for another --from. Remove it to start from the beginning.\n\n\
 Prints progress on a terminal (objects, rate, ETA), each failure and skipped object on stderr, and a summary on \
 stdout. Exits 0 when every selected event was delivered, duplicate, filtered or skipped as not an event; 1 when \
-any failed (or the listing failed); 2 on a usage or configuration error.";
+any failed (an object that could not be read counts: one in S3 Glacier Flexible Retrieval or Deep Archive must be \
+restored first; or the listing failed); 2 on a usage or configuration error.";
 
 #[derive(Args, Debug)]
 #[command(group(ArgGroup::new("target").required(true).args(["to", "queue", "topic"])))]

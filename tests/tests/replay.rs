@@ -311,6 +311,70 @@ async fn a_failed_event_stops_the_checkpoint_before_it_and_the_rerun_delivers_it
     std::fs::remove_dir_all(&work).unwrap();
 }
 
+/// An archived object S3 lists but will not let anyone read: one in the S3 Glacier Flexible
+/// Retrieval or Deep Archive storage class, where a lifecycle rule moves old objects. GetObject
+/// answers 403 `InvalidObjectState` until the object is restored
+/// (<https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html>); moto answers the same.
+/// Rewritten in place (CopyObject onto itself with another storage class), as a transition does.
+async fn move_to_storage_class(bucket: &str, key: &str, class: aws_sdk_s3::types::StorageClass) {
+    let s3 = moto_s3_client();
+    s3.copy_object().bucket(bucket).key(key).copy_source(format!("{bucket}/{key}")).storage_class(class).send().await.unwrap_or_else(|e| panic!("{e:?}"));
+    let err = s3.get_object().bucket(bucket).key(key).send().await.expect_err("an archived object cannot be read before it is restored");
+    assert_eq!(aws_sdk_s3::error::ProvideErrorMetadata::code(&err), Some("InvalidObjectState"), "{err:?}");
+}
+
+/// A RestoreObject request for a day: S3 makes a readable copy of an archived object (moto at once).
+async fn restore(bucket: &str, key: &str) {
+    let request = aws_sdk_s3::types::RestoreRequest::builder().days(1).build();
+    moto_s3_client().restore_object().bucket(bucket).key(key).restore_request(request).send().await.unwrap_or_else(|e| panic!("{e:?}"));
+}
+
+#[tokio::test]
+async fn an_archived_object_that_cannot_be_read_is_named_and_failed_and_the_rerun_after_its_restore_delivers_it() {
+    let s3 = moto_s3_client();
+    let archive = create_bucket(&s3, "replay-glacier").await;
+    let work = temp_dir("replay-glacier");
+    let events: Vec<String> = (0..6).map(|n| job(n, 25)).collect();
+    let from = format!("s3://{archive}/audit");
+    assert!(cli(&["run", "--to", &from, write_events(&work, &events).to_str().unwrap()], &[]).status.success());
+    let archived = events_only(bucket_objects(&archive, "audit/").await);
+    // keys in order: 42/jobs/0/… (j-0000, j-0003) < 42/jobs/1/… (j-0001, j-0004) < 42/jobs/2/…
+    let keys: Vec<&String> = archived.keys().collect();
+    assert_eq!(keys.len(), 6);
+    let (frozen, last_before) = (format!("audit/{}", keys[2]), format!("audit/{}", keys[1]));
+    assert!(frozen.contains("/j-0001/"), "{frozen}");
+    move_to_storage_class(&archive, &frozen, aws_sdk_s3::types::StorageClass::Glacier).await;
+
+    let (dest, checkpoint) = (work.join("dest"), work.join("replay.checkpoint"));
+    let args = ["replay", "--from", &from, "--to", &format!("dir:{}", dest.display()), "--checkpoint", checkpoint.to_str().unwrap()];
+    let args: Vec<&str> = args.iter().map(|s| &**s).collect();
+    let out = cli(&args, &[]);
+    assert_eq!(out.status.code(), Some(1), "an object that cannot be read fails the replay");
+    let (err, summary) = (stderr(&out), stdout(&out));
+    let named: Vec<&str> = err.lines().filter(|l| l.starts_with("failed ")).collect();
+    assert_eq!(named.len(), 1, "{err}");
+    assert!(
+        named[0].starts_with(&format!("failed {frozen}: s3://{archive}/{frozen}: GetObject failed: HTTP 403 InvalidObjectState")),
+        "the object named, with S3's answer: {err}"
+    );
+    assert!(named[0].contains("restore it (RestoreObject"), "and what to do about it: {err}");
+    assert!(!err.contains("completed_at") && !err.contains("j-0001\""), "nothing of an object's content is printed: {err}");
+    assert!(summary.contains(" 6 selected, 5 written, 0 duplicates, ") && summary.contains(" 1 failed -> "), "{summary}");
+    let mut delivered = archived.clone();
+    delivered.remove(keys[2].as_str());
+    assert_eq!(events_only(dir_files(&dest)), delivered, "the events before and after it are delivered");
+    let recorded: serde_json::Value = serde_json::from_slice(&std::fs::read(&checkpoint).unwrap()).unwrap();
+    assert_eq!(recorded["last_key"].as_str(), Some(last_before.as_str()), "the checkpoint stops before the object not read");
+
+    restore(&archive, &frozen).await;
+    let out = cli(&args, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).contains(&format!("continuing after {last_before}")), "{}", stderr(&out));
+    assert!(stdout(&out).contains(" 4 selected, 1 written, 3 duplicates, ") && stdout(&out).contains(" 0 failed -> "), "{}", stdout(&out));
+    assert_eq!(events_only(dir_files(&dest)), archived, "every event, byte for byte");
+    std::fs::remove_dir_all(&work).unwrap();
+}
+
 /// A value only masked data holds: masking must keep it from every destination.
 const MASKED_MARKER: &str = "MASKED-MARKER-5b8e1d07";
 

@@ -14,7 +14,7 @@ use auditstream_e2e::{
     create_bucket, create_queue, moto_env, moto_s3_client, moto_sdk_config, moto_sqs_client, python, queue_depth, unique_name, workspace_bin, workspace_root,
     TestQueue,
 };
-use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
+use aws_sdk_s3::types::{BucketVersioningStatus, StorageClass, VersioningConfiguration};
 
 // ---------------------------------------------------------------------------------------------------------
 // Nothing of ours deletes an S3 object.
@@ -481,6 +481,67 @@ async fn an_archived_object_that_is_not_an_audit_event_is_named_and_skipped_neve
     assert!(dir_events(&out) == the_second_of_march(&archived), "delivered {:?}", dir_events(&out).keys());
     assert_eq!(versions(&bucket).await, before, "the archive is only read");
     std::fs::remove_dir_all(out).unwrap();
+}
+
+/// An archived object in the S3 Glacier Deep Archive storage class (rewritten in place with
+/// CopyObject, as a lifecycle transition leaves it): listed, but GetObject answers 403
+/// `InvalidObjectState` until it is restored
+/// (<https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html>), on moto as on S3. A
+/// replay by pointer reads each object before sending its pointer, and the functions could not
+/// read it either: it is named and failed, never sent, and the checkpoint stays before it.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_archived_object_that_cannot_be_read_is_named_and_failed_never_sent_and_the_rerun_sends_it_once_readable() {
+    let bucket = archive(BucketVersioningStatus::Enabled).await;
+    let archived = archived_events(&bucket).await;
+    let keys: Vec<&String> = archived.keys().collect();
+    let (frozen, last_before) = (keys[2].clone(), keys[1].clone());
+    assert!(frozen.contains("/20240302/"), "{frozen}");
+    let s3 = moto_s3_client();
+    let in_place = |class: StorageClass| s3.copy_object().bucket(&bucket).key(&frozen).copy_source(format!("{bucket}/{frozen}")).storage_class(class).send();
+    in_place(StorageClass::DeepArchive).await.unwrap();
+    let err = s3.get_object().bucket(&bucket).key(&frozen).send().await.expect_err("not readable before it is restored");
+    assert_eq!(aws_sdk_s3::error::ProvideErrorMetadata::code(&err), Some("InvalidObjectState"), "{err:?}");
+    let queue = create_queue(&moto_sqs_client(), "replay-unread", &[]).await;
+    let work = temp_dir("replay-unread");
+    let checkpoint = work.join("replay.checkpoint");
+    let from = format!("s3://{bucket}/workato");
+    let args = ["replay", "--from", &from, "--queue", &queue.url, "--checkpoint", checkpoint.to_str().unwrap()];
+
+    let failed = auditstream(&args).expect_code(1);
+    let named: Vec<String> = failed.stderr().lines().filter(|l| l.starts_with("failed ")).map(str::to_owned).collect();
+    assert_eq!(named.len(), 1, "{}", failed.stderr());
+    assert!(
+        named[0].starts_with(&format!("failed {frozen}: s3://{bucket}/{frozen}: GetObject failed: HTTP 403 InvalidObjectState"))
+            && named[0].contains("restore it (RestoreObject"),
+        "the object named, with S3's answer and what to do: {}",
+        failed.stderr()
+    );
+    assert!(!failed.stderr().contains("203.0.113.10") && !failed.stderr().contains("\"user\""), "nothing of an object's content: {}", failed.stderr());
+    assert!(failed.stdout().contains(" 6 selected, 5 sent as pointers to ") && failed.stdout().contains(" 1 failed -> "), "{}", failed.stdout());
+    let pointed = pointed_keys(&queue).await;
+    let others: Vec<&String> = keys.iter().copied().filter(|k| **k != frozen).collect();
+    assert_eq!(pointed.keys().collect::<Vec<_>>(), others, "a pointer for each event before and after it, none for it");
+    let recorded: serde_json::Value = serde_json::from_slice(&std::fs::read(&checkpoint).unwrap()).unwrap();
+    assert_eq!(recorded["last_key"].as_str(), Some(last_before.as_str()), "the checkpoint stops before the object not read");
+
+    // Restored, then rewritten as STANDARD from its restored copy: readable for good.
+    let request = aws_sdk_s3::types::RestoreRequest::builder().days(1).build();
+    s3.restore_object().bucket(&bucket).key(&frozen).restore_request(request).send().await.unwrap();
+    in_place(StorageClass::Standard).await.unwrap();
+    let rerun = auditstream(&args).expect_code(0);
+    assert!(rerun.stderr().contains(&format!("continuing after {last_before}")), "{}", rerun.stderr());
+    // From the checkpoint on: the object not read, and what followed it (sent again, as documented).
+    assert!(rerun.stdout().contains(" 4 selected, 4 sent as pointers to ") && rerun.stdout().contains(" 0 failed -> "), "{}", rerun.stdout());
+    let out = temp_dir("replay-unread-out");
+    // Every message the first run sent was received (and left invisible) above; the rerun's are
+    // what is on the queue now.
+    let polled = poll_to_dir(&queue, &out);
+    assert!(polled.stdout().starts_with("4 received, 4 written, 0 duplicates"), "{}\n{}", polled.stdout(), polled.stderr());
+    let expected: BTreeMap<String, Vec<u8>> =
+        archived.iter().filter(|(k, _)| **k >= frozen).map(|(k, v)| (k.strip_prefix("workato/").unwrap().to_owned(), v.clone())).collect();
+    assert!(dir_events(&out) == expected, "delivered {:?}", dir_events(&out).keys());
+    std::fs::remove_dir_all(out).unwrap();
+    std::fs::remove_dir_all(work).unwrap();
 }
 
 /// Every message on `queue`, received until none is left (each stays invisible meanwhile): the key

@@ -203,6 +203,13 @@ fn hint(call: AwsCall<'_>, status: u16, code: &str) -> String {
         // A HEAD has no body: S3's 404 to HeadBucket carries no code, and the SDK calls it NotFound.
         _ if status == 404 && call.operation == "HeadBucket" => " (no such bucket in this region: check the bucket's name and AWS_REGION)",
         "NoSuchKey" => " (the object does not exist: deleted, expired by the bucket's lifecycle rule, or never written)",
+        // A 403 that is not about permissions: the object was moved (by a lifecycle rule, usually)
+        // to a storage class GetObject cannot read until a copy is restored
+        // (<https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html>).
+        "InvalidObjectState" if call.operation == "GetObject" => {
+            " (the object is in the S3 Glacier Flexible Retrieval or Deep Archive storage class, or an Intelligent-Tiering archive tier: \
+             restore it (RestoreObject: aws s3api restore-object) and try again once the restore is done)"
+        }
         "AWS.SimpleQueueService.NonExistentQueue" | "QueueDoesNotExist" => " (does the queue exist, in this region and account?)",
         "NotImplemented" => " (the server does not implement this request: an S3-compatible server must support conditional writes, If-None-Match)",
         _ if status == 403 || code.contains("AccessDenied") || code == "AuthorizationError" => {
@@ -292,6 +299,18 @@ mod tests {
         assert_eq!(
             gone.message,
             "s3://payloads/k: GetObject failed: HTTP 404 NoSuchKey: The specified key does not exist. (the object does not exist: deleted, expired by the bucket's lifecycle rule, or never written)"
+        );
+        let archived = classify_answer(
+            get,
+            Answer::Service { status: 403, code: "InvalidObjectState", message: "The operation is not valid for the object's storage class" },
+        );
+        assert_eq!(archived.kind, crate::delivery::retry::FailureKind::Permanent, "a restore takes hours");
+        assert_eq!(
+            archived.message,
+            "s3://payloads/k: GetObject failed: HTTP 403 InvalidObjectState: The operation is not valid for the object's storage class \
+             (the object is in the S3 Glacier Flexible Retrieval or Deep Archive storage class, or an Intelligent-Tiering archive tier: \
+             restore it (RestoreObject: aws s3api restore-object) and try again once the restore is done)",
+            "an archived object is no matter of permissions"
         );
         let denied = service(403, "AccessDenied").message;
         assert!(denied.ends_with("(does the role allow s3:PutObject on the bucket and prefix, and kms:GenerateDataKey/kms:Decrypt on its key?)"), "{denied}");
