@@ -542,7 +542,8 @@ fn azure_blob_with_a_sas_token_at_an_endpoint_nothing_answers_fails_the_reachabi
 }
 
 /// A write-only SAS token (`sp=cw`) on Azurite: the container call and the read-back are skipped
-/// (such a token may make neither) and the probe write proves access; each step is shown once.
+/// (such a token may make neither) and the probe write proves access; the service answered it, so
+/// the reachability step passes, in its one row.
 #[tokio::test]
 async fn azure_blob_with_a_write_only_sas_token_is_healthy_on_azurite_with_one_probe() {
     let az = auditstream_e2e::azurite::Azurite::from_env();
@@ -550,14 +551,26 @@ async fn azure_blob_with_a_write_only_sas_token_is_healthy_on_azurite_with_one_p
     let vars = sas_vars(az.endpoint.as_str(), &container, &az.account_sas("cw"));
     let ok = check("azure-blob", true, &vars);
     assert_eq!(ok.code, Some(0), "{}{}", ok.stdout, ok.stderr);
-    assert_eq!(ok.steps(), steps(&[("configuration", "passed"), ("reachability", "skipped"), ("permission", "passed"), ("read-back", "skipped")]));
+    assert_eq!(ok.steps(), steps(&[("configuration", "passed"), ("reachability", "passed"), ("permission", "passed"), ("read-back", "skipped")]));
+    let destination = ok.json()["destination"].as_str().unwrap().to_owned();
+    assert_eq!(ok.json()["steps"][1]["detail"], format!("{destination} answered the probe"), "{}", ok.stdout);
     let text = check("azure-blob", false, &vars);
     assert_eq!(text.code, Some(0), "{}{}", text.stdout, text.stderr);
+    assert!(text.stdout.lines().any(|l| l.trim_start().starts_with("ok      reachability")), "{}", text.stdout);
     assert_eq!(text.stdout.lines().last(), Some("healthy"));
     assert_each_step_once(&ok, &text);
     let blobs = az.list_blobs(&container).await;
     assert_eq!(blobs.len(), 2, "one probe per check: {blobs:?}");
     assert!(blobs.iter().all(|b| b.starts_with("_auditstream/health/")), "{blobs:?}");
+
+    // A SAS token that may only read: the service answers the probe, and refuses it. Reachable,
+    // so the permission step is the one that fails.
+    let read_only = sas_vars(az.endpoint.as_str(), &container, &az.account_sas("r"));
+    let refused = check("azure-blob", true, &read_only);
+    assert_eq!(refused.code, Some(1), "{}{}", refused.stdout, refused.stderr);
+    assert_eq!(refused.steps(), steps(&[("configuration", "passed"), ("reachability", "passed"), ("permission", "failed")]));
+    assert!(refused.failure().1.contains("403"), "{}", refused.stdout);
+    assert_eq!(az.list_blobs(&container).await.len(), 2, "no probe written");
 }
 
 /// Azure Monitor: a token endpoint nothing answers, or a data collection endpoint nothing answers

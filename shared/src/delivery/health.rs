@@ -107,14 +107,16 @@ impl HealthReport {
         self.steps.iter().find(|s| s.verdict == Verdict::Failed)
     }
 
-    /// Records a step's result. A step is shown once: one skipped earlier and then settled by a
-    /// later call (Azure Blob with a SAS token skips the container call, and then the probe finds
-    /// that nothing answers: the reachability step) takes that result in its place, rather than
-    /// being shown as skipped and then as failed.
+    /// Records a step's result. A step is shown once, with its final result: one recorded earlier
+    /// and settled again by a later call takes the new result in its place. So a step skipped
+    /// for the probe to prove (Azure Blob with a SAS token skips the container call) becomes
+    /// passed or failed by the probe, and a reachability step passed by an earlier call (S3's
+    /// HeadBucket, a REST preset's pre-check) and then failed by a probe that got no answer is
+    /// shown failed, not passed and then failed.
     pub fn record(&mut self, step: Step, verdict: Verdict, detail: impl Into<String>, elapsed: Duration) {
         let result = StepResult { step, verdict, detail: detail.into(), elapsed };
-        match self.steps.iter_mut().find(|s| s.step == step && s.verdict == Verdict::Skipped) {
-            Some(skipped) => *skipped = result,
+        match self.steps.iter_mut().find(|s| s.step == step) {
+            Some(earlier) => *earlier = result,
             None => self.steps.push(result),
         }
     }
@@ -134,9 +136,18 @@ impl HealthReport {
     }
 
     /// Writes the probe (`work`) as the permission step, unless an earlier step failed (see
-    /// [`HealthReport::call`]). Returns whether the probe was written.
+    /// [`HealthReport::call`]). A probe the service answered, whether it took it or refused it,
+    /// proves the service reachable: a reachability step skipped for the probe to prove passes.
+    /// Returns whether the probe was written.
     pub async fn probe<F: Future<Output = Result<String, DeliveryError>>>(&mut self, work: F) -> bool {
-        self.call(Step::Permission, work).await
+        let written = self.call(Step::Permission, work).await;
+        // A probe that got no answer failed the reachability step instead of recording this one.
+        let answered = self.steps.iter().any(|s| s.step == Step::Permission);
+        if answered && self.steps.iter().any(|s| s.step == Step::Reachability && s.verdict == Verdict::Skipped) {
+            let detail = format!("{} answered the probe", self.destination);
+            self.record(Step::Reachability, Verdict::Passed, detail, Duration::ZERO);
+        }
+        written
     }
 
     /// Runs one step that calls the service, unless an earlier step failed, timing it. A call that
@@ -279,14 +290,48 @@ mod tests {
         assert_eq!(lines.iter().filter(|l| l.starts_with("  ") && l.contains(" reachability ")).count(), 1, "{lines:#?}");
         assert_eq!(lines.last().unwrap(), "unhealthy: the reachability step failed");
 
-        // A skipped step that nothing runs again stays skipped; a passed one is never overwritten.
-        let mut written = HealthReport::new("http://127.0.0.1:1/devstoreaccount1/audit");
-        written.skip(Step::Reachability, "the probe write proves access");
-        assert!(written.probe(async { Ok("probe written".into()) }).await);
-        written.skip(Step::ReadBack, "not read back");
-        let shown: Vec<(Step, Verdict)> = written.steps.iter().map(|s| (s.step, s.verdict.clone())).collect();
-        assert_eq!(shown, [(Step::Reachability, Verdict::Skipped), (Step::Permission, Verdict::Passed), (Step::ReadBack, Verdict::Skipped)]);
-        assert!(written.healthy());
+        // A step recorded once more is shown once, with its final result: a reachability step an
+        // earlier call passed (S3's HeadBucket, a REST pre-check) and the probe then failed.
+        let mut gone = HealthReport::new("s3://audit-logs/");
+        gone.record(Step::Reachability, Verdict::Passed, "HeadBucket: s3://audit-logs answers", Duration::from_millis(9));
+        gone.record(Step::Authentication, Verdict::Passed, "the credentials are accepted", Duration::ZERO);
+        assert!(!gone.probe(async { Err(DeliveryError::unanswered("PUT https://audit-logs.s3…: connection reset")) }).await);
+        let shown: Vec<(Step, Verdict)> = gone.steps.iter().map(|s| (s.step, s.verdict.clone())).collect();
+        assert_eq!(shown, [(Step::Reachability, Verdict::Failed), (Step::Authentication, Verdict::Passed)]);
+        assert!(gone.steps[0].detail.contains("connection reset"), "{}", gone.steps[0].detail);
+        assert_eq!(gone.lines().iter().filter(|l| l.starts_with("  ") && l.contains(" reachability ")).count(), 1, "{:#?}", gone.lines());
+    }
+
+    /// A probe the service answered proves it reachable: the reachability step skipped for the
+    /// probe to prove (Azure Blob with a SAS token) passes, in its place, whether the probe was
+    /// taken or refused. A step nothing settles stays skipped; a report without a reachability
+    /// step (`dir:`) gets none.
+    #[tokio::test]
+    async fn a_probe_the_service_answered_settles_a_skipped_reachability_step_as_passed() {
+        let destination = "http://127.0.0.1:10000/devstoreaccount1/audit";
+        for (probe, verdicts) in [
+            (Ok("probe written".to_owned()), [Verdict::Passed, Verdict::Passed]),
+            (Err(DeliveryError::permanent("PUT …: HTTP 403 AuthorizationFailure")), [Verdict::Passed, Verdict::Failed]),
+        ] {
+            let mut report = HealthReport::new(destination);
+            assert!(report.run(Step::Configuration, async { Ok("settings read".into()) }).await);
+            report.skip(Step::Reachability, "the probe write proves access");
+            let written = report.probe(async { probe }).await;
+            if written {
+                report.skip(Step::ReadBack, "not read back");
+            }
+            let shown: Vec<(Step, Verdict)> = report.steps.iter().map(|s| (s.step, s.verdict.clone())).collect();
+            let [reachability, permission] = verdicts.clone();
+            let mut want = vec![(Step::Configuration, Verdict::Passed), (Step::Reachability, reachability), (Step::Permission, permission)];
+            want.extend(written.then_some((Step::ReadBack, Verdict::Skipped)));
+            assert_eq!(shown, want, "{verdicts:?}");
+            assert_eq!(report.steps[1].detail, format!("{destination} answered the probe"));
+            assert_eq!(report.healthy(), written);
+        }
+
+        let mut local = HealthReport::new("dir:./audit-logs");
+        assert!(local.probe(async { Ok("probe written".into()) }).await);
+        assert_eq!(local.steps.iter().map(|s| s.step).collect::<Vec<_>>(), [Step::Permission], "no service, no reachability step");
     }
 
     #[tokio::test]
