@@ -308,26 +308,109 @@ async fn init_error(State(shared): State<Arc<Shared>>, headers: HeaderMap, body:
 // ---------------------------------------------------------------------------------------------------------
 // A function process under the emulator
 
-/// Output a child process wrote, collected line by line as it comes.
+/// The most lines of a stream kept, its last ones: enough for any test's output and for an error
+/// message, while a benchmark's function writes lines for as long as it runs (lambda-bench's
+/// 20,000-event runs), which must not all be held.
+const KEPT_LINES: usize = 2_000;
+/// The most bytes of a stream kept, its last lines' (never less than the last line).
+const KEPT_BYTES: usize = 1 << 20;
+/// The most kept of one line; the rest of a longer line is passed over, and said.
+const MAX_LINE_BYTES: usize = 64 * 1024;
+
+/// What is called with every line a stream gives, before it is kept (without its line ending, cut
+/// at [`MAX_LINE_BYTES`]): how a caller sees each line of a stream that is not kept whole.
+pub type LineHook = Box<dyn FnMut(&str) + Send>;
+
+/// Output a child process wrote, collected line by line as it comes: its last lines, within
+/// [`KEPT_LINES`] and [`KEPT_BYTES`].
 #[derive(Default)]
 struct Captured {
-    text: Mutex<String>,
+    tail: Mutex<Tail>,
     closed: AtomicBool,
 }
 
-fn capture(stream: impl Read + Send + 'static, into: Arc<Captured>) {
+/// The last lines of a stream, each with its line ending, and how many earlier ones were let go.
+#[derive(Default)]
+struct Tail {
+    lines: std::collections::VecDeque<String>,
+    bytes: usize,
+    dropped: u64,
+}
+
+impl Tail {
+    fn push(&mut self, line: String) {
+        self.bytes += line.len();
+        self.lines.push_back(line);
+        while self.lines.len() > KEPT_LINES || (self.bytes > KEPT_BYTES && self.lines.len() > 1) {
+            let Some(oldest) = self.lines.pop_front() else { break };
+            self.bytes -= oldest.len();
+            self.dropped += 1;
+        }
+    }
+
+    /// The lines kept, after a first line saying how many earlier ones were not.
+    fn text(&self) -> String {
+        let mut text = String::with_capacity(self.bytes + 64);
+        if self.dropped > 0 {
+            text.push_str(&format!("[{} earlier lines not kept]\n", self.dropped));
+        }
+        self.lines.iter().for_each(|line| text.push_str(line));
+        text
+    }
+}
+
+/// Reads one line into `line` (emptied first), keeping at most `max` bytes of it: the rest, up to
+/// and with its newline, is read and passed over. Returns the bytes kept and those passed over;
+/// `(0, 0)` at the end of the stream.
+fn read_line_bounded(reader: &mut impl BufRead, line: &mut Vec<u8>, max: usize) -> std::io::Result<(usize, usize)> {
+    line.clear();
+    let kept = reader.by_ref().take(max as u64).read_until(b'\n', line)?;
+    let mut passed_over = 0;
+    if kept == max && line.last() != Some(&b'\n') {
+        loop {
+            let available = reader.fill_buf()?;
+            if available.is_empty() {
+                break;
+            }
+            match available.iter().position(|b| *b == b'\n') {
+                Some(at) => {
+                    reader.consume(at + 1);
+                    passed_over += at;
+                    line.push(b'\n');
+                    break;
+                }
+                None => {
+                    let n = available.len();
+                    reader.consume(n);
+                    passed_over += n;
+                }
+            }
+        }
+    }
+    Ok((kept, passed_over))
+}
+
+fn capture(stream: impl Read + Send + 'static, into: Arc<Captured>, mut hook: Option<LineHook>) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         let mut reader = BufReader::new(stream);
         let mut line = Vec::new();
-        while let Ok(n) = reader.read_until(b'\n', &mut line) {
-            if n == 0 {
+        while let Ok((kept, passed_over)) = read_line_bounded(&mut reader, &mut line, MAX_LINE_BYTES) {
+            if kept == 0 {
                 break;
             }
-            lock(&into.text).push_str(&String::from_utf8_lossy(&line));
-            line.clear();
+            let mut text = String::from_utf8_lossy(&line).into_owned();
+            let ending = if text.ends_with("\r\n") { 2 } else { usize::from(text.ends_with('\n')) };
+            if let Some(hook) = &mut hook {
+                hook(&text[..text.len() - ending]);
+            }
+            if passed_over > 0 {
+                text.truncate(text.len() - ending);
+                text.push_str(&format!(" [{passed_over} more bytes of this line not kept]\n"));
+            }
+            lock(&into.tail).push(text);
         }
         into.closed.store(true, Ordering::SeqCst);
-    });
+    })
 }
 
 /// How to start a function binary under the emulator.
@@ -341,13 +424,14 @@ pub struct LambdaFunction {
     function_name: String,
     memory_mb: u32,
     env: Vec<(String, String)>,
+    stdout_hook: Option<LineHook>,
 }
 
 impl LambdaFunction {
     pub fn new(binary: impl AsRef<Path>) -> Self {
         let binary = binary.as_ref().to_path_buf();
         let function_name = binary.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "function".to_owned());
-        Self { binary, function_name, memory_mb: 256, env: Vec::new() }
+        Self { binary, function_name, memory_mb: 256, env: Vec::new(), stdout_hook: None }
     }
 
     /// `AWS_LAMBDA_FUNCTION_NAME` (default: the binary's file name).
@@ -371,6 +455,14 @@ impl LambdaFunction {
     /// Adds (or overrides) several environment variables, e.g. `services::moto_env()`.
     pub fn envs<K: Into<String>, V: Into<String>>(mut self, vars: impl IntoIterator<Item = (K, V)>) -> Self {
         self.env.extend(vars.into_iter().map(|(k, v)| (k.into(), v.into())));
+        self
+    }
+
+    /// Calls `hook` with every line the function writes to stdout, as it comes: what sees all of a
+    /// long run's output (lambda-bench adds up its EMF lines), of which [`RunningLambda::stdout`]
+    /// keeps the last lines only.
+    pub fn on_stdout_line(mut self, hook: impl FnMut(&str) + Send + 'static) -> Self {
+        self.stdout_hook = Some(Box::new(hook));
         self
     }
 
@@ -404,10 +496,10 @@ impl LambdaFunction {
         let stdout = Arc::new(Captured::default());
         let stderr = Arc::new(Captured::default());
         if let Some(out) = child.stdout.take() {
-            capture(out, stdout.clone());
+            capture(out, stdout.clone(), self.stdout_hook);
         }
         if let Some(err) = child.stderr.take() {
-            capture(err, stderr.clone());
+            capture(err, stderr.clone(), None);
         }
         Ok(RunningLambda { emulator, child: Mutex::new(child), reaped: AtomicBool::new(false), stdout, stderr, function_name: self.function_name })
     }
@@ -450,14 +542,16 @@ impl RunningLambda {
         self.invoke(payload, timeout).await
     }
 
-    /// Everything the function wrote to stdout so far (its log lines: JSON lines, EMF metrics).
+    /// What the function wrote to stdout so far (its EMF metrics lines): all of it, or in a long run
+    /// its last [`KEPT_LINES`] lines (at most [`KEPT_BYTES`]) after a line saying how many earlier
+    /// ones were not kept. [`LambdaFunction::on_stdout_line`] sees every line.
     pub fn stdout(&self) -> String {
-        lock(&self.stdout.text).clone()
+        lock(&self.stdout.tail).text()
     }
 
-    /// Everything the function wrote to stderr so far.
+    /// What the function wrote to stderr so far (its log lines), kept as [`RunningLambda::stdout`] is.
     pub fn stderr(&self) -> String {
-        lock(&self.stderr.text).clone()
+        lock(&self.stderr.tail).text()
     }
 
     /// Waits up to `timeout` for a stdout line matching `predicate` (log lines can trail the response).
@@ -604,6 +698,65 @@ mod tests {
         let usage = kill_measured(&mut child).unwrap();
         drop(held);
         assert!(usage.max_rss_kb < 16 << 10, "sleep's peak RSS measured as {} MB", usage.max_rss_kb >> 10);
+    }
+
+    /// The lines of `text`, captured as a function's stream is, and every line the hook saw.
+    fn captured(text: Vec<u8>) -> (Arc<Captured>, Vec<String>) {
+        let into = Arc::new(Captured::default());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let hook: LineHook = Box::new({
+            let seen = seen.clone();
+            move |line| lock(&seen).push(line.to_owned())
+        });
+        capture(std::io::Cursor::new(text), into.clone(), Some(hook)).join().unwrap();
+        assert!(into.closed.load(Ordering::SeqCst));
+        let seen = lock(&seen).clone();
+        (into, seen)
+    }
+
+    /// A function that writes for as long as it runs is not held whole: the last lines are kept,
+    /// within a count and a size, after a line saying how many were let go; the hook sees them all.
+    #[test]
+    fn a_long_stream_keeps_its_last_lines_within_bounds_and_the_hook_sees_every_line() {
+        let short: String = (0..10).map(|n| format!("line {n}\n")).collect();
+        let (kept, seen) = captured(short.clone().into_bytes());
+        assert_eq!(lock(&kept.tail).text(), short, "a short stream is kept whole");
+        assert_eq!(seen.len(), 10);
+
+        // 20,000 lines of about 1 KB, as a benchmark's function writes: 20 MB.
+        let line = |n: usize| format!("{{\"n\":{n},\"pad\":\"{}\"}}\n", "x".repeat(1000));
+        let many: Vec<u8> = (0..20_000).flat_map(|n| line(n).into_bytes()).collect();
+        let (kept, seen) = captured(many);
+        let tail = lock(&kept.tail);
+        assert!(tail.bytes <= KEPT_BYTES && tail.lines.len() <= KEPT_LINES, "{} bytes in {} lines kept", tail.bytes, tail.lines.len());
+        assert_eq!(tail.bytes, tail.lines.iter().map(String::len).sum::<usize>());
+        let text = tail.text();
+        let kept_lines = tail.lines.len();
+        assert!(kept_lines > 500, "{kept_lines}");
+        assert!(text.starts_with(&format!("[{} earlier lines not kept]\n", 20_000 - kept_lines)), "{}", &text[..80]);
+        assert!(text.ends_with(&line(19_999)), "the last line is kept");
+        assert_eq!(seen.len(), 20_000, "the hook saw every line");
+        assert_eq!(format!("{}\n", seen[7]), line(7));
+
+        // Short lines: the count bounds them.
+        let (kept, _) = captured((0..5_000).flat_map(|n| format!("{n}\n").into_bytes()).collect());
+        let tail = lock(&kept.tail);
+        assert_eq!(tail.lines.len(), KEPT_LINES);
+        assert_eq!(tail.lines.back().map(String::as_str), Some("4999\n"));
+    }
+
+    #[test]
+    fn a_line_longer_than_the_most_kept_of_one_is_cut_and_says_so() {
+        let long = "y".repeat(MAX_LINE_BYTES + 5_000);
+        let (kept, seen) = captured(format!("first\r\n{long}\nafter\n{long}").into_bytes());
+        let lines: Vec<String> = lock(&kept.tail).lines.iter().cloned().collect();
+        assert_eq!(lines.len(), 4, "{:?}", lines.iter().map(String::len).collect::<Vec<_>>());
+        assert_eq!(lines[0], "first\r\n");
+        let cut = format!("{} [5000 more bytes of this line not kept]\n", &long[..MAX_LINE_BYTES]);
+        assert_eq!(lines[1], cut, "cut, with its newline passed over");
+        assert_eq!(lines[2], "after\n", "the next line intact");
+        assert_eq!(lines[3], cut, "a last line without a newline too");
+        assert_eq!(seen, ["first".to_owned(), long[..MAX_LINE_BYTES].to_owned(), "after".to_owned(), long[..MAX_LINE_BYTES].to_owned()]);
     }
 
     #[test]

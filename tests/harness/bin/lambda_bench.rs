@@ -118,9 +118,30 @@ impl<R: BufRead> Iterator for Payloads<R> {
     }
 }
 
-/// The sum of one EMF metric over the function's EMF lines.
-fn metric(emf: &[Value], name: &str) -> u64 {
-    emf.iter().filter_map(|m| m[name].as_u64()).sum()
+/// The function's EMF metrics, summed over its EMF lines as it writes them: a long run's output
+/// is not kept whole (`RunningLambda::stdout` keeps its last lines), so each line is added up as it
+/// comes (`LambdaFunction::on_stdout_line`).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Totals {
+    received: u64,
+    written: u64,
+    duplicates: u64,
+    failed: u64,
+}
+
+impl Totals {
+    /// Adds one stdout line, if it is an EMF line.
+    fn add_line(&mut self, line: &str) {
+        if !line.contains("\"_aws\"") {
+            return;
+        }
+        let Ok(emf) = serde_json::from_str::<Value>(line) else { return };
+        let metric = |name: &str| emf[name].as_u64().unwrap_or(0);
+        self.received += metric("Received");
+        self.written += metric("Written");
+        self.duplicates += metric("Duplicates");
+        self.failed += metric("Failed");
+    }
 }
 
 #[tokio::main]
@@ -147,7 +168,13 @@ async fn main() -> ExitCode {
 
     let passed = std::env::vars().filter(|(k, _)| k.starts_with("AUDITSTREAM_") || k.starts_with("AWS_"));
     let started = Instant::now();
-    let lambda = match LambdaFunction::new(&args.function).envs(passed).spawn() {
+    let totals = std::sync::Arc::new(std::sync::Mutex::new(Totals::default()));
+    let add_line = {
+        let totals = totals.clone();
+        move |line: &str| totals.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).add_line(line)
+    };
+    let totals = move || *totals.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let lambda = match LambdaFunction::new(&args.function).envs(passed).on_stdout_line(add_line).spawn() {
         Ok(lambda) => lambda,
         Err(e) => {
             eprintln!("lambda-bench: {e}");
@@ -189,9 +216,8 @@ async fn main() -> ExitCode {
     let wall = started.elapsed().saturating_sub(building);
     eprintln!("lambda-bench: {events} events in {invocations} SQS events of at most {} records", args.batch);
     // The EMF line of a batch is written as its answer goes out: wait for the last one.
-    let emf = |out: &str| out.lines().filter(|l| l.contains("\"_aws\"")).filter_map(|l| serde_json::from_str::<Value>(l).ok()).collect::<Vec<_>>();
     let deadline = Instant::now() + Duration::from_secs(10);
-    while (metric(&emf(&lambda.stdout()), "Received") as usize) < events && Instant::now() < deadline {
+    while (totals().received as usize) < events && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let usage = match lambda.stop_measured() {
@@ -201,7 +227,6 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let emf = emf(&lambda.stdout());
     let record = serde_json::json!({
         "wall_s": wall.as_secs_f64(),
         "user_s": usage.user.as_secs_f64(),
@@ -212,8 +237,7 @@ async fn main() -> ExitCode {
         eprintln!("lambda-bench: cannot write {}: {e}", args.usage_out);
         return ExitCode::FAILURE;
     }
-    let (received, written, duplicates) = (metric(&emf, "Received"), metric(&emf, "Written"), metric(&emf, "Duplicates"));
-    let failed = metric(&emf, "Failed");
+    let Totals { received, written, duplicates, failed } = totals();
     println!("{received} read, {written} written, {duplicates} duplicates, {failed} failed -> {}", args.function);
     if received as usize != events {
         eprintln!("lambda-bench: the function's EMF lines count {received} events received, {events} were sent");
@@ -235,6 +259,19 @@ mod tests {
 
     fn ids(payload: &Value) -> Vec<&str> {
         payload["Records"].as_array().unwrap().iter().map(|r| r["messageId"].as_str().unwrap()).collect()
+    }
+
+    #[test]
+    fn the_totals_add_up_the_metrics_of_emf_lines_only() {
+        let mut totals = Totals::default();
+        let emf = |received: u64, failed: u64| {
+            serde_json::json!({"_aws": {"Timestamp": 1}, "FunctionName": "s3-writer", "Received": received, "Written": received - failed, "Duplicates": 0, "Failed": failed})
+                .to_string()
+        };
+        for line in [emf(10, 0), "{\"level\":\"INFO\",\"Received\":99}".to_owned(), "not json \"_aws\"".to_owned(), emf(7, 2)] {
+            totals.add_line(&line);
+        }
+        assert_eq!(totals, Totals { received: 17, written: 15, duplicates: 0, failed: 2 });
     }
 
     #[test]
