@@ -3,6 +3,9 @@
 //! the archive's own listing; here they are held up to [`Limits::keys_in_memory`] at a time, each
 //! such run sorted and written to a temporary file (deleted when done), and the files merged,
 //! [`Limits::files_merged`] at a time, so that only so many are ever open.
+//!
+//! It knows nothing of what the keys are: its user says how much it may hold ([`Limits`]) and what
+//! it sorts, which a [`SpillError`] names.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -10,10 +13,35 @@ use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Seek, Write};
 use std::path::PathBuf;
 
-use crate::integrity::verify::{Limits, VerifyError};
+/// How much a [`SortedKeys`] holds in memory at once.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Keys held before they are sorted and spilled to a temporary file.
+    pub keys_in_memory: usize,
+    /// Sorted files merged into one at a time, so that only so many are open.
+    pub files_merged: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits { keys_in_memory: 200_000, files_merged: 64 }
+    }
+}
+
+/// A temporary file could not be written or read back. `dir` is where they go (`TMPDIR`); `what`
+/// is what was being sorted, as the sorter's user named it.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot sort {what} in a temporary file under {dir} (set TMPDIR to a folder with room): {source}")]
+pub struct SpillError {
+    pub what: &'static str,
+    pub dir: String,
+    pub source: std::io::Error,
+}
 
 /// Keys added in any order, to be read back sorted and each once.
 pub struct SortedKeys {
+    /// What the keys are, for a [`SpillError`].
+    what: &'static str,
     limits: Limits,
     keys: Vec<String>,
     /// Sorted files, each with its level: a file of level `n + 1` merges `files_merged` of level `n`.
@@ -23,8 +51,10 @@ pub struct SortedKeys {
 }
 
 impl SortedKeys {
-    pub fn new(limits: Limits) -> SortedKeys {
+    /// A sorter of `what` (named in its errors), holding no more than `limits` says.
+    pub fn new(what: &'static str, limits: Limits) -> SortedKeys {
         SortedKeys {
+            what,
             limits: Limits { keys_in_memory: limits.keys_in_memory.max(1), files_merged: limits.files_merged.max(2) },
             keys: Vec::new(),
             runs: Vec::new(),
@@ -32,11 +62,11 @@ impl SortedKeys {
         }
     }
 
-    pub fn add(&mut self, key: String) -> Result<(), VerifyError> {
+    pub fn add(&mut self, key: String) -> Result<(), SpillError> {
         self.keys.push(key);
         self.most_held = self.most_held.max(self.keys.len());
         if self.keys.len() >= self.limits.keys_in_memory {
-            self.spill()?;
+            self.spill().map_err(|e| spill_error(self.what, e))?;
         }
         Ok(())
     }
@@ -48,7 +78,7 @@ impl SortedKeys {
 
     /// The keys held, sorted, to a new file; then files of one level merged into one of the next
     /// while there are enough of them.
-    fn spill(&mut self) -> Result<(), VerifyError> {
+    fn spill(&mut self) -> std::io::Result<()> {
         let mut keys = std::mem::take(&mut self.keys);
         keys.sort_unstable();
         keys.dedup();
@@ -67,23 +97,26 @@ impl SortedKeys {
     }
 
     /// The keys in order, each once.
-    pub fn into_sorted(mut self) -> Result<Sorted, VerifyError> {
+    pub fn into_sorted(mut self) -> Result<Sorted, SpillError> {
         if self.runs.is_empty() {
             let mut keys = std::mem::take(&mut self.keys);
             keys.sort_unstable();
             keys.dedup();
-            return Ok(Sorted { source: Source::Memory(keys.into_iter()), last: None, distinct: 0 });
+            return Ok(Sorted { what: self.what, source: Source::Memory(keys.into_iter()), last: None, distinct: 0 });
         }
+        let what = self.what;
         if !self.keys.is_empty() {
-            self.spill()?;
+            self.spill().map_err(|e| spill_error(what, e))?;
         }
         let runs = std::mem::take(&mut self.runs).into_iter().map(|(_, run)| run).collect();
-        Ok(Sorted { source: Source::Files(Merge::of(runs)?), last: None, distinct: 0 })
+        let merge = Merge::of(runs).map_err(|e| spill_error(what, e))?;
+        Ok(Sorted { what, source: Source::Files(merge), last: None, distinct: 0 })
     }
 }
 
 /// The keys of a [`SortedKeys`], in order, each once.
 pub struct Sorted {
+    what: &'static str,
     source: Source,
     last: Option<String>,
     distinct: usize,
@@ -95,11 +128,11 @@ enum Source {
 }
 
 impl Sorted {
-    pub fn next_key(&mut self) -> Result<Option<String>, VerifyError> {
+    pub fn next_key(&mut self) -> Result<Option<String>, SpillError> {
         loop {
             let key = match &mut self.source {
                 Source::Memory(keys) => keys.next(),
-                Source::Files(merge) => merge.next().transpose()?,
+                Source::Files(merge) => merge.next().transpose().map_err(|e| spill_error(self.what, e))?,
             };
             match key {
                 // Two files may both hold a key (added again after a spill).
@@ -120,8 +153,8 @@ impl Sorted {
     }
 }
 
-fn spill_error(source: std::io::Error) -> VerifyError {
-    VerifyError::Spill { dir: std::env::temp_dir().display().to_string(), source }
+fn spill_error(what: &'static str, source: std::io::Error) -> SpillError {
+    SpillError { what, dir: std::env::temp_dir().display().to_string(), source }
 }
 
 /// A temporary file of sorted keys, each as its length (4 bytes, little-endian) and its bytes;
@@ -132,17 +165,17 @@ struct Run {
 }
 
 impl Run {
-    fn write(keys: impl Iterator<Item = Result<String, VerifyError>>) -> Result<Run, VerifyError> {
+    fn write(keys: impl Iterator<Item = std::io::Result<String>>) -> std::io::Result<Run> {
         let path = std::env::temp_dir().join(format!("auditstream-verify-{:016x}.keys", rand::random::<u64>()));
-        let file = std::fs::OpenOptions::new().read(true).write(true).create_new(true).open(&path).map_err(spill_error)?;
+        let file = std::fs::OpenOptions::new().read(true).write(true).create_new(true).open(&path)?;
         let mut run = Run { path, file: None };
         let mut out = BufWriter::new(file);
         for key in keys {
             let key = key?;
-            out.write_all(&(key.len() as u32).to_le_bytes()).and_then(|()| out.write_all(key.as_bytes())).map_err(spill_error)?;
+            out.write_all(&(key.len() as u32).to_le_bytes()).and_then(|()| out.write_all(key.as_bytes()))?;
         }
-        let mut file = out.into_inner().map_err(|e| spill_error(e.into_error()))?;
-        file.rewind().map_err(spill_error)?;
+        let mut file = out.into_inner().map_err(|e| e.into_error())?;
+        file.rewind()?;
         run.file = Some(file);
         Ok(run)
     }
@@ -162,7 +195,7 @@ struct Merge {
 }
 
 impl Merge {
-    fn of(runs: Vec<Run>) -> Result<Merge, VerifyError> {
+    fn of(runs: Vec<Run>) -> std::io::Result<Merge> {
         let mut merge = Merge { readers: Vec::new(), heads: BinaryHeap::new() };
         for mut run in runs {
             let file = run.file.take().expect("a run is written before it is read");
@@ -174,24 +207,24 @@ impl Merge {
         Ok(merge)
     }
 
-    fn advance(&mut self, i: usize) -> Result<(), VerifyError> {
+    fn advance(&mut self, i: usize) -> std::io::Result<()> {
         let reader = &mut self.readers[i].0;
         let mut len = [0u8; 4];
         match reader.read_exact(&mut len) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
-            Err(e) => return Err(spill_error(e)),
+            Err(e) => return Err(e),
         }
         let mut key = vec![0u8; u32::from_le_bytes(len) as usize];
-        reader.read_exact(&mut key).map_err(spill_error)?;
-        let key = String::from_utf8(key).map_err(|e| spill_error(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
+        reader.read_exact(&mut key)?;
+        let key = String::from_utf8(key).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
         self.heads.push(Reverse((key, i)));
         Ok(())
     }
 }
 
 impl Iterator for Merge {
-    type Item = Result<String, VerifyError>;
+    type Item = std::io::Result<String>;
 
     fn next(&mut self) -> Option<Self::Item> {
         let Reverse((key, i)) = self.heads.pop()?;
@@ -204,7 +237,7 @@ mod tests {
     use super::*;
 
     fn sorted(limits: Limits, keys: &[String]) -> (Vec<String>, usize, usize) {
-        let mut sorter = SortedKeys::new(limits);
+        let mut sorter = SortedKeys::new("keys", limits);
         for key in keys {
             sorter.add(key.clone()).unwrap();
         }

@@ -5,11 +5,12 @@
 //! Memory stays bounded whatever the archive's size: the chain is walked one digest (one interval)
 //! at a time, listings are read a page at a time ([`Listing`]), one manifest is held at a time,
 //! and the keys the manifests list — needed to find an object that no manifest lists — are sorted
-//! in runs of at most [`Limits::keys_in_memory`], spilled to temporary files and merged with the
-//! archive's own listing, which comes in the same (key) order. The problems found are sorted the
-//! same way, so that however many there are (a badly tampered archive may have millions), each is
-//! reported once, in order of kind and key, without holding them all: the same object may be found
-//! deleted through every manifest that lists it (a redelivery lists the objects it found again).
+//! in runs of at most [`Limits::keys_in_memory`] ([`SortedKeys`]), spilled to temporary files and
+//! merged with the archive's own listing, which comes in the same (key) order. The problems found
+//! are sorted the same way, so that however many there are (a badly tampered archive may have
+//! millions), each is reported once, in order of kind and key, without holding them all: the same
+//! object may be found deleted through every manifest that lists it (a redelivery lists the objects
+//! it found again).
 
 use std::collections::HashSet;
 
@@ -22,10 +23,13 @@ use crate::integrity::digest::{base64, Digest};
 use crate::integrity::layout;
 use crate::integrity::manifest::{Manifest, ManifestEntry};
 use crate::integrity::signature::PublicKey;
+use crate::integrity::sorted_keys::{SortedKeys, SpillError};
 use crate::pipeline::key::KeyPrefix;
 use crate::pipeline::timestamp::UtcTime;
 
-use crate::integrity::sorted_keys::SortedKeys;
+/// How much verification holds in memory at once: object keys (about 100 bytes each) and, apart,
+/// the problems found, each up to [`Limits::keys_in_memory`] before they are spilled to disk.
+pub use crate::integrity::sorted_keys::Limits;
 
 /// What verification found wrong, each naming its key.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -148,25 +152,13 @@ pub enum VerifyError {
     #[error(transparent)]
     Archive(#[from] ArchiveError),
     /// The keys the manifests list, and the problems found, are sorted on disk when there are many.
-    #[error("cannot sort the keys the manifests list, or the problems found, in a temporary file under {dir} (set TMPDIR to a folder with room): {source}")]
-    Spill { dir: String, source: std::io::Error },
+    #[error(transparent)]
+    Spill(#[from] SpillError),
 }
 
-/// How much verification holds in memory at once.
-#[derive(Debug, Clone, Copy)]
-pub struct Limits {
-    /// Object keys (and, apart, problems found) held before they are sorted and spilled to a
-    /// temporary file (about 100 bytes each).
-    pub keys_in_memory: usize,
-    /// Sorted files merged into one at a time, so that only so many are open.
-    pub files_merged: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Limits {
-        Limits { keys_in_memory: 200_000, files_merged: 64 }
-    }
-}
+/// What verification sorts, as a [`SpillError`] names it: the keys the manifests list, and apart,
+/// the problems found.
+const SORTED: &str = "the keys the manifests list, or the problems found";
 
 /// A digest as the walk read it: key, bytes, signature file, end.
 struct Walked {
@@ -193,8 +185,14 @@ pub async fn verify_within(
     limits: Limits,
 ) -> Result<Report, VerifyError> {
     let prefix = archive.key_prefix().clone();
-    let mut walk =
-        Walk { archive, prefix: prefix.clone(), report: Report::default(), problems: SortedKeys::new(limits), any: false, listed: SortedKeys::new(limits) };
+    let mut walk = Walk {
+        archive,
+        prefix: prefix.clone(),
+        report: Report::default(),
+        problems: SortedKeys::new(SORTED, limits),
+        any: false,
+        listed: SortedKeys::new(SORTED, limits),
+    };
 
     // 1. The chain, one digest at a time, in key order (which is the order of their ends), and with
     //    each digest the manifests of its interval: those it names and any other written in it.
@@ -307,7 +305,7 @@ pub async fn verify_within(
 
     // 3. No object that no manifest lists: the archive's listing and the manifests' keys, both
     //    in key order, side by side.
-    let mut listed = std::mem::replace(&mut walk.listed, SortedKeys::new(limits)).into_sorted()?;
+    let mut listed = std::mem::replace(&mut walk.listed, SortedKeys::new(SORTED, limits)).into_sorted()?;
     let mut next_listed = listed.next_key()?;
     let mut objects = Listing::new(archive, prefix.as_str());
     while let Some(object) = objects.next().await? {
@@ -421,7 +419,7 @@ impl Walk<'_> {
 
     fn found(&mut self, problem: Problem) -> Result<(), VerifyError> {
         self.any = true;
-        self.problems.add(problem.sortable())
+        Ok(self.problems.add(problem.sortable())?)
     }
 
     /// Each problem found, once and in order, to `found`.
@@ -736,6 +734,21 @@ mod tests {
         all.sort();
         sortable.sort();
         assert_eq!(sortable.iter().map(|t| Problem::from_sortable(t)).collect::<Vec<_>>(), all);
+    }
+
+    #[test]
+    fn a_full_temporary_folder_is_named_with_what_to_do() {
+        let full = SpillError { what: SORTED, dir: "/tmp".into(), source: std::io::Error::from_raw_os_error(28) };
+        let err = VerifyError::from(full);
+        let message = err.to_string();
+        assert!(
+            message.starts_with(
+                "cannot sort the keys the manifests list, or the problems found in a temporary file under /tmp (set TMPDIR to a folder with room): "
+            ),
+            "{message}"
+        );
+        let cause = std::error::Error::source(&err).expect("the I/O error is the cause");
+        assert_eq!(cause.to_string(), std::io::Error::from_raw_os_error(28).to_string());
     }
 
     /// A signer whose every signature is refused, like a KMS key the role may not use.
