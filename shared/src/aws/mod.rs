@@ -5,3 +5,4 @@ pub mod errors;
 pub mod kms;
 pub mod s3;
 pub mod sqs;
+pub mod sqs_message;

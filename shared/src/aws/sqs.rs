@@ -5,10 +5,10 @@
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName, SendMessageBatchRequestEntry};
 
 use crate::aws::errors::{classify, entry_failure, AwsCall};
+use crate::aws::sqs_message::{attributes_size, to_sqs_attributes, MessageAttributes, QueueMessage};
 use crate::delivery::pack::{send_all, BatchLimits, EntryResult, SEND_LIMITS};
 use crate::delivery::retry::DeliveryError;
 use crate::delivery::retry::{Deadline, RetryPolicy};
-use crate::intake::message::{attributes_size, to_sqs_attributes, MessageAttributes, QueueMessage};
 
 /// Requests in flight at once when sending or deleting many messages.
 pub const PARALLEL_REQUESTS: usize = 8;
@@ -172,7 +172,7 @@ pub async fn receive(client: &aws_sdk_sqs::Client, queue_url: &str, how: Receive
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::intake::message::MessageAttribute;
+    use crate::aws::sqs_message::MessageAttribute;
 
     #[test]
     fn fifo_queues_are_known_by_their_name() {

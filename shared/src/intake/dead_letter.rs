@@ -29,9 +29,9 @@
 use async_trait::async_trait;
 
 use crate::aws::sqs::{send_messages, OutgoingMessage};
+use crate::aws::sqs_message::{MessageAttribute, MessageAttributes, QueueMessage};
 use crate::config::{ConfigError, Env, EnvExt};
 use crate::delivery::retry::{Deadline, RetryPolicy};
-use crate::intake::message::{MessageAttribute, MessageAttributes, QueueMessage};
 use crate::redact::escape_controls;
 
 pub const ATTRIBUTE_PREFIX: &str = "auditstream-";

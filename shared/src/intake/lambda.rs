@@ -19,12 +19,12 @@ use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent
 use lambda_runtime::LambdaEvent;
 
 use crate::aws::sqs::{is_fifo, sqs_client};
+use crate::aws::sqs_message::{QueueMessage, NO_ID};
 use crate::config::{ConfigError, Env, ProcessEnv};
 use crate::delivery::destination::Destination;
 use crate::delivery::process::{BatchReport, Failure, Outcome};
 use crate::delivery::retry::Deadline;
 use crate::intake::dead_letter::{DeadLetterSender, DeadLetterSettings, SqsDeadLetterQueue};
-use crate::intake::message::{QueueMessage, NO_ID};
 use crate::intake::payload_store::{PayloadStore, S3PayloadStore};
 use crate::intake::settle::{settle, Disposition, QueueKind, QueueTools, RetryReason, Settled};
 use crate::pipeline::Pipeline;

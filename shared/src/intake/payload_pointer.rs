@@ -25,7 +25,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::intake::message::{MessageAttribute, MessageAttributes};
+use crate::aws::sqs_message::{MessageAttribute, MessageAttributes};
 
 pub const POINTER_CLASS: &str = "software.amazon.payloadoffloading.PayloadS3Pointer";
 pub const LEGACY_POINTER_CLASS: &str = "com.amazon.sqs.javamessaging.MessageS3Pointer";

@@ -131,7 +131,7 @@ pub async fn offload_if_large(
     threshold: usize,
     deadline: Deadline,
 ) -> Result<(crate::aws::sqs::OutgoingMessage, bool), OffloadError> {
-    let attributes_len = crate::intake::message::attributes_size(&message.attributes);
+    let attributes_len = crate::aws::sqs_message::attributes_size(&message.attributes);
     if !crate::intake::payload_pointer::needs_offload(message.body.len(), attributes_len, threshold) {
         return Ok((message, false));
     }
@@ -176,7 +176,7 @@ mod tests {
         assert!(offloaded);
         let pointer = PayloadPointer::parse(&large.body, false).unwrap().expect("a pointer body");
         assert_eq!(pointer.bucket, "payloads");
-        assert_eq!(large.attributes["ExtendedPayloadSize"], crate::intake::message::MessageAttribute::number(101));
+        assert_eq!(large.attributes["ExtendedPayloadSize"], crate::aws::sqs_message::MessageAttribute::number(101));
         assert_eq!(store.fetch(&pointer, Deadline::NONE).await.unwrap(), "y".repeat(101));
         let err = offload_if_large(&store, None, OutgoingMessage::new("z".repeat(101)), 100, Deadline::NONE).await.unwrap_err();
         assert!(

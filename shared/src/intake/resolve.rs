@@ -10,10 +10,10 @@
 //!
 //! The Lambda handler and `auditstream poll` both resolve through here.
 
+use crate::aws::sqs_message::QueueMessage;
 use crate::delivery::process::{Failure, InboundMessage};
 use crate::delivery::retry::Deadline;
 use crate::intake::envelope::{self, EnvelopeKind};
-use crate::intake::message::QueueMessage;
 use crate::intake::payload_pointer::{has_size_attribute, PayloadPointer};
 use crate::intake::payload_store::PayloadStore;
 use crate::redact::Escaped;

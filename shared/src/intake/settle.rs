@@ -24,11 +24,11 @@ use std::time::Instant;
 
 use futures::stream::{self, StreamExt};
 
+use crate::aws::sqs_message::QueueMessage;
 use crate::delivery::destination::Destination;
 use crate::delivery::process::{process_batch, BatchReport, Failure, InboundMessage, Outcome};
 use crate::delivery::retry::Deadline;
 use crate::intake::dead_letter::{DeadLetter, DeadLetterSender, Reason};
-use crate::intake::message::QueueMessage;
 use crate::intake::payload_pointer::{declared_size, LEGACY_POINTER_CLASS, POINTER_CLASS};
 use crate::intake::payload_store::PayloadStore;
 use crate::intake::resolve::resolve;
@@ -257,9 +257,9 @@ fn passes(sizes: &[usize]) -> Vec<std::ops::Range<usize>> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::aws::sqs_message::MessageAttribute;
     use crate::delivery::destination::ObjectStoreDestination;
     use crate::delivery::retry::{FailureKind, RetryPolicy};
-    use crate::intake::message::MessageAttribute;
     use crate::intake::payload_pointer::PayloadPointer;
     use crate::intake::resolve::tests::MemoryPayloads;
     use crate::test_support::MemoryStore;

@@ -2,9 +2,10 @@
 //! payload pointer is resolved.
 //!
 //! The Lambda event (`SqsMessage`) and the SQS API (`Message`) describe the same thing in two
-//! shapes. Both convert to [`QueueMessage`], so resolving ([`crate::intake::resolve`]), dead-lettering
-//! ([`crate::intake::dead_letter`]) and redriving are written once, and a message moved to the
-//! dead-letter queue keeps exactly the body and attributes it arrived with.
+//! shapes. Both convert to [`QueueMessage`], so resolving, dead-lettering (both in `intake`),
+//! receiving and sending ([`crate::aws::sqs`]) and redriving are written once, and a message moved
+//! to the dead-letter queue keeps exactly the body and attributes it arrived with. It is here,
+//! beside the SQS calls, because both `intake` and those calls speak it.
 
 use std::collections::BTreeMap;
 
