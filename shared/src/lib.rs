@@ -28,5 +28,6 @@ pub mod pipeline;
 pub mod redact;
 pub mod report;
 pub mod secret;
-#[cfg(test)]
-mod test_support;
+#[cfg(any(test, feature = "test-support"))]
+#[doc(hidden)]
+pub mod test_support;

@@ -5,19 +5,15 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::collections::BTreeMap;
-use std::sync::Mutex;
 
-use async_trait::async_trait;
-use auditstream::integrity::archive::{Archive, ArchiveError, Listed, PAGE};
-use auditstream::integrity::checksum::{Recorded, Sha256Sum};
+use auditstream::integrity::checksum::Sha256Sum;
 use auditstream::integrity::digest::extend_chain;
 use auditstream::integrity::layout;
 use auditstream::integrity::manifest::{Manifest, ManifestEntry};
 use auditstream::integrity::signature::Ed25519Key;
 use auditstream::integrity::verify::{verify_within, Limits, Problem, Window};
-use auditstream::pipeline::key::KeyPrefix;
 use auditstream::pipeline::timestamp::UtcTime;
+use auditstream::test_support::MemoryArchive;
 
 /// Counts the bytes this thread holds on the heap, and the most it held since [`reset_peak`].
 struct Counting;
@@ -60,48 +56,11 @@ fn reset_peak() -> isize {
     held
 }
 
-/// An archive in memory: key → (bytes, written at).
-#[derive(Default)]
-struct Memory {
-    prefix: KeyPrefix,
-    objects: Mutex<BTreeMap<String, (Vec<u8>, UtcTime)>>,
-}
-
-#[async_trait]
-impl Archive for Memory {
-    fn name(&self) -> String {
-        "memory".into()
-    }
-    fn key_prefix(&self) -> &KeyPrefix {
-        &self.prefix
-    }
-    async fn list_page(&self, prefix: &str, after: Option<&str>) -> Result<Vec<Listed>, ArchiveError> {
-        let objects = self.objects.lock().unwrap();
-        let from = after.map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded);
-        let listed = objects.range::<str, _>((from, std::ops::Bound::Unbounded)).skip_while(|(k, _)| !k.starts_with(prefix) && k.as_str() < prefix);
-        Ok(listed.take_while(|(k, _)| k.starts_with(prefix)).take(PAGE).map(|(k, (_, at))| Listed { key: k.clone(), modified: *at }).collect())
-    }
-    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, ArchiveError> {
-        Ok(self.objects.lock().unwrap().get(key).map(|(b, _)| b.clone()))
-    }
-    async fn recorded(&self, key: &str) -> Result<Option<Recorded>, ArchiveError> {
-        Ok(self.objects.lock().unwrap().get(key).map(|(b, _)| Recorded { size: b.len() as u64, sha256: Sha256Sum::of(b) }))
-    }
-    async fn put_record(&self, key: &str, body: Vec<u8>) -> Result<bool, ArchiveError> {
-        let mut objects = self.objects.lock().unwrap();
-        if objects.contains_key(key) {
-            return Ok(false);
-        }
-        objects.insert(key.into(), (body, UtcTime::parse("2026-11-30T00:00:00Z").unwrap()));
-        Ok(true)
-    }
-}
-
 /// `batches` batches of 100 objects, ten an hour from 2026-11-27T00:00Z, digested; then, when
 /// `deleted`, every object removed again; then the heap verification held at its peak, above what
 /// it started with.
 async fn peak_of_verifying(batches: usize, deleted: bool) -> isize {
-    let archive = Memory::default();
+    let archive = MemoryArchive::default();
     {
         let mut objects = archive.objects.lock().unwrap();
         for batch in 0..batches {

@@ -436,106 +436,42 @@ impl Walk<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::integrity::archive::{Archive, Listed, PAGE};
-    use crate::integrity::checksum::Recorded;
+    use crate::integrity::archive::Archive;
     use crate::integrity::digest::extend_chain;
     use crate::integrity::manifest::ManifestEntry;
     use crate::integrity::signature::Ed25519Key;
-    use crate::pipeline::key::KeyPrefix;
+    use crate::test_support::{ArchiveCall, MemoryArchive};
     use async_trait::async_trait;
     use std::collections::BTreeMap;
-    use std::sync::Mutex;
-
-    /// An archive in memory: key → (bytes, written at).
-    #[derive(Default)]
-    struct Memory {
-        prefix: KeyPrefix,
-        objects: Mutex<BTreeMap<String, (Vec<u8>, UtcTime)>>,
-        /// Keys per listed page (0: [`PAGE`]).
-        page: std::sync::atomic::AtomicUsize,
-        /// What was asked, in order.
-        calls: Mutex<Vec<Call>>,
-    }
-
-    #[derive(Debug, Clone, PartialEq, Eq)]
-    enum Call {
-        /// A page of the listing of `prefix` after `after`, and the keys it answered.
-        List {
-            prefix: String,
-            after: Option<String>,
-            answered: Vec<String>,
-        },
-        Get(String),
-        Recorded(String),
-    }
-
-    #[async_trait]
-    impl Archive for Memory {
-        fn name(&self) -> String {
-            "memory".into()
-        }
-        fn key_prefix(&self) -> &KeyPrefix {
-            &self.prefix
-        }
-        async fn list_page(&self, prefix: &str, after: Option<&str>) -> Result<Vec<Listed>, ArchiveError> {
-            let objects = self.objects.lock().unwrap();
-            let listed = objects.iter().filter(|(k, _)| k.starts_with(prefix) && after.is_none_or(|after| k.as_str() > after));
-            let page = match self.page.load(std::sync::atomic::Ordering::Relaxed) {
-                0 => PAGE,
-                n => n,
-            };
-            let listed: Vec<Listed> = listed.take(page).map(|(k, (_, at))| Listed { key: k.clone(), modified: *at }).collect();
-            let answered = listed.iter().map(|l| l.key.clone()).collect();
-            self.calls.lock().unwrap().push(Call::List { prefix: prefix.into(), after: after.map(str::to_owned), answered });
-            Ok(listed)
-        }
-        async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, ArchiveError> {
-            self.calls.lock().unwrap().push(Call::Get(key.into()));
-            Ok(self.objects.lock().unwrap().get(key).map(|(b, _)| b.clone()))
-        }
-        async fn recorded(&self, key: &str) -> Result<Option<Recorded>, ArchiveError> {
-            self.calls.lock().unwrap().push(Call::Recorded(key.into()));
-            Ok(self.objects.lock().unwrap().get(key).map(|(b, _)| Recorded { size: b.len() as u64, sha256: Sha256Sum::of(b) }))
-        }
-        async fn put_record(&self, key: &str, body: Vec<u8>) -> Result<bool, ArchiveError> {
-            let mut objects = self.objects.lock().unwrap();
-            if objects.contains_key(key) {
-                return Ok(false);
-            }
-            objects.insert(key.into(), (body, t("2026-11-27T23:59:00Z")));
-            Ok(true)
-        }
-    }
 
     fn t(text: &str) -> UtcTime {
         UtcTime::parse(text).unwrap()
     }
 
-    impl Memory {
-        /// A batch at `at`: its objects, then its manifest.
-        fn batch(&self, at: &str, names: &[&str]) {
-            let at = t(at);
-            let mut objects = self.objects.lock().unwrap();
-            let mut entries = Vec::new();
-            for name in names {
-                let body = format!("{{\"event\":\"{name}\"}}").into_bytes();
-                entries.push(ManifestEntry { key: name.to_string(), size: body.len() as u64, sha256: Sha256Sum::of(&body) });
-                objects.insert(name.to_string(), (body, at));
-            }
-            let key = layout::manifest_key(&self.prefix, at, rand::random());
-            objects.insert(key, (Manifest::new(layout::iso(at), entries).to_json(), at));
+    /// A batch at `at`: its objects, then its manifest.
+    fn add_batch(archive: &MemoryArchive, at: &str, names: &[&str]) {
+        let at = t(at);
+        let mut objects = archive.objects.lock().unwrap();
+        let mut entries = Vec::new();
+        for name in names {
+            let body = format!("{{\"event\":\"{name}\"}}").into_bytes();
+            entries.push(ManifestEntry { key: name.to_string(), size: body.len() as u64, sha256: Sha256Sum::of(&body) });
+            objects.insert(name.to_string(), (body, at));
         }
-        fn key_like(&self, part: &str) -> String {
-            self.objects.lock().unwrap().keys().find(|k| k.contains(part)).cloned().unwrap_or_else(|| panic!("no key with {part}"))
-        }
+        let key = layout::manifest_key(&archive.prefix, at, rand::random());
+        objects.insert(key, (Manifest::new(layout::iso(at), entries).to_json(), at));
+    }
+
+    fn key_like(archive: &MemoryArchive, part: &str) -> String {
+        archive.objects.lock().unwrap().keys().find(|k| k.contains(part)).cloned().unwrap_or_else(|| panic!("no key with {part}"))
     }
 
     /// Three batches over three hours, then digests up to 13:00 (an empty hour included).
-    async fn archive() -> (Memory, Ed25519Key) {
-        let archive = Memory::default();
-        archive.batch("2026-11-27T10:05:00Z", &["1/jobs/a.json", "1/jobs/b.json"]);
-        archive.batch("2026-11-27T10:50:00Z", &["1/jobs/c.json"]);
-        archive.batch("2026-11-27T12:10:00Z", &["1/jobs/d.json", "1/jobs/a.json"]);
+    async fn archive() -> (MemoryArchive, Ed25519Key) {
+        let archive = MemoryArchive::default();
+        add_batch(&archive, "2026-11-27T10:05:00Z", &["1/jobs/a.json", "1/jobs/b.json"]);
+        add_batch(&archive, "2026-11-27T10:50:00Z", &["1/jobs/c.json"]);
+        add_batch(&archive, "2026-11-27T12:10:00Z", &["1/jobs/d.json", "1/jobs/a.json"]);
         let key = Ed25519Key::generate();
         let run = extend_chain(&archive, &key, t("2026-11-27T13:00:00Z")).await.unwrap();
         assert_eq!(run.written.len(), 3, "10-11, 11-12 (no batch) and 12-13: {run:?}");
@@ -547,7 +483,7 @@ mod tests {
     const TINY: Limits = Limits { keys_in_memory: 4, files_merged: 2 };
 
     /// Verifies, and what it found, each as shown.
-    async fn verified(archive: &Memory, key: &Ed25519Key, window: &Window, limits: Limits) -> (Report, Vec<String>) {
+    async fn verified(archive: &MemoryArchive, key: &Ed25519Key, window: &Window, limits: Limits) -> (Report, Vec<String>) {
         let mut found = Vec::new();
         let report = verify_within(archive, &key.public_key(), window, &|_, _| {}, &mut |p| found.push(p.to_string()), limits).await.unwrap();
         assert_eq!(report.problems, found.len(), "each problem counted once: {found:?}");
@@ -555,7 +491,7 @@ mod tests {
     }
 
     /// What verification finds, the same whether it holds much or almost nothing.
-    async fn problems(archive: &Memory, key: &Ed25519Key, window: Window) -> Vec<String> {
+    async fn problems(archive: &MemoryArchive, key: &Ed25519Key, window: Window) -> Vec<String> {
         let roomy = verified(archive, key, &window, Limits::default()).await.1;
         archive.page.store(3, std::sync::atomic::Ordering::Relaxed);
         let tiny = verified(archive, key, &window, TINY).await.1;
@@ -571,7 +507,7 @@ mod tests {
         assert_eq!((report.digests, report.manifests, report.objects), (3, 3, 4));
         assert!(found.is_empty(), "{found:?}");
         // nothing new: the next run writes the next hour's (empty) digest, chained to the last
-        archive.batch("2026-11-27T13:20:00Z", &["1/jobs/e.json"]);
+        add_batch(&archive, "2026-11-27T13:20:00Z", &["1/jobs/e.json"]);
         let run = extend_chain(&archive, &key, t("2026-11-27T14:00:00Z")).await.unwrap();
         assert_eq!(run.written, ["_auditstream/digests/2026/11/27/14/20261127T140000Z.json"]);
         assert!(problems(&archive, &key, Window::default()).await.is_empty());
@@ -581,8 +517,8 @@ mod tests {
 
     #[tokio::test]
     async fn each_tampering_is_named() {
-        let remove = |a: &Memory, k: &str| a.objects.lock().unwrap().remove(k).unwrap();
-        let put = |a: &Memory, k: &str, b: &[u8], at: &str| a.objects.lock().unwrap().insert(k.into(), (b.to_vec(), t(at)));
+        let remove = |a: &MemoryArchive, k: &str| a.objects.lock().unwrap().remove(k).unwrap();
+        let put = |a: &MemoryArchive, k: &str, b: &[u8], at: &str| a.objects.lock().unwrap().insert(k.into(), (b.to_vec(), t(at)));
 
         let (a, key) = archive().await;
         remove(&a, "1/jobs/b.json");
@@ -610,12 +546,12 @@ mod tests {
         );
 
         let (a, key) = archive().await;
-        let manifest = a.key_like("T105000000Z");
+        let manifest = key_like(&a, "T105000000Z");
         remove(&a, &manifest);
         assert_eq!(problems(&a, &key, Window::default()).await, [format!("manifest missing: {manifest}"), "object in no manifest: 1/jobs/c.json".into()]);
 
         let (a, key) = archive().await;
-        let digest = a.key_like("20261127T120000Z.json");
+        let digest = key_like(&a, "20261127T120000Z.json");
         let mut bytes = a.get(&digest).await.unwrap().unwrap();
         bytes.extend_from_slice(b" ");
         remove(&a, &digest);
@@ -627,12 +563,12 @@ mod tests {
 
         // a whole hour dropped: its digest, manifests and objects
         let (a, key) = archive().await;
-        let digest = a.key_like("20261127T110000Z.json");
+        let digest = key_like(&a, "20261127T110000Z.json");
         for k in [
             digest.clone(),
             layout::signature_key(&digest),
-            a.key_like("T100500000Z"),
-            a.key_like("T105000000Z"),
+            key_like(&a, "T100500000Z"),
+            key_like(&a, "T105000000Z"),
             "1/jobs/b.json".into(),
             "1/jobs/c.json".into(),
         ] {
@@ -650,22 +586,22 @@ mod tests {
     #[tokio::test]
     async fn verification_holds_one_interval_one_manifest_and_one_page_at_a_time() {
         // six hours of three batches of four objects each, listed three keys a page, four keys held
-        let archive = Memory::default();
+        let archive = MemoryArchive::keeping_calls();
         for hour in 10..16 {
             for batch in 0..3 {
                 let names: Vec<String> = (0..4).map(|n| format!("1/jobs/{hour}-{batch}-{n}.json")).collect();
-                archive.batch(&format!("2026-11-27T{hour}:{:02}:00Z", 10 + 20 * batch), &names.iter().map(String::as_str).collect::<Vec<_>>());
+                add_batch(&archive, &format!("2026-11-27T{hour}:{:02}:00Z", 10 + 20 * batch), &names.iter().map(String::as_str).collect::<Vec<_>>());
             }
         }
         let key = Ed25519Key::generate();
         extend_chain(&archive, &key, t("2026-11-27T16:00:00Z")).await.unwrap();
-        archive.calls.lock().unwrap().clear();
+        archive.take_calls();
         archive.page.store(3, std::sync::atomic::Ordering::Relaxed);
         let (report, found) = verified(&archive, &key, &Window::default(), TINY).await;
         assert!(found.is_empty(), "{found:?}");
         assert_eq!((report.digests, report.manifests, report.objects), (6, 18, 72));
 
-        let calls = archive.calls.lock().unwrap().clone();
+        let calls = archive.take_calls();
         let (digests, manifests) = (layout::digests_prefix(&archive.prefix), layout::manifests_prefix(&archive.prefix));
         // The hour and batch each read belongs to: a digest's (its end's hour, before any batch),
         // a manifest's (its time), an object's (from its name).
@@ -684,8 +620,8 @@ mod tests {
         let reads: Vec<(u32, i32)> = calls
             .iter()
             .filter_map(|c| match c {
-                Call::Get(k) | Call::Recorded(k) => Some(place(k)),
-                Call::List { .. } => None,
+                ArchiveCall::Get(k) | ArchiveCall::Recorded(k) => Some(place(k)),
+                ArchiveCall::List { .. } => None,
             })
             .collect();
         assert_eq!(reads.len(), 6 * 2 + 18 + 72, "each digest, signature, manifest and object read once: {calls:#?}");
@@ -697,7 +633,7 @@ mod tests {
         let mut last_answered: BTreeMap<String, Option<String>> = BTreeMap::new();
         let mut whole_archive = Vec::new();
         for call in &calls {
-            if let Call::List { prefix, after, answered } = call {
+            if let ArchiveCall::List { prefix, after, answered } = call {
                 assert!(answered.len() <= 3, "{call:?}");
                 let before = last_answered.insert(prefix.clone(), answered.last().cloned()).flatten();
                 assert!(after.is_none() || *after == before, "a page must start where the one before ended: {call:?}");
@@ -769,8 +705,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_run_that_cannot_sign_writes_no_digest() {
-        let archive = Memory::default();
-        archive.batch("2026-11-27T10:05:00Z", &["1/jobs/a.json"]);
+        let archive = MemoryArchive::default();
+        add_batch(&archive, "2026-11-27T10:05:00Z", &["1/jobs/a.json"]);
         let before: Vec<String> = archive.objects.lock().unwrap().keys().cloned().collect();
         let err = extend_chain(&archive, &Refusing, t("2026-11-27T12:00:00Z")).await.unwrap_err();
         assert_eq!(err.to_string(), "KMS key refusing: Sign failed: AccessDeniedException");
