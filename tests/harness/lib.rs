@@ -1,13 +1,15 @@
 //! Test harness of the end-to-end tests (`tests/tests/*.rs`, one test binary per file): where the local
 //! services are and clients for them ([`services`]), a Lambda Runtime API emulator that runs the built
 //! function binaries ([`lambda_emulator`]), SQS Lambda events for calling a handler in process
-//! ([`sqs_events`]), and building a workspace binary for a test ([`workspace_bin`]).
+//! ([`sqs_events`]), building a workspace binary for a test ([`workspace_bin`]), and running the
+//! `auditstream` command or a Python snippet against moto ([`command_run`]).
 //!
 //! Run everything with `scripts/test`; see `scripts/services --help` to run tests by hand.
 
 pub mod azure_monitor_fake;
 pub mod azurite;
 pub mod cargo_lambda;
+pub mod command_run;
 pub mod fake_server;
 pub mod gen_events;
 pub mod lambda_emulator;

@@ -21,11 +21,12 @@ use auditstream::intake::payload_pointer::PayloadPointer;
 use auditstream::pipeline::key::KeyPrefix;
 use auditstream::pipeline::timestamp::Now;
 use auditstream::pipeline::{Pipeline, Prepared};
+use auditstream_e2e::command_run::{auditstream, moto_command_env, python_snippet, Run};
 use auditstream_e2e::fake_server::FakeServer;
 use auditstream_e2e::sqs_events::{failed_ids, lambda_event, sqs_event_from};
 use auditstream_e2e::{
-    create_bucket, create_queue, create_queue_with_dlq, moto_endpoint, moto_env, moto_s3_client, moto_sdk_config, moto_sqs_client, python, queue_depth,
-    unique_name, workspace_bin, TestQueue,
+    create_bucket, create_queue, create_queue_with_dlq, moto_endpoint, moto_s3_client, moto_sdk_config, moto_sqs_client, queue_depth, unique_name,
+    workspace_bin, TestQueue,
 };
 use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName, QueueAttributeName};
 use axum::http::StatusCode;
@@ -167,53 +168,6 @@ fn expected_objects(events: &[String]) -> BTreeMap<String, Vec<u8>> {
 
 // ---------------------------------------------------------------------------------------------------------
 // The CLI, Python, and moto
-
-struct Run {
-    output: Output,
-    what: String,
-}
-
-impl Run {
-    fn stdout(&self) -> String {
-        String::from_utf8_lossy(&self.output.stdout).into_owned()
-    }
-    fn stderr(&self) -> String {
-        String::from_utf8_lossy(&self.output.stderr).into_owned()
-    }
-    fn code(&self) -> Option<i32> {
-        self.output.status.code()
-    }
-    /// Asserts the exit code, showing everything the command said otherwise.
-    fn expect_code(self, code: i32) -> Self {
-        assert_eq!(self.code(), Some(code), "{} exited {:?}\nstdout:\n{}\nstderr:\n{}", self.what, self.output.status, self.stdout(), self.stderr());
-        self
-    }
-}
-
-fn command_env(command: &mut Command) {
-    command.envs(moto_env());
-    // The tests say what they want; nothing from the environment they run in.
-    for var in ["AUDITSTREAM_DLQ_URL", "AUDITSTREAM_PAYLOAD_BUCKET", "AUDITSTREAM_STREAMS", "AUDITSTREAM_LOG_TEMPLATE", "AUDITSTREAM_MAX_EVENT_BYTES"] {
-        command.env_remove(var);
-    }
-}
-
-fn auditstream(args: &[&str]) -> Run {
-    let mut command = Command::new(workspace_bin("auditstream-cli", "auditstream"));
-    command.args(args);
-    command_env(&mut command);
-    let output = command.output().expect("run auditstream");
-    Run { output, what: format!("auditstream {}", args.join(" ")) }
-}
-
-/// Runs a Python snippet with the test venv (boto3, amazon-sqs-extended-client) against moto.
-fn python_snippet(code: &str, args: &[&str]) -> Run {
-    let mut command = Command::new(python());
-    command.arg("-c").arg(code).args(args);
-    command_env(&mut command);
-    let output = command.output().expect("run python");
-    Run { output, what: "python snippet".into() }
-}
 
 /// The events written to a bucket (its integrity records, under `_auditstream/`, left out).
 async fn s3_objects(bucket: &str) -> BTreeMap<String, Vec<u8>> {
@@ -654,7 +608,7 @@ async fn a_forty_megabyte_event_goes_through_a_pointer_within_three_times_its_si
     let poll = |wait: &str| {
         let mut command = Command::new(workspace_bin("auditstream-cli", "auditstream"));
         command.args(["poll", "--queue", &queue.url, "--to", &format!("s3://{out}"), "--until-empty", "--wait-seconds", wait, "--parallel", "1"]);
-        command_env(&mut command);
+        moto_command_env(&mut command);
         let (output, peak) = run_measuring_peak_rss(command);
         (Run { output, what: "auditstream poll".into() }.expect_code(0), peak)
     };

@@ -7,12 +7,12 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use auditstream::intake::payload_pointer::PayloadPointer;
+use auditstream_e2e::command_run::{auditstream, moto_command_env, python_snippet, Run};
 use auditstream_e2e::{
-    create_bucket, create_queue, moto_env, moto_s3_client, moto_sdk_config, moto_sqs_client, python, queue_depth, unique_name, workspace_bin, workspace_root,
-    TestQueue,
+    create_bucket, create_queue, moto_s3_client, moto_sdk_config, moto_sqs_client, queue_depth, unique_name, workspace_bin, workspace_root, TestQueue,
 };
 use aws_sdk_s3::types::{BucketVersioningStatus, StorageClass, VersioningConfiguration};
 
@@ -94,53 +94,6 @@ fn events() -> Vec<String> {
             .to_string()
         })
         .collect()
-}
-
-struct Run {
-    output: Output,
-    what: String,
-}
-
-impl Run {
-    fn stdout(&self) -> String {
-        String::from_utf8_lossy(&self.output.stdout).into_owned()
-    }
-    fn stderr(&self) -> String {
-        String::from_utf8_lossy(&self.output.stderr).into_owned()
-    }
-    fn expect_code(self, code: i32) -> Self {
-        assert_eq!(
-            self.output.status.code(),
-            Some(code),
-            "{} exited {:?}\nstdout:\n{}\nstderr:\n{}",
-            self.what,
-            self.output.status,
-            self.stdout(),
-            self.stderr()
-        );
-        self
-    }
-}
-
-fn env_for(command: &mut Command) {
-    command.envs(moto_env());
-    for var in ["AUDITSTREAM_DLQ_URL", "AUDITSTREAM_PAYLOAD_BUCKET", "AUDITSTREAM_STREAMS", "AUDITSTREAM_LOG_TEMPLATE", "AUDITSTREAM_MAX_EVENT_BYTES"] {
-        command.env_remove(var);
-    }
-}
-
-fn auditstream(args: &[&str]) -> Run {
-    let mut command = Command::new(workspace_bin("auditstream-cli", "auditstream"));
-    command.args(args);
-    env_for(&mut command);
-    Run { output: command.output().expect("run auditstream"), what: format!("auditstream {}", args.join(" ")) }
-}
-
-fn python_snippet(code: &str, args: &[&str]) -> Run {
-    let mut command = Command::new(python());
-    command.arg("-c").arg(code).args(args);
-    env_for(&mut command);
-    Run { output: command.output().expect("run python"), what: "python snippet".into() }
 }
 
 fn temp_dir(name: &str) -> PathBuf {
@@ -581,7 +534,7 @@ async fn a_replay_to_a_queue_killed_mid_way_continues_from_its_checkpoint_and_re
 
     let mut command = Command::new(workspace_bin("auditstream-cli", "auditstream"));
     command.args(args).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
-    env_for(&mut command);
+    moto_command_env(&mut command);
     let mut child = command.spawn().unwrap();
     // Killed as soon as it has recorded progress: reading one object at a time, it is far from done.
     let started = std::time::Instant::now();
