@@ -37,11 +37,8 @@ pub const DEST_HELP: &str = "expected dir:PATH, s3://BUCKET[/PREFIX], rest (conf
 
 impl DestSpec {
     pub fn parse(text: &str) -> Result<DestSpec> {
-        if let Some(path) = text.strip_prefix("dir:") {
-            if path.is_empty() {
-                bail!("--to {text:?}: the directory is missing ({DEST_HELP})");
-            }
-            return Ok(DestSpec::Dir(PathBuf::from(path)));
+        if let Some(path) = parse_dir_url("--to", text, DEST_HELP)? {
+            return Ok(DestSpec::Dir(path));
         }
         if let Some((bucket, prefix)) = parse_s3_url("--to", text, DEST_HELP)? {
             return Ok(DestSpec::S3 { bucket, prefix });
@@ -62,6 +59,16 @@ impl DestSpec {
         // Shown without user info or query: a mistyped URL may still hold a token.
         bail!("--to {:?} is not a destination: {DEST_HELP}", auditstream::redact::url_text_for_message(text))
     }
+}
+
+/// `dir:PATH` as the directory; `None` for text that is not a `dir:` URL. `flag` and `expected` are
+/// for messages.
+pub fn parse_dir_url(flag: &str, text: &str, expected: &str) -> Result<Option<PathBuf>> {
+    let Some(path) = text.strip_prefix("dir:") else { return Ok(None) };
+    if path.is_empty() {
+        bail!("{flag} {text:?}: the directory is missing ({expected})");
+    }
+    Ok(Some(PathBuf::from(path)))
 }
 
 /// `s3://BUCKET[/PREFIX]` as the bucket and the key prefix, checked as the s3-writer checks its
@@ -116,6 +123,14 @@ mod tests {
             let err = DestSpec::parse(bad).unwrap_err().to_string();
             assert!(err.contains("expected dir:PATH"), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn a_directory_is_dir_and_a_path_for_to_and_from_alike() {
+        assert_eq!(parse_dir_url("--from", "dir:/var/audit", "expected dir:PATH").unwrap(), Some(PathBuf::from("/var/audit")));
+        assert_eq!(parse_dir_url("--from", "s3://audit", "expected dir:PATH").unwrap(), None);
+        let err = parse_dir_url("--from", "dir:", "expected dir:PATH").unwrap_err().to_string();
+        assert_eq!(err, "--from \"dir:\": the directory is missing (expected dir:PATH)");
     }
 
     #[test]

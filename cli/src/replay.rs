@@ -26,7 +26,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 mod queue;
 
-use crate::destinations::{self, parse_s3_url, DestSpec};
+use crate::destinations::{self, parse_dir_url, parse_s3_url, DestSpec};
 use crate::input::BatchShape;
 
 pub const LONG_ABOUT: &str = "Send archived events again: from an archive written by the s3-writer function or by \
@@ -109,11 +109,8 @@ const FROM_EXPECTED: &str = "expected s3://BUCKET[/PREFIX] or dir:PATH, an archi
 
 /// `--from`: `s3://BUCKET[/PREFIX]` or `dir:PATH`.
 pub fn parse_from(text: &str) -> Result<ArchiveLocation> {
-    if let Some(path) = text.strip_prefix("dir:") {
-        if path.is_empty() {
-            bail!("--from {text:?}: the directory is missing ({FROM_EXPECTED})");
-        }
-        return Ok(ArchiveLocation::Dir(PathBuf::from(path)));
+    if let Some(path) = parse_dir_url("--from", text, FROM_EXPECTED)? {
+        return Ok(ArchiveLocation::Dir(path));
     }
     if let Some((bucket, prefix)) = parse_s3_url("--from", text, FROM_EXPECTED)? {
         return Ok(ArchiveLocation::S3 { bucket, prefix });
