@@ -67,7 +67,7 @@ pub async fn check(args: CheckArgs) -> Result<ExitCode> {
 /// Whether a setup error is a secret that could not be read (wrapped by the adapter that read it).
 fn reads_a_secret(e: &(dyn std::error::Error + 'static)) -> bool {
     e.downcast_ref::<SecretError>().is_some()
-        || matches!(e.downcast_ref::<SetupError>(), Some(SetupError::Secret(_) | SetupError::Rest(SinkBuildError::Secret(_))))
+        || matches!(e.downcast_ref::<SetupError>(), Some(SetupError::Secret(_)))
         || matches!(e.downcast_ref::<SinkBuildError>(), Some(SinkBuildError::Secret(_)))
 }
 

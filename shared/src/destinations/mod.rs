@@ -62,6 +62,4 @@ pub enum SetupError {
     Secret(#[from] crate::secret::SecretError),
     #[error("cannot build the HTTP client: {0}")]
     Http(#[from] reqwest::Error),
-    #[error(transparent)]
-    Rest(#[from] rest::http::SinkBuildError),
 }
