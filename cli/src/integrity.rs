@@ -172,7 +172,7 @@ pub async fn verify_archive(args: VerifyArgs) -> Result<ExitCode> {
         progress.set_position(done);
     };
     // Each problem is printed as verify hands it over, none kept: there may be millions.
-    let report = verify(archive, &public_key, &window, &show_progress, &mut |problem| crate::say(&progress, &problem.to_string())).await?;
+    let report = verify(archive, &public_key, &window, &show_progress, &mut |problem| crate::progress::say(&progress, &problem.to_string())).await?;
     progress.finish_and_clear();
     let covered = report.covered.map(|(from, to)| format!(" from {} to {}", layout::iso(from), layout::iso(to))).unwrap_or_default();
     let verdict = match report.problems {

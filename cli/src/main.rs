@@ -9,6 +9,7 @@ mod destinations;
 mod input;
 mod integrity;
 mod poll;
+mod progress;
 mod redrive;
 mod replay;
 mod run;
@@ -19,7 +20,6 @@ use std::process::ExitCode;
 
 use auditstream::redact::Escaped;
 use clap::{Parser, Subcommand};
-use indicatif::ProgressBar;
 
 #[derive(Parser)]
 #[command(
@@ -119,11 +119,4 @@ fn runtime_for(command: &Command) -> std::io::Result<tokio::runtime::Runtime> {
         _ => tokio::runtime::Builder::new_multi_thread(),
     };
     builder.enable_all().build()
-}
-
-/// Prints one line on stderr, above the progress bar, with control characters escaped
-/// ([`auditstream::redact::escape_controls`]): a message id, a file name or a server's words in it
-/// can neither start a line of their own (a forged `failed …`) nor drive the terminal.
-pub(crate) fn say(progress: &ProgressBar, line: &str) {
-    progress.suspend(|| eprintln!("{}", Escaped(line)));
 }

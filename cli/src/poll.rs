@@ -159,7 +159,7 @@ pub async fn poll(args: PollArgs) -> Result<ExitCode> {
         tokio::spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
                 poller.stop.store(true, Ordering::SeqCst);
-                crate::say(&poller.progress, "stopping: finishing the receives and batches in hand (Ctrl-C again to abort)");
+                crate::progress::say(&poller.progress, "stopping: finishing the receives and batches in hand (Ctrl-C again to abort)");
                 let _ = tokio::signal::ctrl_c().await;
                 std::process::exit(130);
             }
@@ -201,7 +201,7 @@ async fn run_poller(p: Arc<Poller>) -> Result<()> {
             }
             Err(e) if !e.is_permanent() && receive_failures < retry.max_attempts => {
                 receive_failures += 1;
-                crate::say(&p.progress, &format!("receive failed, retrying: {e}"));
+                crate::progress::say(&p.progress, &format!("receive failed, retrying: {e}"));
                 tokio::time::sleep(e.retry_after.unwrap_or(Duration::from_millis(250 << receive_failures.min(6)))).await;
                 continue;
             }
@@ -262,10 +262,13 @@ async fn report(p: &Poller, settled: &Settled, not_deleted: &[(&str, String)]) {
             _ => continue,
         };
         failed += 1;
-        crate::say(&p.progress, &line);
+        crate::progress::say(&p.progress, &line);
     }
     for (id, why) in not_deleted {
-        crate::say(&p.progress, &format!("not deleted {id} (settled, but still on the queue: SQS will deliver it again after its visibility timeout): {why}"));
+        crate::progress::say(
+            &p.progress,
+            &format!("not deleted {id} (settled, but still on the queue: SQS will deliver it again after its visibility timeout): {why}"),
+        );
     }
     let mut totals = p.totals.lock().await;
     totals.counts.add(&settled.report.counts);

@@ -191,14 +191,16 @@ async fn receive_send_delete(sqs: &aws_sdk_sqs::Client, from: &str, to: &str) ->
                 Ok(_) => done.push(handle),
                 Err(why) => {
                     failed += 1;
-                    crate::say(&progress, &format!("failed {id}: not moved, left in the dead-letter queue: {why}"));
+                    crate::progress::say(&progress, &format!("failed {id}: not moved, left in the dead-letter queue: {why}"));
                 }
             }
         }
         for r in delete_messages(sqs, from, &done, retry, Deadline::NONE).await {
             match r {
                 Ok(()) => moved += 1,
-                Err(why) => crate::say(&progress, &format!("a message was sent to {to} but could not be deleted from {from}, so it is in both: {why}")),
+                Err(why) => {
+                    crate::progress::say(&progress, &format!("a message was sent to {to} but could not be deleted from {from}, so it is in both: {why}"))
+                }
             }
         }
         progress.set_position(moved);

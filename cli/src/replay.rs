@@ -323,7 +323,7 @@ pub async fn replay(args: ReplayArgs) -> Result<ExitCode> {
             let ok = match outcomes.next() {
                 Some((_, Outcome::Failed(f))) => {
                     let kind = if f.is_permanent() { "" } else { " (transient)" };
-                    crate::say(&progress, &format!("failed {key}{kind}: {f}"));
+                    crate::progress::say(&progress, &format!("failed {key}{kind}: {f}"));
                     false
                 }
                 Some(_) => true,
@@ -401,7 +401,10 @@ impl Tracker {
         selection: &Arc<Selection>,
     ) -> (Self, Option<String>) {
         if let Some(checkpoint) = &resume {
-            crate::say(&progress, &format!("continuing after {} (checkpoint {})", checkpoint.last_key, checkpoint_path.unwrap_or(Path::new("")).display()));
+            crate::progress::say(
+                &progress,
+                &format!("continuing after {} (checkpoint {})", checkpoint.last_key, checkpoint_path.unwrap_or(Path::new("")).display()),
+            );
         }
         let start_after = resume.map(|c| c.last_key);
         let counter = count_for_progress(source, selection, &progress, start_after.clone());
@@ -435,7 +438,7 @@ impl Tracker {
                 if let Some(why) = why {
                     listed.skipped += 1;
                     progress.inc(1);
-                    crate::say(progress, &format!("skipped {key}: not an audit event: {why}"));
+                    crate::progress::say(progress, &format!("skipped {key}: not an audit event: {why}"));
                 }
                 (key, true)
             }
@@ -443,12 +446,12 @@ impl Tracker {
                 listed.selected += 1;
                 listed.unread += 1;
                 progress.inc(1);
-                crate::say(progress, &format!("failed {key}: {error}"));
+                crate::progress::say(progress, &format!("failed {key}: {error}"));
                 (key, false)
             }
             Step::ListFailed(error) => {
                 listed.list_failed = true;
-                crate::say(progress, &format!("failed: {error}"));
+                crate::progress::say(progress, &format!("failed: {error}"));
                 // Nothing after the last key handled is known.
                 self.failed_once = true;
                 return None;

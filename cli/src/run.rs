@@ -43,7 +43,7 @@ pub async fn run(to: &str, inputs: &[PathBuf]) -> Result<ExitCode> {
     // Inputs that could not be read count as read and failed.
     let mut unreadable = problems.len() as u64;
     for p in &problems {
-        crate::say(&progress, &format!("failed {}: {}", p.id, p.message));
+        crate::progress::say(&progress, &format!("failed {}: {}", p.id, p.message));
     }
     let described = destination.describe();
     let mut batches = tokio_stream_from(rx)
@@ -60,12 +60,12 @@ pub async fn run(to: &str, inputs: &[PathBuf]) -> Result<ExitCode> {
         progress.inc(bytes_read);
         for p in &problems {
             unreadable += 1;
-            crate::say(&progress, &format!("failed {}: {}", p.id, p.message));
+            crate::progress::say(&progress, &format!("failed {}: {}", p.id, p.message));
         }
         for (id, outcome) in &report.outcomes {
             if let Outcome::Failed(f) = outcome {
                 let kind = if f.is_permanent() { "" } else { " (transient)" };
-                crate::say(&progress, &format!("failed {id}{kind}: {f}"));
+                crate::progress::say(&progress, &format!("failed {id}{kind}: {f}"));
             }
         }
         counts.add(&report.counts);

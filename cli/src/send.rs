@@ -112,7 +112,7 @@ pub async fn send(args: SendArgs) -> Result<ExitCode> {
     let mut failed = 0u64;
     for p in &problems {
         failed += 1;
-        crate::say(&progress, &format!("failed {}: {}", p.id, p.message));
+        crate::progress::say(&progress, &format!("failed {}: {}", p.id, p.message));
     }
 
     // Files are read on a blocking thread, one batch ahead of sending.
@@ -129,7 +129,7 @@ pub async fn send(args: SendArgs) -> Result<ExitCode> {
     while let Some(batch) = rx.recv().await {
         for p in &batch.problems {
             failed += 1;
-            crate::say(&progress, &format!("failed {}: {}", p.id, p.message));
+            crate::progress::say(&progress, &format!("failed {}: {}", p.id, p.message));
         }
         read += batch.messages.len() as u64;
         let ids: Vec<String> = batch.messages.iter().map(|m| m.id.clone()).collect();
@@ -158,7 +158,7 @@ pub async fn send(args: SendArgs) -> Result<ExitCode> {
                 }
                 Err(why) => {
                     failed += 1;
-                    crate::say(&progress, &format!("failed {id}: {why}"));
+                    crate::progress::say(&progress, &format!("failed {id}: {why}"));
                 }
             }
         }
@@ -168,7 +168,7 @@ pub async fn send(args: SendArgs) -> Result<ExitCode> {
                 Ok(_) => sent += 1,
                 Err(why) => {
                     failed += 1;
-                    crate::say(&progress, &format!("failed {id}: {why}"));
+                    crate::progress::say(&progress, &format!("failed {id}: {why}"));
                 }
             }
         }

@@ -128,11 +128,11 @@ pub(super) async fn replay(args: &ReplayArgs, location: ArchiveLocation, selecti
                     true
                 }
                 Some(Err(why)) => {
-                    crate::say(&progress, &format!("failed {key}: {why}"));
+                    crate::progress::say(&progress, &format!("failed {key}: {why}"));
                     false
                 }
                 None => {
-                    crate::say(&progress, &format!("failed {key}: no answer from {} for its message", target.name()));
+                    crate::progress::say(&progress, &format!("failed {key}: no answer from {} for its message", target.name()));
                     false
                 }
             };
@@ -187,7 +187,7 @@ async fn warn_unless_deletes_are_recoverable(s3: &aws_sdk_s3::Client, bucket: &s
         },
     };
     if let Some(warning) = warning {
-        crate::say(progress, &warning);
+        crate::progress::say(progress, &warning);
     }
 }
 
