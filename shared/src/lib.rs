@@ -15,8 +15,8 @@
 //! [`integrity`] holds the formats of the tamper-evident archive (manifests, signed digests) and
 //! the decisions of its verification; the object store adapters do its I/O.
 //!
-//! [`aws`] holds the SQS calls intake and the CLI share, and the queue message they speak; [`config`], [`secret`] and [`redact`] are
-//! used throughout. `ARCHITECTURE.md` at the repository root explains the layers and their rules.
+//! [`aws`] holds the SQS calls intake and the CLI share, and the queue message they speak;
+//! [`config`], [`secret`] and [`redact`] are used throughout. `ARCHITECTURE.md` at the repository root explains the layers and their rules.
 
 pub mod aws;
 pub mod config;
