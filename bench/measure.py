@@ -19,8 +19,11 @@
       validation pass's user CPU divided by this run's (the row with --id validate).
 
   measure.py versus RESULTS ID BASELINE-ID
-      Prints the CPU per event of run ID against run BASELINE-ID (user + sys, and user alone) and the
-      difference in per cent: what a change costs, measured in one run.
+      Prints the CPU per event of the runs ID against the runs BASELINE-ID (user + sys, and user alone):
+      the median and range of each, the difference of the medians in per cent, and the median and range
+      of the differences of the runs paired in the order they were made (the k-th of ID with the k-th of
+      BASELINE-ID: scripts/bench runs them one after the other, so both saw about the same load), with
+      the load average over all of them: what a change costs, measured in one run.
 """
 import json
 import os
@@ -113,16 +116,37 @@ def versus(argv):
     if len(argv) != 3:
         sys.exit("usage: measure.py versus RESULTS ID BASELINE-ID")
     with open(argv[0]) as results:
-        by_id = {row["id"]: row for row in (json.loads(line) for line in results if line.strip())}
-    this, base = by_id[argv[1]], by_id[argv[2]]
+        rows = [json.loads(line) for line in results if line.strip()]
+    this = [row for row in rows if row["id"] == argv[1]]
+    base = [row for row in rows if row["id"] == argv[2]]
+    if not this or not base or len(this) != len(base):
+        sys.exit(f"measure.py versus: {len(this)} runs of {argv[1]} and {len(base)} of {argv[2]}: expected as many of each, at least one")
 
     def per_event(row, fields):
         return sum(row[f] for f in fields) * 1e6 / row["events"]
 
+    def name(runs):
+        # "run --to s3://, this build, round 1" -> "run --to s3://, this build"
+        return runs[0]["label"].rsplit(", round ", 1)[0]
+
+    loads = [load for row in this + base for load in (row["load_before"], row["load_after"])]
     print()
+    print(f"{name(this)} vs {name(base)}: {len(this)} runs each, load average {min(loads):.2f}–{max(loads):.2f}")
     for what, fields in (("CPU (user + sys)", ("user_s", "sys_s")), ("user CPU", ("user_s",))):
-        a, b = per_event(this, fields), per_event(base, fields)
-        print(f"{this['label']} vs {base['label']}, {what} per event: {a:,.1f} µs vs {b:,.1f} µs ({(a - b) / b * 100:+.1f} %)")
+        a = [per_event(row, fields) for row in this]
+        b = [per_event(row, fields) for row in base]
+        paired = [(x - y) / y * 100 for x, y in zip(a, b)]
+        print(
+            f"  {what} per event: median {median(a):,.1f} µs ({min(a):,.1f}–{max(a):,.1f}) vs {median(b):,.1f} µs "
+            f"({min(b):,.1f}–{max(b):,.1f}): {(median(a) - median(b)) / median(b) * 100:+.1f} %; "
+            f"paired runs {median(paired):+.1f} % ({min(paired):+.1f} to {max(paired):+.1f})"
+        )
+
+
+def median(values):
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
 
 
 def main():

@@ -1,6 +1,7 @@
 //! The helpers `scripts/bench` measures with: the serde_json reference pass refuses what is not JSON
 //! (so it cannot pass by reading nothing), and the receiver counts every request and byte it answers
-//! (the benchmark checks those counts against what the command says it delivered).
+//! (the benchmark checks those counts against what the command says it delivered); and the patch with
+//! which `scripts/bench --integrity-cost` builds the command without integrity still applies to the tree.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -38,6 +39,21 @@ async fn bench_receiver_answers_and_counts_every_request_and_byte() {
     }
     let stats = client.get(format!("{base}/stats")).send().await.unwrap().text().await.unwrap();
     assert_eq!(stats, format!("2 {}", 7 + 19));
+}
+
+/// `scripts/bench --integrity-cost` measures integrity's cost against the tree with
+/// bench/without-integrity.patch applied: a patch that no longer applies would stop that measurement,
+/// so a change to the code it patches must update it (docs/integrity.md, "Cost").
+#[test]
+fn the_patch_that_removes_integrity_for_the_cost_benchmark_applies_to_the_tree() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let output = Command::new("git").args(["apply", "--check", "bench/without-integrity.patch"]).current_dir(root).output().unwrap();
+    assert!(
+        output.status.success(),
+        "bench/without-integrity.patch no longer applies: update it to remove integrity's work from the changed code, and \
+         nothing else (docs/integrity.md, \"Cost\"): {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 /// The receiver process, killed when the test ends, however it ends (it serves until killed).
