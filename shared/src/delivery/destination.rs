@@ -115,6 +115,25 @@ pub trait ObjectStore: Send + Sync {
         let _ = (key, body, sha256);
         Err(DeliveryError::permanent(format!("{} keeps no integrity records", self.describe())))
     }
+
+    /// A first attempt at every object of a batch in one call: at index `i`, what
+    /// [`ObjectStore::put_new_recorded`] would return for `objects[i]`. `None` (the default) for a
+    /// store that writes objects one call each. A store that writes with blocking local calls (a
+    /// directory) writes the batch in one hand-off to its own thread instead of one per object; an
+    /// object that fails here for a transient reason is then tried again on its own, under the
+    /// retry policy, this attempt counting as its first.
+    async fn put_new_recorded_all(&self, objects: &[NewObject]) -> Option<Vec<Result<(PutOutcome, Recorded), DeliveryError>>> {
+        let _ = objects;
+        None
+    }
+}
+
+/// An object to write create-only, with the SHA-256 of its body (see [`ObjectStore::put_new_recorded`]).
+#[derive(Debug, Clone)]
+pub struct NewObject {
+    pub key: ObjectKey,
+    pub body: bytes::Bytes,
+    pub sha256: Sha256Sum,
 }
 
 pub use crate::integrity::checksum::Recorded;
@@ -166,30 +185,54 @@ impl<S: ObjectStore> Destination for ObjectStoreDestination<S> {
     }
 
     async fn deliver(&self, docs: Vec<Document>, deadline: Deadline) -> Vec<Result<Delivered, DeliveryError>> {
-        let recording = self.store.manifests().is_some();
-        let mut results: Vec<(usize, Result<(Delivered, Option<ManifestEntry>), DeliveryError>)> = stream::iter(docs.into_iter().enumerate())
-            .map(|(i, doc)| async move {
-                let key = doc.key;
-                let body = bytes::Bytes::from(doc.body);
-                let delivered = |put| match put {
-                    PutOutcome::Created => Delivered::Written,
-                    PutOutcome::AlreadyExists => Delivered::Duplicate,
-                };
-                let outcome = if recording {
-                    // Hashed once here, not once per attempt.
-                    let sha256 = Sha256Sum::of(&body);
-                    self.retry
-                        .run(deadline, |_| self.store.put_new_recorded(&key, body.clone(), sha256))
+        let delivered = |put| match put {
+            PutOutcome::Created => Delivered::Written,
+            PutOutcome::AlreadyExists => Delivered::Duplicate,
+        };
+        let mut results: Vec<(usize, Result<(Delivered, Option<ManifestEntry>), DeliveryError>)> = if self.store.manifests().is_some() {
+            // Each body hashed once here, not once per attempt.
+            let objects: Vec<NewObject> = docs
+                .into_iter()
+                .map(|doc| {
+                    let body = bytes::Bytes::from(doc.body);
+                    NewObject { key: doc.key, sha256: Sha256Sum::of(&body), body }
+                })
+                .collect();
+            let firsts = self.first_attempts(&objects, deadline).await;
+            stream::iter(objects.into_iter().zip(firsts).enumerate())
+                .map(|(i, (object, first))| async move {
+                    let mut first = first;
+                    let outcome = self
+                        .retry
+                        .run(deadline, |_| {
+                            let first = first.take();
+                            let (key, body) = (&object.key, object.body.clone());
+                            async move {
+                                match first {
+                                    Some(outcome) => outcome,
+                                    None => self.store.put_new_recorded(key, body, object.sha256).await,
+                                }
+                            }
+                        })
                         .await
-                        .map(|(put, recorded)| (delivered(put), Some(ManifestEntry { key: key.to_string(), size: recorded.size, sha256: recorded.sha256 })))
-                } else {
-                    self.retry.run(deadline, |_| self.store.put_new(&key, body.clone())).await.map(|put| (delivered(put), None))
-                };
-                (i, outcome)
-            })
-            .buffer_unordered(self.concurrency)
-            .collect()
-            .await;
+                        .map(|(put, recorded)| {
+                            (delivered(put), Some(ManifestEntry { key: object.key.to_string(), size: recorded.size, sha256: recorded.sha256 }))
+                        });
+                    (i, outcome)
+                })
+                .buffer_unordered(self.concurrency)
+                .collect()
+                .await
+        } else {
+            stream::iter(docs.into_iter().enumerate())
+                .map(|(i, doc)| async move {
+                    let body = bytes::Bytes::from(doc.body);
+                    (i, self.retry.run(deadline, |_| self.store.put_new(&doc.key, body.clone())).await.map(|put| (delivered(put), None)))
+                })
+                .buffer_unordered(self.concurrency)
+                .collect()
+                .await
+        };
         results.sort_unstable_by_key(|(i, _)| *i);
         let entries: Vec<ManifestEntry> = results.iter_mut().filter_map(|(_, r)| r.as_mut().ok().and_then(|(_, e)| e.take())).collect();
         let mut results: Vec<Result<Delivered, DeliveryError>> = results.into_iter().map(|(_, r)| r.map(|(d, _)| d)).collect();
@@ -208,6 +251,28 @@ impl<S: ObjectStore> Destination for ObjectStoreDestination<S> {
 }
 
 impl<S: ObjectStore> ObjectStoreDestination<S> {
+    /// The first attempt at each object, made for the whole batch in one call where the store
+    /// offers it ([`ObjectStore::put_new_recorded_all`]); `None` where the object's first attempt is
+    /// still to be made on its own. A batch still in flight at the deadline is abandoned like a
+    /// single write: each of its objects has then failed its first attempt, for a transient reason.
+    async fn first_attempts(&self, objects: &[NewObject], deadline: Deadline) -> Vec<Option<Result<(PutOutcome, Recorded), DeliveryError>>> {
+        let all = match deadline.remaining() {
+            None => self.store.put_new_recorded_all(objects).await,
+            Some(left) => match tokio::time::timeout(left, self.store.put_new_recorded_all(objects)).await {
+                Ok(all) => all,
+                Err(_) => {
+                    let abandoned = DeliveryError::transient("attempt 1 was still in flight at the deadline and was abandoned (SQS will redeliver)");
+                    Some(vec![Err(abandoned); objects.len()])
+                }
+            },
+        };
+        match all {
+            // One outcome per object, or none taken at all: a store that miscounts is not trusted.
+            Some(all) if all.len() == objects.len() => all.into_iter().map(Some).collect(),
+            _ => vec![None; objects.len()],
+        }
+    }
+
     /// One create-only manifest for the batch: every object it wrote or found, in input order.
     async fn write_manifest(&self, prefix: &KeyPrefix, objects: Vec<ManifestEntry>, deadline: Deadline) -> Result<(), DeliveryError> {
         let at = Now::capture().utc_time();
@@ -328,6 +393,102 @@ mod tests {
             objects.insert(key.to_string(), body.to_vec());
             Ok((PutOutcome::Created, Recorded { size: body.len() as u64, sha256 }))
         }
+    }
+
+    /// An [`Archive`] that writes batches in one call, each object once, where `flaky` marks the
+    /// keys whose first write fails for a transient reason; it counts the calls of each kind.
+    #[derive(Default)]
+    struct BatchArchive {
+        archive: Archive,
+        flaky: Vec<&'static str>,
+        batches: std::sync::atomic::AtomicUsize,
+        singles: std::sync::atomic::AtomicUsize,
+    }
+
+    #[async_trait]
+    impl ObjectStore for BatchArchive {
+        fn describe(&self) -> String {
+            "memory".into()
+        }
+        async fn put_new(&self, key: &ObjectKey, body: bytes::Bytes) -> Result<PutOutcome, DeliveryError> {
+            self.archive.put_new(key, body).await
+        }
+        fn manifests(&self) -> Option<&KeyPrefix> {
+            Some(&self.archive.prefix)
+        }
+        async fn put_new_recorded(&self, key: &ObjectKey, body: bytes::Bytes, sha256: Sha256Sum) -> Result<(PutOutcome, Recorded), DeliveryError> {
+            if !layout::is_record(&self.archive.prefix, key.as_str()) {
+                self.singles.fetch_add(1, Ordering::SeqCst);
+            }
+            self.archive.put_new_recorded(key, body, sha256).await
+        }
+        async fn put_new_recorded_all(&self, objects: &[NewObject]) -> Option<Vec<Result<(PutOutcome, Recorded), DeliveryError>>> {
+            self.batches.fetch_add(1, Ordering::SeqCst);
+            let mut outcomes = Vec::new();
+            for o in objects {
+                outcomes.push(match self.flaky.iter().any(|marker| o.key.as_str().contains(marker)) {
+                    true => Err(DeliveryError::transient(format!("memory: {}: 503", o.key))),
+                    false => self.archive.put_new_recorded(&o.key, o.body.clone(), o.sha256).await,
+                });
+            }
+            Some(outcomes)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_store_that_writes_batches_is_called_once_per_batch_and_an_object_that_failed_for_a_transient_reason_is_retried_alone() {
+        let store = BatchArchive { flaky: vec!["-j-2-"], ..BatchArchive::default() };
+        let retry = RetryPolicy { initial_backoff: std::time::Duration::from_millis(1), ..RetryPolicy::default() };
+        let dest = ObjectStoreDestination::new(store, 4, retry);
+        let batch = vec![InboundMessage::new("m1", job("j-1", "a")), InboundMessage::new("m2", job("j-2", "b")), InboundMessage::new("m3", job("j-3", "c"))];
+        let report = process_batch(&pipeline(), &dest, batch, Deadline::NONE).await;
+        assert!(report.outcomes.iter().all(|(_, o)| matches!(o, Outcome::Written { .. })), "{:?}", report.outcomes);
+        let store = dest.store();
+        assert_eq!(store.batches.load(Ordering::SeqCst), 1, "one call for the batch");
+        assert_eq!(store.singles.load(Ordering::SeqCst), 1, "only j-2 is written again, on its own");
+        let manifests = store.archive.manifests();
+        assert_eq!(manifests.len(), 1);
+        assert_eq!(manifests[0].objects.len(), 3, "the manifest lists every object, the retried one included");
+    }
+
+    #[tokio::test]
+    async fn an_object_refused_permanently_in_a_batch_is_not_tried_again_and_fails_alone() {
+        struct Refusing(Archive, std::sync::atomic::AtomicUsize);
+        #[async_trait]
+        impl ObjectStore for Refusing {
+            fn describe(&self) -> String {
+                "memory".into()
+            }
+            async fn put_new(&self, key: &ObjectKey, body: bytes::Bytes) -> Result<PutOutcome, DeliveryError> {
+                self.0.put_new(key, body).await
+            }
+            fn manifests(&self) -> Option<&KeyPrefix> {
+                Some(&self.0.prefix)
+            }
+            async fn put_new_recorded(&self, key: &ObjectKey, body: bytes::Bytes, sha256: Sha256Sum) -> Result<(PutOutcome, Recorded), DeliveryError> {
+                if !layout::is_record(&self.0.prefix, key.as_str()) {
+                    self.1.fetch_add(1, Ordering::SeqCst);
+                }
+                self.0.put_new_recorded(key, body, sha256).await
+            }
+            async fn put_new_recorded_all(&self, objects: &[NewObject]) -> Option<Vec<Result<(PutOutcome, Recorded), DeliveryError>>> {
+                let mut outcomes = Vec::new();
+                for o in objects {
+                    outcomes.push(match o.key.as_str().contains("-j-bad-") {
+                        true => Err(DeliveryError::permanent(format!("memory: refused {}", o.key))),
+                        false => self.0.put_new_recorded(&o.key, o.body.clone(), o.sha256).await,
+                    });
+                }
+                Some(outcomes)
+            }
+        }
+        let dest = ObjectStoreDestination::new(Refusing(Archive::default(), Default::default()), 4, RetryPolicy::default());
+        let batch = vec![InboundMessage::new("m1", job("j-bad", "a")), InboundMessage::new("m2", job("j-2", "b"))];
+        let report = process_batch(&pipeline(), &dest, batch, Deadline::NONE).await;
+        assert!(matches!(&report.outcomes[0].1, Outcome::Failed(f) if f.is_permanent() && f.to_string().contains("refused")), "{:?}", report.outcomes);
+        assert!(matches!(&report.outcomes[1].1, Outcome::Written { .. }), "{:?}", report.outcomes);
+        assert_eq!(dest.store().1.load(Ordering::SeqCst), 0, "nothing was tried again");
+        assert_eq!(dest.store().0.manifests()[0].objects.len(), 1, "the manifest lists what was written");
     }
 
     impl Archive {

@@ -24,7 +24,9 @@
 //! The files are written by one thread of the store's own, in the order asked, with plain blocking
 //! calls: on a local file system each write is a few system calls, cheaper than handing each one
 //! to tokio's blocking pool (a queue under a lock and a thread woken per file), and one thread
-//! never contends with itself for the directories it writes into.
+//! never contends with itself for the directories it writes into. A batch goes to that thread as
+//! one job (`ObjectStore::put_new_recorded_all`), which opens the root once and writes each object
+//! in turn, each with its own outcome: one hand-off and one wake-up per batch, not per file.
 //!
 //! Like S3, the store keeps a manifest of every batch under `_auditstream/manifests/`
 //! (`docs/integrity.md`); an object already there is read and hashed as it is on disk, never
@@ -39,7 +41,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 use crate::config::PipelineSettings;
-use crate::delivery::destination::{ObjectStore, ObjectStoreDestination, PutOutcome, Recorded};
+use crate::delivery::destination::{NewObject, ObjectStore, ObjectStoreDestination, PutOutcome, Recorded};
 use crate::delivery::retry::DeliveryError;
 use crate::destinations::Setup;
 use crate::integrity::archive::{Archive, ArchiveError, Listed, PAGE};
@@ -99,27 +101,34 @@ impl DirStore {
 
     /// Writes `body` at `key` unless something is there; with `read_existing`, also returns what is
     /// there already.
-    fn write_new(root: &Path, known: &KnownDirs, key: &str, body: &[u8], read_existing: bool) -> Result<(PutOutcome, Option<Vec<u8>>), WriteError> {
+    fn write_new(root: &mut Root<'_>, known: &KnownDirs, key: &str, body: &[u8], read_existing: bool) -> Result<(PutOutcome, Option<Vec<u8>>), WriteError> {
         let (folder, name) = key.rsplit_once('/').unwrap_or(("", key));
-        let segments: Vec<&str> = if folder.is_empty() { Vec::new() } else { folder.split('/').collect() };
-        if [name].iter().chain(&segments).any(|s| s.is_empty() || *s == "." || *s == "..") {
+        let outside = |s: &str| s.is_empty() || s == "." || s == "..";
+        if outside(name) || (!folder.is_empty() && folder.split('/').any(outside)) {
             return Err(WriteError::NotInside);
         }
         // Each directory is opened from its parent (or from the deepest one known, by a call that
         // follows no link), never through a link, and the file is created, moved into place and
         // checked inside the directory opened last: a link put in place meanwhile is not followed
         // either.
-        let root = Dir::open_root(root)?;
-        let dir = Self::open_folder(root, known, folder, &segments)?;
+        let root = root.open()?;
+        let opened = Self::open_folder(root, known, folder)?;
+        let dir = opened.as_ref().unwrap_or(root);
         // A short temporary name, whatever the length of the object's own.
-        let tmp = format!(".tmp-{}-{:016x}", process_id(), rand::random::<u64>());
-        let written = dir.create_new(&tmp).and_then(|mut f| std::io::Write::write_all(&mut f, body));
+        let mut tmp = [0u8; 40];
+        let tmp = {
+            let mut out = &mut tmp[..];
+            std::io::Write::write_fmt(&mut out, format_args!(".tmp-{}-{:016x}", process_id(), rand::random::<u64>()))?;
+            let len = 40 - out.len();
+            std::str::from_utf8(&tmp[..len]).map_err(|_| std::io::Error::from(ErrorKind::InvalidInput))?
+        };
+        let written = dir.create_new(tmp).and_then(|mut f| std::io::Write::write_all(&mut f, body));
         if let Err(e) = written {
-            let _ = dir.remove(&tmp);
+            let _ = dir.remove(tmp);
             return Err(e.into());
         }
         // Never follows a link at the final name: an existing name is "already there".
-        let placed = dir.place(&tmp, name);
+        let placed = dir.place(tmp, name);
         match placed {
             Ok(()) => Ok((PutOutcome::Created, None)),
             Err(e) if e.kind() == ErrorKind::AlreadyExists => match dir.is_file(name)? {
@@ -131,25 +140,80 @@ impl DirStore {
         }
     }
 
-    /// The directory `folder` (`segments` joined by `/`) under `root`, made where missing.
-    fn open_folder(root: Dir, known: &KnownDirs, folder: &str, segments: &[&str]) -> Result<Dir, WriteError> {
-        // The deepest directory of the key that this store made or found before: `start` levels.
-        let ends: Vec<usize> = folder.match_indices('/').map(|(i, _)| i).chain((!folder.is_empty()).then_some(folder.len())).collect();
-        let start = {
+    /// The directory `folder` (`a/b/c`) under `root`, made where missing; `None` for the root itself.
+    fn open_folder(root: &Dir, known: &KnownDirs, folder: &str) -> Result<Option<Dir>, WriteError> {
+        if folder.is_empty() {
+            return Ok(None);
+        }
+        // The deepest directory of the key that this store made or found before, as the length of
+        // its path in `folder`.
+        let deepest_known = {
             let known = known.lock();
-            ends.iter().rposition(|end| known.contains(&folder[..*end])).map_or(0, |i| i + 1)
+            let mut end = folder.len();
+            loop {
+                if known.contains(&folder[..end]) {
+                    break Some(end);
+                }
+                match folder[..end].rfind('/') {
+                    Some(i) => end = i,
+                    None => break None,
+                }
+            }
         };
-        let (mut dir, mut level) = (root, 0);
-        if start > 0 {
-            if let Ok(found) = dir.beneath(&folder[..ends[start - 1]]) {
-                (dir, level) = (found, start);
+        let mut dir = None;
+        let mut start = 0;
+        if let Some(end) = deepest_known {
+            if let Ok(found) = root.beneath(&folder[..end]) {
+                if end == folder.len() {
+                    return Ok(Some(found));
+                }
+                (dir, start) = (Some(found), end + 1);
             }
         }
-        for (i, segment) in segments.iter().enumerate().skip(level) {
-            dir = dir.child(segment)?.ok_or_else(|| WriteError::NotADirectory(segments[..=i].join("/")))?;
-            known.insert(&folder[..ends[i]]);
+        // The rest level by level: each segment ends at a `/` or at the end of `folder`.
+        let first = start;
+        for end in folder[first..].match_indices('/').map(move |(i, _)| first + i).chain(std::iter::once(folder.len())) {
+            let parent = dir.as_ref().unwrap_or(root);
+            let child = parent.child(&folder[start..end])?.ok_or_else(|| WriteError::NotADirectory(folder[..end].to_owned()))?;
+            dir = Some(child);
+            known.insert(&folder[..end]);
+            start = end + 1;
         }
         Ok(dir)
+    }
+
+    /// The outcome of a write as [`ObjectStore::put_new_recorded`] returns it: for an object already
+    /// there, the size and SHA-256 of the file as it is on disk.
+    fn recorded(written: (PutOutcome, Option<Vec<u8>>), size: usize, sha256: Sha256Sum) -> (PutOutcome, Recorded) {
+        match written {
+            (PutOutcome::Created, _) => (PutOutcome::Created, Recorded { size: size as u64, sha256 }),
+            (put, existing) => {
+                let existing = existing.unwrap_or_default();
+                (put, Recorded { size: existing.len() as u64, sha256: Sha256Sum::of(&existing) })
+            }
+        }
+    }
+}
+
+/// The store's root directory, opened at the first write that needs it and then kept for the
+/// writes of the same call (one object, or one batch), so that a batch opens it once. Opened again
+/// by the next call: a root removed or replaced in between is met afresh.
+struct Root<'a> {
+    path: &'a Path,
+    dir: Option<Dir>,
+}
+
+impl<'a> Root<'a> {
+    fn new(path: &'a Path) -> Self {
+        Root { path, dir: None }
+    }
+
+    /// The open root; a failure to open it is met again by the next object, with its own error.
+    fn open(&mut self) -> std::io::Result<&Dir> {
+        if self.dir.is_none() {
+            self.dir = Some(Dir::open_root(self.path)?);
+        }
+        Ok(self.dir.as_ref().expect("opened just above"))
     }
 }
 
@@ -165,10 +229,45 @@ fn process_id() -> u32 {
 #[cfg(unix)]
 struct Dir(std::os::fd::OwnedFd);
 
+/// A name as the system calls take it, NUL-terminated: on the stack when it is short, as every
+/// name in a key is (at most 255 bytes), so that naming a file or directory allocates nothing.
+#[cfg(unix)]
+// Large on purpose: the short form lives on the stack, the point of the type.
+#[allow(clippy::large_enum_variant)]
+enum CName {
+    Short([u8; CName::SHORT]),
+    Long(std::ffi::CString),
+}
+
+#[cfg(unix)]
+impl CName {
+    const SHORT: usize = 256;
+
+    fn new(name: &str) -> std::io::Result<CName> {
+        let bytes = name.as_bytes();
+        if memchr::memchr(0, bytes).is_some() {
+            return Err(ErrorKind::InvalidInput.into());
+        }
+        if bytes.len() < Self::SHORT {
+            let mut short = [0u8; Self::SHORT];
+            short[..bytes.len()].copy_from_slice(bytes);
+            return Ok(CName::Short(short));
+        }
+        std::ffi::CString::new(name).map(CName::Long).map_err(|_| ErrorKind::InvalidInput.into())
+    }
+
+    fn as_ptr(&self) -> *const libc::c_char {
+        match self {
+            CName::Short(short) => short.as_ptr().cast(),
+            CName::Long(long) => long.as_ptr(),
+        }
+    }
+}
+
 #[cfg(unix)]
 impl Dir {
-    fn name(name: &str) -> std::io::Result<std::ffi::CString> {
-        std::ffi::CString::new(name).map_err(|_| ErrorKind::InvalidInput.into())
+    fn name(name: &str) -> std::io::Result<CName> {
+        CName::new(name)
     }
 
     fn check(result: libc::c_int) -> std::io::Result<libc::c_int> {
@@ -426,14 +525,12 @@ impl ObjectStore for DirStore {
     }
 
     async fn put_new_recorded(&self, key: &ObjectKey, body: Bytes, sha256: Sha256Sum) -> Result<(PutOutcome, Recorded), DeliveryError> {
-        let size = body.len() as u64;
-        Ok(match self.write(key, body, true).await? {
-            (PutOutcome::Created, _) => (PutOutcome::Created, Recorded { size, sha256 }),
-            (put, existing) => {
-                let existing = existing.unwrap_or_default();
-                (put, Recorded { size: existing.len() as u64, sha256: Sha256Sum::of(&existing) })
-            }
-        })
+        let size = body.len();
+        Ok(Self::recorded(self.write(key, body, true).await?, size, sha256))
+    }
+
+    async fn put_new_recorded_all(&self, objects: &[NewObject]) -> Option<Vec<Result<(PutOutcome, Recorded), DeliveryError>>> {
+        Some(self.write_all(objects).await)
     }
 
     async fn read_back(&self, key: &ObjectKey, body: &[u8]) -> Option<Result<String, String>> {
@@ -446,17 +543,46 @@ impl DirStore {
         let (root, known) = (Arc::clone(&self.root), Arc::clone(&self.known));
         let written = {
             let key = key.clone();
-            self.on_writer(move || Self::write_new(&root, &known, key.as_str(), &body, read_existing)).await
+            self.on_writer(move || Self::write_new(&mut Root::new(&root), &known, key.as_str(), &body, read_existing)).await
         };
-        let describe = || ObjectStore::describe(self);
-        written.map_err(|e| DeliveryError::transient(format!("{}: writing {key} was interrupted: {e}", describe())))?.map_err(|e| {
-            let message = format!("{}: cannot write {key}: {e}{}", describe(), e.hint());
-            if e.is_permanent() {
-                DeliveryError::permanent(message)
-            } else {
-                DeliveryError::transient(message)
-            }
-        })
+        let describe = ObjectStore::describe(self);
+        written.map_err(|e| Self::interrupted(&describe, key, &e))?.map_err(|e| Self::failed(&describe, key, e))
+    }
+
+    /// Every object of a batch written by one job on the writer thread, in order, the root opened
+    /// once: see [`ObjectStore::put_new_recorded_all`]. Each object has its own outcome.
+    async fn write_all(&self, objects: &[NewObject]) -> Vec<Result<(PutOutcome, Recorded), DeliveryError>> {
+        let (root, known) = (Arc::clone(&self.root), Arc::clone(&self.known));
+        let jobs: Vec<(ObjectKey, Bytes)> = objects.iter().map(|o| (o.key.clone(), o.body.clone())).collect();
+        let written = self
+            .on_writer(move || {
+                let mut root = Root::new(&root);
+                jobs.iter().map(|(key, body)| Self::write_new(&mut root, &known, key.as_str(), body, true)).collect::<Vec<_>>()
+            })
+            .await;
+        let describe = ObjectStore::describe(self);
+        match written {
+            Ok(written) => written
+                .into_iter()
+                .zip(objects)
+                .map(|(w, o)| w.map(|w| Self::recorded(w, o.body.len(), o.sha256)).map_err(|e| Self::failed(&describe, &o.key, e)))
+                .collect(),
+            Err(e) => objects.iter().map(|o| Err(Self::interrupted(&describe, &o.key, &e))).collect(),
+        }
+    }
+
+    /// A write that did not finish (the writer thread stopped, or the job panicked): worth another try.
+    fn interrupted(describe: &str, key: &ObjectKey, e: &str) -> DeliveryError {
+        DeliveryError::transient(format!("{describe}: writing {key} was interrupted: {e}"))
+    }
+
+    fn failed(describe: &str, key: &ObjectKey, e: WriteError) -> DeliveryError {
+        let message = format!("{describe}: cannot write {key}: {e}{}", e.hint());
+        if e.is_permanent() {
+            DeliveryError::permanent(message)
+        } else {
+            DeliveryError::transient(message)
+        }
     }
 }
 
@@ -736,6 +862,58 @@ mod tests {
         assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0, "nothing was written outside");
         std::fs::remove_dir_all(dir).unwrap();
         std::fs::remove_dir_all(elsewhere).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_batch_is_written_create_only_in_one_go_and_each_object_gets_its_own_outcome() {
+        use crate::delivery::destination::NewObject;
+        let dir = std::env::temp_dir().join(format!("auditstream-dir-{}", rand::random::<u64>()));
+        let elsewhere = std::env::temp_dir().join(format!("auditstream-elsewhere-{}", rand::random::<u64>()));
+        std::fs::create_dir_all(&elsewhere).unwrap();
+        let store = DirStore::new(&dir);
+        // j-old is there already, with other bytes than this batch sends
+        assert_eq!(store.put_new(&job_key("j-old"), Bytes::from_static(b"{\"old\":1}")).await.unwrap(), PutOutcome::Created);
+        // the folder of j-link is a link out of the directory
+        let linked = dir.join(job_key("j-link").as_str());
+        std::os::unix::fs::symlink(&elsewhere, linked.parent().unwrap()).unwrap();
+        let object = |id: &str, body: &'static [u8]| NewObject { key: job_key(id), body: Bytes::from_static(body), sha256: Sha256Sum::of(body) };
+        let batch = [object("j-new", b"{\"new\":1}"), object("j-old", b"{\"old\":2}"), object("j-link", b"{}"), object("j-new", b"{\"new\":2}")];
+
+        let outcomes = store.put_new_recorded_all(&batch).await.expect("the directory writes batches in one go");
+        assert_eq!(outcomes.len(), 4, "{outcomes:?}");
+        let recorded = |body: &[u8]| Recorded { size: body.len() as u64, sha256: Sha256Sum::of(body) };
+        assert_eq!(outcomes[0], Ok((PutOutcome::Created, recorded(b"{\"new\":1}"))));
+        assert_eq!(outcomes[1], Ok((PutOutcome::AlreadyExists, recorded(b"{\"old\":1}"))), "what is on disk, not what was sent");
+        let err = outcomes[2].as_ref().unwrap_err();
+        assert!(
+            err.is_permanent() && err.message.contains(&format!("cannot write {}: ", job_key("j-link"))) && err.message.contains("symbolic link"),
+            "{err:?}"
+        );
+        assert_eq!(outcomes[3], Ok((PutOutcome::AlreadyExists, recorded(b"{\"new\":1}"))), "the batch's own first write is not replaced");
+
+        assert_eq!(std::fs::read(dir.join(job_key("j-new").as_str())).unwrap(), b"{\"new\":1}");
+        assert_eq!(std::fs::read(dir.join(job_key("j-old").as_str())).unwrap(), b"{\"old\":1}");
+        assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0, "nothing was written outside");
+        let folder = dir.join(job_key("j-new").as_str());
+        assert_eq!(std::fs::read_dir(folder.parent().unwrap()).unwrap().count(), 1, "no temporary file is left behind");
+        std::fs::remove_dir_all(dir).unwrap();
+        std::fs::remove_dir_all(elsewhere).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_batch_to_an_unwritable_root_fails_each_object_permanently_naming_its_key() {
+        use crate::delivery::destination::NewObject;
+        let file = std::env::temp_dir().join(format!("auditstream-file-{}", rand::random::<u64>()));
+        std::fs::write(&file, b"").unwrap();
+        let batch: Vec<NewObject> = ["j-1", "j-2"].iter().map(|id| NewObject { key: job_key(id), body: Bytes::new(), sha256: Sha256Sum::of(b"") }).collect();
+        let outcomes = DirStore::new(&file).put_new_recorded_all(&batch).await.unwrap();
+        for (outcome, object) in outcomes.iter().zip(&batch) {
+            let err = outcome.as_ref().unwrap_err();
+            assert!(err.is_permanent() && err.message.contains(&format!("cannot write {}: not a directory", object.key)), "{err:?}");
+        }
+        assert_eq!(outcomes.len(), 2);
+        std::fs::remove_file(file).unwrap();
     }
 
     #[tokio::test]
