@@ -85,52 +85,80 @@ impl ObjectKey {
     /// The key for an event. `body` is the event as received; it names 2019-style activity
     /// events that have no id.
     pub fn for_event(meta: &EventMeta, layout: KeyLayout, prefix: &KeyPrefix, body: &[u8]) -> ObjectKey {
+        // Written part by part into one string: a part used twice is encoded twice (parts are
+        // short) rather than held in a string of its own.
+        let mut key = String::with_capacity(prefix.0.len() + 192);
+        key.push_str(&prefix.0);
         match meta {
             EventMeta::Job(job) => {
-                let (user, recipe, id, status) = (segment(&job.user_id), segment(&job.recipe_id), segment(&job.id), segment(&job.status));
-                let folder = match layout {
-                    KeyLayout::Embedded if job.id.bytes().all(|b| b.is_ascii_digit()) && job.id.len() <= 21 => embedded_folder(&job.id),
-                    _ => id.clone(),
-                };
-                ObjectKey(format!(
-                    "{prefix}{user}/jobs/{recipe}/{date}/{folder}/{user}-{recipe}-{id}-{time}-{status}.json",
-                    prefix = prefix.0,
-                    date = job.time.compact_date(),
-                    time = job.time.compact_datetime(),
-                ))
+                push_segment(&mut key, &job.user_id);
+                key.push_str("/jobs/");
+                push_segment(&mut key, &job.recipe_id);
+                key.push('/');
+                job.time.write_compact_date(&mut key);
+                key.push('/');
+                match layout {
+                    KeyLayout::Embedded if job.id.bytes().all(|b| b.is_ascii_digit()) && job.id.len() <= 21 => push_embedded_folder(&mut key, &job.id),
+                    _ => push_segment(&mut key, &job.id),
+                }
+                key.push('/');
+                for part in [&job.user_id, &job.recipe_id, &job.id] {
+                    push_segment(&mut key, part);
+                    key.push('-');
+                }
+                job.time.write_compact_datetime(&mut key);
+                key.push('-');
+                push_segment(&mut key, &job.status);
             }
             EventMeta::Activity(activity) => {
-                let workspace = segment(&activity.workspace_id);
-                let id = match &activity.id {
-                    Some(id) => segment(id),
-                    None => digest_id(body),
+                let digest = activity.id.is_none().then(|| digest_id(body));
+                let id = |key: &mut String| match (&activity.id, &digest) {
+                    (Some(id), _) => push_segment(key, id),
+                    (None, digest) => key.push_str(digest.as_deref().unwrap_or_default()),
                 };
-                ObjectKey(format!(
-                    "{prefix}{workspace}/activities/{date}/{id}/{workspace}-{kind}-{id}-{time}.json",
-                    prefix = prefix.0,
-                    kind = segment(&activity.event_type),
-                    date = activity.time.compact_date(),
-                    time = activity.time.compact_datetime(),
-                ))
+                push_segment(&mut key, &activity.workspace_id);
+                key.push_str("/activities/");
+                activity.time.write_compact_date(&mut key);
+                key.push('/');
+                id(&mut key);
+                key.push('/');
+                push_segment(&mut key, &activity.workspace_id);
+                key.push('-');
+                push_segment(&mut key, &activity.event_type);
+                key.push('-');
+                id(&mut key);
+                key.push('-');
+                activity.time.write_compact_datetime(&mut key);
             }
             EventMeta::Other(other) => {
-                let workspace = segment(other.workspace_id.as_deref().unwrap_or(""));
+                let workspace = other.workspace_id.as_deref().unwrap_or("");
                 let digest = digest_id(body);
-                let (id, digest_suffix) = match &other.id {
-                    Some(id) => (segment(id), format!("-{digest}")),
-                    None => (digest, String::new()),
+                let id = |key: &mut String| match &other.id {
+                    Some(id) => push_segment(key, id),
+                    None => key.push_str(&digest),
                 };
-                let time = match other.time_field {
-                    Some(_) => other.time.compact_datetime(),
-                    None => other.time.compact_date(),
-                };
-                ObjectKey(format!(
-                    "{prefix}{workspace}/other/{date}/{id}/{workspace}-other-{id}-{time}{digest_suffix}.json",
-                    prefix = prefix.0,
-                    date = other.time.compact_date(),
-                ))
+                push_segment(&mut key, workspace);
+                key.push_str("/other/");
+                other.time.write_compact_date(&mut key);
+                key.push('/');
+                id(&mut key);
+                key.push('/');
+                push_segment(&mut key, workspace);
+                key.push_str("-other-");
+                id(&mut key);
+                key.push('-');
+                match other.time_field {
+                    Some(_) => other.time.write_compact_datetime(&mut key),
+                    None => other.time.write_compact_date(&mut key),
+                }
+                if other.id.is_some() {
+                    key.push('-');
+                    key.push_str(&digest);
+                }
             }
         }
+        key.push_str(".json");
+        ObjectKey(key)
     }
 }
 
@@ -287,60 +315,81 @@ fn digits(text: &str, len: usize) -> Option<u64> {
 }
 
 /// `100` → `000/000/000/000/000/000/100`.
-fn embedded_folder(digits: &str) -> String {
+/// The embedded layout's job folder: `digits` left-padded with zeros to 21 digits, in groups of 3.
+fn push_embedded_folder(out: &mut String, digits: &str) {
     let padded = format!("{digits:0>21}");
-    let groups: Vec<&str> = (0..7).map(|i| &padded[i * 3..i * 3 + 3]).collect();
-    groups.join("/")
+    for (i, group) in padded.as_bytes().chunks(3).enumerate() {
+        if i > 0 {
+            out.push('/');
+        }
+        out.push_str(std::str::from_utf8(group).expect("ASCII digits"));
+    }
 }
 
 fn digest_id(body: &[u8]) -> String {
     let digest = Sha256::digest(body);
     let mut id = String::with_capacity(21);
     id.push('h');
-    for byte in &digest[..10] {
-        id.push_str(&format!("{byte:02x}"));
-    }
+    push_hex(&mut id, &digest[..10]);
     id
+}
+
+fn push_hex(out: &mut String, bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for byte in bytes {
+        out.push(HEX[usize::from(byte >> 4)] as char);
+        out.push(HEX[usize::from(byte & 0xf)] as char);
+    }
 }
 
 /// Makes one part taken from an event safe as a key segment or part of a file name (the rules are
 /// in the module docs). The one place a key's parts are sanitized.
 fn segment(part: &str) -> String {
-    if part.is_empty() {
-        return "_".to_owned();
-    }
-    let whole = encode(part, usize::MAX);
-    if whole.len() <= MAX_PART_BYTES {
-        return whole;
-    }
-    let mut short = encode(part, SHORTENED_KEEP_BYTES);
-    short.push('~');
-    for byte in &Sha256::digest(part.as_bytes())[..8] {
-        short.push_str(&format!("{byte:02x}"));
-    }
-    short
+    let mut out = String::new();
+    push_segment(&mut out, part);
+    out
 }
 
-/// Percent-encodes `part` (see [`segment`]), whole characters only, up to `max` bytes.
-fn encode(part: &str, max: usize) -> String {
-    let mut out = String::with_capacity(part.len().min(max));
+/// [`segment`], appended to `out`.
+fn push_segment(out: &mut String, part: &str) {
+    if part.is_empty() {
+        out.push('_');
+        return;
+    }
+    let start = out.len();
+    encode(out, part, usize::MAX);
+    if out.len() - start <= MAX_PART_BYTES {
+        return;
+    }
+    out.truncate(start);
+    encode(out, part, SHORTENED_KEEP_BYTES);
+    out.push('~');
+    push_hex(out, &Sha256::digest(part.as_bytes())[..8]);
+}
+
+/// Percent-encodes `part` (see [`segment`]) onto `out`, whole characters only, up to `max` bytes.
+fn encode(out: &mut String, part: &str, max: usize) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let start = out.len();
+    out.reserve(part.len().min(max));
     let mut buf = [0u8; 4];
     for (i, c) in part.char_indices() {
         let at_edge = i == 0 || i + c.len_utf8() == part.len();
         let kept = c.is_ascii_alphanumeric() || c == '_' || c == '-' || (c == '.' && !at_edge);
         let width = if kept { 1 } else { 3 * c.len_utf8() };
-        if out.len() + width > max {
+        if out.len() - start + width > max {
             break;
         }
         if kept {
             out.push(c);
         } else {
             for b in c.encode_utf8(&mut buf).bytes() {
-                out.push_str(&format!("%{b:02X}"));
+                out.push('%');
+                out.push(HEX[usize::from(b >> 4)] as char);
+                out.push(HEX[usize::from(b & 0xf)] as char);
             }
         }
     }
-    out
 }
 
 #[cfg(test)]

@@ -158,14 +158,35 @@ impl UtcTime {
 
     /// `YYYYMMDD` in UTC, the date folder of an object key.
     pub fn compact_date(&self) -> String {
-        let (y, m, d) = civil_from_days(self.epoch_seconds.div_euclid(86_400));
-        format!("{y:04}{m:02}{d:02}")
+        let mut out = String::with_capacity(8);
+        self.write_compact_date(&mut out);
+        out
     }
 
     /// `YYYYMMDDHHMMSS` in UTC, the time part of an object name.
     pub fn compact_datetime(&self) -> String {
-        let secs = self.epoch_seconds.rem_euclid(86_400);
-        format!("{}{:02}{:02}{:02}", self.compact_date(), secs / 3600, secs / 60 % 60, secs % 60)
+        let mut out = String::with_capacity(14);
+        self.write_compact_datetime(&mut out);
+        out
+    }
+
+    /// [`UtcTime::compact_date`], appended to `out`.
+    pub fn write_compact_date(&self, out: &mut String) {
+        let (y, m, d) = civil_from_days(self.epoch_seconds.div_euclid(86_400));
+        // Within the years 0000 to 9999 (see the module docs), so never negative.
+        debug_assert!((0..=9999).contains(&y), "year {y}");
+        push_digits(out, y as u32, 4);
+        push_digits(out, m as u32, 2);
+        push_digits(out, d as u32, 2);
+    }
+
+    /// [`UtcTime::compact_datetime`], appended to `out`.
+    pub fn write_compact_datetime(&self, out: &mut String) {
+        self.write_compact_date(out);
+        let secs = self.epoch_seconds.rem_euclid(86_400) as u32;
+        push_digits(out, secs / 3600, 2);
+        push_digits(out, secs / 60 % 60, 2);
+        push_digits(out, secs % 60, 2);
     }
 }
 
@@ -242,6 +263,23 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 }
 
 /// The inverse of [`days_from_civil`].
+/// `value` in decimal, left-padded with zeros to `width` digits (at most 10), as `{value:0width$}`
+/// would write it.
+fn push_digits(out: &mut String, value: u32, width: usize) {
+    let mut digits = [b'0'; 10];
+    let (mut n, mut i) = (value, digits.len());
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let start = i.min(digits.len() - width.min(digits.len()));
+    out.push_str(std::str::from_utf8(&digits[start..]).expect("ASCII digits"));
+}
+
 fn civil_from_days(z: i64) -> (i64, i64, i64) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);
