@@ -345,6 +345,15 @@ pub trait LogSink: Send + Sync {
     /// split the batch; `Err` with [`DeliveryError::accepted`] set says which documents got in.
     async fn send(&self, docs: &[&Document]) -> Result<(), DeliveryError>;
 
+    /// [`LogSink::send`], for documents the caller holds shared: a sink may then hand a document's
+    /// bytes to its HTTP client as they are, without copying them, since the client may still hold
+    /// them after the call (an abandoned attempt). [`LogSinkDestination`](crate::delivery::log_batching::LogSinkDestination)
+    /// sends this way. By default, [`LogSink::send`].
+    async fn send_shared(&self, docs: &[std::sync::Arc<Document>]) -> Result<(), DeliveryError> {
+        let refs: Vec<&Document> = docs.iter().map(|d| d.as_ref()).collect();
+        self.send(&refs).await
+    }
+
     /// The steps of a health check before the probe is sent (a token issued, a health or key
     /// validation endpoint). By default there are none: the probe proves them all.
     async fn check_access(&self, report: &mut HealthReport) {

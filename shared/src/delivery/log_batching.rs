@@ -11,6 +11,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures::stream::{self, StreamExt};
@@ -43,9 +44,9 @@ impl<S: LogSink> LogSinkDestination<S> {
 
     /// Sends `docs` as one request; on "too large", splits and recurses; on a partial acceptance,
     /// sends what follows the refused document again. Returns one outcome per document, in order.
-    fn send_splitting<'a>(&'a self, docs: &'a [&'a Document], deadline: Deadline) -> Pin<Box<dyn Future<Output = Vec<Outcome>> + Send + 'a>> {
+    fn send_splitting<'a>(&'a self, docs: &'a [Arc<Document>], deadline: Deadline) -> Pin<Box<dyn Future<Output = Vec<Outcome>> + Send + 'a>> {
         Box::pin(async move {
-            match self.retry.run(deadline, |_| self.sink.send(docs)).await {
+            match self.retry.run(deadline, |_| self.sink.send_shared(docs)).await {
                 Ok(()) => vec![Ok(Delivered::Written); docs.len()],
                 Err(e) if e.kind == FailureKind::TooLarge && docs.len() > 1 => {
                     let (left, right) = docs.split_at(docs.len() / 2);
@@ -107,11 +108,12 @@ impl<S: LogSink> Destination for LogSinkDestination<S> {
 
     async fn deliver(&self, docs: Vec<Document>, deadline: Deadline) -> Vec<Outcome> {
         let sizes: Vec<usize> = docs.iter().map(|d| d.body.len()).collect();
-        let refs: Vec<&Document> = docs.iter().collect();
+        // Shared, so that a sink can send a document's bytes without copying them.
+        let docs: Vec<Arc<Document>> = docs.into_iter().map(Arc::new).collect();
         let batches = pack(&sizes, self.sink.limits());
         let mut results: Vec<(usize, Vec<Outcome>)> = stream::iter(batches)
             .map(|range| {
-                let slice = &refs[range.clone()];
+                let slice = &docs[range.clone()];
                 async move { (range.start, self.send_splitting(slice, deadline).await) }
             })
             .buffer_unordered(self.concurrency)

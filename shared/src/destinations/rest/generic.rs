@@ -65,6 +65,10 @@ impl RestPreset for Generic {
         self.format.encode(docs, out)
     }
 
+    fn one_document_is_the_body(&self) -> bool {
+        self.format.one_document_is_the_body()
+    }
+
     fn overhead(&self) -> (usize, usize) {
         self.format.overhead()
     }
@@ -107,10 +111,15 @@ impl BodyFormat {
         DEFAULT_MAX_EVENT_BYTES + per_doc + per_request
     }
 
+    /// Whether a request of one document is that document as it is (`json`).
+    pub fn one_document_is_the_body(self) -> bool {
+        self == BodyFormat::Json
+    }
+
     /// The request body.
     pub fn encode(self, docs: &[&Document], out: &mut Vec<u8>) {
         match (self, docs) {
-            (BodyFormat::Json, [doc]) => out.extend_from_slice(&doc.body),
+            (_, [doc]) if self.one_document_is_the_body() => out.extend_from_slice(&doc.body),
             // `json` is only configured with one event per request; should more ever arrive,
             // an array keeps the body valid JSON.
             (BodyFormat::Json | BodyFormat::JsonArray, _) => {

@@ -25,6 +25,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
 use reqwest::StatusCode;
 
@@ -168,6 +169,61 @@ impl HttpLogSink {
         self.preset.error_answer(reply, &quote).unwrap_or_else(|| quote(reply))
     }
 
+    /// The body of the request holding `docs`, within the endpoint's size limit, gzipped when so
+    /// configured. `one` is the request's one document, shared: when the preset's body is that
+    /// document as it is, its own bytes are the body, not a copy of them.
+    fn request_body(&self, docs: &[&Document], one: Option<&Arc<Document>>) -> Result<Bytes, DeliveryError> {
+        let body = match one {
+            Some(doc) if self.preset.one_document_is_the_body() => Bytes::from_owner(DocumentBody(Arc::clone(doc))),
+            _ => Bytes::from(self.encode(docs)),
+        };
+        if body.len() > self.max_request_bytes {
+            return Err(self.too_large("request body", body.len()));
+        }
+        if !self.gzip {
+            return Ok(body);
+        }
+        let packed = gzip(&body);
+        if packed.len() > self.max_request_bytes {
+            return Err(self.too_large("gzipped request body", packed.len()));
+        }
+        Ok(Bytes::from(packed))
+    }
+
+    /// One POST of `body`, the request holding `docs`, and what became of it.
+    async fn post(&self, docs: &[&Document], body: Bytes) -> Result<(), DeliveryError> {
+        let sent_bytes = body.len();
+        let (ids_name, ids_value) = event_ids_header(docs);
+        // Built as a whole rather than through a `RequestBuilder`, which would insert the headers
+        // one by one into an empty map: the map is cloned once, the ids header added to it.
+        let mut request = reqwest::Request::new(reqwest::Method::POST, self.endpoint.url().clone());
+        *request.headers_mut() = self.headers.clone();
+        request.headers_mut().insert(ids_name, ids_value);
+        *request.body_mut() = Some(body.into());
+        let response = match self.client.execute(request).await {
+            Ok(r) => r,
+            Err(e) => {
+                let err = DeliveryError::unanswered(format!("POST {}: {}", self.endpoint, transport_failure(&e)));
+                tracing::warn!(endpoint = %self.endpoint, events = docs.len(), "request failed: {err}");
+                return Err(err);
+            }
+        };
+        let status = response.status();
+        let retry_after = response.headers().get(RETRY_AFTER).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        // Read (up to a limit) even when it is not needed, so that the connection can be reused.
+        let text = read_some(response).await;
+        if status.is_success() {
+            return Ok(());
+        }
+        let vendor = self.quote_reply(&text, docs);
+        let outcome = classify(&self.endpoint.to_string(), status, retry_after.as_deref(), &vendor, sent_bytes)
+            .map_err(|err| self.preset.partly_accepted(err, status.as_u16(), &text, docs.len()));
+        if let Err(err) = &outcome {
+            tracing::warn!(endpoint = %self.endpoint, status = status.as_u16(), events = docs.len(), "request not accepted: {err}");
+        }
+        outcome
+    }
+
     fn too_large(&self, what: &str, size: usize) -> DeliveryError {
         DeliveryError::too_large(format!(
             "POST {}: {what} of {size} bytes is over the endpoint's limit of {} bytes ({MAX_BYTES_VAR})",
@@ -187,42 +243,20 @@ impl LogSink for HttpLogSink {
     }
 
     async fn send(&self, docs: &[&Document]) -> Result<(), DeliveryError> {
-        let mut body = self.encode(docs);
-        if body.len() > self.max_request_bytes {
-            return Err(self.too_large("request body", body.len()));
-        }
-        if self.gzip {
-            body = gzip(&body);
-            if body.len() > self.max_request_bytes {
-                return Err(self.too_large("gzipped request body", body.len()));
-            }
-        }
-        let sent_bytes = body.len();
-        let (ids_name, ids_value) = event_ids_header(docs);
-        // Built as a whole rather than through a `RequestBuilder`, which would insert the headers
-        // one by one into an empty map: the map is cloned once, the ids header added to it.
-        let mut request = reqwest::Request::new(reqwest::Method::POST, self.endpoint.url().clone());
-        *request.headers_mut() = self.headers.clone();
-        request.headers_mut().insert(ids_name, ids_value);
-        *request.body_mut() = Some(body.into());
-        let response = match self.client.execute(request).await {
-            Ok(r) => r,
-            Err(e) => {
-                let err = DeliveryError::unanswered(format!("POST {}: {}", self.endpoint, transport_failure(&e)));
-                tracing::warn!(endpoint = %self.endpoint, events = docs.len(), "request failed: {err}");
-                return Err(err);
-            }
+        let body = self.request_body(docs, None)?;
+        self.post(docs, body).await
+    }
+
+    /// [`LogSink::send`], a one-document request's body being the document's own bytes when
+    /// the preset sends it as it is ([`HttpLogSink::request_body`]).
+    async fn send_shared(&self, docs: &[Arc<Document>]) -> Result<(), DeliveryError> {
+        let refs: Vec<&Document> = docs.iter().map(|d| d.as_ref()).collect();
+        let one = match docs {
+            [doc] => Some(doc),
+            _ => None,
         };
-        let status = response.status();
-        let retry_after = response.headers().get(RETRY_AFTER).and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let text = read_some(response).await;
-        let vendor = if status.is_success() { String::new() } else { self.quote_reply(&text, docs) };
-        let outcome = classify(&self.endpoint.to_string(), status, retry_after.as_deref(), &vendor, sent_bytes)
-            .map_err(|err| self.preset.partly_accepted(err, status.as_u16(), &text, docs.len()));
-        if let Err(err) = &outcome {
-            tracing::warn!(endpoint = %self.endpoint, status = status.as_u16(), events = docs.len(), "request not accepted: {err}");
-        }
-        outcome
+        let body = self.request_body(&refs, one)?;
+        self.post(&refs, body).await
     }
 
     /// The preset's pre-check, if it has one ([`RestPreset::pre_check`]): one `GET`, carrying the
@@ -254,6 +288,16 @@ impl LogSink for HttpLogSink {
             Ok(detail) => report.record(pre.step, Verdict::Passed, format!("GET {} ({}): {detail}", pre.url, pre.name), elapsed),
             Err(detail) => report.record(pre.step, Verdict::Failed, format!("GET {} ({}): {detail}", pre.url, pre.name), elapsed),
         }
+    }
+}
+
+/// A shared document's bytes as a request body: the HTTP client may hold a body after the request's
+/// future is gone (an attempt abandoned at the deadline), so the body owns what it points into.
+struct DocumentBody(Arc<Document>);
+
+impl AsRef<[u8]> for DocumentBody {
+    fn as_ref(&self) -> &[u8] {
+        &self.0.body
     }
 }
 
@@ -457,6 +501,72 @@ mod echo_tests {
             // The echo did arrive, and is shown with its credentials and request data taken out.
             assert!(err.contains(crate::redact::REDACTED) && err.contains(crate::redact::REQUEST_DATA), "{env:?}: {err}");
             assert!(!err.contains('\n'), "{err}");
+        }
+    }
+
+    /// A server that answers 200 and keeps each request's `Content-Encoding` and body (unzipped).
+    async fn recording_server() -> (String, Arc<std::sync::Mutex<Vec<(Option<String>, Vec<u8>)>>>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a loopback port");
+        let base = format!("http://{}", listener.local_addr().expect("the bound address"));
+        let kept = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let record = kept.clone();
+        let app = axum::Router::new().fallback(move |headers: AxumHeaders, body: axum::body::Bytes| {
+            let record = record.clone();
+            async move {
+                let encoding = headers.get("content-encoding").map(|v| v.to_str().unwrap_or("?").to_owned());
+                let body = match encoding.as_deref() {
+                    Some("gzip") => {
+                        let mut out = Vec::new();
+                        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&body[..]), &mut out).expect("a gzip body");
+                        out
+                    }
+                    _ => body.to_vec(),
+                };
+                record.lock().unwrap().push((encoding, body));
+                "ok"
+            }
+        });
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (base, kept)
+    }
+
+    /// Delivered as the batcher sends them (each document shared, its bytes handed to the HTTP
+    /// client as they are when the body is the document), every request carries exactly the body
+    /// the preset encodes: one document as it is, gzipped or not, and batches in their format.
+    #[tokio::test]
+    async fn the_batcher_sends_each_body_as_the_preset_encodes_it() {
+        let (base, kept) = recording_server().await;
+        let url = format!("{base}/in");
+        let docs: Vec<Document> =
+            (0..5).map(|i| job_doc(&format!("j-{i}"), "2024-05-01T10:15:30Z", &format!("{{\"id\":\"j-{i}\",\n\"n\":{}}}", "7".repeat(i * 300)))).collect();
+        let cases: [(&[(&str, &str)], usize); 5] = [
+            (&[], 1),
+            (&[("AUDITSTREAM_REST_GZIP", "true")], 1),
+            (&[("AUDITSTREAM_REST_BATCH_MAX_EVENTS", "2")], 2),
+            (&[("AUDITSTREAM_REST_BATCH_MAX_EVENTS", "2"), ("AUDITSTREAM_REST_BATCH_FORMAT", "ndjson")], 2),
+            (&[("AUDITSTREAM_REST_BATCH_MAX_EVENTS", "5"), ("AUDITSTREAM_REST_BATCH_FORMAT", "ndjson"), ("AUDITSTREAM_REST_GZIP", "true")], 5),
+        ];
+        for (extra, per_request) in cases {
+            let mut env = vec![("AUDITSTREAM_REST_URL", url.as_str())];
+            env.extend_from_slice(extra);
+            let settings = RestSettings::from_env(&env[..], None).unwrap_or_else(|e| panic!("{env:?}: {e}"));
+            let sink = HttpLogSink::new(settings, None).unwrap();
+            let want: Vec<Vec<u8>> = docs.chunks(per_request).map(|chunk| sink.encode(&chunk.iter().collect::<Vec<_>>())).collect();
+            let gzip = extra.contains(&("AUDITSTREAM_REST_GZIP", "true"));
+            kept.lock().unwrap().clear();
+            let destination = LogSinkDestination::new(sink, 1, crate::delivery::retry::RetryPolicy::default());
+
+            let outcomes = crate::delivery::destination::Destination::deliver(&destination, docs.clone(), crate::delivery::retry::Deadline::NONE).await;
+
+            assert!(outcomes.iter().all(|o| *o == Ok(crate::delivery::destination::Delivered::Written)), "{env:?}: {outcomes:?}");
+            let got = kept.lock().unwrap().clone();
+            let bodies: Vec<Vec<u8>> = got.iter().map(|(_, body)| body.clone()).collect();
+            assert_eq!(bodies, want, "{env:?}");
+            assert!(got.iter().all(|(encoding, _)| encoding.as_deref() == gzip.then_some("gzip")), "{env:?}: {got:?}");
+            if per_request == 1 && !gzip {
+                // the body is the document itself
+                assert_eq!(bodies, docs.iter().map(|d| d.body.clone()).collect::<Vec<_>>());
+            }
         }
     }
 

@@ -132,6 +132,13 @@ pub trait RestPreset: AsAny + std::fmt::Debug + Send + Sync {
     /// Appends the request body for `docs` to `out`.
     fn encode(&self, docs: &[&Document], out: &mut Vec<u8>);
 
+    /// Whether the body of a request holding one document is that document's bytes, unchanged
+    /// ([`RestPreset::encode`] would copy them as they are): the sink then hands the document's
+    /// own bytes to the HTTP client instead of copying them. By default not.
+    fn one_document_is_the_body(&self) -> bool {
+        false
+    }
+
     /// Bytes the body adds per document and per request, at most (escaping aside, see
     /// [`RestPreset::packing_budget`]).
     fn overhead(&self) -> (usize, usize);
