@@ -92,7 +92,7 @@ pub async fn build(spec: &DestSpec, settings: &PipelineSettings) -> Result<Setup
     Ok(match spec {
         DestSpec::Dir(path) => DirStore::setup(settings, path).shared(),
         DestSpec::S3 { bucket, prefix } => {
-            let s3 = S3Settings::for_bucket(&ProcessEnv, bucket.clone(), prefix.clone());
+            let s3 = S3Settings::for_bucket(&ProcessEnv, bucket.clone(), prefix.clone())?;
             S3Store::setup(s3, settings, &aws_config::load_from_env().await).shared()
         }
         DestSpec::Url(url) => {

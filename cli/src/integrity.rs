@@ -91,7 +91,7 @@ async fn open(text: &str) -> Result<Opened> {
         DestSpec::Dir(path) => Opened::Dir(DirStore::new(path)),
         DestSpec::S3 { bucket, prefix } => {
             let aws = aws_config::load_from_env().await;
-            Opened::S3(S3Store::connect(S3Settings::for_bucket(&ProcessEnv, bucket, prefix), &aws), Box::new(aws))
+            Opened::S3(S3Store::connect(S3Settings::for_bucket(&ProcessEnv, bucket, prefix)?, &aws), Box::new(aws))
         }
         _ => bail!("{text:?} is not an archive: expected s3://BUCKET[/PREFIX] or dir:PATH"),
     })

@@ -9,7 +9,7 @@
 use std::path::Path;
 use std::process::Output;
 
-use auditstream::aws::s3::s3_client;
+use auditstream::aws::s3::{s3_client, S3_ATTEMPT_TIMEOUT};
 use auditstream::delivery::destination::{ObjectStore, ObjectStoreDestination};
 use auditstream::delivery::process::{process_batch, InboundMessage};
 use auditstream::delivery::retry::{Deadline, RetryPolicy};
@@ -58,7 +58,7 @@ fn next_second() {
 
 async fn s3_destination(bucket: &str) -> ObjectStoreDestination<S3Store> {
     let aws = moto_sdk_config().await;
-    let settings = S3Settings { bucket: bucket.to_owned(), prefix: KeyPrefix::default(), sse_kms_key_id: None };
+    let settings = S3Settings { bucket: bucket.to_owned(), prefix: KeyPrefix::default(), sse_kms_key_id: None, attempt_timeout: S3_ATTEMPT_TIMEOUT };
     ObjectStoreDestination::new(S3Store::new(s3_client(&aws), settings), 16, RetryPolicy::default())
 }
 
@@ -325,7 +325,7 @@ async fn the_built_digest_function_extends_the_chain_on_its_schedule_and_fails_c
     let kms = aws_sdk_kms::Client::new(&moto_sdk_config().await);
     let key_arn = signing_key(&kms, aws_sdk_kms::types::KeyUsageType::SignVerify).await;
     let prefix = KeyPrefix::new("workato").unwrap_or_else(|e| panic!("{e}"));
-    let settings = S3Settings { bucket: bucket.clone(), prefix: prefix.clone(), sse_kms_key_id: None };
+    let settings = S3Settings { bucket: bucket.clone(), prefix: prefix.clone(), sse_kms_key_id: None, attempt_timeout: S3_ATTEMPT_TIMEOUT };
     let store = S3Store::connect(settings, &moto_sdk_config().await);
     // Batches the writer left three and two hours ago (the archive's first hours), and one an hour ago.
     let hour = layout::hour_floor(auditstream::pipeline::timestamp::Now::capture().utc_time());

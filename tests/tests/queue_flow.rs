@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use auditstream::aws::s3::S3_ATTEMPT_TIMEOUT;
 use auditstream::delivery::destination::ObjectStoreDestination;
 use auditstream::delivery::retry::RetryPolicy;
 use auditstream::destinations::s3::{S3Settings, S3Store};
@@ -538,7 +539,7 @@ async fn the_lambda_handler_dead_letters_poison_messages_and_acknowledges_them()
     let pointer = |key: &str| PayloadPointer { bucket: payloads.clone(), key: key.into() }.to_body();
 
     let aws = moto_sdk_config().await;
-    let settings = S3Settings { bucket: out.clone(), prefix: KeyPrefix::default(), sse_kms_key_id: None };
+    let settings = S3Settings { bucket: out.clone(), prefix: KeyPrefix::default(), sse_kms_key_id: None, attempt_timeout: S3_ATTEMPT_TIMEOUT };
     let destination = ObjectStoreDestination::new(S3Store::new(moto_s3_client(), settings), 8, RetryPolicy::default());
     let env = [("AUDITSTREAM_DLQ_URL", dlq.url.as_str())];
     let function = SqsFunction::from_env_in(&env[..], "s3-writer", Pipeline::default(), destination, &aws).unwrap();
@@ -561,7 +562,7 @@ async fn the_lambda_handler_dead_letters_poison_messages_and_acknowledges_them()
     let missing = format!("{}/123456789012/{}", moto_endpoint(), unique_name("no-such-dlq"));
     let env = [("AUDITSTREAM_DLQ_URL", missing.as_str())];
     let destination = ObjectStoreDestination::new(
-        S3Store::new(moto_s3_client(), S3Settings { bucket: out, prefix: KeyPrefix::default(), sse_kms_key_id: None }),
+        S3Store::new(moto_s3_client(), S3Settings { bucket: out, prefix: KeyPrefix::default(), sse_kms_key_id: None, attempt_timeout: S3_ATTEMPT_TIMEOUT }),
         8,
         RetryPolicy::default(),
     );

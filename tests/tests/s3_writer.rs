@@ -9,7 +9,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use auditstream::aws::s3::s3_client;
+use auditstream::aws::s3::{s3_client, S3_ATTEMPT_TIMEOUT};
 use auditstream::delivery::destination::ObjectStoreDestination;
 use auditstream::delivery::process::{process_batch, Outcome};
 use auditstream::delivery::retry::{Deadline, RetryPolicy};
@@ -51,7 +51,12 @@ fn every_sample_key() -> BTreeSet<String> {
 
 async fn s3_function(bucket: &str, prefix: &str) -> SqsFunction<ObjectStoreDestination<S3Store>> {
     let aws = moto_sdk_config().await;
-    let settings = S3Settings { bucket: bucket.to_owned(), prefix: KeyPrefix::new(prefix).unwrap_or_else(|e| panic!("{e}")), sse_kms_key_id: None };
+    let settings = S3Settings {
+        bucket: bucket.to_owned(),
+        prefix: KeyPrefix::new(prefix).unwrap_or_else(|e| panic!("{e}")),
+        sse_kms_key_id: None,
+        attempt_timeout: S3_ATTEMPT_TIMEOUT,
+    };
     let pipeline = Pipeline::new(PipelineConfig { key_prefix: settings.prefix.clone(), ..PipelineConfig::default() });
     let destination = ObjectStoreDestination::new(S3Store::new(s3_client(&aws), settings), 8, RetryPolicy::default());
     SqsFunction::new("s3-writer", pipeline, destination)
@@ -469,4 +474,50 @@ async fn auditstream_run_writes_an_event_of_another_stream_and_an_event_with_a_4
     let out = run();
     assert!(String::from_utf8_lossy(&out.stdout).contains("2 read, 0 written, 2 duplicates"), "{}", String::from_utf8_lossy(&out.stdout));
     let _ = std::fs::remove_dir_all(&work);
+}
+
+/// An S3 endpoint that takes each request and never answers holds no one: each attempt ends at
+/// `AUDITSTREAM_S3_TIMEOUT_SECS` as transient, the retry policy tries again, and the event then
+/// fails, named, with the command's exit 1. Before the SDK's attempts were bounded, `auditstream
+/// run` (which has no Lambda deadline) waited for the answer forever.
+#[test]
+fn auditstream_run_to_an_s3_endpoint_that_never_answers_fails_the_event_in_bounded_time() {
+    use std::io::Read;
+    use std::process::Stdio;
+    use std::time::Instant;
+
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+    let endpoint = format!("http://{}", silent.local_addr().unwrap_or_else(|e| panic!("{e}")));
+    std::thread::spawn(move || {
+        for connection in silent.incoming().flatten() {
+            // Read the request, as a stuck server would, and never answer.
+            std::thread::spawn(move || std::io::copy(&mut { connection }.take(u64::MAX), &mut std::io::sink()));
+        }
+    });
+
+    let started = Instant::now();
+    let mut child = std::process::Command::new(workspace_bin("auditstream-cli", "auditstream"))
+        .args(["run", "--to", "s3://silent-bucket/p"])
+        .arg(workspace_root().join("events/sqs-job-succeeded.json"))
+        .envs([("AWS_ACCESS_KEY_ID", "test"), ("AWS_SECRET_ACCESS_KEY", "test"), ("AWS_REGION", "us-east-1")])
+        .env("AWS_ENDPOINT_URL", &endpoint)
+        .env("AUDITSTREAM_S3_TIMEOUT_SECS", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let limit = Duration::from_secs(90);
+    while child.try_wait().unwrap_or_else(|e| panic!("{e}")).is_none() {
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            panic!("auditstream run still waited for an S3 answer after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "the event failed\n{stdout}\n{stderr}");
+    assert!(stdout.contains("1 failed"), "{stdout}");
+    assert!(stderr.contains(&format!("s3://silent-bucket/p/{}", SAMPLE_KEYS[1])), "the object is named\n{stderr}");
+    assert!(stderr.contains("timeout") || stderr.contains("timed out"), "the cause is said\n{stderr}");
 }

@@ -2,9 +2,11 @@
 //! the client, built the one way, and the one check of a bucket name.
 
 use std::sync::RwLock;
+use std::time::Duration;
 
 use aws_sdk_s3::config::endpoint::{DefaultResolver, Endpoint, EndpointFuture, Params, ResolveEndpoint};
 use aws_sdk_s3::config::retry::RetryConfig;
+use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_sdk_s3::error::DisplayErrorContext;
 
 use crate::aws::errors::{classify, AwsCall};
@@ -14,13 +16,28 @@ use crate::delivery::retry::DeliveryError;
 /// An S3 client: the SDK's retries off (the shared retry policy applies, and respects the
 /// Lambda deadline), path-style addressing when an endpoint is overridden (`AWS_ENDPOINT_URL`,
 /// for local S3-compatible servers), S3's endpoint rules evaluated once per bucket
-/// ([`EndpointPerBucket`]).
+/// ([`EndpointPerBucket`]), and each attempt bounded in time ([`timeouts`]).
 pub fn s3_client(sdk: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
     let builder = aws_sdk_s3::config::Builder::from(sdk)
         .retry_config(RetryConfig::disabled())
+        .timeout_config(timeouts(S3_ATTEMPT_TIMEOUT))
         .force_path_style(sdk.endpoint_url().is_some())
         .endpoint_resolver(EndpointPerBucket::default());
     aws_sdk_s3::Client::from_conf(builder.build())
+}
+
+/// How long one attempt of an S3 call may take, its answer included, unless the store's settings
+/// say otherwise (`AUDITSTREAM_S3_TIMEOUT_SECS`). The SDK sets no such bound: an endpoint that
+/// takes a request and never answers would hold the caller until the Lambda deadline, and the
+/// command line, which has none, forever. A timed-out attempt is transient, so the shared retry
+/// policy tries again. The body of a `GetObject` is read after its attempt ends; the SDK's
+/// stalled-stream protection bounds that.
+pub const S3_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Each attempt of a call bounded by `attempt`, and a connection by 5 seconds (less when
+/// `attempt` is shorter).
+pub fn timeouts(attempt: Duration) -> TimeoutConfig {
+    TimeoutConfig::builder().connect_timeout(Duration::from_secs(5).min(attempt)).operation_attempt_timeout(attempt).build()
 }
 
 /// S3's endpoint rules (the SDK's [`DefaultResolver`]), evaluated again only when a parameter

@@ -16,9 +16,10 @@ use aws_sdk_s3::error::SdkError;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode, ServerSideEncryption};
 use bytes::Bytes;
+use std::time::Duration;
 
 use crate::aws::errors::{classify, AwsCall};
-use crate::aws::s3::{bucket_name, s3_client};
+use crate::aws::s3::{bucket_name, s3_client, timeouts, S3_ATTEMPT_TIMEOUT};
 use crate::config::{ConfigError, Env, EnvExt, PipelineSettings};
 use crate::delivery::destination::{ObjectStore, ObjectStoreDestination, PutOutcome, Recorded};
 use crate::delivery::health::HealthReport;
@@ -37,7 +38,14 @@ pub struct S3Settings {
     pub prefix: KeyPrefix,
     /// SSE-KMS key id or ARN; when unset the bucket's default encryption applies.
     pub sse_kms_key_id: Option<String>,
+    /// How long one attempt of a call may take, its answer included (`AUDITSTREAM_S3_TIMEOUT_SECS`).
+    pub attempt_timeout: Duration,
 }
+
+/// `AUDITSTREAM_S3_TIMEOUT_SECS`: how long one attempt of an S3 call may take before it is given
+/// up as transient and retried. Without it an S3 endpoint that takes a request and never answers
+/// held `auditstream run` forever (the command has no Lambda deadline to end it).
+pub const TIMEOUT_VAR: &str = "AUDITSTREAM_S3_TIMEOUT_SECS";
 
 impl S3Settings {
     pub fn from_env(env: &(impl Env + ?Sized)) -> Result<Self, ConfigError> {
@@ -47,14 +55,19 @@ impl S3Settings {
             bucket,
             prefix: crate::config::key_prefix(env, "AUDITSTREAM_S3_PREFIX")?,
             sse_kms_key_id: env.optional("AUDITSTREAM_S3_SSE_KMS_KEY_ID"),
+            attempt_timeout: attempt_timeout(env)?,
         })
     }
 
     /// For a bucket and prefix given elsewhere (the command line's `s3://BUCKET[/PREFIX]`); the
-    /// encryption key, no part of that, is read as the s3-writer reads it.
-    pub fn for_bucket(env: &(impl Env + ?Sized), bucket: String, prefix: KeyPrefix) -> Self {
-        S3Settings { bucket, prefix, sse_kms_key_id: env.optional("AUDITSTREAM_S3_SSE_KMS_KEY_ID") }
+    /// encryption key and the timeout, no part of that, are read as the s3-writer reads them.
+    pub fn for_bucket(env: &(impl Env + ?Sized), bucket: String, prefix: KeyPrefix) -> Result<Self, ConfigError> {
+        Ok(S3Settings { bucket, prefix, sse_kms_key_id: env.optional("AUDITSTREAM_S3_SSE_KMS_KEY_ID"), attempt_timeout: attempt_timeout(env)? })
     }
+}
+
+fn attempt_timeout(env: &(impl Env + ?Sized)) -> Result<Duration, ConfigError> {
+    Ok(Duration::from_secs(env.number(TIMEOUT_VAR, S3_ATTEMPT_TIMEOUT.as_secs(), 1..=900)?))
 }
 
 mod check;
@@ -65,9 +78,10 @@ pub struct S3Store {
 }
 
 impl S3Store {
-    /// The store on `client`'s configuration, with [`UnsignedPutPayload`] added to it.
+    /// The store on `client`'s configuration, with [`UnsignedPutPayload`] added to it and each
+    /// attempt bounded by the settings' timeout.
     pub fn new(client: aws_sdk_s3::Client, settings: S3Settings) -> Self {
-        let config = client.config().to_builder().interceptor(UnsignedPutPayload).build();
+        let config = client.config().to_builder().interceptor(UnsignedPutPayload).timeout_config(timeouts(settings.attempt_timeout)).build();
         S3Store { client: aws_sdk_s3::Client::from_conf(config), settings }
     }
 
@@ -277,7 +291,15 @@ mod tests {
             &[("AUDITSTREAM_S3_BUCKET", "audit-logs"), ("AUDITSTREAM_S3_PREFIX", "workato"), ("AUDITSTREAM_S3_SSE_KMS_KEY_ID", "alias/audit")][..],
         )
         .unwrap();
-        assert_eq!(s, S3Settings { bucket: "audit-logs".into(), prefix: KeyPrefix::new("workato/").unwrap(), sse_kms_key_id: Some("alias/audit".into()) });
+        assert_eq!(
+            s,
+            S3Settings {
+                bucket: "audit-logs".into(),
+                prefix: KeyPrefix::new("workato/").unwrap(),
+                sse_kms_key_id: Some("alias/audit".into()),
+                attempt_timeout: S3_ATTEMPT_TIMEOUT
+            }
+        );
         let missing = S3Settings::from_env(&[][..]).unwrap_err();
         assert_eq!(missing.to_string(), "AUDITSTREAM_S3_BUCKET is not set: set it to the name of the bucket audit events are written to");
         let url = S3Settings::from_env(&[("AUDITSTREAM_S3_BUCKET", "s3://audit-logs/x")][..]).unwrap_err();
@@ -357,7 +379,12 @@ mod tests {
             ("denied", "AccessDenied"),
         ] {
             let key = format!("{ARN}{state}");
-            let s3 = S3Settings { bucket: "audit-logs".into(), prefix: KeyPrefix::new("workato").unwrap(), sse_kms_key_id: Some(key.clone()) };
+            let s3 = S3Settings {
+                bucket: "audit-logs".into(),
+                prefix: KeyPrefix::new("workato").unwrap(),
+                sse_kms_key_id: Some(key.clone()),
+                attempt_timeout: S3_ATTEMPT_TIMEOUT,
+            };
             let setup = S3Store::setup(s3, &pipeline, &aws);
             let mut report = HealthReport::new("s3://audit-logs/workato/");
 
@@ -411,7 +438,10 @@ mod tests {
             .endpoint_url(endpoint)
             .credentials_provider(aws_sdk_s3::config::SharedCredentialsProvider::new(credentials))
             .build();
-        let store = S3Store::connect(S3Settings { bucket: "audit-logs".into(), prefix: KeyPrefix::default(), sse_kms_key_id: None }, &aws);
+        let store = S3Store::connect(
+            S3Settings { bucket: "audit-logs".into(), prefix: KeyPrefix::default(), sse_kms_key_id: None, attempt_timeout: S3_ATTEMPT_TIMEOUT },
+            &aws,
+        );
         let body = Bytes::from_static(b"{\"id\":1}");
         let key = ObjectKey::integrity_record("events/1.json".to_owned());
 
@@ -438,8 +468,29 @@ mod tests {
     #[test]
     fn a_bucket_from_the_command_line_is_encrypted_as_the_writer_encrypts() {
         let prefix = KeyPrefix::new("workato/").unwrap();
-        let s = S3Settings::for_bucket(&[("AUDITSTREAM_S3_SSE_KMS_KEY_ID", "alias/audit")][..], "audit-logs".into(), prefix.clone());
-        assert_eq!(s, S3Settings { bucket: "audit-logs".into(), prefix: prefix.clone(), sse_kms_key_id: Some("alias/audit".into()) });
-        assert_eq!(S3Settings::for_bucket(&[][..], "audit-logs".into(), prefix).sse_kms_key_id, None);
+        let s = S3Settings::for_bucket(&[("AUDITSTREAM_S3_SSE_KMS_KEY_ID", "alias/audit")][..], "audit-logs".into(), prefix.clone()).unwrap();
+        assert_eq!(
+            s,
+            S3Settings { bucket: "audit-logs".into(), prefix: prefix.clone(), sse_kms_key_id: Some("alias/audit".into()), attempt_timeout: S3_ATTEMPT_TIMEOUT }
+        );
+        assert_eq!(S3Settings::for_bucket(&[][..], "audit-logs".into(), prefix).unwrap().sse_kms_key_id, None);
+    }
+
+    #[test]
+    fn each_attempt_of_an_s3_call_is_bounded_by_a_timeout_of_30_seconds_unless_set() {
+        let bucket = [("AUDITSTREAM_S3_BUCKET", "audit-logs")];
+        assert_eq!(S3Settings::from_env(&bucket[..]).unwrap().attempt_timeout, Duration::from_secs(30));
+        let set = [("AUDITSTREAM_S3_BUCKET", "audit-logs"), (TIMEOUT_VAR, "2")];
+        assert_eq!(S3Settings::from_env(&set[..]).unwrap().attempt_timeout, Duration::from_secs(2));
+        let cli = S3Settings::for_bucket(&[(TIMEOUT_VAR, "7")][..], "audit-logs".into(), KeyPrefix::default()).unwrap();
+        assert_eq!(cli.attempt_timeout, Duration::from_secs(7));
+        for bad in ["0", "soon", "901"] {
+            let e = S3Settings::for_bucket(&[(TIMEOUT_VAR, bad)][..], "audit-logs".into(), KeyPrefix::default()).unwrap_err();
+            assert!(e.to_string().starts_with(&format!("{TIMEOUT_VAR}=\"{bad}\" is not valid")), "{e}");
+        }
+        let store = S3Store::new(s3_client(&aws_config::SdkConfig::builder().build()), cli);
+        let timeouts = store.client.config().timeout_config().cloned().unwrap();
+        assert_eq!(timeouts.operation_attempt_timeout(), Some(Duration::from_secs(7)));
+        assert_eq!(timeouts.connect_timeout(), Some(Duration::from_secs(5)));
     }
 }
