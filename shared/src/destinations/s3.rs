@@ -11,12 +11,13 @@
 //! `auditstream verify` compares without downloading (`docs/integrity.md`). For an object already
 //! there the checksum S3 kept is asked for (`HeadObject` with checksum mode), never recomputed.
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use aws_sdk_s3::error::SdkError;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode, ServerSideEncryption};
 use bytes::Bytes;
-use std::time::Duration;
 
 use crate::aws::errors::{classify, AwsCall};
 use crate::aws::s3::{bucket_name, s3_client, timeouts, S3_ATTEMPT_TIMEOUT};
