@@ -285,6 +285,22 @@ impl Archive for S3Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::future::IntoFuture;
+
+    /// A fake S3 answering with `s3` on a loopback port, and an SDK configuration that sends to it
+    /// signing with `secret`.
+    async fn fake_s3(s3: axum::Router, secret: &str) -> aws_config::SdkConfig {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a loopback port");
+        let endpoint = format!("http://{}", listener.local_addr().expect("the bound address"));
+        tokio::spawn(axum::serve(listener, s3).into_future());
+        let credentials = aws_sdk_s3::config::Credentials::new("AKIDTEST", secret, None, None, "test");
+        aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .endpoint_url(endpoint)
+            .credentials_provider(aws_sdk_s3::config::SharedCredentialsProvider::new(credentials))
+            .build()
+    }
 
     #[test]
     fn settings_need_a_plain_bucket_name() {
@@ -338,7 +354,6 @@ mod tests {
         use crate::delivery::destination::Destination;
         use crate::delivery::health::{Step, Verdict};
         use axum::http::{HeaderMap, Method, StatusCode};
-        use std::future::IntoFuture;
 
         const SECRET_ACCESS_KEY: &str = "fake-SECRET-access-key-9f2c";
         const ARN: &str = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-";
@@ -361,16 +376,7 @@ mod tests {
                 _ => (StatusCode::OK, xml, String::new()),
             }
         }
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a loopback port");
-        let endpoint = format!("http://{}", listener.local_addr().expect("the bound address"));
-        tokio::spawn(axum::serve(listener, axum::Router::new().fallback(s3)).into_future());
-        let credentials = aws_sdk_s3::config::Credentials::new("AKIDTEST", SECRET_ACCESS_KEY, None, None, "test");
-        let aws = aws_config::SdkConfig::builder()
-            .behavior_version(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new("us-east-1"))
-            .endpoint_url(endpoint)
-            .credentials_provider(aws_sdk_s3::config::SharedCredentialsProvider::new(credentials))
-            .build();
+        let aws = fake_s3(axum::Router::new().fallback(s3), SECRET_ACCESS_KEY).await;
         let pipeline = PipelineSettings::from_env(&[][..]).unwrap();
 
         for (state, code) in [
@@ -411,7 +417,6 @@ mod tests {
     async fn a_put_is_signed_create_only_and_carries_its_sha256_with_the_payload_unsigned() {
         use axum::body::Bytes as Body;
         use axum::http::{HeaderMap, Method, StatusCode, Uri};
-        use std::future::IntoFuture;
         use std::sync::{Arc, Mutex};
 
         type Seen = Arc<Mutex<Vec<(Method, String, HeaderMap, Body)>>>;
@@ -429,16 +434,7 @@ mod tests {
                 answer
             }
         };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a loopback port");
-        let endpoint = format!("http://{}", listener.local_addr().expect("the bound address"));
-        tokio::spawn(axum::serve(listener, axum::Router::new().fallback(s3)).into_future());
-        let credentials = aws_sdk_s3::config::Credentials::new("AKIDTEST", "test-secret", None, None, "test");
-        let aws = aws_config::SdkConfig::builder()
-            .behavior_version(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new("us-east-1"))
-            .endpoint_url(endpoint)
-            .credentials_provider(aws_sdk_s3::config::SharedCredentialsProvider::new(credentials))
-            .build();
+        let aws = fake_s3(axum::Router::new().fallback(s3), "test-secret").await;
         let store = S3Store::connect(
             S3Settings { bucket: "audit-logs".into(), prefix: KeyPrefix::default(), sse_kms_key_id: None, attempt_timeout: S3_ATTEMPT_TIMEOUT },
             &aws,
