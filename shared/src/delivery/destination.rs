@@ -410,6 +410,10 @@ mod tests {
     struct BatchArchive {
         archive: Archive,
         flaky: Vec<&'static str>,
+        /// The batch call never finishes (a hung disk).
+        stalled: bool,
+        /// The batch call answers for one object fewer than it was given, writing nothing.
+        miscounting: bool,
         batches: std::sync::atomic::AtomicUsize,
         singles: std::sync::atomic::AtomicUsize,
     }
@@ -433,6 +437,12 @@ mod tests {
         }
         async fn put_new_recorded_all(&self, objects: &[NewObject]) -> Option<Vec<Result<(PutOutcome, Recorded), DeliveryError>>> {
             self.batches.fetch_add(1, Ordering::SeqCst);
+            if self.stalled {
+                std::future::pending::<()>().await;
+            }
+            if self.miscounting {
+                return Some(vec![Err(DeliveryError::transient("memory: 503")); objects.len() - 1]);
+            }
             let mut outcomes = Vec::new();
             for o in objects {
                 outcomes.push(match self.flaky.iter().any(|marker| o.key.as_str().contains(marker)) {
@@ -458,6 +468,33 @@ mod tests {
         let manifests = store.archive.manifests();
         assert_eq!(manifests.len(), 1);
         assert_eq!(manifests[0].objects.len(), 3, "the manifest lists every object, the retried one included");
+    }
+
+    #[tokio::test]
+    async fn a_batch_still_in_flight_at_the_deadline_is_abandoned_and_every_message_is_left_to_sqs() {
+        let store = BatchArchive { stalled: true, ..BatchArchive::default() };
+        let dest = ObjectStoreDestination::new(store, 4, RetryPolicy::default());
+        let batch = vec![InboundMessage::new("m1", job("j-1", "a")), InboundMessage::new("m2", job("j-2", "b"))];
+        let report = process_batch(&pipeline(), &dest, batch, Deadline::after(std::time::Duration::from_millis(50))).await;
+        assert_eq!(report.outcomes.len(), 2, "every message is reported");
+        for (id, outcome) in &report.outcomes {
+            let Outcome::Failed(failure) = outcome else { panic!("{id}: {outcome:?}") };
+            assert!(!failure.is_permanent(), "{id}: left for SQS to redeliver, not dead-lettered: {failure}");
+            assert!(failure.to_string().contains("still in flight at the deadline"), "{id}: {failure}");
+        }
+        assert!(dest.store().archive.manifests().is_empty(), "no manifest for objects not written");
+    }
+
+    #[tokio::test]
+    async fn a_store_that_answers_for_fewer_objects_than_its_batch_is_not_trusted_and_each_object_is_written_on_its_own() {
+        let store = BatchArchive { miscounting: true, ..BatchArchive::default() };
+        let dest = ObjectStoreDestination::new(store, 4, RetryPolicy::default());
+        let batch = vec![InboundMessage::new("m1", job("j-1", "a")), InboundMessage::new("m2", job("j-2", "b")), InboundMessage::new("m3", job("j-3", "c"))];
+        let report = process_batch(&pipeline(), &dest, batch, Deadline::NONE).await;
+        assert!(report.outcomes.iter().all(|(_, o)| matches!(o, Outcome::Written { .. })), "{:?}", report.outcomes);
+        let store = dest.store();
+        assert_eq!(store.singles.load(Ordering::SeqCst), 3, "each object written on its own");
+        assert_eq!(store.archive.manifests()[0].objects.len(), 3);
     }
 
     #[tokio::test]
